@@ -1,0 +1,145 @@
+/**
+ * Streaming PDU framing (RFC 7143 §11.2): splits a TCP byte stream into PDUs, checking header and data
+ * digests and the negotiated MaxRecvDataSegmentLength; and builds the iovec of an outgoing PDU.
+ * "Need more bytes" is the normal state; malformed input throws ProtocolError, a bad digest DigestError.
+ */
+import { BHS_LENGTH, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH, DIGEST_LENGTH } from './constants.js';
+import { crc32c, readDigest, writeDigest } from './digest.js';
+import { DigestError, ProtocolError } from './errors.js';
+import { bhsAhsLength, bhsDataSegmentLength, decodePdu, encodeBhs, type Pdu } from './pdu.js';
+
+export interface DigestOptions {
+  headerDigest: boolean;
+  dataDigest: boolean;
+}
+
+export interface FramerOptions extends DigestOptions {
+  /** Largest data segment we accept (our declared MaxRecvDataSegmentLength). Default 8192 (login). */
+  maxRecvDataSegmentLength: number;
+}
+
+const PAD = Buffer.alloc(4);
+const EMPTY = Buffer.alloc(0);
+
+function padLength(n: number): number {
+  return (4 - (n & 3)) & 3;
+}
+
+/**
+ * Encodes a PDU as the buffers to write, in order: header (BHS + AHS + header digest), data segment (the
+ * caller's buffer, not copied), then padding and data digest. Hand them to `socket.write` under cork.
+ */
+export function framePdu(pdu: Pdu, digests: DigestOptions): Buffer[] {
+  let header = encodeBhs(pdu);
+  if (digests.headerDigest) {
+    const withDigest = Buffer.allocUnsafe(header.length + DIGEST_LENGTH);
+    header.copy(withDigest, 0);
+    writeDigest(withDigest, header.length, crc32c(header));
+    header = withDigest;
+  }
+  const data = pdu.data;
+  if (!data || data.length === 0) return [header];
+  const pad = padLength(data.length);
+  if (!digests.dataDigest) return pad ? [header, data, PAD.subarray(0, pad)] : [header, data];
+  const trailer = Buffer.alloc(pad + DIGEST_LENGTH);
+  let crc = crc32c(data);
+  if (pad) crc = crc32c(PAD.subarray(0, pad), crc);
+  writeDigest(trailer, pad, crc);
+  return [header, data, trailer];
+}
+
+/** Convenience for tests and small PDUs: the whole PDU as one buffer. */
+export function encodePdu(pdu: Pdu, digests: DigestOptions = { headerDigest: false, dataDigest: false }): Buffer {
+  return Buffer.concat(framePdu(pdu, digests));
+}
+
+export class PduFramer {
+  private options: FramerOptions;
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(options: Partial<FramerOptions> = {}) {
+    this.options = {
+      headerDigest: false,
+      dataDigest: false,
+      maxRecvDataSegmentLength: DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH,
+      ...options,
+    };
+  }
+
+  /** Digests and limits change after login (§11.12: they apply from the first full-feature PDU). */
+  setOptions(options: Partial<FramerOptions>): void {
+    this.options = { ...this.options, ...options };
+  }
+
+  /** Bytes received but not yet part of a complete PDU. */
+  get pendingBytes(): number {
+    return this.buffered;
+  }
+
+  /**
+   * Feeds bytes; calls `emit` for every complete PDU, in order. Throws on malformed input; after a throw
+   * the stream is unusable (the connection must be dropped).
+   */
+  push(chunk: Buffer, emit: (pdu: Pdu) => void): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    for (;;) {
+      if (this.buffered < BHS_LENGTH) return;
+      const first = this.chunks[0].length >= BHS_LENGTH ? this.chunks[0] : this.coalesce(BHS_LENGTH);
+      const opcode = first[0] & 0x3f;
+      const ahsLen = bhsAhsLength(first);
+      const dsl = bhsDataSegmentLength(first);
+      if (dsl > this.options.maxRecvDataSegmentLength)
+        throw new ProtocolError(
+          `DataSegmentLength ${dsl} exceeds MaxRecvDataSegmentLength ${this.options.maxRecvDataSegmentLength}`,
+          opcode,
+          5,
+        );
+      const hdLen = this.options.headerDigest ? DIGEST_LENGTH : 0;
+      const headerLen = BHS_LENGTH + ahsLen;
+      const dataPadded = dsl + padLength(dsl);
+      const ddLen = this.options.dataDigest && dsl > 0 ? DIGEST_LENGTH : 0;
+      const total = headerLen + hdLen + dataPadded + ddLen;
+      if (this.buffered < total) return;
+      const pduBytes = this.chunks[0].length >= total ? this.chunks[0] : this.coalesce(total);
+      this.consume(total);
+      const header = pduBytes.subarray(0, headerLen);
+      if (hdLen) {
+        const got = readDigest(pduBytes, headerLen);
+        const want = crc32c(header);
+        if (got !== want) throw new DigestError('header', want, got, opcode);
+      }
+      const dataStart = headerLen + hdLen;
+      if (ddLen) {
+        const got = readDigest(pduBytes, dataStart + dataPadded);
+        const want = crc32c(pduBytes.subarray(dataStart, dataStart + dataPadded));
+        if (got !== want) throw new DigestError('data', want, got, opcode);
+      }
+      const data = dsl > 0 ? pduBytes.subarray(dataStart, dataStart + dsl) : EMPTY;
+      emit(decodePdu(header, data));
+    }
+  }
+
+  /** Merges leading chunks so that the first holds at least `n` bytes. */
+  private coalesce(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < n) {
+      const c = this.chunks.shift()!;
+      parts.push(c);
+      have += c.length;
+    }
+    const merged = Buffer.concat(parts, have);
+    this.chunks.unshift(merged);
+    return merged;
+  }
+
+  private consume(n: number): void {
+    this.buffered -= n;
+    const first = this.chunks[0];
+    if (first.length === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+  }
+}
