@@ -1,0 +1,58 @@
+/** Turns a parsed iscsi:// URL and CLI options into a logged-in session (shared by the mpiscsi tools). */
+import type { AuthConfig } from '../iscsi/login.js';
+import { parseChapAlgs, DEFAULT_CHAP_ALGORITHMS } from '../iscsi/chap.js';
+import type { SessionWishes } from '../iscsi/negotiation.js';
+import { openSession, discoverTargets, type OpenedSession } from '../session/open.js';
+import type { IscsiUrl } from '../session/url.js';
+import type { DiscoveredTarget } from '../iscsi/discovery.js';
+
+export interface CommonOptions {
+  initiatorName?: string;
+  chapAlgs?: string;
+  loginTimeout?: number;
+}
+
+export function authFromUrl(url: IscsiUrl, chapAlgs?: string): AuthConfig {
+  if (url.username === undefined) return { method: 'None' };
+  const algorithms = chapAlgs ? parseChapAlgs(chapAlgs) : [...DEFAULT_CHAP_ALGORITHMS];
+  return {
+    method: 'CHAP',
+    username: url.username,
+    password: url.password ?? '',
+    ...(url.targetUsername !== undefined ? { usernameIn: url.targetUsername, passwordIn: url.targetPassword ?? '' } : {}),
+    algorithms,
+  };
+}
+
+export function wishesFromUrl(url: IscsiUrl): Partial<SessionWishes> {
+  const w: Partial<SessionWishes> = {};
+  if (url.headerDigest) w.headerDigest = url.headerDigest;
+  if (url.dataDigest) w.dataDigest = url.dataDigest;
+  return w;
+}
+
+export function connectUrl(url: IscsiUrl, opts: CommonOptions, extra: Partial<SessionWishes> = {}): Promise<OpenedSession> {
+  if (!url.targetName) throw new RangeError('the URL names no target: iscsi://host[:port]/TARGET_IQN/LUN');
+  return openSession({
+    host: url.host,
+    port: url.port,
+    targetName: url.targetName,
+    initiatorName: opts.initiatorName,
+    auth: authFromUrl(url, opts.chapAlgs),
+    wishes: { ...wishesFromUrl(url), ...extra },
+    localAddress: url.iface,
+    loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
+  });
+}
+
+export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<DiscoveredTarget[]> {
+  return discoverTargets({
+    host: url.host,
+    port: url.port,
+    initiatorName: opts.initiatorName,
+    auth: authFromUrl(url, opts.chapAlgs),
+    wishes: wishesFromUrl(url),
+    localAddress: url.iface,
+    loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
+  });
+}

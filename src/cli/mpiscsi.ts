@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+/**
+ * `mpiscsi`: tools on libiscsi-style URLs (`iscsi://[user[%pass]@]host[:port]/IQN/LUN`): ls, inq, readcap,
+ * dd, perf — the counterparts of libiscsi's iscsi-ls, iscsi-inq, iscsi-readcapacity16, iscsi-dd, iscsi-perf.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { open, stat } from 'node:fs/promises';
+import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/url.js';
+import { Lun, inquiryData, listLuns, readCapacity, executeScsi } from '../session/lun.js';
+import { connectUrl, discoverUrl, type CommonOptions } from './connect.js';
+import { exitCodeFor } from './exit-codes.js';
+import { runDd, type Endpoint } from './dd.js';
+import { runPerf } from './perf.js';
+import { Progress } from './progress.js';
+import {
+  parseStandardInquiry,
+  parseSupportedVpdPages,
+  parseUnitSerialNumber,
+  parseDeviceIdentification,
+  parseBlockLimits,
+  parseLogicalBlockProvisioning,
+  wwid,
+  PeripheralDeviceType,
+} from '../scsi/inquiry.js';
+import { readCapacity16 } from '../scsi/cdb.js';
+import { parseReadCapacity16 } from '../scsi/capacity.js';
+import type { Session } from '../session/session.js';
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+function urlArg(value: string): IscsiUrl {
+  try {
+    return parseIscsiUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function intArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a non-negative integer`);
+  return n;
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option('-i, --initiator-name <iqn>', 'initiator name (default: /etc/iscsi/initiatorname.iscsi or one from the host name)')
+    .option('--chap-algs <list>', 'CHAP algorithms to offer, in order (SHA3-256,SHA256,SHA1,MD5)', 'MD5')
+    .option('--login-timeout <seconds>', 'login timeout', Number, 15);
+}
+
+/** Device type names as iscsi-ls and iscsi-inq print them (DIRECT_ACCESS rather than SPC's longer name). */
+function deviceTypeName(t: number): string {
+  if (t === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) return 'DIRECT_ACCESS';
+  const entry = Object.entries(PeripheralDeviceType).find(([, v]) => v === t);
+  return entry ? entry[0] : `0x${t.toString(16)}`;
+}
+
+/** iscsi-ls prints sizes from the last LBA, in whole K/M/G/T. */
+function lsSize(bytes: bigint): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let v = Number(bytes);
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${Math.floor(v)}${units[u]}`;
+}
+
+async function withSession<T>(url: IscsiUrl, opts: CommonOptions, fn: (s: Session) => Promise<T>): Promise<T> {
+  const { session } = await connectUrl(url, opts);
+  try {
+    return await fn(session);
+  } finally {
+    await session.logout(5000);
+  }
+}
+
+async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
+  const targets = await discoverUrl(url, opts);
+  const report: Array<{ target: string; portals: string[]; luns?: Array<{ lun: number; type: string; size?: string }> }> = [];
+  for (const t of targets) {
+    const entry: (typeof report)[number] = {
+      target: t.targetName,
+      portals: t.portals.map((p) => `${formatPortal(p.host, p.port)},${p.tpgt}`),
+    };
+    report.push(entry);
+    if (!opts.json) for (const p of entry.portals) out(`Target:${t.targetName} Portal:${p}`);
+    if (!opts.showLuns) continue;
+    const portal = t.portals[0] ?? { host: url.host, port: url.port };
+    entry.luns = await withSession({ ...url, host: portal.host, port: portal.port, targetName: t.targetName }, opts, async (s) => {
+      const luns = [];
+      for (const lun of await listLuns(s)) {
+        const inq = parseStandardInquiry(await inquiryData(s, lun));
+        const type = deviceTypeName(inq.peripheralDeviceType);
+        let size: string | undefined;
+        if (inq.peripheralDeviceType === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) {
+          const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
+          size = lsSize(rc.lastLba * BigInt(rc.blockLength));
+        }
+        luns.push({ lun, type, size });
+        if (!opts.json) out(`Lun:${lun}    Type:${type}${size ? ` (Size:${size})` : ''}`);
+      }
+      return luns;
+    });
+  }
+  if (opts.json) out(JSON.stringify(report, null, 2));
+}
+
+function printFields(obj: object): void {
+  for (const [k, v] of Object.entries(obj)) {
+    if (v === undefined || k === 'truncated' || k === 'availableLength') continue;
+    if (Buffer.isBuffer(v)) out(`${k}:${v.toString('hex')}`);
+    else if (Array.isArray(v)) for (const item of v) out(`${k}:${typeof item === 'object' ? JSON.stringify(item, jsonReplacer) : item}`);
+    else out(`${k}:${typeof v === 'bigint' ? v.toString() : typeof v === 'boolean' ? Number(v) : v}`);
+  }
+}
+
+function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return Buffer.from((v as { data: number[] }).data).toString('hex');
+  return v;
+}
+
+async function cmdInq(url: IscsiUrl, opts: CommonOptions & { evpd?: number; page?: number; json?: boolean }): Promise<void> {
+  const lun = url.lun ?? 0;
+  await withSession(url, opts, async (s) => {
+    if (!opts.evpd) {
+      const inq = parseStandardInquiry(await inquiryData(s, lun));
+      if (opts.json) return out(JSON.stringify(inq, jsonReplacer, 2));
+      return printFields({ ...inq, peripheralDeviceType: deviceTypeName(inq.peripheralDeviceType), versionDescriptors: inq.versionDescriptors.map((d) => d.toString(16).padStart(4, '0')) });
+    }
+    const page = opts.page ?? 0;
+    const data = await inquiryData(s, lun, page);
+    let parsed: object;
+    switch (page) {
+      case 0x00:
+        parsed = parseSupportedVpdPages(data);
+        break;
+      case 0x80:
+        parsed = parseUnitSerialNumber(data);
+        break;
+      case 0x83: {
+        const di = parseDeviceIdentification(data);
+        parsed = { ...di, wwid: wwid(di.designators) };
+        break;
+      }
+      case 0xb0:
+        parsed = parseBlockLimits(data);
+        break;
+      case 0xb2:
+        parsed = parseLogicalBlockProvisioning(data);
+        break;
+      default:
+        parsed = { page: `0x${page.toString(16)}`, data };
+    }
+    if (opts.json) out(JSON.stringify(parsed, jsonReplacer, 2));
+    else printFields(parsed);
+  });
+}
+
+async function cmdReadcap(url: IscsiUrl, opts: CommonOptions & { json?: boolean }): Promise<void> {
+  await withSession(url, opts, async (s) => {
+    const lun = url.lun ?? 0;
+    const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
+    const cap = await readCapacity(s, lun);
+    if (opts.json) return out(JSON.stringify({ ...rc, blocks: cap.blocks, sizeBytes: cap.sizeBytes }, jsonReplacer, 2));
+    out(`RETURNED LOGICAL BLOCK ADDRESS:${rc.lastLba}`);
+    out(`LOGICAL BLOCK LENGTH IN BYTES:${rc.blockLength}`);
+    out(`P_TYPE:${rc.pType} PROT_EN:${Number(rc.protectionEnabled)}`);
+    out(`P_I_EXPONENT:${rc.pIExponent} LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT:${rc.logicalBlocksPerPhysicalBlockExponent}`);
+    out(`LBPME:${Number(rc.lbpme)} LBPRZ:${Number(rc.lbprz)}`);
+    out(`LOWEST ALIGNED LOGICAL BLOCK ADDRESS:${rc.lowestAlignedLba}`);
+    out(`Total size:${cap.sizeBytes}`);
+  });
+}
+
+async function openEndpoint(spec: string, opts: CommonOptions, forWrite: boolean, cleanups: Array<() => Promise<unknown>>): Promise<Endpoint> {
+  if (spec.startsWith('iscsi://')) {
+    const url = parseIscsiUrl(spec);
+    const { session } = await connectUrl(url, opts);
+    cleanups.push(() => session.logout(5000));
+    return { kind: 'lun', lun: await Lun.open(session, url.lun ?? 0) };
+  }
+  const file = await open(spec, forWrite ? 'w' : 'r', 0o600);
+  cleanups.push(() => file.close());
+  return { kind: 'file', file, size: forWrite ? 0 : (await stat(spec)).size, path: spec };
+}
+
+async function cmdDd(opts: CommonOptions & { src: string; dst: string; bs: number; maxInFlight: number }): Promise<void> {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  try {
+    const src = await openEndpoint(opts.src, opts, false, cleanups);
+    const dst = await openEndpoint(opts.dst, opts, true, cleanups);
+    const total = src.kind === 'lun' ? src.lun.sizeBytes : src.size;
+    const progress = new Progress(total);
+    const t0 = performance.now();
+    const copied = await runDd({ src, dst, chunk: opts.bs, inFlight: opts.maxInFlight, onProgress: (d) => progress.update(d) });
+    progress.finish();
+    const secs = (performance.now() - t0) / 1000;
+    process.stderr.write(`${copied} bytes copied in ${secs.toFixed(2)} s (${(copied / secs / 1e6).toFixed(1)} MB/s)\n`);
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  }
+}
+
+async function cmdPerf(url: IscsiUrl, opts: CommonOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
+  await withSession(url, opts, async (s) => {
+    const lun = await Lun.open(s, url.lun ?? 0);
+    if (!opts.json) out(`mpiscsi perf: ${redact(url.host)} ${opts.random ? 'random' : 'sequential'} ${opts.write ? 'writes' : 'reads'} of ${opts.blocks} blocks, ${opts.maxRequests} in flight, ${opts.timeout} s`);
+    const res = await runPerf({
+      lun,
+      inFlight: opts.maxRequests,
+      blocks: opts.blocks,
+      seconds: opts.timeout,
+      random: opts.random,
+      write: opts.write,
+      onTick: opts.json
+        ? undefined
+        : (t) =>
+            out(
+              `${new Date(t.elapsed * 1000).toISOString().slice(11, 19)} - lba ${t.lba}, iops current ${Math.round(t.iopsCurrent)} (${Math.round(t.mbpsCurrent)} MB/s), iops average ${Math.round(t.iopsAverage)} (${Math.round(t.mbpsAverage)} MB/s), in_flight ${t.inFlight}`,
+            ),
+    });
+    if (opts.json) out(JSON.stringify(res));
+    else out(`finished: ${res.ios} I/Os in ${res.seconds.toFixed(2)} s, ${Math.round(res.iops)} IOPS, ${res.mbps.toFixed(1)} MB/s, ${res.errors} errors`);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mpiscsi')
+    .description('iSCSI tools on iscsi://[user[%password]@]host[:port]/TARGET/LUN URLs (CHAP secrets may come from MPISCSI_CHAP_PASSWORD)')
+    .showHelpAfterError()
+    .exitOverride();
+  common(program.command('ls').description('discover targets with SendTargets (like iscsi-ls)'))
+    .argument('<url>', 'iscsi://host[:port]', urlArg)
+    .option('-s, --show-luns', 'log in to each target and list its LUNs')
+    .option('--json', 'JSON output')
+    .action((url, opts) => cmdLs(url, opts));
+  common(program.command('inq').description('INQUIRY: standard data or a VPD page (like iscsi-inq)'))
+    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
+    .option('-e, --evpd <0|1>', 'ask for a VPD page', intArg)
+    .option('-c, --page <code>', 'VPD page code (0x00, 0x80, 0x83, 0xb0, 0xb2...)', (v) => intArg(String(Number(v))))
+    .option('--json', 'JSON output')
+    .action((url, opts) => cmdInq(url, opts));
+  common(program.command('readcap').description('READ CAPACITY(16) (like iscsi-readcapacity16)'))
+    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
+    .option('--json', 'JSON output')
+    .action((url, opts) => cmdReadcap(url, opts));
+  common(program.command('dd').description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd)'))
+    .requiredOption('-s, --src <url|file>', 'source')
+    .requiredOption('-d, --dst <url|file>', 'destination')
+    .option('--bs <bytes>', 'bytes per command', intArg, 1 << 20)
+    .option('-m, --max-in-flight <n>', 'commands in flight', intArg, 8)
+    .action((opts) => cmdDd(opts));
+  common(program.command('perf').description('sequential or random read load (like iscsi-perf)'))
+    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
+    .option('-m, --max-requests <n>', 'commands in flight', intArg, 32)
+    .option('-b, --blocks <n>', 'blocks per command', intArg, 256)
+    .option('-t, --timeout <seconds>', 'run time', intArg, 10)
+    .option('-r, --random', 'random offsets')
+    .option('-w, --write', 'write instead of read (destroys data)')
+    .option('--json', 'print the result as JSON')
+    .action((url, opts) => cmdPerf(url, opts));
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    const e = err as Error & { code?: string; exitCode?: number };
+    if (e.code?.startsWith('commander.')) return e.exitCode === 0 ? 0 : 7; // usage errors: iscsiadm's INVAL
+    process.stderr.write(`mpiscsi: ${e.message}\n`);
+    return exitCodeFor(err);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/mpiscsi')) {
+  main(process.argv).then((code) => process.exit(code));
+}

@@ -1,0 +1,214 @@
+/**
+ * One iSCSI TCP connection (RFC 7143 §4.1, §6): socket, PDU framing, batched writes and the per-connection
+ * counters iscsiadm `--stats` shows. It knows nothing of tasks or sessions; it hands PDUs to one handler.
+ */
+import { connect, type Socket } from 'node:net';
+import { framePdu, PduFramer, type DigestOptions } from '../iscsi/framer.js';
+import type { Pdu } from '../iscsi/pdu.js';
+import { Opcode, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH } from '../iscsi/constants.js';
+import { TransportError } from '../iscsi/errors.js';
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  /** Source address to bind (iface.ipaddress). */
+  localAddress?: string;
+  /** Gives up connecting after this long (ms). */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Counters as in iscsiadm `-m session --stats` (iSCSI SNMP MIB names). */
+export interface ConnectionStats {
+  txdata_octets: number;
+  rxdata_octets: number;
+  noptx_pdus: number;
+  scsicmd_pdus: number;
+  tmfcmd_pdus: number;
+  login_pdus: number;
+  text_pdus: number;
+  dataout_pdus: number;
+  logout_pdus: number;
+  snack_pdus: number;
+  noprx_pdus: number;
+  scsirsp_pdus: number;
+  tmfrsp_pdus: number;
+  textrsp_pdus: number;
+  datain_pdus: number;
+  logoutrsp_pdus: number;
+  r2t_pdus: number;
+  async_pdus: number;
+  rjt_pdus: number;
+  digest_err: number;
+  timeout_err: number;
+}
+
+const TX_COUNTER: Partial<Record<number, keyof ConnectionStats>> = {
+  [Opcode.NOP_OUT]: 'noptx_pdus',
+  [Opcode.SCSI_COMMAND]: 'scsicmd_pdus',
+  [Opcode.TASK_MGMT_REQUEST]: 'tmfcmd_pdus',
+  [Opcode.LOGIN_REQUEST]: 'login_pdus',
+  [Opcode.TEXT_REQUEST]: 'text_pdus',
+  [Opcode.SCSI_DATA_OUT]: 'dataout_pdus',
+  [Opcode.LOGOUT_REQUEST]: 'logout_pdus',
+  [Opcode.SNACK_REQUEST]: 'snack_pdus',
+};
+const RX_COUNTER: Partial<Record<number, keyof ConnectionStats>> = {
+  [Opcode.NOP_IN]: 'noprx_pdus',
+  [Opcode.SCSI_RESPONSE]: 'scsirsp_pdus',
+  [Opcode.TASK_MGMT_RESPONSE]: 'tmfrsp_pdus',
+  [Opcode.TEXT_RESPONSE]: 'textrsp_pdus',
+  [Opcode.SCSI_DATA_IN]: 'datain_pdus',
+  [Opcode.LOGOUT_RESPONSE]: 'logoutrsp_pdus',
+  [Opcode.R2T]: 'r2t_pdus',
+  [Opcode.ASYNC_MESSAGE]: 'async_pdus',
+  [Opcode.REJECT]: 'rjt_pdus',
+};
+
+export function emptyStats(): ConnectionStats {
+  return {
+    txdata_octets: 0,
+    rxdata_octets: 0,
+    noptx_pdus: 0,
+    scsicmd_pdus: 0,
+    tmfcmd_pdus: 0,
+    login_pdus: 0,
+    text_pdus: 0,
+    dataout_pdus: 0,
+    logout_pdus: 0,
+    snack_pdus: 0,
+    noprx_pdus: 0,
+    scsirsp_pdus: 0,
+    tmfrsp_pdus: 0,
+    textrsp_pdus: 0,
+    datain_pdus: 0,
+    logoutrsp_pdus: 0,
+    r2t_pdus: 0,
+    async_pdus: 0,
+    rjt_pdus: 0,
+    digest_err: 0,
+    timeout_err: 0,
+  };
+}
+
+export interface ConnectionHandler {
+  pdu(pdu: Pdu): void;
+  /** The connection is gone: remote close, socket error, or a malformed PDU (the error says which). */
+  closed(error: Error): void;
+}
+
+/** Opens a TCP connection for iSCSI. Rejects with TransportError. */
+export function connectTcp(opts: ConnectOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, noDelay: true });
+    let timer: NodeJS.Timeout | undefined;
+    const fail = (err: Error) => {
+      cleanup();
+      socket.destroy();
+      reject(
+        err instanceof TransportError
+          ? err
+          : new TransportError(`connect to ${opts.host}:${opts.port} failed: ${err.message}`, { cause: err }),
+      );
+    };
+    const onAbort = () => fail(new TransportError(`connect to ${opts.host}:${opts.port} aborted`));
+    const cleanup = () => {
+      if (timer) clearTimeout(timer);
+      socket.off('error', fail);
+      opts.signal?.removeEventListener('abort', onAbort);
+    };
+    if (opts.timeoutMs !== undefined)
+      timer = setTimeout(() => fail(new TransportError(`connect to ${opts.host}:${opts.port} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      cleanup();
+      socket.setKeepAlive(true, 10_000);
+      resolve(socket);
+    });
+  });
+}
+
+export class Connection {
+  readonly stats: ConnectionStats = emptyStats();
+  private readonly framer = new PduFramer({ maxRecvDataSegmentLength: DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH });
+  private digests: DigestOptions = { headerDigest: false, dataDigest: false };
+  private handler: ConnectionHandler | undefined;
+  private corked = false;
+  private closedWith: Error | undefined;
+  /** Time (performance.now()) of the last byte received: any PDU counts as life for NOP timers. */
+  lastReceived = performance.now();
+
+  constructor(readonly socket: Socket, readonly cid = 0) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(new TransportError(`connection error: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.fail(new TransportError('connection closed by peer')));
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  get remote(): string {
+    return `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+  }
+
+  setHandler(handler: ConnectionHandler): void {
+    this.handler = handler;
+    if (this.closedWith) handler.closed(this.closedWith);
+  }
+
+  /** Applies negotiated digests and our MaxRecvDataSegmentLength (from the first full-feature PDU on). */
+  enterFullFeature(digests: DigestOptions, maxRecvDataSegmentLength: number): void {
+    this.digests = { ...digests };
+    this.framer.setOptions({ ...digests, maxRecvDataSegmentLength });
+  }
+
+  /** Queues a PDU; writes of one event-loop turn go out in one writev. */
+  send(pdu: Pdu): void {
+    if (this.closedWith) throw this.closedWith;
+    const bufs = framePdu(pdu, this.digests);
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    for (const b of bufs) this.socket.write(b);
+    const c = TX_COUNTER[pdu.opcode];
+    if (c) this.stats[c]++;
+    if (pdu.data && (pdu.opcode === Opcode.SCSI_DATA_OUT || pdu.opcode === Opcode.SCSI_COMMAND))
+      this.stats.txdata_octets += pdu.data.length;
+  }
+
+  /** Drops the connection (no logout). Idempotent. */
+  destroy(reason: Error = new TransportError('connection dropped')): void {
+    this.fail(reason);
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closedWith) return;
+    this.lastReceived = performance.now();
+    try {
+      this.framer.push(chunk, (pdu) => {
+        const c = RX_COUNTER[pdu.opcode];
+        if (c) this.stats[c]++;
+        if (pdu.opcode === Opcode.SCSI_DATA_IN && pdu.data) this.stats.rxdata_octets += pdu.data.length;
+        this.handler?.pdu(pdu);
+      });
+    } catch (err) {
+      if ((err as Error).name === 'DigestError') this.stats.digest_err++;
+      // A malformed PDU drops this connection, never the process (RFC 7143 §6.7 at ERL 0).
+      this.fail(err as Error);
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = err;
+    this.socket.destroy();
+    this.handler?.closed(err);
+  }
+}

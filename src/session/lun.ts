@@ -1,0 +1,139 @@
+/**
+ * A logical unit reached through one session: SCSI commands with status turned into typed errors, UNIT
+ * ATTENTION and BUSY retried, and block I/O checked against the LU's capacity (SBC-3 READ/WRITE semantics).
+ */
+import {
+  inquiry,
+  readCapacity16,
+  readCapacity10,
+  readBlocks,
+  writeBlocks,
+  synchronizeCache16,
+  testUnitReady,
+  reportLuns,
+  type ScsiCommand,
+} from '../scsi/cdb.js';
+import { errorForStatus, classifyStatus } from '../scsi/classify.js';
+import { parseReadCapacity16, parseReadCapacity10, capacity, type Capacity } from '../scsi/capacity.js';
+import { parseReportLuns } from '../scsi/report-luns.js';
+import { parseSense } from '../scsi/sense.js';
+import type { Session } from './session.js';
+import type { ScsiResult } from './types.js';
+
+export interface ExecuteOptions {
+  dataOut?: Buffer;
+  readInto?: Buffer;
+  /** Retries for UNIT ATTENTION / BUSY / TASK SET FULL answers. Default 5. */
+  retries?: number;
+}
+
+/** Runs one SCSI command on `lun`, throwing CheckConditionError/ScsiStatusError for non-GOOD status. */
+export async function executeScsi(session: Session, lun: number, cmd: ScsiCommand, opts: ExecuteOptions = {}): Promise<ScsiResult> {
+  const dataOut = opts.dataOut ?? cmd.dataOut;
+  if (cmd.direction === 'write' && (!dataOut || dataOut.length !== cmd.transferLength))
+    throw new RangeError(`command writes ${cmd.transferLength} bytes but ${dataOut?.length ?? 0} were given`);
+  let retries = opts.retries ?? 5;
+  for (;;) {
+    const result = await session.execute({
+      lun,
+      cdb: cmd.cdb,
+      dataIn: cmd.direction === 'read' ? cmd.transferLength : 0,
+      dataOut: cmd.direction === 'write' ? dataOut : undefined,
+      readInto: opts.readInto,
+    });
+    const err = errorForStatus(result.status, result.sense);
+    if (!err) return result;
+    let cls;
+    try {
+      cls = classifyStatus(result.status, result.sense && result.sense.length > 0 ? parseSense(result.sense) : undefined);
+    } catch {
+      cls = 'target-answer';
+    }
+    if ((cls === 'retry' || cls === 'retry-after-pause') && retries-- > 0) {
+      if (cls === 'retry-after-pause') await new Promise((r) => setTimeout(r, 50));
+      continue;
+    }
+    throw err;
+  }
+}
+
+export class Lun {
+  private constructor(
+    readonly session: Session,
+    readonly lun: number,
+    readonly capacity: Capacity,
+  ) {}
+
+  /** Opens the LU: TEST UNIT READY (clears a pending UNIT ATTENTION), then READ CAPACITY(16), or (10) as fallback. */
+  static async open(session: Session, lun: number): Promise<Lun> {
+    await executeScsi(session, lun, testUnitReady());
+    return new Lun(session, lun, await readCapacity(session, lun));
+  }
+
+  get blockSize(): number {
+    return this.capacity.blockSize;
+  }
+
+  /** Size in bytes (exact while below 2^53). */
+  get sizeBytes(): number {
+    return Number(this.capacity.sizeBytes);
+  }
+
+  execute(cmd: ScsiCommand, opts: ExecuteOptions = {}): Promise<ScsiResult> {
+    return executeScsi(this.session, this.lun, cmd, opts);
+  }
+
+  /** Reads `length` bytes at byte `offset`; both must be multiples of the block size and inside the LU. */
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const { lba, blocks } = this.range('read', offset, length);
+    const res = await this.execute(readBlocks({ lba, blocks, blockSize: this.blockSize }), { readInto: into });
+    if (res.data.length !== length)
+      throw new RangeError(`read of ${length} bytes at ${offset} returned ${res.data.length} bytes (residual ${res.residual})`);
+    return res.data;
+  }
+
+  /** Writes `data` at byte `offset` (block-aligned, inside the LU); `fua` makes it durable before completion. */
+  async write(offset: number, data: Buffer, fua = false): Promise<void> {
+    const { lba, blocks } = this.range('write', offset, data.length);
+    await this.execute(writeBlocks({ lba, blocks, blockSize: this.blockSize, fua }), { dataOut: data });
+  }
+
+  /** SYNCHRONIZE CACHE(16) over the whole LU. */
+  async flush(): Promise<void> {
+    await this.execute(synchronizeCache16());
+  }
+
+  private range(what: string, offset: number, length: number): { lba: number; blocks: number } {
+    const bs = this.blockSize;
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: bad offset ${offset}`);
+    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`${what}: length must be a positive number of bytes, got ${length}`);
+    if (offset % bs !== 0 || length % bs !== 0)
+      throw new RangeError(`${what}: offset ${offset} and length ${length} must be multiples of the ${bs}-byte block size`);
+    if (offset + length > this.sizeBytes)
+      throw new RangeError(`${what}: [${offset}, ${offset + length}) runs past the end of the LU (${this.sizeBytes} bytes)`);
+    return { lba: offset / bs, blocks: length / bs };
+  }
+}
+
+export async function readCapacity(session: Session, lun: number): Promise<Capacity> {
+  try {
+    const res = await executeScsi(session, lun, readCapacity16());
+    return capacity(parseReadCapacity16(res.data));
+  } catch (err) {
+    // Targets without SERVICE ACTION IN(16) answer ILLEGAL REQUEST: READ CAPACITY(10) then.
+    if ((err as Error).name !== 'CheckConditionError') throw err;
+    const res = await executeScsi(session, lun, readCapacity10());
+    return capacity(parseReadCapacity10(res.data));
+  }
+}
+
+/** Standard INQUIRY data or a VPD page, raw (parse with src/scsi/inquiry.ts). */
+export async function inquiryData(session: Session, lun: number, page?: number): Promise<Buffer> {
+  const res = await executeScsi(session, lun, inquiry(page === undefined ? {} : { page }));
+  return res.data;
+}
+
+export async function listLuns(session: Session): Promise<readonly number[]> {
+  const res = await executeScsi(session, 0, reportLuns());
+  return parseReportLuns(res.data).luns;
+}

@@ -1,0 +1,574 @@
+/**
+ * The full-feature data path of one iSCSI session on one connection (RFC 7143 §3.2, §4.2, §10): ITT
+ * allocation, the CmdSN window, immediate/unsolicited/R2T-driven Data-Out, Data-In and status, NOP-In
+ * answers and pings, Text, task management and logout. Plain code: one call per I/O, no statechart here.
+ */
+import { RESERVED_TAG, Opcode, TaskAttr, AsyncEvent, RejectReason, LogoutReason, ScsiResponseCode } from '../iscsi/constants.js';
+import { ProtocolError, TransportError, TaskAbortedError } from '../iscsi/errors.js';
+import type { Pdu, DataIn, ScsiResponse, R2T, NopIn, AsyncMessage, Reject, TextResponse, TaskMgmtResponse, LogoutResponse } from '../iscsi/pdu.js';
+import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
+import type { Connection, ConnectionStats } from './connection.js';
+import type { Task } from './task.js';
+import type { ScsiCommandRequest, ScsiResult } from './types.js';
+
+/** What a finished login hands to the full-feature session. */
+export interface SessionSetup {
+  targetName: string;
+  initiatorName: string;
+  isid: number;
+  tsih: number;
+  cid: number;
+  /** StatSN of the final login response. */
+  statSN: number;
+  expCmdSN: number;
+  maxCmdSN: number;
+  /** The CmdSN the login used; full-feature commands continue from it (§3.2.2.1). */
+  cmdSN: number;
+  params: {
+    headerDigest: boolean;
+    dataDigest: boolean;
+    maxRecvDataSegmentLength: number;
+    maxXmitDataSegmentLength: number;
+    maxBurstLength: number;
+    firstBurstLength: number;
+    initialR2T: boolean;
+    immediateData: boolean;
+    maxOutstandingR2T: number;
+  };
+  /** Most commands we keep outstanding (node.session.cmds_max). Default 128. */
+  cmdsMax?: number;
+}
+
+export type SessionEvent =
+  | { type: 'async'; message: AsyncMessage }
+  | { type: 'reject'; reason: number; itt: number }
+  | { type: 'closed'; error: Error };
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+export class Session {
+  readonly targetName: string;
+  readonly isid: number;
+  readonly tsih: number;
+  readonly params: SessionSetup['params'];
+  private readonly tasks = new Map<number, Task>();
+  private readonly pending: Task[] = [];
+  private readonly waiters = new Map<number, Waiter<Pdu>>();
+  private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private nextItt = 1;
+  /** Commands sent to the target and not yet completed. */
+  private issued = 0;
+  private cmdSN: number;
+  private expCmdSN: number;
+  private maxCmdSN: number;
+  private expStatSN: number;
+  private readonly cmdsMax: number;
+  private closedWith: Error | undefined;
+  private textData: Buffer[] = [];
+
+  constructor(readonly conn: Connection, setup: SessionSetup) {
+    this.targetName = setup.targetName;
+    this.isid = setup.isid;
+    this.tsih = setup.tsih;
+    this.params = setup.params;
+    this.cmdSN = setup.cmdSN;
+    this.expCmdSN = setup.expCmdSN;
+    this.maxCmdSN = setup.maxCmdSN;
+    this.expStatSN = serialAdd(setup.statSN, 1);
+    this.cmdsMax = setup.cmdsMax ?? 128;
+    conn.enterFullFeature(
+      { headerDigest: setup.params.headerDigest, dataDigest: setup.params.dataDigest },
+      setup.params.maxRecvDataSegmentLength,
+    );
+    conn.setHandler({ pdu: (p) => this.onPdu(p), closed: (e) => this.onClosed(e) });
+  }
+
+  get stats(): ConnectionStats {
+    return this.conn.stats;
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  /** Commands sent and not yet answered, plus those waiting for the CmdSN window. */
+  get outstanding(): number {
+    return this.tasks.size + this.pending.length;
+  }
+
+  /** The window the target grants: MaxCmdSN - ExpCmdSN + 1 (§4.2.2.1). */
+  get window(): number {
+    return (this.maxCmdSN - this.expCmdSN + 1) | 0;
+  }
+
+  on(listener: (e: SessionEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Runs one SCSI command. Resolves with the status and data whatever the SCSI status is (callers turn
+   * CHECK CONDITION into a typed error); rejects with TransportError when the connection fails under it.
+   */
+  execute(req: ScsiCommandRequest): Promise<ScsiResult> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    const dataIn = req.dataIn ?? 0;
+    const dataOut = req.dataOut?.length ?? 0;
+    if (dataIn > 0 && dataOut > 0) return Promise.reject(new RangeError('bidirectional commands are not supported'));
+    if (req.readInto && req.readInto.length < dataIn)
+      return Promise.reject(new RangeError(`readInto holds ${req.readInto.length} bytes, the command reads ${dataIn}`));
+    return new Promise<ScsiResult>((resolve, reject) => {
+      const task: Task = {
+        itt: this.allocItt(),
+        cmdSN: 0,
+        req,
+        resolve,
+        reject,
+        inSegments: [],
+        inOffsets: [],
+        inBytes: 0,
+        expDataSN: 0,
+        outSent: 0,
+        issuedAt: 0,
+      };
+      this.tasks.set(task.itt, task);
+      if (this.canIssue()) this.issue(task);
+      else this.pending.push(task);
+    });
+  }
+
+  /** NOP-Out ping (§11.18) answered by a NOP-In; resolves with the round trip in ms. */
+  async ping(timeoutMs = 5000, data?: Buffer): Promise<number> {
+    const itt = this.allocItt();
+    const t0 = performance.now();
+    const reply = this.waitFor(itt, timeoutMs, 'NOP-Out ping');
+    this.send({
+      opcode: Opcode.NOP_OUT,
+      immediate: true,
+      itt,
+      lun: 0,
+      ttt: RESERVED_TAG,
+      cmdSN: this.cmdSN,
+      expStatSN: this.expStatSN,
+      data,
+    });
+    await reply;
+    return performance.now() - t0;
+  }
+
+  /**
+   * A Text request/response exchange in full-feature phase (§11.10), following continuations (F=0 with a
+   * TTT) until the target's final response. Returns the concatenated text data.
+   */
+  async text(data: Buffer, timeoutMs = 30_000): Promise<Buffer> {
+    const itt = this.allocItt();
+    const parts: Buffer[] = [];
+    let ttt = RESERVED_TAG;
+    let request: Buffer | undefined = data;
+    for (let round = 0; round < 1024; round++) {
+      const reply = this.waitFor(itt, timeoutMs, 'Text request');
+      const cmdSN = this.cmdSN;
+      this.cmdSN = serialAdd(this.cmdSN, 1);
+      this.send({
+        opcode: Opcode.TEXT_REQUEST,
+        immediate: false,
+        final: true,
+        cont: false,
+        itt,
+        lun: 0,
+        ttt,
+        cmdSN,
+        expStatSN: this.expStatSN,
+        data: request,
+      });
+      request = undefined;
+      const resp = (await reply) as TextResponse;
+      if (resp.data) parts.push(resp.data);
+      if (resp.final) return Buffer.concat(parts);
+      ttt = resp.ttt;
+      if (ttt === RESERVED_TAG) throw new ProtocolError('Text Response with F=0 and no Target Transfer Tag', Opcode.TEXT_RESPONSE, 20);
+    }
+    throw new ProtocolError('Text exchange did not finish after 1024 responses', Opcode.TEXT_RESPONSE);
+  }
+
+  /** Sends a task management function (§11.5) as an immediate command; resolves with the response code. */
+  async taskManagement(fn: number, lun: number, referencedItt = RESERVED_TAG, timeoutMs = 30_000): Promise<number> {
+    const itt = this.allocItt();
+    const ref = referencedItt !== RESERVED_TAG ? this.tasks.get(referencedItt) : undefined;
+    const reply = this.waitFor(itt, timeoutMs, 'task management request');
+    this.send({
+      opcode: Opcode.TASK_MGMT_REQUEST,
+      immediate: true,
+      function: fn,
+      itt,
+      lun,
+      referencedTaskTag: referencedItt,
+      cmdSN: this.cmdSN,
+      expStatSN: this.expStatSN,
+      refCmdSN: ref ? ref.cmdSN : this.cmdSN,
+      expDataSN: ref ? ref.expDataSN : 0,
+    });
+    return ((await reply) as TaskMgmtResponse).response;
+  }
+
+  /**
+   * Logs out (§11.14, reason "close the session") and closes the connection. Outstanding tasks fail with
+   * TaskAbortedError. Falls back to dropping the connection when the target does not answer in time.
+   */
+  async logout(timeoutMs = 15_000): Promise<LogoutResponse | undefined> {
+    if (this.closedWith) return undefined;
+    const itt = this.allocItt();
+    const reply = this.waitFor(itt, timeoutMs, 'Logout request');
+    this.send({
+      opcode: Opcode.LOGOUT_REQUEST,
+      immediate: true,
+      reasonCode: LogoutReason.CLOSE_SESSION,
+      itt,
+      cid: 0,
+      cmdSN: this.cmdSN,
+      expStatSN: this.expStatSN,
+    });
+    try {
+      const resp = (await reply) as LogoutResponse;
+      this.close(new TaskAbortedError('session logged out'));
+      return resp;
+    } catch (err) {
+      this.close(new TaskAbortedError('session logged out (target did not answer the logout)', { cause: err }));
+      return undefined;
+    }
+  }
+
+  /** Drops the connection at once; every outstanding task fails with `error`. */
+  close(error: Error = new TransportError('session closed')): void {
+    this.conn.destroy(error);
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+
+  private allocItt(): number {
+    for (;;) {
+      const itt = this.nextItt;
+      this.nextItt = this.nextItt >= 0xfffffffe ? 1 : this.nextItt + 1;
+      if (!this.tasks.has(itt) && !this.waiters.has(itt)) return itt;
+    }
+  }
+
+  /** §4.2.2.1: a non-immediate command may go out only while CmdSN <= MaxCmdSN. */
+  private canIssue(): boolean {
+    return serialLte(this.cmdSN, this.maxCmdSN) && this.issued < this.cmdsMax;
+  }
+
+  private send(pdu: Pdu): void {
+    try {
+      this.conn.send(pdu);
+    } catch (err) {
+      this.onClosed(err as Error);
+    }
+  }
+
+  private waitFor(itt: number, timeoutMs: number, what: string): Promise<Pdu> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<Pdu>((resolve, reject) => {
+      const w: Waiter<Pdu> = { resolve, reject };
+      w.timer = setTimeout(() => {
+        this.waiters.delete(itt);
+        this.conn.stats.timeout_err++;
+        reject(new TransportError(`${what} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.waiters.set(itt, w);
+    });
+  }
+
+  private issue(task: Task): void {
+    const req = task.req;
+    const out = req.dataOut;
+    const outLen = out?.length ?? 0;
+    const p = this.params;
+    task.cmdSN = this.cmdSN;
+    this.cmdSN = serialAdd(this.cmdSN, 1);
+    this.issued++;
+    task.issuedAt = performance.now();
+    // §11.3.1.1 / §13.13-13.14: immediate data up to FirstBurstLength and one PDU; unsolicited Data-Out up
+    // to FirstBurstLength when InitialR2T=No; the rest on R2T.
+    let immediate = 0;
+    let unsolicited = 0;
+    if (outLen > 0) {
+      const firstBurst = Math.min(outLen, p.firstBurstLength);
+      if (p.immediateData) immediate = Math.min(firstBurst, p.maxXmitDataSegmentLength);
+      if (!p.initialR2T) unsolicited = firstBurst - immediate;
+    }
+    this.send({
+      opcode: Opcode.SCSI_COMMAND,
+      immediate: false,
+      final: unsolicited === 0,
+      read: (req.dataIn ?? 0) > 0,
+      write: outLen > 0,
+      attr: req.attr ?? TaskAttr.SIMPLE,
+      itt: task.itt,
+      lun: req.lun,
+      expectedDataTransferLength: outLen > 0 ? outLen : (req.dataIn ?? 0),
+      cmdSN: task.cmdSN,
+      expStatSN: this.expStatSN,
+      cdb: req.cdb,
+      data: immediate > 0 ? out!.subarray(0, immediate) : undefined,
+    });
+    task.outSent = immediate;
+    if (unsolicited > 0) this.sendDataOut(task, RESERVED_TAG, immediate, unsolicited);
+  }
+
+  /** A Data-Out sequence (§11.7) of [offset, offset+length) in PDUs of at most MaxXmitDataSegmentLength. */
+  private sendDataOut(task: Task, ttt: number, offset: number, length: number): void {
+    const out = task.req.dataOut!;
+    const max = this.params.maxXmitDataSegmentLength;
+    const end = offset + length;
+    let dataSN = 0;
+    for (let off = offset; off < end; off += max) {
+      const n = Math.min(max, end - off);
+      this.send({
+        opcode: Opcode.SCSI_DATA_OUT,
+        final: off + n >= end,
+        itt: task.itt,
+        lun: task.req.lun,
+        ttt,
+        expStatSN: this.expStatSN,
+        dataSN: dataSN++,
+        bufferOffset: off,
+        data: out.subarray(off, off + n),
+      });
+    }
+    task.outSent += length;
+  }
+
+  private onPdu(pdu: Pdu): void {
+    switch (pdu.opcode) {
+      case Opcode.SCSI_DATA_IN:
+        this.onDataIn(pdu);
+        break;
+      case Opcode.SCSI_RESPONSE:
+        this.onResponse(pdu);
+        break;
+      case Opcode.R2T:
+        this.onR2T(pdu);
+        break;
+      case Opcode.NOP_IN:
+        this.onNopIn(pdu);
+        break;
+      case Opcode.TEXT_RESPONSE:
+      case Opcode.TASK_MGMT_RESPONSE:
+      case Opcode.LOGOUT_RESPONSE:
+        this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
+        this.settle(pdu.itt, pdu);
+        break;
+      case Opcode.ASYNC_MESSAGE:
+        this.onAsync(pdu);
+        break;
+      case Opcode.REJECT:
+        this.onReject(pdu);
+        break;
+      default:
+        // §6.2 / §11: only target PDUs may arrive here; anything else breaks the protocol.
+        throw new ProtocolError('unexpected PDU in full-feature phase', pdu.opcode, 0);
+    }
+    this.drain();
+  }
+
+  private settle(itt: number, pdu: Pdu): void {
+    const w = this.waiters.get(itt);
+    if (!w) return;
+    this.waiters.delete(itt);
+    clearTimeout(w.timer);
+    w.resolve(pdu);
+  }
+
+  /**
+   * §4.2.2.1: take ExpCmdSN/MaxCmdSN only when newer, and ignore a MaxCmdSN below ExpCmdSN - 1;
+   * ExpStatSN acknowledges every StatSN we have seen (§4.2.2.2).
+   */
+  private updateStatus(statSN: number, expCmdSN: number, maxCmdSN: number, advancesStatSN: boolean): void {
+    if (serialGte(maxCmdSN, serialAdd(expCmdSN, -1))) {
+      if (serialGt(expCmdSN, this.expCmdSN)) this.expCmdSN = expCmdSN;
+      if (serialGt(maxCmdSN, this.maxCmdSN)) this.maxCmdSN = maxCmdSN;
+    }
+    const next = advancesStatSN ? serialAdd(statSN, 1) : statSN;
+    if (serialGt(next, this.expStatSN)) this.expStatSN = next;
+  }
+
+  private onDataIn(pdu: DataIn): void {
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, pdu.statusPresent);
+    const task = this.tasks.get(pdu.itt);
+    if (!task) return; // a task we already gave up on (aborted); nothing to deliver
+    // §11.7.5: DataSN counts Data-In PDUs of the task from 0; at ERL 0 a gap is a connection failure.
+    if (pdu.dataSN !== task.expDataSN)
+      throw new ProtocolError(`Data-In DataSN ${pdu.dataSN}, expected ${task.expDataSN}`, pdu.opcode, 36);
+    task.expDataSN++;
+    const data = pdu.data;
+    if (data) {
+      const want = task.req.dataIn ?? 0;
+      if (pdu.bufferOffset + data.length > want)
+        throw new ProtocolError(
+          `Data-In [${pdu.bufferOffset}, +${data.length}) beyond the expected ${want} bytes`,
+          pdu.opcode,
+          40,
+        );
+      if (task.req.readInto) data.copy(task.req.readInto, pdu.bufferOffset);
+      else {
+        task.inSegments.push(data);
+        task.inOffsets.push(pdu.bufferOffset);
+      }
+      task.inBytes += data.length;
+    }
+    if (pdu.statusPresent)
+      this.complete(task, {
+        status: pdu.status,
+        data: EMPTY,
+        residual: pdu.residualCount,
+        underflow: pdu.underflow,
+        overflow: pdu.overflow,
+      });
+  }
+
+  private onResponse(pdu: ScsiResponse): void {
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
+    const task = this.tasks.get(pdu.itt);
+    if (!task) return;
+    if (pdu.response !== ScsiResponseCode.COMMAND_COMPLETED) {
+      this.forget(task);
+      task.reject(new TransportError(`target failure (iSCSI response 0x${pdu.response.toString(16)}) for task 0x${task.itt.toString(16)}`));
+      return;
+    }
+    let sense: Buffer | undefined;
+    if (pdu.data && pdu.data.length >= 2) {
+      const len = pdu.data.readUInt16BE(0);
+      if (len > 0) sense = pdu.data.subarray(2, 2 + len);
+    }
+    this.complete(task, {
+      status: pdu.status,
+      data: EMPTY,
+      residual: pdu.residualCount,
+      underflow: pdu.underflow,
+      overflow: pdu.overflow,
+      sense,
+    });
+  }
+
+  private complete(task: Task, result: ScsiResult): void {
+    this.forget(task);
+    const want = task.req.dataIn ?? 0;
+    if (want > 0) result.data = this.assemble(task, want);
+    task.resolve(result);
+  }
+
+  /** The Data-In bytes as one buffer; a single segment at offset 0 is handed over without a copy. */
+  private assemble(task: Task, want: number): Buffer {
+    if (task.req.readInto) return task.req.readInto.subarray(0, task.inBytes);
+    const segs = task.inSegments;
+    if (segs.length === 1 && task.inOffsets[0] === 0) return segs[0];
+    if (segs.length === 0) return EMPTY;
+    let end = 0;
+    for (let i = 0; i < segs.length; i++) end = Math.max(end, task.inOffsets[i] + segs[i].length);
+    const out = Buffer.allocUnsafe(Math.min(end, want));
+    for (let i = 0; i < segs.length; i++) segs[i].copy(out, task.inOffsets[i]);
+    return out;
+  }
+
+  private onR2T(pdu: R2T): void {
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, false);
+    const task = this.tasks.get(pdu.itt);
+    if (!task) return;
+    const outLen = task.req.dataOut?.length ?? 0;
+    // §11.8.3-4: the requested range must lie within the command's data.
+    if (pdu.bufferOffset + pdu.desiredDataTransferLength > outLen)
+      throw new ProtocolError(
+        `R2T asks for [${pdu.bufferOffset}, +${pdu.desiredDataTransferLength}) of a ${outLen}-byte write`,
+        pdu.opcode,
+        40,
+      );
+    if (pdu.desiredDataTransferLength > this.params.maxBurstLength)
+      throw new ProtocolError(`R2T of ${pdu.desiredDataTransferLength} bytes exceeds MaxBurstLength`, pdu.opcode, 44);
+    this.sendDataOut(task, pdu.ttt, pdu.bufferOffset, pdu.desiredDataTransferLength);
+  }
+
+  private onNopIn(pdu: NopIn): void {
+    const answer = pdu.itt !== RESERVED_TAG;
+    // §11.19: a NOP-In with ITT 0xffffffff carries the next StatSN without advancing it.
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, answer);
+    if (answer) this.settle(pdu.itt, pdu);
+    if (pdu.ttt !== RESERVED_TAG) {
+      // §11.18: the target pings us; answer with an immediate NOP-Out echoing TTT, LUN and data.
+      this.send({
+        opcode: Opcode.NOP_OUT,
+        immediate: true,
+        itt: RESERVED_TAG,
+        lun: pdu.lun,
+        ttt: pdu.ttt,
+        cmdSN: this.cmdSN,
+        expStatSN: this.expStatSN,
+        data: pdu.data,
+      });
+    }
+  }
+
+  private onAsync(pdu: AsyncMessage): void {
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
+    this.emit({ type: 'async', message: pdu });
+    // §11.9.1: the target asks us to log out; do it (the session is ours to tear down cleanly).
+    if (pdu.asyncEvent === AsyncEvent.LOGOUT_REQUEST) void this.logout();
+  }
+
+  private onReject(pdu: Reject): void {
+    this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
+    // §11.17: the data segment is the rejected PDU's header; its ITT tells which task it was.
+    const itt = pdu.data!.readUInt32BE(16);
+    this.emit({ type: 'reject', reason: pdu.reason, itt });
+    const err =
+      pdu.reason === RejectReason.DATA_DIGEST_ERROR
+        ? new TransportError('target rejected a PDU with a data digest error')
+        : new ProtocolError(`target rejected the PDU (reason 0x${pdu.reason.toString(16)})`, pdu.data![0] & 0x3f);
+    const task = this.tasks.get(itt);
+    if (task) {
+      this.forget(task);
+      task.reject(err);
+    }
+    const w = this.waiters.get(itt);
+    if (w) {
+      this.waiters.delete(itt);
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  private forget(task: Task): void {
+    if (this.tasks.delete(task.itt)) this.issued--;
+  }
+
+  private drain(): void {
+    while (this.pending.length > 0 && this.canIssue()) this.issue(this.pending.shift()!);
+  }
+
+  private onClosed(error: Error): void {
+    if (this.closedWith) return;
+    this.closedWith = error;
+    const err = error instanceof TransportError || error instanceof TaskAbortedError ? error : new TransportError(error.message, { cause: error });
+    const tasks = [...this.tasks.values()];
+    this.tasks.clear();
+    this.pending.length = 0;
+    this.issued = 0;
+    for (const t of tasks) t.reject(err);
+    for (const [, w] of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.waiters.clear();
+    this.emit({ type: 'closed', error });
+  }
+
+  private emit(e: SessionEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,102 @@
+/**
+ * libiscsi-style URLs: `iscsi://[user[%password]@]host[:port]/TARGET_IQN/LUN[?args]`, as iscsi-ls, qemu and
+ * libiscsi's tools take them. CHAP secrets may also come from the environment (LIBISCSI_CHAP_PASSWORD,
+ * LIBISCSI_CHAP_TARGET_PASSWORD, or MPISCSI_CHAP_*), so they stay out of `ps`.
+ */
+
+export interface IscsiUrl {
+  host: string;
+  port: number;
+  targetName?: string;
+  lun?: number;
+  username?: string;
+  password?: string;
+  /** Mutual CHAP: the target's name and secret. */
+  targetUsername?: string;
+  targetPassword?: string;
+  headerDigest?: Array<'None' | 'CRC32C'>;
+  dataDigest?: Array<'None' | 'CRC32C'>;
+  /** Source address to bind (our `?iface=`). */
+  iface?: string;
+}
+
+export class UrlError extends Error {
+  override readonly name = 'UrlError';
+}
+
+const DIGESTS: Record<string, Array<'None' | 'CRC32C'>> = {
+  none: ['None'],
+  crc32c: ['CRC32C'],
+  'none-crc32c': ['None', 'CRC32C'],
+  'crc32c-none': ['CRC32C', 'None'],
+};
+
+export function parseIscsiUrl(text: string, env: NodeJS.ProcessEnv = process.env): IscsiUrl {
+  const m = /^iscsi:\/\/(?:([^@/]*)@)?(\[[^\]]+\]|[^/:?]+)(?::(\d+))?(?:\/([^/?]*)(?:\/([^/?]*))?)?\/?(?:\?(.*))?$/.exec(text);
+  if (!m) throw new UrlError(`not an iSCSI URL: expected iscsi://[user[%password]@]host[:port]/target/lun, got "${redact(text)}"`);
+  const [, userinfo, rawHost, rawPort, target, rawLun, query] = m;
+  const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : rawHost;
+  const port = rawPort === undefined ? 3260 : Number(rawPort);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UrlError(`bad port "${rawPort}" in iSCSI URL`);
+  const url: IscsiUrl = { host, port };
+  if (target) url.targetName = decodeURIComponent(target);
+  if (rawLun !== undefined && rawLun !== '') {
+    if (!/^\d+$/.test(rawLun) || Number(rawLun) > 0x3fff) throw new UrlError(`bad LUN "${rawLun}" in iSCSI URL`);
+    url.lun = Number(rawLun);
+  }
+  if (userinfo !== undefined) {
+    const pct = userinfo.indexOf('%');
+    url.username = decodeURIComponent(pct < 0 ? userinfo : userinfo.slice(0, pct));
+    if (pct >= 0) url.password = decodeURIComponent(userinfo.slice(pct + 1));
+  }
+  if (query) {
+    for (const part of query.split('&')) {
+      if (!part) continue;
+      const eq = part.indexOf('=');
+      const key = eq < 0 ? part : part.slice(0, eq);
+      const value = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+      switch (key) {
+        case 'target_user':
+          url.targetUsername = value;
+          break;
+        case 'target_password':
+          url.targetPassword = value;
+          break;
+        case 'header_digest':
+        case 'data_digest': {
+          const d = DIGESTS[value.toLowerCase()];
+          if (!d) throw new UrlError(`bad ${key} "${value}": use none, crc32c, none-crc32c or crc32c-none`);
+          if (key === 'header_digest') url.headerDigest = d;
+          else url.dataDigest = d;
+          break;
+        }
+        case 'iface':
+          url.iface = value;
+          break;
+        default:
+          throw new UrlError(`unknown iSCSI URL argument "${key}"`);
+      }
+    }
+  }
+  url.username ??= env.MPISCSI_CHAP_USERNAME ?? env.LIBISCSI_CHAP_USERNAME;
+  if (url.username !== undefined) url.password ??= env.MPISCSI_CHAP_PASSWORD ?? env.LIBISCSI_CHAP_PASSWORD;
+  url.targetUsername ??= env.MPISCSI_CHAP_TARGET_USERNAME ?? env.LIBISCSI_CHAP_TARGET_USERNAME;
+  if (url.targetUsername !== undefined)
+    url.targetPassword ??= env.MPISCSI_CHAP_TARGET_PASSWORD ?? env.LIBISCSI_CHAP_TARGET_PASSWORD;
+  if (url.username !== undefined && url.password === undefined)
+    throw new UrlError(`CHAP user "${url.username}" has no password: give it as user%password or in MPISCSI_CHAP_PASSWORD`);
+  if (url.targetUsername !== undefined && url.targetPassword === undefined)
+    throw new UrlError('mutual CHAP target_user has no password: set target_password or MPISCSI_CHAP_TARGET_PASSWORD');
+  return url;
+}
+
+/** The URL with any password replaced by ********, for messages and logs. */
+export function redact(text: string): string {
+  return text
+    .replace(/^(iscsi:\/\/[^%@/]*%)[^@/]*@/, '$1********@')
+    .replace(/([?&]target_password=)[^&]*/, '$1********');
+}
+
+export function formatPortal(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}

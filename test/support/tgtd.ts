@@ -1,0 +1,165 @@
+/**
+ * Test helper that runs a real Debian tgtd (tgt 1.0.85) on free loopback ports with its own control socket,
+ * creates targets, LUNs and CHAP accounts with tgtadm, and kills it afterwards (tgtd ignores SIGTERM).
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync, ftruncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import { freePort } from './ports.js';
+
+const TGTD = existsSync('/usr/sbin/tgtd') ? '/usr/sbin/tgtd' : 'tgtd';
+const TGTADM = existsSync('/usr/sbin/tgtadm') ? '/usr/sbin/tgtadm' : 'tgtadm';
+
+export interface TgtdOptions {
+  /** Loopback addresses to listen on (each gets the same port). Default ['127.0.0.1']. */
+  hosts?: string[];
+}
+
+export interface LunSpec {
+  /** Backing file; created with `size` bytes when given (random contents with `random: true`). */
+  path?: string;
+  size?: number;
+  random?: boolean;
+  /** 'rdwr' (default, a file) or 'null' (no backing store, 1 TiB, for throughput). */
+  bstype?: 'rdwr' | 'null';
+  blockSize?: number;
+  readonly?: boolean;
+}
+
+export class Tgtd {
+  private constructor(
+    readonly process: ChildProcess,
+    readonly controlPort: number,
+    readonly port: number,
+    readonly hosts: string[],
+    readonly dir: string,
+    private stderr: string[],
+  ) {}
+
+  private nextTid = 1;
+
+  get host(): string {
+    return this.hosts[0];
+  }
+
+  get portal(): string {
+    return `${this.host}:${this.port}`;
+  }
+
+  static async start(options: TgtdOptions = {}): Promise<Tgtd> {
+    const hosts = options.hosts ?? ['127.0.0.1'];
+    const port = await freePort(hosts[0]);
+    const controlPort = pickControlPort();
+    const dir = mkdtempSync(join(tmpdir(), 'mpiscsi-tgtd-'));
+    const portals = hosts.map((h) => `portal=${h.includes(':') ? `[${h}]` : h}:${port}`).join(',');
+    const child = spawn(TGTD, ['-f', '-C', String(controlPort), '--iscsi', portals], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const stderr: string[] = [];
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      stderr.push(s);
+      if (stderr.length > 200) stderr.shift();
+    });
+    const t = new Tgtd(child, controlPort, port, hosts, dir, stderr);
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, sig) => reject(new Error(`tgtd exited (${code ?? sig}): ${stderr.join('')}`))),
+    );
+    exited.catch(() => {});
+    // Ready when the management socket answers and every portal accepts connections.
+    await Promise.race([t.waitReady(), exited]);
+    return t;
+  }
+
+  private async waitReady(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.tgtadm(['--op', 'show', '--mode', 'sys']);
+        for (const h of this.hosts) await probe(h, this.port);
+        return;
+      } catch (err) {
+        if (attempt > 200) throw new Error(`tgtd did not become ready: ${String(err)}; ${this.stderr.join('')}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+  }
+
+  tgtadm(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile(TGTADM, ['-C', String(this.controlPort), '--lld', 'iscsi', ...args], (err, stdout, stderr) => {
+        if (err) reject(new Error(`tgtadm ${args.join(' ')}: ${stderr || err.message}`));
+        else resolve(stdout);
+      });
+    });
+  }
+
+  /** Creates a target bound to all initiators; returns its tid. */
+  async addTarget(iqn: string, luns: LunSpec[] = []): Promise<number> {
+    const tid = this.nextTid++;
+    await this.tgtadm(['--op', 'new', '--mode', 'target', '--tid', String(tid), '-T', iqn]);
+    let lun = 1;
+    for (const spec of luns) await this.addLun(tid, lun++, spec);
+    await this.tgtadm(['--op', 'bind', '--mode', 'target', '--tid', String(tid), '-I', 'ALL']);
+    return tid;
+  }
+
+  /** Adds a LUN; returns the backing file's path (a new file in the helper's temp dir unless given). */
+  async addLun(tid: number, lun: number, spec: LunSpec = {}): Promise<string> {
+    const bstype = spec.bstype ?? 'rdwr';
+    const path = spec.path ?? join(this.dir, `t${tid}-l${lun}.img`);
+    if (!existsSync(path) || spec.size !== undefined) {
+      const size = spec.size ?? 64 * 1024 * 1024;
+      if (spec.random) writeFileSync(path, randomBytes(size), { mode: 0o600 });
+      else {
+        const fd = openSync(path, 'w', 0o600);
+        ftruncateSync(fd, size);
+        closeSync(fd);
+      }
+    }
+    const args = ['--op', 'new', '--mode', 'logicalunit', '--tid', String(tid), '--lun', String(lun), '-b', path];
+    if (bstype !== 'rdwr') args.push('--bstype', bstype);
+    if (spec.blockSize) args.push('--blocksize', String(spec.blockSize));
+    await this.tgtadm(args);
+    if (spec.readonly)
+      await this.tgtadm(['--op', 'update', '--mode', 'logicalunit', '--tid', String(tid), '--lun', String(lun), '--params', 'readonly=1']);
+    return path;
+  }
+
+  /** Adds a CHAP account and binds it to a target; `outgoing` makes it the target's mutual-CHAP identity. */
+  async addAccount(tid: number, user: string, password: string, outgoing = false): Promise<void> {
+    await this.tgtadm(['--op', 'new', '--mode', 'account', '--user', user, '--password', password]);
+    const args = ['--op', 'bind', '--mode', 'account', '--tid', String(tid), '--user', user];
+    if (outgoing) args.push('--outgoing');
+    await this.tgtadm(args);
+  }
+
+  async stop(): Promise<void> {
+    if (this.process.exitCode === null && this.process.signalCode === null) {
+      const gone = new Promise<void>((r) => this.process.once('exit', () => r()));
+      this.process.kill('SIGKILL');
+      await gone;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function pickControlPort(): number {
+  // tgtd's control "port" names a unix socket /var/run/tgtd/socket.N; choose an unused N.
+  for (;;) {
+    const n = 20000 + Math.floor(Math.random() * 40000);
+    if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
+  }
+}
+
+function probe(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve();
+    });
+    s.once('error', reject);
+  });
+}
