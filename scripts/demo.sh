@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 MPISCSI="node dist/src/cli/mpiscsi.js"
 
 work=$(mktemp -d /tmp/mpiscsi-demo.XXXXXX)
-ctl=$((20000 + RANDOM % 30000))
+ctl=$((1000 + RANDOM % 29000))
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 tgtd_pid=""
 cleanup() {

@@ -79,6 +79,7 @@ async function withSession<T>(url: IscsiUrl, opts: CommonOptions, fn: (s: Sessio
 
 async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
   const targets = await discoverUrl(url, opts);
+  let failure: unknown;
   const report: Array<{ target: string; portals: string[]; luns?: Array<{ lun: number; type: string; size?: string }> }> = [];
   for (const t of targets) {
     const entry: (typeof report)[number] = {
@@ -89,23 +90,41 @@ async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; 
     if (!opts.json) for (const p of entry.portals) out(`Target:${t.targetName} Portal:${p}`);
     if (!opts.showLuns) continue;
     const portal = t.portals[0] ?? { host: url.host, port: url.port };
-    entry.luns = await withSession({ ...url, host: portal.host, port: portal.port, targetName: t.targetName }, opts, async (s) => {
-      const luns = [];
-      for (const lun of await listLuns(s)) {
-        const inq = parseStandardInquiry(await inquiryData(s, lun));
-        const type = deviceTypeName(inq.peripheralDeviceType);
-        let size: string | undefined;
-        if (inq.peripheralDeviceType === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) {
-          const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
-          size = lsSize(rc.lastLba * BigInt(rc.blockLength));
-        }
-        luns.push({ lun, type, size });
-        if (!opts.json) out(`Lun:${lun}    Type:${type}${size ? ` (Size:${size})` : ''}`);
-      }
-      return luns;
-    });
+    try {
+      entry.luns = await withSession({ ...url, host: portal.host, port: portal.port, targetName: t.targetName }, opts, (s) =>
+        describeLuns(s, !opts.json),
+      );
+    } catch (err) {
+      // One target we cannot log in to (CHAP, ACL) must not hide the others: report it and go on.
+      failure ??= err;
+      process.stderr.write(`mpiscsi: ${t.targetName}: ${(err as Error).message}\n`);
+    }
   }
   if (opts.json) out(JSON.stringify(report, null, 2));
+  if (failure) throw new ReportedError(failure);
+}
+
+async function describeLuns(s: Session, print: boolean): Promise<Array<{ lun: number; type: string; size?: string }>> {
+  const luns = [];
+  for (const lun of await listLuns(s)) {
+    const inq = parseStandardInquiry(await inquiryData(s, lun));
+    const type = deviceTypeName(inq.peripheralDeviceType);
+    let size: string | undefined;
+    if (inq.peripheralDeviceType === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) {
+      const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
+      size = lsSize(rc.lastLba * BigInt(rc.blockLength));
+    }
+    luns.push({ lun, type, size });
+    if (print) out(`Lun:${lun}    Type:${type}${size ? ` (Size:${size})` : ''}`);
+  }
+  return luns;
+}
+
+/** An error already printed; only its exit code is left to report. */
+class ReportedError extends Error {
+  constructor(readonly original: unknown) {
+    super('reported');
+  }
 }
 
 function printFields(obj: object): void {
@@ -274,6 +293,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string; exitCode?: number };
     if (e.code?.startsWith('commander.')) return e.exitCode === 0 ? 0 : 7; // usage errors: iscsiadm's INVAL
+    if (err instanceof ReportedError) return exitCodeFor(err.original);
     process.stderr.write(`mpiscsi: ${e.message}\n`);
     return exitCodeFor(err);
   }

@@ -127,6 +127,11 @@ export class Tgtd {
     return path;
   }
 
+  /** Sets a target's iSCSI parameter, e.g. HeaderDigest=CRC32C,None (tgtd offers only None by default). */
+  async setTargetParam(tid: number, name: string, value: string): Promise<void> {
+    await this.tgtadm(['--op', 'update', '--mode', 'target', '--tid', String(tid), '-n', name, '-v', value]);
+  }
+
   /** Adds a CHAP account and binds it to a target; `outgoing` makes it the target's mutual-CHAP identity. */
   async addAccount(tid: number, user: string, password: string, outgoing = false): Promise<void> {
     await this.tgtadm(['--op', 'new', '--mode', 'account', '--user', user, '--password', password]);
@@ -148,7 +153,7 @@ export class Tgtd {
 function pickControlPort(): number {
   // tgtd's control "port" names a unix socket /var/run/tgtd/socket.N; choose an unused N.
   for (;;) {
-    const n = 20000 + Math.floor(Math.random() * 40000);
+    const n = 1000 + Math.floor(Math.random() * 29000); // tgtd rejects large values (38523 seen)
     if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
   }
 }
