@@ -73,6 +73,8 @@ export type LoginFailureKind =
  */
 export class LoginError extends Error {
   override readonly name = 'LoginError';
+  /** Where a redirect (status class 1, §11.13.5) points: the response's TargetAddress (§13.8). */
+  targetAddress?: { host: string; port: number; tpgt?: number };
   constructor(
     message: string,
     readonly kind: LoginFailureKind,

@@ -57,6 +57,8 @@ export class PduFramer {
   private options: FramerOptions;
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** The header digest of the PDU at the front has been verified (it may still be waiting for its data). */
+  private headerChecked = false;
 
   constructor(options: Partial<FramerOptions> = {}) {
     this.options = {
@@ -91,26 +93,32 @@ export class PduFramer {
       const opcode = first[0] & 0x3f;
       const ahsLen = bhsAhsLength(first);
       const dsl = bhsDataSegmentLength(first);
+      const hdLen = this.options.headerDigest ? DIGEST_LENGTH : 0;
+      const headerLen = BHS_LENGTH + ahsLen;
+      // Check the header digest before trusting DataSegmentLength (§7.8): a corrupted length must surface as
+      // a header digest error at once, not as a limit violation or a stall waiting for bytes that never come.
+      if (hdLen && !this.headerChecked) {
+        if (this.buffered < headerLen + hdLen) return;
+        const h = this.chunks[0].length >= headerLen + hdLen ? this.chunks[0] : this.coalesce(headerLen + hdLen);
+        const got = readDigest(h, headerLen);
+        const want = crc32c(h.subarray(0, headerLen));
+        if (got !== want) throw new DigestError('header', want, got, opcode);
+        this.headerChecked = true;
+      }
       if (dsl > this.options.maxRecvDataSegmentLength)
         throw new ProtocolError(
           `DataSegmentLength ${dsl} exceeds MaxRecvDataSegmentLength ${this.options.maxRecvDataSegmentLength}`,
           opcode,
           5,
         );
-      const hdLen = this.options.headerDigest ? DIGEST_LENGTH : 0;
-      const headerLen = BHS_LENGTH + ahsLen;
       const dataPadded = dsl + padLength(dsl);
       const ddLen = this.options.dataDigest && dsl > 0 ? DIGEST_LENGTH : 0;
       const total = headerLen + hdLen + dataPadded + ddLen;
       if (this.buffered < total) return;
       const pduBytes = this.chunks[0].length >= total ? this.chunks[0] : this.coalesce(total);
       this.consume(total);
+      this.headerChecked = false;
       const header = pduBytes.subarray(0, headerLen);
-      if (hdLen) {
-        const got = readDigest(pduBytes, headerLen);
-        const want = crc32c(header);
-        if (got !== want) throw new DigestError('header', want, got, opcode);
-      }
       const dataStart = headerLen + hdLen;
       if (ddLen) {
         const got = readDigest(pduBytes, dataStart + dataPadded);

@@ -17,8 +17,12 @@ import { errorForStatus, classifyStatus } from '../scsi/classify.js';
 import { parseReadCapacity16, parseReadCapacity10, capacity, type Capacity } from '../scsi/capacity.js';
 import { parseReportLuns } from '../scsi/report-luns.js';
 import { parseSense } from '../scsi/sense.js';
-import type { Session } from './session.js';
-import type { ScsiResult } from './types.js';
+import type { ScsiCommandRequest, ScsiResult } from './types.js';
+
+/** Anything that runs SCSI commands: a plain Session, or a ManagedSession that survives reconnects. */
+export interface ScsiExecutor {
+  execute(req: ScsiCommandRequest): Promise<ScsiResult>;
+}
 
 export interface ExecuteOptions {
   dataOut?: Buffer;
@@ -28,7 +32,7 @@ export interface ExecuteOptions {
 }
 
 /** Runs one SCSI command on `lun`, throwing CheckConditionError/ScsiStatusError for non-GOOD status. */
-export async function executeScsi(session: Session, lun: number, cmd: ScsiCommand, opts: ExecuteOptions = {}): Promise<ScsiResult> {
+export async function executeScsi(session: ScsiExecutor, lun: number, cmd: ScsiCommand, opts: ExecuteOptions = {}): Promise<ScsiResult> {
   const dataOut = opts.dataOut ?? cmd.dataOut;
   if (cmd.direction === 'write' && (!dataOut || dataOut.length !== cmd.transferLength))
     throw new RangeError(`command writes ${cmd.transferLength} bytes but ${dataOut?.length ?? 0} were given`);
@@ -59,13 +63,13 @@ export async function executeScsi(session: Session, lun: number, cmd: ScsiComman
 
 export class Lun {
   private constructor(
-    readonly session: Session,
+    readonly session: ScsiExecutor,
     readonly lun: number,
     readonly capacity: Capacity,
   ) {}
 
   /** Opens the LU: TEST UNIT READY (clears a pending UNIT ATTENTION), then READ CAPACITY(16), or (10) as fallback. */
-  static async open(session: Session, lun: number): Promise<Lun> {
+  static async open(session: ScsiExecutor, lun: number): Promise<Lun> {
     await executeScsi(session, lun, testUnitReady());
     return new Lun(session, lun, await readCapacity(session, lun));
   }
@@ -115,7 +119,7 @@ export class Lun {
   }
 }
 
-export async function readCapacity(session: Session, lun: number): Promise<Capacity> {
+export async function readCapacity(session: ScsiExecutor, lun: number): Promise<Capacity> {
   try {
     const res = await executeScsi(session, lun, readCapacity16());
     return capacity(parseReadCapacity16(res.data));
@@ -128,12 +132,12 @@ export async function readCapacity(session: Session, lun: number): Promise<Capac
 }
 
 /** Standard INQUIRY data or a VPD page, raw (parse with src/scsi/inquiry.ts). */
-export async function inquiryData(session: Session, lun: number, page?: number): Promise<Buffer> {
+export async function inquiryData(session: ScsiExecutor, lun: number, page?: number): Promise<Buffer> {
   const res = await executeScsi(session, lun, inquiry(page === undefined ? {} : { page }));
   return res.data;
 }
 
-export async function listLuns(session: Session): Promise<readonly number[]> {
+export async function listLuns(session: ScsiExecutor): Promise<readonly number[]> {
   const res = await executeScsi(session, 0, reportLuns());
   return parseReportLuns(res.data).luns;
 }

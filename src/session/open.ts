@@ -33,6 +33,10 @@ export interface OpenSessionOptions {
   cmdsMax?: number;
   /** Redirects (status class 1) followed before giving up. Default 4. */
   maxRedirects?: number;
+  /** Session option: log out by ourselves on an async logout request (default true). */
+  logoutOnRequest?: boolean;
+  /** Gives up (closing anything opened) when aborted. */
+  signal?: AbortSignal;
 }
 
 export interface OpenedSession {
@@ -52,8 +56,10 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
   for (let redirects = 0; ; redirects++) {
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw new LoginError(`login to ${host}:${port} timed out`, 'timeout');
-    const socket = await connectTcp({ host, port, localAddress: opts.localAddress, timeoutMs: remaining });
+    const socket = await connectTcp({ host, port, localAddress: opts.localAddress, timeoutMs: remaining, signal: opts.signal });
     const conn = new Connection(socket);
+    const onAbort = () => conn.destroy(new LoginError(`login to ${host}:${port} aborted`, 'timeout'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const login = await runLogin(conn, {
         initiatorName,
@@ -80,16 +86,20 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
         cmdSN: login.expCmdSN,
         params: login.params,
         cmdsMax: opts.cmdsMax,
+        logoutOnRequest: opts.logoutOnRequest,
       });
       return { session, login, host, port };
     } catch (err) {
       conn.destroy();
+      if (opts.signal?.aborted) throw new LoginError(`login to ${host}:${port} aborted`, 'timeout', undefined, undefined, { cause: err });
       if (err instanceof LoginError && err.kind === 'redirect' && err.targetAddress && redirects < (opts.maxRedirects ?? 4)) {
         host = err.targetAddress.host;
         port = err.targetAddress.port;
         continue;
       }
       throw err;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -37,6 +37,17 @@ export interface SessionSetup {
   };
   /** Most commands we keep outstanding (node.session.cmds_max). Default 128. */
   cmdsMax?: number;
+  /**
+   * Log out on our own when the target asks (AsyncEvent 1). Default true; a supervised session (the
+   * statechart in machines/) turns it off and lets the machine run the logout and the relogin.
+   */
+  logoutOnRequest?: boolean;
+}
+
+/** Filled in by `execute` so the caller can refer to the task (command timeouts, ABORT TASK). */
+export interface TaskHandle {
+  itt: number;
+  lun: number;
 }
 
 export type SessionEvent =
@@ -68,7 +79,11 @@ export class Session {
   private expStatSN: number;
   private readonly cmdsMax: number;
   private closedWith: Error | undefined;
-  private textData: Buffer[] = [];
+  private readonly logoutOnRequest: boolean;
+  /** Liveness hook: called for the first PDU after `wantLife()`, and at most every 100 ms otherwise. */
+  private lifeHook: (() => void) | undefined;
+  private lifeWanted = false;
+  private lastLife = 0;
 
   constructor(readonly conn: Connection, setup: SessionSetup) {
     this.targetName = setup.targetName;
@@ -80,6 +95,7 @@ export class Session {
     this.maxCmdSN = setup.maxCmdSN;
     this.expStatSN = serialAdd(setup.statSN, 1);
     this.cmdsMax = setup.cmdsMax ?? 128;
+    this.logoutOnRequest = setup.logoutOnRequest ?? true;
     conn.enterFullFeature(
       { headerDigest: setup.params.headerDigest, dataDigest: setup.params.dataDigest },
       setup.params.maxRecvDataSegmentLength,
@@ -114,7 +130,7 @@ export class Session {
    * Runs one SCSI command. Resolves with the status and data whatever the SCSI status is (callers turn
    * CHECK CONDITION into a typed error); rejects with TransportError when the connection fails under it.
    */
-  execute(req: ScsiCommandRequest): Promise<ScsiResult> {
+  execute(req: ScsiCommandRequest, handle?: TaskHandle): Promise<ScsiResult> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     const dataIn = req.dataIn ?? 0;
     const dataOut = req.dataOut?.length ?? 0;
@@ -136,6 +152,10 @@ export class Session {
         issuedAt: 0,
       };
       this.tasks.set(task.itt, task);
+      if (handle) {
+        handle.itt = task.itt;
+        handle.lun = req.lun;
+      }
       if (this.canIssue()) this.issue(task);
       else this.pending.push(task);
     });
@@ -158,6 +178,48 @@ export class Session {
     });
     await reply;
     return performance.now() - t0;
+  }
+
+  /**
+   * Sends a NOP-Out that asks for an answer (§11.18) without waiting for it: the keepalive of the
+   * connection statechart, which only needs to see that something arrives.
+   */
+  sendNop(): void {
+    if (this.closedWith) return;
+    this.lifeWanted = true;
+    this.send({
+      opcode: Opcode.NOP_OUT,
+      immediate: true,
+      itt: this.allocItt(),
+      lun: 0,
+      ttt: RESERVED_TAG,
+      cmdSN: this.cmdSN,
+      expStatSN: this.expStatSN,
+    });
+  }
+
+  /** Registers the liveness hook (one per session). */
+  onLife(hook: (() => void) | undefined): void {
+    this.lifeHook = hook;
+  }
+
+  /**
+   * Forgets tasks the target no longer holds (after ABORT TASK, LOGICAL UNIT RESET or TARGET WARM RESET
+   * completed, §11.5.1) and fails them with `error`, so the caller can re-issue them.
+   */
+  abortTasks(match: (t: TaskHandle) => boolean, error: Error): number {
+    let n = 0;
+    for (const task of [...this.tasks.values()]) {
+      if (!match({ itt: task.itt, lun: task.req.lun })) continue;
+      const wasPending = this.pending.indexOf(task);
+      if (wasPending >= 0) this.pending.splice(wasPending, 1);
+      else this.forget(task);
+      this.tasks.delete(task.itt);
+      task.reject(error);
+      n++;
+    }
+    this.drain();
+    return n;
   }
 
   /**
@@ -344,6 +406,14 @@ export class Session {
   }
 
   private onPdu(pdu: Pdu): void {
+    if (this.lifeHook) {
+      const now = performance.now();
+      if (this.lifeWanted || now - this.lastLife >= 100) {
+        this.lifeWanted = false;
+        this.lastLife = now;
+        this.lifeHook();
+      }
+    }
     switch (pdu.opcode) {
       case Opcode.SCSI_DATA_IN:
         this.onDataIn(pdu);
@@ -516,7 +586,7 @@ export class Session {
     this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
     this.emit({ type: 'async', message: pdu });
     // §11.9.1: the target asks us to log out; do it (the session is ours to tear down cleanly).
-    if (pdu.asyncEvent === AsyncEvent.LOGOUT_REQUEST) void this.logout();
+    if (pdu.asyncEvent === AsyncEvent.LOGOUT_REQUEST && this.logoutOnRequest) void this.logout();
   }
 
   private onReject(pdu: Reject): void {

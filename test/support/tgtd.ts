@@ -16,6 +16,8 @@ const TGTADM = existsSync('/usr/sbin/tgtadm') ? '/usr/sbin/tgtadm' : 'tgtadm';
 export interface TgtdOptions {
   /** Loopback addresses to listen on (each gets the same port). Default ['127.0.0.1']. */
   hosts?: string[];
+  /** Port to listen on (a restarted tgtd takes its predecessor's); default a free one. */
+  port?: number;
 }
 
 export interface LunSpec {
@@ -51,7 +53,7 @@ export class Tgtd {
 
   static async start(options: TgtdOptions = {}): Promise<Tgtd> {
     const hosts = options.hosts ?? ['127.0.0.1'];
-    const port = await freePort(hosts[0]);
+    const port = options.port ?? (await freePort(hosts[0]));
     const controlPort = pickControlPort();
     const dir = mkdtempSync(join(tmpdir(), 'mpiscsi-tgtd-'));
     const portals = hosts.map((h) => `portal=${h.includes(':') ? `[${h}]` : h}:${port}`).join(',');
@@ -140,13 +142,19 @@ export class Tgtd {
     await this.tgtadm(args);
   }
 
+  /** Kills tgtd (SIGKILL: it ignores SIGTERM) and removes its files. */
   async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Kills tgtd but keeps the backing files, as a target crash would. */
+  async kill(): Promise<void> {
     if (this.process.exitCode === null && this.process.signalCode === null) {
       const gone = new Promise<void>((r) => this.process.once('exit', () => r()));
       this.process.kill('SIGKILL');
       await gone;
     }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,371 @@
+/**
+ * A supervised iSCSI session: the session statechart (machines/session.machine.ts) owns login, NOP pings,
+ * recovery and TMF escalation; this runtime provides its actors over real sockets and runs the data path,
+ * which reads the machine's gate per command (open: send, holding: hold, failed/closed: fail) and reports
+ * only lifecycle facts (command timeouts). RFC 7143 §6.3.5 reinstatement, §7 recovery at ERL 0.
+ */
+import { createActor, fromCallback, fromPromise } from 'xstate';
+import type { Observable } from 'rxjs';
+import {
+  provideSessionActors,
+  gateOf,
+  sessionStatus,
+  sessionEvents$,
+  stateNameOf,
+  IdentityChangedError,
+  type SessionActor,
+  type SessionStatus,
+  type SessionGate,
+  type LoginInput,
+  type LoginOutput,
+  type LogoutInput,
+  type LogoutOutput,
+  type TmfInput,
+  type IdentityInput,
+} from '../../machines/session.machine.js';
+import type { ConnectionWatchEvent, WatchCommand, WatchInput } from '../../machines/connection.machine.js';
+import type { SessionTimers } from '../../machines/timers.js';
+import { AsyncEvent, TmfFunction, TmfResponse, RESERVED_TAG } from '../iscsi/constants.js';
+import { DigestError, ProtocolError, TaskAbortedError, TransportError } from '../iscsi/errors.js';
+import { parseDeviceIdentification, parseUnitSerialNumber, wwid } from '../scsi/inquiry.js';
+import { inquiryData, listLuns } from './lun.js';
+import { openSession, type OpenSessionOptions } from './open.js';
+import { randomIsid } from './identity.js';
+import type { Session, TaskHandle } from './session.js';
+import type { ScsiCommandRequest, ScsiResult } from './types.js';
+
+export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' | 'tsih' | 'loginTimeoutMs' | 'signal' | 'logoutOnRequest'> {
+  targetName: string;
+  /** Timers in milliseconds (build them from a node record with timersFromNodeRecord). */
+  timers?: Partial<SessionTimers>;
+  /**
+   * A command outstanding this long starts the ABORT TASK -> LU RESET -> TARGET WARM RESET escalation
+   * (the SCSI command timeout; Linux's default is 30 s). 0 disables.
+   */
+  commandTimeoutMs?: number;
+  /** Times one command may be re-issued after an abort or a connection failure before it fails. Default 5. */
+  maxRetries?: number;
+  /** LUNs whose identity (VPD 0x83 WWID, VPD 0x80 serial) is checked after every relogin; default: all reported. */
+  luns?: number[];
+  /** Name used in messages, traces and actor inputs. Default "target,host:port". */
+  sessionKey?: string;
+  /** Backoff jitter source, for tests. */
+  random?: () => number;
+}
+
+interface Command {
+  req: ScsiCommandRequest;
+  resolve(r: ScsiResult): void;
+  reject(e: Error): void;
+  retries: number;
+  handle: TaskHandle;
+  timer?: NodeJS.Timeout;
+  timedOut: boolean;
+}
+
+/** What we know an LU to be: VPD 0x83 WWID and VPD 0x80 unit serial. */
+export type LuIdentity = Record<number, { wwid?: string; serial?: string }>;
+
+export class ManagedSession {
+  readonly actor: SessionActor;
+  readonly key: string;
+  readonly isid: number;
+  private current: Session | undefined;
+  private held: Command[] = [];
+  private identity: LuIdentity | undefined;
+  private readonly commandTimeoutMs: number;
+  private readonly maxRetries: number;
+
+  constructor(private readonly opts: ManagedSessionOptions) {
+    this.key = opts.sessionKey ?? `${opts.targetName},${opts.host}:${opts.port}`;
+    // One ISID for the life of the session: a relogin with it and TSIH 0 reinstates (§6.3.5).
+    this.isid = randomIsid();
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
+    this.maxRetries = opts.maxRetries ?? 5;
+    const machine = provideSessionActors({
+      login: fromPromise<LoginOutput, LoginInput>(({ input, signal }) => this.doLogin(input, signal)),
+      logout: fromPromise<LogoutOutput, LogoutInput>(({ input }) => this.doLogout(input)),
+      tmf: fromPromise<unknown, TmfInput>(({ input }) => this.doTmf(input)),
+      checkIdentity: fromPromise<unknown, IdentityInput>(({ signal }) => this.doCheckIdentity(signal)),
+      connectionWatch: fromCallback<WatchCommand, WatchInput>(({ sendBack, receive }) => this.watch(sendBack, receive)),
+    });
+    this.actor = createActor(machine, { input: { sessionKey: this.key, timers: opts.timers, random: opts.random } });
+    this.actor.on('session.failHeld', (e) => this.failHeld(e.reason));
+    this.actor.on('session.reissueHeld', () => this.reissueHeld());
+    this.actor.start();
+  }
+
+  get status(): SessionStatus {
+    return sessionStatus(this.actor.getSnapshot());
+  }
+
+  get gate(): SessionGate {
+    return gateOf(this.actor.getSnapshot());
+  }
+
+  /** Every change of state or gate, with its reason. */
+  get events$(): Observable<SessionStatus> {
+    return sessionEvents$(this.actor);
+  }
+
+  /** The live full-feature session, when there is one. */
+  get session(): Session | undefined {
+    return this.current && !this.current.closed ? this.current : undefined;
+  }
+
+  /** Commands held while the session recovers. */
+  get heldCount(): number {
+    return this.held.length;
+  }
+
+  /** Logs in; resolves in full-feature phase, rejects with the reason the session failed. */
+  login(): Promise<void> {
+    this.actor.send({ type: 'cmd.login' });
+    return this.until(['loggedIn'], ['failed', 'loggedOut']);
+  }
+
+  /** Logs out from any state (also while reconnecting); held commands fail. */
+  logout(): Promise<void> {
+    this.actor.send({ type: 'cmd.logout' });
+    return this.until(['loggedOut', 'idle'], []);
+  }
+
+  /** Applies timer changes at once, without a relogin (open-iscsi #393). */
+  setTimers(timers: Partial<SessionTimers>): void {
+    this.actor.send({ type: 'cmd.setTimers', timers });
+  }
+
+  /** Stops the actor; the connection, if any, is dropped. */
+  stop(): void {
+    this.actor.stop();
+    this.current?.close(new TaskAbortedError('session stopped'));
+    this.failHeld('operator-logout');
+  }
+
+  /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
+  execute(req: ScsiCommandRequest): Promise<ScsiResult> {
+    return new Promise<ScsiResult>((resolve, reject) => {
+      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, timedOut: false });
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Data path
+
+  private dispatch(cmd: Command): void {
+    const gate = this.gate;
+    const live = this.session;
+    if (gate === 'open' && live) this.send(live, cmd);
+    else if (gate === 'open' || gate === 'holding') this.held.push(cmd); // machine about to notice the failure
+    else cmd.reject(new TransportError(`session ${this.key} is ${this.status.state} (${this.status.reason.code}): command not sent`));
+  }
+
+  private send(session: Session, cmd: Command): void {
+    cmd.timedOut = false;
+    if (this.commandTimeoutMs > 0)
+      cmd.timer = setTimeout(() => {
+        cmd.timedOut = true;
+        this.actor.send({ type: 'task.timedOut', itt: cmd.handle.itt, lun: cmd.handle.lun });
+      }, this.commandTimeoutMs);
+    session.execute(cmd.req, cmd.handle).then(
+      (res) => {
+        this.settle(cmd);
+        cmd.resolve(res);
+      },
+      (err: Error) => {
+        this.settle(cmd);
+        // Connection failure, or the target let go of it after a TMF: the command did not complete,
+        // so it is safe to issue again (ERL 0 reinstatement clears the old session's tasks).
+        if ((err instanceof TransportError || err instanceof TaskAbortedError) && cmd.retries < this.maxRetries && !isLogout(err)) {
+          cmd.retries++;
+          this.dispatch(cmd);
+        } else cmd.reject(err);
+      },
+    );
+  }
+
+  private settle(cmd: Command): void {
+    if (cmd.timer) clearTimeout(cmd.timer);
+    cmd.timer = undefined;
+    if (cmd.timedOut) this.actor.send({ type: 'task.done', itt: cmd.handle.itt });
+  }
+
+  private failHeld(reason: string): void {
+    const held = this.held;
+    this.held = [];
+    for (const cmd of held) cmd.reject(new TransportError(`session ${this.key}: ${reason}; command failed after recovery gave up`));
+  }
+
+  private reissueHeld(): void {
+    const held = this.held;
+    this.held = [];
+    for (const cmd of held) this.dispatch(cmd);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Actors
+
+  private async doLogin(input: LoginInput, signal: AbortSignal): Promise<LoginOutput> {
+    const { session, login } = await openSession({
+      ...this.opts,
+      isid: this.isid,
+      tsih: 0,
+      loginTimeoutMs: input.loginTimeoutMs,
+      signal,
+      logoutOnRequest: false,
+    });
+    if (signal.aborted) {
+      session.close(new TaskAbortedError('login abandoned'));
+      throw new TaskAbortedError('login abandoned');
+    }
+    this.current = session;
+    if (input.phase === 'initial' && !this.identity) {
+      try {
+        this.identity = await readIdentity(session, this.opts.luns);
+      } catch (err) {
+        session.close();
+        throw err;
+      }
+    }
+    return { defaultTime2Wait: login.params.defaultTime2Wait, defaultTime2Retain: login.params.defaultTime2Retain };
+  }
+
+  private async doCheckIdentity(signal: AbortSignal): Promise<void> {
+    const session = this.session;
+    if (!session) throw new TransportError('no connection to check the LU identity on');
+    if (!this.identity) return;
+    const now = await readIdentity(session, Object.keys(this.identity).map(Number));
+    if (signal.aborted) return;
+    for (const [lun, before] of Object.entries(this.identity)) {
+      const after = now[Number(lun)];
+      if (!after || after.wwid !== before.wwid || after.serial !== before.serial) {
+        session.close(new TaskAbortedError('LU identity changed'));
+        throw new IdentityChangedError(
+          `LUN ${lun} behind ${this.key} changed identity: WWID ${before.wwid} -> ${after?.wwid}, serial ${before.serial} -> ${after?.serial}`,
+          { wwid: before.wwid ?? '', serial: before.serial ?? '' },
+          { wwid: after?.wwid ?? '', serial: after?.serial ?? '' },
+        );
+      }
+    }
+  }
+
+  private async doLogout(input: LogoutInput): Promise<LogoutOutput> {
+    const session = this.session;
+    if (!session) return {};
+    const resp = await session.logout(input.timeoutMs);
+    return resp ? { time2Wait: resp.time2Wait, time2Retain: resp.time2Retain } : {};
+  }
+
+  private async doTmf(input: TmfInput): Promise<void> {
+    const session = this.session;
+    if (!session) throw new TransportError('no connection for task management');
+    const aborted = new TaskAbortedError(`aborted by ${input.fn} after a command timeout`);
+    let response: number;
+    switch (input.fn) {
+      case 'abortTask':
+        response = await session.taskManagement(TmfFunction.ABORT_TASK, input.lun, input.itt, 3_600_000);
+        break;
+      case 'luReset':
+        response = await session.taskManagement(TmfFunction.LOGICAL_UNIT_RESET, input.lun, RESERVED_TAG, 3_600_000);
+        break;
+      case 'targetWarmReset':
+        response = await session.taskManagement(TmfFunction.TARGET_WARM_RESET, 0, RESERVED_TAG, 3_600_000);
+        break;
+    }
+    // §11.6.1: "function complete" and, for ABORT TASK, "task does not exist" both mean the target holds
+    // nothing for the task(s) any more; anything else escalates.
+    const done =
+      response === TmfResponse.FUNCTION_COMPLETE || (input.fn === 'abortTask' && response === TmfResponse.TASK_DOES_NOT_EXIST);
+    if (!done) throw new Error(`${input.fn} answered with task management response ${response}`);
+    if (input.fn === 'abortTask') session.abortTasks((t) => t.itt === input.itt, aborted);
+    else if (input.fn === 'luReset') session.abortTasks((t) => t.lun === input.lun, aborted);
+    else session.abortTasks(() => true, aborted);
+  }
+
+  private watch(sendBack: (e: ConnectionWatchEvent) => void, receive: (fn: (c: WatchCommand) => void) => void): () => void {
+    const session = this.session;
+    if (!session) {
+      sendBack({ type: 'conn.failed', reason: 'closed' });
+      return () => {};
+    }
+    session.onLife(() => sendBack({ type: 'conn.pduReceived' }));
+    const off = session.on((e) => {
+      if (e.type === 'closed') sendBack({ type: 'conn.failed', reason: classifyFailure(e.error), error: e.error });
+      else if (e.type === 'async') {
+        const m = e.message;
+        if (m.asyncEvent === AsyncEvent.LOGOUT_REQUEST) sendBack({ type: 'conn.asyncLogout', within: m.parameter3 });
+        else if (m.asyncEvent === AsyncEvent.CONNECTION_DROP || m.asyncEvent === AsyncEvent.SESSION_DROP)
+          sendBack({ type: 'conn.asyncDrop', time2Wait: m.parameter2, time2Retain: m.parameter3 });
+        else if (m.asyncEvent === AsyncEvent.PARAMETER_NEGOTIATION) sendBack({ type: 'conn.renegotiate' });
+      }
+    });
+    receive((cmd) => {
+      if (cmd.type === 'watch.sendNop') session.sendNop();
+      else if (cmd.type === 'watch.drop') session.close(new TransportError(`connection dropped: ${cmd.reason}`));
+    });
+    if (session.closed) sendBack({ type: 'conn.failed', reason: 'closed' });
+    return () => {
+      off();
+      session.onLife(undefined);
+    };
+  }
+
+  private until(good: string[], bad: string[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const snap = this.actor.getSnapshot();
+        const name = stateNameOf(snap);
+        if (good.includes(name)) {
+          resolve();
+          return true;
+        }
+        if (bad.includes(name) || snap.status !== 'active') {
+          const reason = snap.context.reason;
+          reject(reason.error instanceof Error ? reason.error : new TransportError(`session ${this.key}: ${reason.code}${reason.detail ? `: ${reason.detail}` : ''}`));
+          return true;
+        }
+        return false;
+      };
+      if (check()) return;
+      const sub = this.actor.subscribe({
+        next: () => {
+          if (check()) sub.unsubscribe();
+        },
+        complete: () => check(),
+      });
+    });
+  }
+}
+
+function isLogout(err: Error): boolean {
+  return err instanceof TaskAbortedError && /logged out|stopped/.test(err.message);
+}
+
+/** Maps why a connection ended to the connection machine's failure reasons. */
+function classifyFailure(error: Error): 'reset' | 'closed' | 'protocol' | 'digest' {
+  if (error instanceof DigestError) return 'digest';
+  if (error instanceof ProtocolError) return 'protocol';
+  const code = (error.cause as { code?: string } | undefined)?.code;
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'reset';
+  return 'closed';
+}
+
+/** Reads VPD 0x83 (WWID) and 0x80 (unit serial) of the given LUNs (default: every LUN the target reports). */
+export async function readIdentity(session: Session, luns?: number[]): Promise<LuIdentity> {
+  const out: LuIdentity = {};
+  for (const lun of luns ?? (await listLuns(session))) {
+    const id: { wwid?: string; serial?: string } = {};
+    try {
+      id.wwid = wwid(parseDeviceIdentification(await inquiryData(session, lun, 0x83)).designators);
+    } catch (err) {
+      if ((err as Error).name !== 'CheckConditionError') throw err;
+    }
+    try {
+      id.serial = parseUnitSerialNumber(await inquiryData(session, lun, 0x80)).serialNumber;
+    } catch (err) {
+      if ((err as Error).name !== 'CheckConditionError') throw err;
+    }
+    out[lun] = id;
+  }
+  return out;
+}
