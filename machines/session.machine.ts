@@ -369,6 +369,11 @@ const sessionSetup = setup({
   },
   guards: {
     finalLoginError: ({ event }) => isFinalLoginError((event as { error?: unknown }).error),
+    /**
+     * In the reopen loop only an authentication/authorization failure is final: a target that is restarting
+     * may answer "not found" or "service unavailable" for a while, and reopen_max bounds the retries.
+     */
+    authLoginError: ({ event }) => isAuthError((event as { error?: unknown }).error),
     identityChanged: ({ event }) => isIdentityChanged((event as { error?: unknown }).error),
     initialRetriesExhausted: ({ context }) => context.attempt >= Math.max(1, context.timers.initialLoginRetryMax),
     reopenExhausted: ({ context }) => context.timers.reopenMax > 0 && context.attempt >= context.timers.reopenMax,
@@ -757,7 +762,7 @@ export const sessionMachine = sessionSetup.createMachine({
                   }),
                 },
                 onError: [
-              { guard: 'finalLoginError', target: '#session.failed', actions: 'setLoginRejected' },
+              { guard: 'authLoginError', target: '#session.failed', actions: 'setLoginRejected' },
               { target: 'attemptFailed', actions: 'rememberError' },
             ],
               },

@@ -64,15 +64,17 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
     return lba;
   };
 
+  // One buffer per slot, reused: reads land in memory that is already mapped, and no I/O allocates.
+  const slots = Array.from({ length: inFlight }, () => Buffer.allocUnsafeSlow(bytesPer));
   await new Promise<void>((resolve) => {
-    const launch = (): void => {
+    const launch = (slot: number): void => {
       if (performance.now() >= deadline || opts.signal?.aborted || firstError) {
         if (running === 0) resolve();
         return;
       }
       running++;
       const offset = pick() * lun.blockSize;
-      const io = payload ? lun.write(offset, payload) : lun.read(offset, bytesPer);
+      const io = payload ? lun.write(offset, payload) : lun.read(offset, bytesPer, slots[slot]);
       io.then(
         () => {
           ios++;
@@ -100,10 +102,10 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
           tickIos = 0;
           lastTick = now;
         }
-        launch();
+        launch(slot);
       });
     };
-    for (let i = 0; i < inFlight; i++) launch();
+    for (let i = 0; i < inFlight; i++) launch(i);
   });
   if (firstError && ios === 0) throw firstError;
   const seconds = (performance.now() - start) / 1000;

@@ -82,9 +82,26 @@ export class PduFramer {
   /**
    * Feeds bytes; calls `emit` for every complete PDU, in order. Throws on malformed input; after a throw
    * the stream is unusable (the connection must be dropped).
+   *
+   * `volatile`: the chunk's memory is reused once push returns (a shared socket read buffer). Emitted PDUs'
+   * data segments are then views valid only during `emit`, and whatever the framer keeps is copied.
    */
-  push(chunk: Buffer, emit: (pdu: Pdu) => void): void {
+  push(chunk: Buffer, emit: (pdu: Pdu) => void, volatile = false): void {
     if (chunk.length === 0) return;
+    try {
+      this.frame(chunk, emit);
+    } finally {
+      if (volatile) this.detach(chunk);
+    }
+  }
+
+  /** Copies the bytes still held that live in `chunk`'s memory. */
+  private detach(chunk: Buffer): void {
+    for (let i = 0; i < this.chunks.length; i++)
+      if (this.chunks[i].buffer === chunk.buffer) this.chunks[i] = Buffer.from(this.chunks[i]);
+  }
+
+  private frame(chunk: Buffer, emit: (pdu: Pdu) => void): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
@@ -130,16 +147,21 @@ export class PduFramer {
     }
   }
 
-  /** Merges leading chunks so that the first holds at least `n` bytes. */
+  /**
+   * Merges leading chunks so that the first holds exactly `n` bytes; the rest of the last chunk stays a
+   * view (never copied twice: a 128 KiB Data-In that spans socket reads is copied once, here).
+   */
   private coalesce(n: number): Buffer {
-    const parts: Buffer[] = [];
+    const merged = Buffer.allocUnsafe(n);
     let have = 0;
     while (have < n) {
-      const c = this.chunks.shift()!;
-      parts.push(c);
-      have += c.length;
+      const c = this.chunks[0];
+      const take = Math.min(c.length, n - have);
+      c.copy(merged, have, 0, take);
+      have += take;
+      if (take === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(take);
     }
-    const merged = Buffer.concat(parts, have);
     this.chunks.unshift(merged);
     return merged;
   }

@@ -91,6 +91,18 @@ export function emptyStats(): ConnectionStats {
   };
 }
 
+/**
+ * One receive buffer shared by every connection: Node reads sockets on one thread and the framer consumes
+ * (or copies) each read before the next, so no read allocates (DESIGN.md: the data path avoids copies and
+ * garbage; a 128 KiB Data-In is copied once, into its task's buffer).
+ */
+const RECV_BUFFER = Buffer.allocUnsafeSlow(512 * 1024);
+const READER = Symbol('mpiscsi.reader');
+
+interface Reader {
+  handler: ((chunk: Buffer) => void) | undefined;
+}
+
 export interface ConnectionHandler {
   pdu(pdu: Pdu): void;
   /** The connection is gone: remote close, socket error, or a malformed PDU (the error says which). */
@@ -100,7 +112,21 @@ export interface ConnectionHandler {
 /** Opens a TCP connection for iSCSI. Rejects with TransportError. */
 export function connectTcp(opts: ConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, noDelay: true });
+    const reader: Reader = { handler: undefined };
+    const socket = connect({
+      host: opts.host,
+      port: opts.port,
+      localAddress: opts.localAddress,
+      noDelay: true,
+      onread: {
+        buffer: RECV_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          reader.handler?.((buf as Buffer).subarray(0, n));
+          return true;
+        },
+      },
+    });
+    (socket as Socket & { [READER]?: Reader })[READER] = reader;
     let timer: NodeJS.Timeout | undefined;
     const fail = (err: Error) => {
       cleanup();
@@ -140,7 +166,9 @@ export class Connection {
   lastReceived = performance.now();
 
   constructor(readonly socket: Socket, readonly cid = 0) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const reader = (socket as Socket & { [READER]?: Reader })[READER];
+    if (reader) reader.handler = (chunk) => this.onData(chunk, true);
+    else socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     socket.on('error', (err) => this.fail(new TransportError(`connection error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.fail(new TransportError('connection closed by peer')));
   }
@@ -188,16 +216,23 @@ export class Connection {
     this.fail(reason);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, volatile: boolean): void {
     if (this.closedWith) return;
     this.lastReceived = performance.now();
     try {
-      this.framer.push(chunk, (pdu) => {
-        const c = RX_COUNTER[pdu.opcode];
-        if (c) this.stats[c]++;
-        if (pdu.opcode === Opcode.SCSI_DATA_IN && pdu.data) this.stats.rxdata_octets += pdu.data.length;
-        this.handler?.pdu(pdu);
-      });
+      this.framer.push(
+        chunk,
+        (pdu) => {
+          const c = RX_COUNTER[pdu.opcode];
+          if (c) this.stats[c]++;
+          if (pdu.opcode === Opcode.SCSI_DATA_IN) {
+            // Data-In payloads are copied by the session straight into their task's buffer.
+            if (pdu.data) this.stats.rxdata_octets += pdu.data.length;
+          } else if (volatile && pdu.data) pdu.data = Buffer.from(pdu.data);
+          this.handler?.pdu(pdu);
+        },
+        volatile,
+      );
     } catch (err) {
       if ((err as Error).name === 'DigestError') this.stats.digest_err++;
       // A malformed PDU drops this connection, never the process (RFC 7143 §6.7 at ERL 0).

@@ -4,7 +4,7 @@
  * which reads the machine's gate per command (open: send, holding: hold, failed/closed: fail) and reports
  * only lifecycle facts (command timeouts). RFC 7143 §6.3.5 reinstatement, §7 recovery at ERL 0.
  */
-import { createActor, fromCallback, fromPromise } from 'xstate';
+import { createActor, fromCallback, fromPromise, type ActorSystem } from 'xstate';
 import type { Observable } from 'rxjs';
 import {
   provideSessionActors,
@@ -25,11 +25,13 @@ import {
 } from '../../machines/session.machine.js';
 import type { ConnectionWatchEvent, WatchCommand, WatchInput } from '../../machines/connection.machine.js';
 import type { SessionTimers } from '../../machines/timers.js';
-import { AsyncEvent, TmfFunction, TmfResponse, RESERVED_TAG } from '../iscsi/constants.js';
+import { AsyncEvent, LogoutResponseCode, TmfFunction, TmfResponse, RESERVED_TAG } from '../iscsi/constants.js';
 import { DigestError, ProtocolError, TaskAbortedError, TransportError } from '../iscsi/errors.js';
-import { parseDeviceIdentification, parseUnitSerialNumber, wwid } from '../scsi/inquiry.js';
-import { inquiryData, listLuns } from './lun.js';
+import { parseDeviceIdentification, parseStandardInquiry, parseUnitSerialNumber, wwid } from '../scsi/inquiry.js';
+import { inquiryData, listLuns, type ScsiExecutor } from './lun.js';
+import { CheckConditionError } from '../scsi/errors.js';
 import { openSession, type OpenSessionOptions } from './open.js';
+import type { LoginPacer } from './login-pacer.js';
 import { randomIsid } from './identity.js';
 import type { Session, TaskHandle } from './session.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
@@ -51,6 +53,8 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
   sessionKey?: string;
   /** Backoff jitter source, for tests. */
   random?: () => number;
+  /** Shared login pacer: each login attempt's connect + login conversation takes one of its slots. */
+  pacer?: LoginPacer;
 }
 
 interface Command {
@@ -66,6 +70,9 @@ interface Command {
 /** What we know an LU to be: VPD 0x83 WWID and VPD 0x80 unit serial. */
 export type LuIdentity = Record<number, { wwid?: string; serial?: string }>;
 
+const runtimes = new WeakMap<ActorSystem<any>, ManagedSession>();
+const runtimeOf = (system: ActorSystem<any>): ManagedSession => runtimes.get(system)!;
+
 export class ManagedSession {
   readonly actor: SessionActor;
   readonly key: string;
@@ -76,20 +83,26 @@ export class ManagedSession {
   private readonly commandTimeoutMs: number;
   private readonly maxRetries: number;
 
+  /**
+   * One machine for every session: provide() per session copied both statecharts (~95 KiB of heap per
+   * session, bench/sessions.ts). The actors find their session through their actor system.
+   */
+  private static readonly machine = provideSessionActors({
+    login: fromPromise<LoginOutput, LoginInput>(({ input, signal, system }) => runtimeOf(system).doLogin(input, signal)),
+    logout: fromPromise<LogoutOutput, LogoutInput>(({ input, system }) => runtimeOf(system).doLogout(input)),
+    tmf: fromPromise<unknown, TmfInput>(({ input, system }) => runtimeOf(system).doTmf(input)),
+    checkIdentity: fromPromise<unknown, IdentityInput>(({ signal, system }) => runtimeOf(system).doCheckIdentity(signal)),
+    connectionWatch: fromCallback<WatchCommand, WatchInput>(({ sendBack, receive, system }) => runtimeOf(system).watch(sendBack, receive)),
+  });
+
   constructor(private readonly opts: ManagedSessionOptions) {
     this.key = opts.sessionKey ?? `${opts.targetName},${opts.host}:${opts.port}`;
     // One ISID for the life of the session: a relogin with it and TSIH 0 reinstates (§6.3.5).
     this.isid = randomIsid();
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
     this.maxRetries = opts.maxRetries ?? 5;
-    const machine = provideSessionActors({
-      login: fromPromise<LoginOutput, LoginInput>(({ input, signal }) => this.doLogin(input, signal)),
-      logout: fromPromise<LogoutOutput, LogoutInput>(({ input }) => this.doLogout(input)),
-      tmf: fromPromise<unknown, TmfInput>(({ input }) => this.doTmf(input)),
-      checkIdentity: fromPromise<unknown, IdentityInput>(({ signal }) => this.doCheckIdentity(signal)),
-      connectionWatch: fromCallback<WatchCommand, WatchInput>(({ sendBack, receive }) => this.watch(sendBack, receive)),
-    });
-    this.actor = createActor(machine, { input: { sessionKey: this.key, timers: opts.timers, random: opts.random } });
+    this.actor = createActor(ManagedSession.machine, { input: { sessionKey: this.key, timers: opts.timers, random: opts.random } });
+    runtimes.set(this.actor.system, this);
     this.actor.on('session.failHeld', (e) => this.failHeld(e.reason));
     this.actor.on('session.reissueHeld', () => this.reissueHeld());
     this.actor.start();
@@ -206,14 +219,16 @@ export class ManagedSession {
   // Actors
 
   private async doLogin(input: LoginInput, signal: AbortSignal): Promise<LoginOutput> {
+    const { pacer, ...opts } = this.opts;
+    const release = await pacer?.acquire(signal);
     const { session, login } = await openSession({
-      ...this.opts,
+      ...opts,
       isid: this.isid,
       tsih: 0,
       loginTimeoutMs: input.loginTimeoutMs,
       signal,
       logoutOnRequest: false,
-    });
+    }).finally(() => release?.());
     if (signal.aborted) {
       session.close(new TaskAbortedError('login abandoned'));
       throw new TaskAbortedError('login abandoned');
@@ -252,8 +267,18 @@ export class ManagedSession {
   private async doLogout(input: LogoutInput): Promise<LogoutOutput> {
     const session = this.session;
     if (!session) return {};
-    const resp = await session.logout(input.timeoutMs);
-    return resp ? { time2Wait: resp.time2Wait, time2Retain: resp.time2Retain } : {};
+    // Logging out closes the session and terminates its tasks at the target (§11.14). For a logout the target
+    // asked for (purpose 'recovery') they did not complete and are re-issued after the relogin: they fail
+    // with a TransportError, which send() retries, not with the TaskAbortedError of an operator logout.
+    const resp = await session.logout(
+      input.timeoutMs,
+      input.purpose === 'recovery' ? new TransportError(`session ${this.key} logged out at the target's request; relogging in`) : undefined,
+    );
+    // §11.15.3: after a successful logout at ErrorRecoveryLevel < 2 Time2Wait "is to be ignored" (and it is
+    // invalid with response 1); with 2 or 3 it is the wait before a new implicit logout, which our relogin
+    // (reinstatement, §6.3.5) is.
+    if (!resp || resp.response === LogoutResponseCode.SUCCESS || resp.response === LogoutResponseCode.CID_NOT_FOUND) return {};
+    return { time2Wait: resp.time2Wait, time2Retain: resp.time2Retain };
   }
 
   private async doTmf(input: TmfInput): Promise<void> {
@@ -350,21 +375,33 @@ function classifyFailure(error: Error): 'reset' | 'closed' | 'protocol' | 'diges
   return 'closed';
 }
 
-/** Reads VPD 0x83 (WWID) and 0x80 (unit serial) of the given LUNs (default: every LUN the target reports). */
-export async function readIdentity(session: Session, luns?: number[]): Promise<LuIdentity> {
+/**
+ * Reads VPD 0x83 (WWID) and 0x80 (unit serial) of the given LUNs (default: every LUN the target reports).
+ * A page the LU does not support (ILLEGAL REQUEST, INVALID FIELD IN CDB) leaves that field out; any other
+ * failure (the LU is not there yet, a transport error) throws, so a relogin to a target that is still coming
+ * up counts as a failed attempt and is retried, never mistaken for a changed identity.
+ */
+export async function readIdentity(session: ScsiExecutor, luns?: number[]): Promise<LuIdentity> {
   const out: LuIdentity = {};
   for (const lun of luns ?? (await listLuns(session))) {
+    // SPC-4 §6.6.2: peripheral qualifier 0 means the LU is there; a target still being configured answers
+    // INQUIRY for a LUN it does not have yet with qualifier 3 (tgtd does), not with an error.
+    const std = parseStandardInquiry(await inquiryData(session, lun));
+    if (std.peripheralQualifier !== 0)
+      throw new Error(`LUN ${lun} is not available (peripheral qualifier ${std.peripheralQualifier})`);
     const id: { wwid?: string; serial?: string } = {};
-    try {
-      id.wwid = wwid(parseDeviceIdentification(await inquiryData(session, lun, 0x83)).designators);
-    } catch (err) {
-      if ((err as Error).name !== 'CheckConditionError') throw err;
-    }
-    try {
-      id.serial = parseUnitSerialNumber(await inquiryData(session, lun, 0x80)).serialNumber;
-    } catch (err) {
-      if ((err as Error).name !== 'CheckConditionError') throw err;
-    }
+    const page = async (code: number): Promise<Buffer | undefined> => {
+      try {
+        return await inquiryData(session, lun, code);
+      } catch (err) {
+        if (err instanceof CheckConditionError && err.sense.asc === 0x24) return undefined;
+        throw err;
+      }
+    };
+    const vpd83 = await page(0x83);
+    if (vpd83) id.wwid = wwid(parseDeviceIdentification(vpd83).designators);
+    const vpd80 = await page(0x80);
+    if (vpd80) id.serial = parseUnitSerialNumber(vpd80).serialNumber;
     out[lun] = id;
   }
   return out;

@@ -3,8 +3,9 @@
  * allocation, the CmdSN window, immediate/unsolicited/R2T-driven Data-Out, Data-In and status, NOP-In
  * answers and pings, Text, task management and logout. Plain code: one call per I/O, no statechart here.
  */
-import { RESERVED_TAG, Opcode, TaskAttr, AsyncEvent, RejectReason, LogoutReason, ScsiResponseCode } from '../iscsi/constants.js';
+import { RESERVED_TAG, Opcode, TaskAttr, AsyncEvent, RejectReason, LogoutReason, ScsiResponseCode, TmfFunction } from '../iscsi/constants.js';
 import { ProtocolError, TransportError, TaskAbortedError } from '../iscsi/errors.js';
+import { readLun } from '../iscsi/pdu.js';
 import type { Pdu, DataIn, ScsiResponse, R2T, NopIn, AsyncMessage, Reject, TextResponse, TaskMgmtResponse, LogoutResponse } from '../iscsi/pdu.js';
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
 import type { Connection, ConnectionStats } from './connection.js';
@@ -144,9 +145,9 @@ export class Session {
         req,
         resolve,
         reject,
-        inSegments: [],
-        inOffsets: [],
+        dest: req.readInto,
         inBytes: 0,
+        inEnd: 0,
         expDataSN: 0,
         outSent: 0,
         issuedAt: 0,
@@ -257,8 +258,11 @@ export class Session {
     throw new ProtocolError('Text exchange did not finish after 1024 responses', Opcode.TEXT_RESPONSE);
   }
 
-  /** Sends a task management function (§11.5) as an immediate command; resolves with the response code. */
-  async taskManagement(fn: number, lun: number, referencedItt = RESERVED_TAG, timeoutMs = 30_000): Promise<number> {
+  /**
+   * Sends a task management function (§11.5) as an immediate command; resolves with the response code.
+   * `refCmdSN` is for a task this session no longer holds (a rejected command, see onReject).
+   */
+  async taskManagement(fn: number, lun: number, referencedItt = RESERVED_TAG, timeoutMs = 30_000, refCmdSN?: number): Promise<number> {
     const itt = this.allocItt();
     const ref = referencedItt !== RESERVED_TAG ? this.tasks.get(referencedItt) : undefined;
     const reply = this.waitFor(itt, timeoutMs, 'task management request');
@@ -271,7 +275,7 @@ export class Session {
       referencedTaskTag: referencedItt,
       cmdSN: this.cmdSN,
       expStatSN: this.expStatSN,
-      refCmdSN: ref ? ref.cmdSN : this.cmdSN,
+      refCmdSN: refCmdSN ?? (ref ? ref.cmdSN : this.cmdSN),
       expDataSN: ref ? ref.expDataSN : 0,
     });
     return ((await reply) as TaskMgmtResponse).response;
@@ -279,9 +283,10 @@ export class Session {
 
   /**
    * Logs out (§11.14, reason "close the session") and closes the connection. Outstanding tasks fail with
-   * TaskAbortedError. Falls back to dropping the connection when the target does not answer in time.
+   * TaskAbortedError, or with `closeError` when given (a logout for recovery, whose tasks are re-issued).
+   * Falls back to dropping the connection when the target does not answer in time.
    */
-  async logout(timeoutMs = 15_000): Promise<LogoutResponse | undefined> {
+  async logout(timeoutMs = 15_000, closeError?: Error): Promise<LogoutResponse | undefined> {
     if (this.closedWith) return undefined;
     const itt = this.allocItt();
     const reply = this.waitFor(itt, timeoutMs, 'Logout request');
@@ -296,10 +301,10 @@ export class Session {
     });
     try {
       const resp = (await reply) as LogoutResponse;
-      this.close(new TaskAbortedError('session logged out'));
+      this.close(closeError ?? new TaskAbortedError('session logged out'));
       return resp;
     } catch (err) {
-      this.close(new TaskAbortedError('session logged out (target did not answer the logout)', { cause: err }));
+      this.close(closeError ?? new TaskAbortedError('session logged out (target did not answer the logout)', { cause: err }));
       return undefined;
     }
   }
@@ -484,12 +489,11 @@ export class Session {
           pdu.opcode,
           40,
         );
-      if (task.req.readInto) data.copy(task.req.readInto, pdu.bufferOffset);
-      else {
-        task.inSegments.push(data);
-        task.inOffsets.push(pdu.bufferOffset);
-      }
+      // The one copy of read data: from the receive buffer into the task's (§11.7.4 Buffer Offset).
+      task.dest ??= Buffer.allocUnsafe(want);
+      data.copy(task.dest, pdu.bufferOffset);
       task.inBytes += data.length;
+      task.inEnd = Math.max(task.inEnd, pdu.bufferOffset + data.length);
     }
     if (pdu.statusPresent)
       this.complete(task, {
@@ -528,21 +532,8 @@ export class Session {
   private complete(task: Task, result: ScsiResult): void {
     this.forget(task);
     const want = task.req.dataIn ?? 0;
-    if (want > 0) result.data = this.assemble(task, want);
+    if (want > 0 && task.dest) result.data = task.dest.subarray(0, task.inEnd);
     task.resolve(result);
-  }
-
-  /** The Data-In bytes as one buffer; a single segment at offset 0 is handed over without a copy. */
-  private assemble(task: Task, want: number): Buffer {
-    if (task.req.readInto) return task.req.readInto.subarray(0, task.inBytes);
-    const segs = task.inSegments;
-    if (segs.length === 1 && task.inOffsets[0] === 0) return segs[0];
-    if (segs.length === 0) return EMPTY;
-    let end = 0;
-    for (let i = 0; i < segs.length; i++) end = Math.max(end, task.inOffsets[i] + segs[i].length);
-    const out = Buffer.allocUnsafe(Math.min(end, want));
-    for (let i = 0; i < segs.length; i++) segs[i].copy(out, task.inOffsets[i]);
-    return out;
   }
 
   private onR2T(pdu: R2T): void {
@@ -609,6 +600,14 @@ export class Session {
       clearTimeout(w.timer);
       w.reject(err);
     }
+    // §7.3: the CmdSN of a rejected non-immediate command is not considered received, and the target holds
+    // every later command until the gap is plugged. Plug it by aborting the task: ABORT TASK with its
+    // RefCmdSN makes the target count that CmdSN as received (§11.5.1). The answer needs no handling.
+    const header = pdu.data!;
+    const rejected = header[0] & 0x3f;
+    const immediate = (header[0] & 0x40) !== 0;
+    if (!immediate && CMDSN_OPCODES.has(rejected) && !this.closedWith)
+      void this.taskManagement(TmfFunction.ABORT_TASK, readLun(header, 8), itt, 30_000, header.readUInt32BE(24)).catch(() => {});
   }
 
   private forget(task: Task): void {
@@ -642,3 +641,12 @@ export class Session {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Initiator PDUs that carry a CmdSN (§3.2.2.1); Data-Out and SNACK do not. */
+const CMDSN_OPCODES: ReadonlySet<number> = new Set([
+  Opcode.NOP_OUT,
+  Opcode.SCSI_COMMAND,
+  Opcode.TASK_MGMT_REQUEST,
+  Opcode.TEXT_REQUEST,
+  Opcode.LOGOUT_REQUEST,
+]);

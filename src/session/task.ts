@@ -7,10 +7,11 @@ export interface Task {
   req: ScsiCommandRequest;
   resolve(result: ScsiResult): void;
   reject(err: Error): void;
-  /** Data-In segments received so far (read commands). */
-  inSegments: Buffer[];
-  inOffsets: number[];
+  /** Where Data-In lands: the caller's readInto, or a buffer allocated at the first Data-In. */
+  dest: Buffer | undefined;
+  /** Bytes of Data-In received, and the end of the highest range written into dest. */
   inBytes: number;
+  inEnd: number;
   /** Next DataSN expected from the target on Data-In (§11.7.5; ERL 0 drops on a gap). */
   expDataSN: number;
   /** Bytes of write data sent (unsolicited + R2T-driven). */

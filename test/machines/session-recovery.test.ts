@@ -175,6 +175,24 @@ describe('recovering: reopen loop', () => {
   });
 });
 
+describe('recovering: a target that is still coming back', () => {
+  it('keeps retrying a reopen the target rejects as "not found" (class 2 but not authentication)', async () => {
+    const h = await loggedInSession({ timers: { defaultTime2WaitMs: 0, backoffBaseMs: 100, backoffCapMs: 100, reopenMax: 0 } });
+    await connectionReset(h);
+    h.login.last.reject(loginError('target not found', 'not-found', true));
+    await flush();
+    expect(h.state()).toBe('recovering');
+    expect(gateOf(h.actor.getSnapshot())).toBe('holding');
+    await h.advance(100);
+    expect(h.login.count).toBe(3);
+    h.login.last.resolve({});
+    await flush();
+    h.identity.last.resolve(undefined);
+    await flush();
+    expect(h.state()).toBe('loggedIn');
+  });
+});
+
 describe('recovering: identity check', () => {
   it('same identity: back to loggedIn, held commands re-issued, a new connection watched', async () => {
     const h = await loggedInSession({ timers: { defaultTime2WaitMs: 0 } });

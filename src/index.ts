@@ -1,0 +1,14 @@
+/** mpiscsi's public API: one export list (STYLE.md). Codec layers are exported as namespaces to keep names apart. */
+export * as iscsi from './iscsi/index.js';
+export * as scsi from './scsi/index.js';
+export { LoginError, ProtocolError, DigestError, TransportError, TaskAbortedError } from './iscsi/errors.js';
+export { CheckConditionError, ScsiStatusError, ScsiParseError } from './scsi/errors.js';
+export { Connection, connectTcp, type ConnectOptions, type ConnectionStats } from './session/connection.js';
+export { Session, type SessionSetup, type SessionEvent, type TaskHandle } from './session/session.js';
+export { openSession, discoverTargets, type OpenSessionOptions, type OpenedSession, type DiscoverOptions } from './session/open.js';
+export { ManagedSession, readIdentity, type ManagedSessionOptions, type LuIdentity } from './session/managed-session.js';
+export { Lun, executeScsi, readCapacity, inquiryData, listLuns, type ScsiExecutor, type ExecuteOptions } from './session/lun.js';
+export { parseIscsiUrl, redact, type IscsiUrl } from './session/url.js';
+export { defaultInitiatorName, randomIsid } from './session/identity.js';
+export type { ScsiCommandRequest, ScsiResult } from './session/types.js';
+export * as machines from '../machines/index.js';
