@@ -59,6 +59,10 @@ export class PduFramer {
   private buffered = 0;
   /** The header digest of the PDU at the front has been verified (it may still be waiting for its data). */
   private headerChecked = false;
+  /** Volatile mode: where held bytes are kept between reads, and where PDUs that span reads are assembled. */
+  private carry: Buffer | undefined;
+  private assembly: Buffer | undefined;
+  private volatile = false;
 
   constructor(options: Partial<FramerOptions> = {}) {
     this.options = {
@@ -88,6 +92,7 @@ export class PduFramer {
    */
   push(chunk: Buffer, emit: (pdu: Pdu) => void, volatile = false): void {
     if (chunk.length === 0) return;
+    this.volatile = volatile;
     try {
       this.frame(chunk, emit);
     } finally {
@@ -95,10 +100,27 @@ export class PduFramer {
     }
   }
 
-  /** Copies the bytes still held that live in `chunk`'s memory. */
+  /**
+   * Moves the bytes still held that live in `chunk`'s memory into the framer's own carry buffer. The
+   * buffer is reused (fresh large allocations cost a page fault per 4 KiB, which dominated 128 KiB reads).
+   */
   private detach(chunk: Buffer): void {
-    for (let i = 0; i < this.chunks.length; i++)
-      if (this.chunks[i].buffer === chunk.buffer) this.chunks[i] = Buffer.from(this.chunks[i]);
+    if (!this.chunks.some((c) => c.buffer === chunk.buffer)) return;
+    let keep = 0;
+    const first = this.chunks[0];
+    if (this.carry && first.buffer === this.carry.buffer && first.byteOffset === this.carry.byteOffset) keep = first.length;
+    const total = this.buffered;
+    if (!this.carry || this.carry.length < total) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(total, 2 * (this.carry?.length ?? 0), 64 * 1024));
+      if (keep) first.copy(bigger, 0);
+      this.carry = bigger;
+    }
+    let at = keep;
+    for (let i = keep ? 1 : 0; i < this.chunks.length; i++) {
+      this.chunks[i].copy(this.carry, at);
+      at += this.chunks[i].length;
+    }
+    this.chunks = [this.carry.subarray(0, at)];
   }
 
   private frame(chunk: Buffer, emit: (pdu: Pdu) => void): void {
@@ -152,7 +174,22 @@ export class PduFramer {
    * view (never copied twice: a 128 KiB Data-In that spans socket reads is copied once, here).
    */
   private coalesce(n: number): Buffer {
-    const merged = Buffer.allocUnsafe(n);
+    // Volatile mode: emitted data is valid only during emit, so one assembly buffer serves every PDU.
+    // Its only possible source is itself at offset 0 (a header assembled before), copied onto itself.
+    let merged: Buffer;
+    if (this.volatile) {
+      if (!this.assembly || this.assembly.length < n) {
+        const bigger = Buffer.allocUnsafeSlow(Math.max(n, 2 * (this.assembly?.length ?? 0), 64 * 1024));
+        const first = this.chunks[0];
+        if (this.assembly && first.buffer === this.assembly.buffer) {
+          // Move the partial header out of the old buffer before it is dropped.
+          first.copy(bigger, 0);
+          this.chunks[0] = bigger.subarray(0, first.length);
+        }
+        this.assembly = bigger;
+      }
+      merged = this.assembly.subarray(0, n);
+    } else merged = Buffer.allocUnsafe(n);
     let have = 0;
     while (have < n) {
       const c = this.chunks[0];

@@ -388,6 +388,35 @@ describe('properties', () => {
     );
   });
 
+  it('volatile mode (a shared read buffer reused after every push): PDUs still round-trip under any chunking', () => {
+    fc.assert(
+      fc.property(
+        fc.array(pduArb, { minLength: 1, maxLength: 8 }),
+        digestsArb,
+        fc.array(fc.nat(), { maxLength: 30 }),
+        (pdus, digests, cuts) => {
+          const bytes = Buffer.concat(pdus.flatMap((p) => framePdu(p, digests)));
+          const framer = new PduFramer({ ...digests, maxRecvDataSegmentLength: 0xffffff });
+          const scratch = Buffer.alloc(bytes.length + 16);
+          const out: Pdu[] = [];
+          for (const piece of chunk(bytes, cuts)) {
+            // Like the socket's onread buffer: the same memory every time, scribbled over after each push.
+            piece.copy(scratch, 0);
+            framer.push(
+              scratch.subarray(0, piece.length),
+              (p) => out.push(p.data ? { ...p, data: Buffer.from(p.data) } : p),
+              true,
+            );
+            scratch.fill(0xee);
+          }
+          expect(out).toEqual(pdus);
+          expect(framer.pendingBytes).toBe(0);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('corrupted valid streams: only ProtocolError or DigestError; with both digests no corrupted PDU gets through', () => {
     fc.assert(
       fc.property(
