@@ -3,7 +3,7 @@
  * digests and the negotiated MaxRecvDataSegmentLength; and builds the iovec of an outgoing PDU.
  * "Need more bytes" is the normal state; malformed input throws ProtocolError, a bad digest DigestError.
  */
-import { BHS_LENGTH, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH, DIGEST_LENGTH } from './constants.js';
+import { BHS_LENGTH, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH, DIGEST_LENGTH, Opcode } from './constants.js';
 import { crc32c, readDigest, writeDigest } from './digest.js';
 import { DigestError, ProtocolError } from './errors.js';
 import { bhsAhsLength, bhsDataSegmentLength, decodePdu, encodeBhs, type Pdu } from './pdu.js';
@@ -16,6 +16,21 @@ export interface DigestOptions {
 export interface FramerOptions extends DigestOptions {
   /** Largest data segment we accept (our declared MaxRecvDataSegmentLength). Default 8192 (login). */
   maxRecvDataSegmentLength: number;
+  /**
+   * Where the data segment of a Data-In that is still arriving should go: given the PDU's header (BHS +
+   * AHS) and DataSegmentLength, return the destination (exactly that long) or undefined for the normal
+   * path. The bytes are then written there as they arrive (and read there directly, see directTarget),
+   * and the PDU is emitted with that destination as its data. Not used with data digests.
+   */
+  dataSink?: (header: Buffer, dataSegmentLength: number) => Buffer | undefined;
+}
+
+interface DirectData {
+  header: Buffer;
+  dest: Buffer;
+  got: number;
+  /** Padding bytes still to skip after the data. */
+  skip: number;
 }
 
 const PAD = Buffer.alloc(4);
@@ -63,6 +78,8 @@ export class PduFramer {
   private carry: Buffer | undefined;
   private assembly: Buffer | undefined;
   private volatile = false;
+  /** A Data-In data segment being written straight to its destination (dataSink). */
+  private direct: DirectData | undefined;
 
   constructor(options: Partial<FramerOptions> = {}) {
     this.options = {
@@ -123,10 +140,55 @@ export class PduFramer {
     this.chunks = [this.carry.subarray(0, at)];
   }
 
+  /**
+   * Where the next socket read may land directly: the rest of a Data-In data segment in its destination
+   * (so the kernel copies it into place and we copy nothing), or undefined for the shared read buffer.
+   */
+  directTarget(): Buffer | undefined {
+    const d = this.direct;
+    return d && d.got < d.dest.length && this.chunks.length === 0 ? d.dest.subarray(d.got) : undefined;
+  }
+
+  /** `n` bytes were read straight into the buffer directTarget() returned. */
+  directReceived(n: number, emit: (pdu: Pdu) => void): void {
+    const d = this.direct;
+    if (!d) throw new ProtocolError('direct data received with no Data-In in progress', Opcode.SCSI_DATA_IN);
+    d.got += n;
+    if (d.got >= d.dest.length && d.skip === 0) this.finishDirect(emit);
+  }
+
+  private finishDirect(emit: (pdu: Pdu) => void): void {
+    const d = this.direct!;
+    this.direct = undefined;
+    emit(decodePdu(d.header, d.dest));
+  }
+
+  /** Moves held bytes into the direct destination (then past its padding); true when that PDU is done. */
+  private drainDirect(emit: (pdu: Pdu) => void): boolean {
+    const d = this.direct!;
+    while (this.chunks.length > 0 && (d.got < d.dest.length || d.skip > 0)) {
+      const c = this.chunks[0];
+      let n: number;
+      if (d.got < d.dest.length) {
+        n = Math.min(c.length, d.dest.length - d.got);
+        c.copy(d.dest, d.got, 0, n);
+        d.got += n;
+      } else {
+        n = Math.min(c.length, d.skip);
+        d.skip -= n;
+      }
+      this.consume(n);
+    }
+    if (d.got < d.dest.length || d.skip > 0) return false;
+    this.finishDirect(emit);
+    return true;
+  }
+
   private frame(chunk: Buffer, emit: (pdu: Pdu) => void): void {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
+      if (this.direct && !this.drainDirect(emit)) return;
       if (this.buffered < BHS_LENGTH) return;
       const first = this.chunks[0].length >= BHS_LENGTH ? this.chunks[0] : this.coalesce(BHS_LENGTH);
       const opcode = first[0] & 0x3f;
@@ -153,7 +215,21 @@ export class PduFramer {
       const dataPadded = dsl + padLength(dsl);
       const ddLen = this.options.dataDigest && dsl > 0 ? DIGEST_LENGTH : 0;
       const total = headerLen + hdLen + dataPadded + ddLen;
-      if (this.buffered < total) return;
+      if (this.buffered < total) {
+        // A Data-In whose data is still arriving: hand it to its destination as it comes (no assembly).
+        const headerEnd = headerLen + hdLen;
+        if (opcode === Opcode.SCSI_DATA_IN && dsl > 0 && !ddLen && this.options.dataSink && this.buffered >= headerEnd) {
+          const h = this.chunks[0].length >= headerEnd ? this.chunks[0] : this.coalesce(headerEnd);
+          const dest = this.options.dataSink(h.subarray(0, headerLen), dsl);
+          if (dest && dest.length === dsl) {
+            this.direct = { header: Buffer.from(h.subarray(0, headerLen)), dest, got: 0, skip: padLength(dsl) };
+            this.consume(headerEnd);
+            this.headerChecked = false;
+            continue;
+          }
+        }
+        return;
+      }
       const pduBytes = this.chunks[0].length >= total ? this.chunks[0] : this.coalesce(total);
       this.consume(total);
       this.headerChecked = false;

@@ -100,7 +100,11 @@ const RECV_BUFFER = Buffer.allocUnsafeSlow(512 * 1024);
 const READER = Symbol('mpiscsi.reader');
 
 interface Reader {
+  /** Bytes read into RECV_BUFFER. */
   handler: ((chunk: Buffer) => void) | undefined;
+  /** Where the next read may go instead (a Data-In's destination), and what to call when it did. */
+  target: (() => Buffer | undefined) | undefined;
+  direct: ((n: number) => void) | undefined;
 }
 
 export interface ConnectionHandler {
@@ -112,16 +116,17 @@ export interface ConnectionHandler {
 /** Opens a TCP connection for iSCSI. Rejects with TransportError. */
 export function connectTcp(opts: ConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const reader: Reader = { handler: undefined };
+    const reader: Reader = { handler: undefined, target: undefined, direct: undefined };
     const socket = connect({
       host: opts.host,
       port: opts.port,
       localAddress: opts.localAddress,
       noDelay: true,
       onread: {
-        buffer: RECV_BUFFER,
+        buffer: () => reader.target?.() ?? RECV_BUFFER,
         callback: (n: number, buf: Uint8Array) => {
-          reader.handler?.((buf as Buffer).subarray(0, n));
+          if (buf === RECV_BUFFER) reader.handler?.(RECV_BUFFER.subarray(0, n));
+          else reader.direct?.(n);
           return true;
         },
       },
@@ -167,8 +172,11 @@ export class Connection {
 
   constructor(readonly socket: Socket, readonly cid = 0) {
     const reader = (socket as Socket & { [READER]?: Reader })[READER];
-    if (reader) reader.handler = (chunk) => this.onData(chunk, true);
-    else socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
+    if (reader) {
+      reader.handler = (chunk) => this.onData(chunk, true);
+      reader.target = () => (this.closedWith ? undefined : this.framer.directTarget());
+      reader.direct = (n) => this.onDirect(n);
+    } else socket.on('data', (chunk: Buffer) => this.onData(chunk, false));
     socket.on('error', (err) => this.fail(new TransportError(`connection error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.fail(new TransportError('connection closed by peer')));
   }
@@ -216,23 +224,41 @@ export class Connection {
     this.fail(reason);
   }
 
-  private onData(chunk: Buffer, volatile: boolean): void {
+  /**
+   * Lets Data-In data segments that span socket reads go straight into the buffer `sink` names (the task's
+   * destination): the kernel then copies them into place (framer.ts directTarget).
+   */
+  setDataSink(sink: ((header: Buffer, dataSegmentLength: number) => Buffer | undefined) | undefined): void {
+    this.framer.setOptions({ dataSink: sink });
+  }
+
+  private readonly emitPdu = (pdu: Pdu): void => {
+    const c = RX_COUNTER[pdu.opcode];
+    if (c) this.stats[c]++;
+    if (pdu.opcode === Opcode.SCSI_DATA_IN) {
+      // Data-In payloads are copied by the session straight into their task's buffer (or are there already).
+      if (pdu.data) this.stats.rxdata_octets += pdu.data.length;
+    } else if (this.volatileRead && pdu.data) pdu.data = Buffer.from(pdu.data);
+    this.handler?.pdu(pdu);
+  };
+  private volatileRead = false;
+
+  private onDirect(n: number): void {
     if (this.closedWith) return;
     this.lastReceived = performance.now();
     try {
-      this.framer.push(
-        chunk,
-        (pdu) => {
-          const c = RX_COUNTER[pdu.opcode];
-          if (c) this.stats[c]++;
-          if (pdu.opcode === Opcode.SCSI_DATA_IN) {
-            // Data-In payloads are copied by the session straight into their task's buffer.
-            if (pdu.data) this.stats.rxdata_octets += pdu.data.length;
-          } else if (volatile && pdu.data) pdu.data = Buffer.from(pdu.data);
-          this.handler?.pdu(pdu);
-        },
-        volatile,
-      );
+      this.framer.directReceived(n, this.emitPdu);
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  private onData(chunk: Buffer, volatile: boolean): void {
+    if (this.closedWith) return;
+    this.lastReceived = performance.now();
+    this.volatileRead = volatile;
+    try {
+      this.framer.push(chunk, this.emitPdu, volatile);
     } catch (err) {
       if ((err as Error).name === 'DigestError') this.stats.digest_err++;
       // A malformed PDU drops this connection, never the process (RFC 7143 §6.7 at ERL 0).

@@ -102,6 +102,7 @@ export class Session {
       setup.params.maxRecvDataSegmentLength,
     );
     conn.setHandler({ pdu: (p) => this.onPdu(p), closed: (e) => this.onClosed(e) });
+    conn.setDataSink((header, dsl) => this.dataSink(header, dsl));
   }
 
   get stats(): ConnectionStats {
@@ -472,6 +473,20 @@ export class Session {
     if (serialGt(next, this.expStatSN)) this.expStatSN = next;
   }
 
+  /**
+   * The destination of a Data-In data segment that is still arriving: the task's buffer at Buffer Offset
+   * (§11.7.4). Anything that does not fit is left to onDataIn, which reports it as a protocol error.
+   */
+  private dataSink(header: Buffer, dsl: number): Buffer | undefined {
+    const task = this.tasks.get(header.readUInt32BE(16));
+    if (!task) return undefined;
+    const want = task.req.dataIn ?? 0;
+    const offset = header.readUInt32BE(40);
+    if (offset + dsl > want) return undefined;
+    task.dest ??= Buffer.allocUnsafe(want);
+    return task.dest.subarray(offset, offset + dsl);
+  }
+
   private onDataIn(pdu: DataIn): void {
     this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, pdu.statusPresent);
     const task = this.tasks.get(pdu.itt);
@@ -491,7 +506,9 @@ export class Session {
         );
       // The one copy of read data: from the receive buffer into the task's (§11.7.4 Buffer Offset).
       task.dest ??= Buffer.allocUnsafe(want);
-      data.copy(task.dest, pdu.bufferOffset);
+      // Already in place when the framer wrote it through dataSink.
+      if (data.buffer !== task.dest.buffer || data.byteOffset !== task.dest.byteOffset + pdu.bufferOffset)
+        data.copy(task.dest, pdu.bufferOffset);
       task.inBytes += data.length;
       task.inEnd = Math.max(task.inEnd, pdu.bufferOffset + data.length);
     }

@@ -417,6 +417,55 @@ describe('properties', () => {
     );
   });
 
+  it('dataSink: Data-In data lands in its destination, read there directly or copied, under any chunking', () => {
+    fc.assert(
+      fc.property(
+        fc.array(pduArb, { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 40 }),
+        (pdus, headerDigest, reads) => {
+          const digests = { headerDigest, dataDigest: false };
+          const bytes = Buffer.concat(pdus.flatMap((p) => framePdu(p, digests)));
+          const sunk: Buffer[] = [];
+          const framer = new PduFramer({
+            ...digests,
+            maxRecvDataSegmentLength: 0xffffff,
+            dataSink: (_header, dsl) => {
+              const dest = Buffer.alloc(dsl, 0xcc);
+              sunk.push(dest);
+              return dest;
+            },
+          });
+          const scratch = Buffer.alloc(bytes.length + 16);
+          const out: Pdu[] = [];
+          const emit = (p: Pdu) => out.push(p.data ? { ...p, data: Buffer.from(p.data) } : p);
+          let at = 0;
+          for (let i = 0; at < bytes.length; i++) {
+            const want = reads[i % reads.length];
+            const target = framer.directTarget();
+            if (target) {
+              // The kernel fills the destination directly (a read never exceeds the buffer it was given).
+              const n = Math.min(want, target.length, bytes.length - at);
+              bytes.copy(target, 0, at, at + n);
+              framer.directReceived(n, emit);
+              at += n;
+            } else {
+              const n = Math.min(want, bytes.length - at);
+              bytes.copy(scratch, 0, at, at + n);
+              framer.push(scratch.subarray(0, n), emit, true);
+              scratch.fill(0xee);
+              at += n;
+            }
+          }
+          expect(out).toEqual(pdus);
+          expect(framer.pendingBytes).toBe(0);
+          expect(framer.directTarget()).toBeUndefined();
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('corrupted valid streams: only ProtocolError or DigestError; with both digests no corrupted PDU gets through', () => {
     fc.assert(
       fc.property(
