@@ -32,6 +32,7 @@ import { inquiryData, listLuns, type ScsiExecutor } from './lun.js';
 import { CheckConditionError } from '../scsi/errors.js';
 import { openSession, type OpenSessionOptions } from './open.js';
 import type { LoginPacer } from './login-pacer.js';
+import { TickClock, type Clock } from './tick-clock.js';
 import { randomIsid } from './identity.js';
 import type { Session, TaskHandle } from './session.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
@@ -55,7 +56,15 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
   random?: () => number;
   /** Shared login pacer: each login attempt's connect + login conversation takes one of its slots. */
   pacer?: LoginPacer;
+  /**
+   * Clock for the statecharts' timers. Default: the shared TickClock (100 ms ticks), so many sessions'
+   * timers wake the process together; a timer fires at most one tick late.
+   */
+  clock?: Clock;
 }
+
+/** One clock for every session by default (see TickClock). */
+const sharedClock = new TickClock(100);
 
 interface Command {
   req: ScsiCommandRequest;
@@ -101,7 +110,10 @@ export class ManagedSession {
     this.isid = randomIsid();
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
     this.maxRetries = opts.maxRetries ?? 5;
-    this.actor = createActor(ManagedSession.machine, { input: { sessionKey: this.key, timers: opts.timers, random: opts.random } });
+    this.actor = createActor(ManagedSession.machine, {
+      input: { sessionKey: this.key, timers: opts.timers, random: opts.random },
+      clock: opts.clock ?? sharedClock,
+    });
     runtimes.set(this.actor.system, this);
     this.actor.on('session.failHeld', (e) => this.failHeld(e.reason));
     this.actor.on('session.reissueHeld', () => this.reissueHeld());
