@@ -8,6 +8,7 @@ import { ProtocolError, TransportError, TaskAbortedError } from '../iscsi/errors
 import { readLun } from '../iscsi/pdu.js';
 import type { Pdu, DataIn, ScsiResponse, R2T, NopIn, AsyncMessage, Reject, TextResponse, TaskMgmtResponse, LogoutResponse } from '../iscsi/pdu.js';
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
+import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { Connection, ConnectionStats } from './connection.js';
 import type { Task } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
@@ -25,17 +26,19 @@ export interface SessionSetup {
   maxCmdSN: number;
   /** The CmdSN the login used; full-feature commands continue from it (§3.2.2.1). */
   cmdSN: number;
-  params: {
-    headerDigest: boolean;
-    dataDigest: boolean;
-    maxRecvDataSegmentLength: number;
-    maxXmitDataSegmentLength: number;
-    maxBurstLength: number;
-    firstBurstLength: number;
-    initialR2T: boolean;
-    immediateData: boolean;
-    maxOutstandingR2T: number;
-  };
+  /** The negotiated parameters the data path obeys (§13). */
+  params: Pick<
+    NegotiatedParams,
+    | 'headerDigest'
+    | 'dataDigest'
+    | 'maxRecvDataSegmentLength'
+    | 'maxXmitDataSegmentLength'
+    | 'maxBurstLength'
+    | 'firstBurstLength'
+    | 'initialR2T'
+    | 'immediateData'
+    | 'maxOutstandingR2T'
+  >;
   /** Most commands we keep outstanding (node.session.cmds_max). Default 128. */
   cmdsMax?: number;
   /**
