@@ -33,6 +33,9 @@ adm --op new --mode logicalunit --tid 2 --lun 1 -b "$work/secure.img"
 adm --op bind --mode target --tid 2 -I ALL
 adm --op new --mode account --user demo-user --password demo-secret-123
 adm --op bind --mode account --tid 2 --user demo-user
+# tgtd offers no digests unless told to; allow CRC32C on the secure target.
+adm --op update --mode target --tid 2 -n HeaderDigest -v CRC32C,None
+adm --op update --mode target --tid 2 -n DataDigest -v CRC32C,None
 adm --op new --mode target --tid 3 -T iqn.2026-11.demo:null
 adm --op new --mode logicalunit --tid 3 --lun 1 --bstype null -b "$work/secure.img"
 adm --op bind --mode target --tid 3 -I ALL
@@ -52,7 +55,7 @@ sha256sum "$work/disk0.img" "$work/copy.img"
 step "mpiscsi dd: file -> CHAP-protected LUN (secret from the environment), with digests"
 MPISCSI_CHAP_PASSWORD=demo-secret-123 $MPISCSI dd -s "$work/copy.img" \
   -d "iscsi://demo-user@127.0.0.1:$port/iqn.2026-11.demo:secure/1?header_digest=crc32c&data_digest=crc32c"
-sha256sum "$work/secure.img"
+sha256sum "$work/copy.img" "$work/secure.img"
 
 step "mpiscsi perf: 128 KiB sequential reads, 32 in flight, 5 s, null LUN"
 $MPISCSI perf -m 32 -b 256 -t 5 "iscsi://127.0.0.1:$port/iqn.2026-11.demo:null/1"
