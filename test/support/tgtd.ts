@@ -146,6 +146,9 @@ export class Tgtd {
   async stop(): Promise<void> {
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
+    // A killed tgtd leaves its control socket and lock file behind.
+    for (const f of [`/var/run/tgtd/socket.${this.controlPort}`, `/var/run/tgtd/socket.${this.controlPort}.lock`])
+      rmSync(f, { force: true });
   }
 
   /** Kills tgtd but keeps the backing files, as a target crash would. */
