@@ -1,4 +1,4 @@
-/** The lifecycle statecharts (RFC 7143 §6.3, §7, §11.9, §11.18-19): public exports of machines/. */
+/** The lifecycle statecharts (RFC 7143 §6.3, §7, §11.9, §11.18-19; dm-multipath path groups): public exports of machines/. */
 export {
   connectionMachine,
   type ConnectionContext,
@@ -57,3 +57,36 @@ export {
   validateTimers,
   type SessionTimers,
 } from './timers.js';
+export {
+  bestGroup,
+  DEFAULT_PATH_GROUP_CONFIG,
+  groupPaths,
+  groupPriority,
+  isUsable,
+  PathGroupConfigError,
+  pathGroupEvents$,
+  pathGroupGateOf,
+  pathGroupMachine,
+  pathGroupStatus,
+  usablePaths,
+  validatePathGroupConfig,
+  type Failback,
+  type GroupingPolicy,
+  type GroupStatusName,
+  type MultipathGate,
+  type NoPathRetry,
+  type PathEntry,
+  type PathGroupActor,
+  type PathGroupConfig,
+  type PathGroupContext,
+  type PathGroupEmitted,
+  type PathGroupEvent,
+  type PathGroupInput,
+  type PathGroupMachine,
+  type PathGroupSnapshot,
+  type PathGroupStatus,
+  type PathReasonCode,
+  type PathState,
+  type SwitchReason,
+  type SwitchReasonCode,
+} from './path-group.machine.js';

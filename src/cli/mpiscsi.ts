@@ -12,6 +12,7 @@ import { exitCodeFor } from './exit-codes.js';
 import { runDd, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress } from './progress.js';
+import { startServe } from './serve.js';
 import {
   parseStandardInquiry,
   parseSupportedVpdPages,
@@ -247,6 +248,22 @@ async function cmdPerf(url: IscsiUrl, opts: CommonOptions & { maxRequests: numbe
   });
 }
 
+async function cmdServe(urls: string[], opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[] }): Promise<void> {
+  const running = await startServe({ urls, socket: opts.socket, tcp: opts.tcp, name: opts.name, set: opts.set, initiatorName: opts.initiatorName, chapAlgs: opts.chapAlgs });
+  process.on('SIGUSR1', () => {
+    for (const line of running.topology()) out(line);
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      running.close().finally(resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
 export function buildProgram(): Command {
   const program = new Command('mpiscsi')
     .description('iSCSI tools on iscsi://[user[%password]@]host[:port]/TARGET/LUN URLs (CHAP secrets may come from MPISCSI_CHAP_PASSWORD)')
@@ -282,6 +299,13 @@ export function buildProgram(): Command {
     .option('-w, --write', 'write instead of read (destroys data)')
     .option('--json', 'print the result as JSON')
     .action((url, opts) => cmdPerf(url, opts));
+  common(program.command('serve').description('serve one multipath device over NBD in the foreground (like qemu-nbd)'))
+    .argument('<url...>', 'one iscsi://host[:port]/target/lun[?iface=SOURCE] URL per path')
+    .option('--socket <path>', 'export on this unix socket (mode 0600)')
+    .option('--tcp <host:port>', 'export on TCP (host defaults to 127.0.0.1)')
+    .option('--name <name>', 'export name (default: the device alias, mpatha)')
+    .option('--set <key=value>', 'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .action((urls: string[], opts) => cmdServe(urls, opts));
   return program;
 }
 

@@ -61,6 +61,12 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
    * timers wake the process together; a timer fires at most one tick late.
    */
   clock?: Clock;
+  /**
+   * A path of a multipath device: commands are never held or re-issued here; one that meets a connection
+   * failure, an abort or a gate other than open fails at once, and the device re-issues it on another path
+   * (DESIGN.md failover model). Default false.
+   */
+  failFast?: boolean;
 }
 
 /** One clock for every session by default (see TickClock). */
@@ -181,7 +187,7 @@ export class ManagedSession {
     const gate = this.gate;
     const live = this.session;
     if (gate === 'open' && live) this.send(live, cmd);
-    else if (gate === 'open' || gate === 'holding') this.held.push(cmd); // machine about to notice the failure
+    else if ((gate === 'open' || gate === 'holding') && !this.opts.failFast) this.held.push(cmd); // machine about to notice the failure
     else cmd.reject(new TransportError(`session ${this.key} is ${this.status.state} (${this.status.reason.code}): command not sent`));
   }
 
@@ -201,7 +207,7 @@ export class ManagedSession {
         this.settle(cmd);
         // Connection failure, or the target let go of it after a TMF: the command did not complete,
         // so it is safe to issue again (ERL 0 reinstatement clears the old session's tasks).
-        if ((err instanceof TransportError || err instanceof TaskAbortedError) && cmd.retries < this.maxRetries && !isLogout(err)) {
+        if ((err instanceof TransportError || err instanceof TaskAbortedError) && cmd.retries < this.maxRetries && !isLogout(err) && !this.opts.failFast) {
           cmd.retries++;
           this.dispatch(cmd);
         } else cmd.reject(err);

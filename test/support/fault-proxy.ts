@@ -1,7 +1,8 @@
 /**
  * A TCP fault proxy between the initiator and a target, for failure tests: pass, delay, blackhole (bytes
- * stop flowing, sockets stay open), reset (RST) and close (FIN). Listens on loopback; applies a mode to
- * live connections and to new ones.
+ * stop flowing, sockets stay open; like a network partition nothing is lost: they flow again when the
+ * blackhole ends, as TCP retransmission would deliver them), reset (RST) and close (FIN). Listens on
+ * loopback; applies a mode to live connections and to new ones.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -45,6 +46,18 @@ export class FaultProxy {
   set(mode: FaultMode): void {
     this.mode = mode;
     if (mode.kind === 'reset' || mode.kind === 'close') for (const p of [...this.pairs]) this.kill(p, mode.kind);
+    for (const p of this.pairs) this.flow(p);
+  }
+
+  /** Blackhole: stop reading both sides (bytes wait in the kernel's buffers); otherwise read on. */
+  private flow(p: Pair): void {
+    if (this.mode.kind === 'blackhole') {
+      p.client.pause();
+      p.upstream.pause();
+    } else {
+      p.client.resume();
+      p.upstream.resume();
+    }
   }
 
   async stop(): Promise<void> {
@@ -65,12 +78,12 @@ export class FaultProxy {
     const forward = (from: Socket, to: Socket) =>
       from.on('data', (chunk: Buffer) => {
         const m = this.mode;
-        if (m.kind === 'blackhole') return;
         if (m.kind === 'delay') setTimeout(() => to.destroyed || to.write(chunk), m.ms);
         else to.write(chunk);
       });
     forward(client, upstream);
     forward(upstream, client);
+    this.flow(pair);
     const done = () => {
       this.pairs.delete(pair);
       client.destroy();

@@ -1,0 +1,222 @@
+/**
+ * `mpiscsi serve`: one multipath device over NBD in the foreground, as qemu-nbd serves one image, with no
+ * daemon or NATS: each path an iscsi:// URL (with `?iface=SOURCE_ADDRESS`), node-record and multipath
+ * settings by their open-iscsi / multipath.conf names (`--set`), the export on a 0600 unix socket and/or
+ * loopback TCP. Prints the NBD URI when ready, a line per path state change, and the topology on SIGUSR1.
+ */
+import { timersFromNodeRecord, TIMER_RECORD_KEYS } from '../../machines/timers.js';
+import type { SessionWishes } from '../iscsi/negotiation.js';
+import { ManagedSession } from '../session/managed-session.js';
+import { LoginPacer } from '../session/login-pacer.js';
+import { ScsiBlockDevice } from '../session/scsi-block-device.js';
+import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
+import { defaultInitiatorName } from '../session/identity.js';
+import { PathManager, multipathSettings, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
+import { NbdServer } from '../nbd/index.js';
+import { authFromUrl, wishesFromUrl } from './connect.js';
+
+export interface ServeOptions {
+  urls: string[];
+  socket?: string;
+  tcp?: string;
+  name?: string;
+  set: string[];
+  initiatorName?: string;
+  chapAlgs?: string;
+  out?: (line: string) => void;
+}
+
+/** iSCSI operational keys of a node record that become negotiation wishes (reference/open-iscsi.md). */
+const WISH_KEYS: Record<string, (w: Partial<SessionWishes>, v: string) => void> = {
+  'node.conn[0].iscsi.HeaderDigest': (w, v) => (w.headerDigest = digestList(v)),
+  'node.conn[0].iscsi.DataDigest': (w, v) => (w.dataDigest = digestList(v)),
+  'node.conn[0].iscsi.MaxRecvDataSegmentLength': (w, v) => (w.maxRecvDataSegmentLength = int(v)),
+  'node.conn[0].iscsi.MaxXmitDataSegmentLength': (w, v) => (w.maxXmitDataSegmentLength = int(v)),
+  'node.session.iscsi.FirstBurstLength': (w, v) => (w.firstBurstLength = int(v)),
+  'node.session.iscsi.MaxBurstLength': (w, v) => (w.maxBurstLength = int(v)),
+  'node.session.iscsi.InitialR2T': (w, v) => (w.initialR2T = yesNo(v)),
+  'node.session.iscsi.ImmediateData': (w, v) => (w.immediateData = yesNo(v)),
+  'node.session.iscsi.MaxOutstandingR2T': (w, v) => (w.maxOutstandingR2T = int(v)),
+  'node.session.iscsi.DefaultTime2Retain': (w, v) => (w.defaultTime2Retain = int(v)),
+};
+/** Keys whose value the session takes as it is. */
+const SESSION_KEYS = ['node.session.cmds_max'];
+
+export class ServeUsageError extends Error {
+  override readonly name = 'RangeError';
+}
+
+function int(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ServeUsageError(`"${v}" is not a whole number`);
+  return n;
+}
+
+function yesNo(v: string): boolean {
+  if (/^yes$/i.test(v)) return true;
+  if (/^no$/i.test(v)) return false;
+  throw new ServeUsageError(`"${v}" is not Yes or No`);
+}
+
+function digestList(v: string): Array<'None' | 'CRC32C'> {
+  const items = v.split(',').map((s) => s.trim());
+  for (const i of items) if (i !== 'None' && i !== 'CRC32C') throw new ServeUsageError(`digest "${i}" is not None or CRC32C`);
+  return items as Array<'None' | 'CRC32C'>;
+}
+
+/** Splits `--set KEY=VALUE` into node-record keys (timers, wishes) and multipath settings; unknown keys throw. */
+export function parseSettings(sets: string[]): {
+  record: Record<string, string>;
+  wishes: Partial<SessionWishes>;
+  multipath: Record<string, string>;
+  cmdsMax?: number;
+} {
+  const record: Record<string, string> = {};
+  const wishes: Partial<SessionWishes> = {};
+  const multipath: Record<string, string> = {};
+  let cmdsMax: number | undefined;
+  const timerKeys = new Set<string>(Object.values(TIMER_RECORD_KEYS));
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ServeUsageError(`--set "${s}": expected KEY=VALUE`);
+    const key = s.slice(0, eq).trim();
+    const value = s.slice(eq + 1).trim();
+    try {
+      if (timerKeys.has(key)) record[key] = value;
+      else if (key in WISH_KEYS) WISH_KEYS[key](wishes, value);
+      else if (SESSION_KEYS.includes(key)) cmdsMax = int(value);
+      else if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key)) multipath[key] = value;
+      else
+        throw new ServeUsageError(
+          `unknown setting; use a node record key (${[...timerKeys, ...Object.keys(WISH_KEYS), ...SESSION_KEYS].join(', ')}) or a multipath setting (${MULTIPATH_SETTING_KEYS.join(', ')})`,
+        );
+    } catch (err) {
+      throw new ServeUsageError(`--set ${key}=${value}: ${(err as Error).message}`);
+    }
+  }
+  // Validate now, with the key names in the message, rather than at the first login.
+  timersFromNodeRecord(record);
+  multipathSettings(multipath);
+  return { record, wishes, multipath, cmdsMax };
+}
+
+function parseTcp(spec: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(spec) ?? /^()()(\d+)$/.exec(spec);
+  if (!m) throw new ServeUsageError(`--tcp "${spec}": expected HOST:PORT or PORT`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new ServeUsageError(`--tcp "${spec}": bad port`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+/**
+ * One line per path state change, group switch, gate change, probe and failure (multipathd's log lines,
+ * roughly); per-I/O re-issues are summarised by the path change that caused them, and passing checks are quiet.
+ */
+export function describeEvent(e: MultipathEvent): string | undefined {
+  const at = new Date().toISOString();
+  switch (e.type) {
+    case 'path.state':
+      return `${at} ${e.device}: path ${e.path} ${e.from} -> ${e.to} (${e.reason}${e.detail ? `: ${e.detail}` : ''})`;
+    case 'path.removed':
+      return `${at} ${e.device}: path ${e.path} removed (${e.reason}${e.detail ? `: ${e.detail}` : ''})`;
+    case 'group.switched':
+      return `${at} ${e.device}: switched from path group ${e.from + 1} to ${e.to + 1} (${e.reason})`;
+    case 'gate':
+      return `${at} ${e.device}: ${e.to === 'open' ? 'I/O flowing' : e.to === 'queueing' ? 'no usable path, queueing I/O' : `I/O ${e.to}`} (was ${e.from})`;
+    case 'probe':
+      return e.ok ? undefined : `${at} ${e.device}: path ${e.path} stalled ${Math.round(e.stalledMs)} ms and did not answer a NOP-Out probe`;
+    case 'checker':
+      return e.ok ? undefined : `${at} ${e.device}: path ${e.path} checker failed${e.detail ? `: ${e.detail}` : ''}`;
+    case 'io.failed':
+      return `${at} ${e.device}: I/O failed: ${e.error}`;
+    default:
+      return undefined;
+  }
+}
+
+export interface RunningServe {
+  device: MultipathDevice;
+  uris: string[];
+  topology(): string[];
+  close(): Promise<void>;
+}
+
+/** Logs in every path, groups them, and exports the device. Resolves once the export is listening. */
+export async function startServe(opts: ServeOptions): Promise<RunningServe> {
+  const out = opts.out ?? ((line: string) => process.stdout.write(line + '\n'));
+  if (opts.urls.length === 0) throw new ServeUsageError('no paths: give one or more iscsi://host[:port]/TARGET/LUN URLs');
+  if (!opts.socket && !opts.tcp) throw new ServeUsageError('no export address: give --socket PATH and/or --tcp HOST:PORT');
+  const urls: IscsiUrl[] = opts.urls.map((u) => parseIscsiUrl(u));
+  for (const u of urls) if (!u.targetName) throw new ServeUsageError(`${redact(opts.urls[urls.indexOf(u)])}: the URL names no target`);
+  const lun = urls[0].lun ?? 0;
+  if (urls.some((u) => (u.lun ?? 0) !== lun)) throw new ServeUsageError('every path must name the same LUN');
+  const settings = parseSettings(opts.set);
+  const timers = timersFromNodeRecord(settings.record);
+  const initiatorName = opts.initiatorName ?? defaultInitiatorName();
+  const pacer = new LoginPacer();
+  const manager = new PathManager({
+    config: multipathSettings(settings.multipath),
+    onEvent: (e) => {
+      const line = describeEvent(e);
+      if (line) out(line);
+    },
+  });
+  const paths = urls.map(
+    (u, i) =>
+      new ManagedSession({
+        host: u.host,
+        port: u.port,
+        targetName: u.targetName!,
+        initiatorName,
+        auth: authFromUrl(u, opts.chapAlgs),
+        wishes: { ...wishesFromUrl(u), ...settings.wishes },
+        localAddress: u.iface,
+        cmdsMax: settings.cmdsMax,
+        timers,
+        luns: [lun],
+        pacer,
+        failFast: true,
+        sessionKey: `${u.host}:${u.port}/${u.iface ?? 'default'}#${i}`,
+      }),
+  );
+  const cleanup = async () => {
+    manager.close();
+    await Promise.all(paths.map((p) => p.logout().catch(() => {})));
+    for (const p of paths) p.stop();
+  };
+  try {
+    const logins = await Promise.allSettled(paths.map((p) => p.login()));
+    let device: MultipathDevice | undefined;
+    for (const [i, r] of logins.entries()) {
+      const name = paths[i].key.replace(/#\d+$/, '');
+      if (r.status === 'rejected') {
+        out(`mpiscsi: path ${name}: login failed: ${(r.reason as Error).message}`);
+        continue;
+      }
+      const d = await manager.addPath(paths[i], { name, lun });
+      if (device && d !== device)
+        throw new ServeUsageError(`path ${name} leads to another LU (WWID ${d.wwid}) than the first path (${device.wwid})`);
+      device = d;
+    }
+    if (!device) throw new Error('no path could log in');
+    const block = await ScsiBlockDevice.open(device, lun);
+    const server = new NbdServer();
+    const exportName = opts.name ?? device.name;
+    server.addExport(exportName, block);
+    const addresses = await server.listen({ socketPath: opts.socket, tcp: opts.tcp ? parseTcp(opts.tcp) : undefined });
+    const uris = server.uris(exportName, addresses);
+    for (const uri of uris) out(uri);
+    return {
+      device,
+      uris,
+      topology: () => manager.topology(),
+      close: async () => {
+        await server.close();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle only): named exports of BlockDevices,
+ * listening on a unix socket (mode 0600) and/or loopback TCP, one NbdConnection per client.
+ */
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { BlockDevice } from '../session/block-device.js';
+import { NbdConnection, type ConnectionHost, type ConnectionLimits, type ExportEntry } from './connection.js';
+import { NBD_DEFAULT_MAX_PAYLOAD, NBD_MAX_STRING_LENGTH } from './constants.js';
+
+export interface NbdServerOptions {
+  /** Largest READ/WRITE payload accepted; larger requests get EOVERFLOW. Default 32 MiB (the spec's default). */
+  maxPayload?: number;
+  /** Per connection: stop reading requests while replies owed exceed this many bytes. Default 64 MiB. */
+  maxInFlightBytes?: number;
+  /** Per connection: stop reading requests while this many are in flight. Default 512. */
+  maxInFlightRequests?: number;
+  /** Option data kept (export names are at most 4 KiB); longer options are discarded and refused. Default 64 KiB. */
+  maxOptionLength?: number;
+  /** After shutdown has answered everything owed, how long a client may still send requests (answered ESHUTDOWN) before the socket ends. Default 500 ms. */
+  shutdownGraceMs?: number;
+  /** A client that has not chosen an export within this time is dropped. Default 30 s. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface ExportOptions {
+  /** NBD_INFO_DESCRIPTION and NBD_OPT_LIST text. Default the device's `info.description`. */
+  description?: string;
+  /** Zeroing is cheap on this device (advertise NBD_FLAG_SEND_FAST_ZERO). Default false: FAST_ZERO gets ENOTSUP. */
+  fastZero?: boolean;
+}
+
+export interface ListenOptions {
+  /** Unix socket path; created with mode 0600 (a stale socket file nobody listens on is replaced). */
+  socketPath?: string;
+  /** TCP listener; `host` defaults to 127.0.0.1 (loopback), `port` 0 picks a free one. */
+  tcp?: { host?: string; port: number };
+}
+
+export interface ListeningAddresses {
+  socketPath?: string;
+  tcp?: { host: string; port: number };
+}
+
+/** Connects to a unix socket path: true when something accepts. */
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function listenOn(server: Server, opts: { path: string } | { host: string; port: number }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen(opts, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export class NbdServer {
+  private readonly exportsByName = new Map<string, ExportEntry>();
+  private readonly conns = new Set<NbdConnection>();
+  private readonly servers: Server[] = [];
+  private socketPath: string | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly host: ConnectionHost;
+  readonly limits: ConnectionLimits;
+
+  constructor(options: NbdServerOptions = {}) {
+    this.limits = {
+      maxPayload: options.maxPayload ?? NBD_DEFAULT_MAX_PAYLOAD,
+      maxInFlightBytes: options.maxInFlightBytes ?? 64 * 1024 * 1024,
+      maxInFlightRequests: options.maxInFlightRequests ?? 512,
+      maxOptionLength: options.maxOptionLength ?? 65536,
+      shutdownGraceMs: options.shutdownGraceMs ?? 500,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 30_000,
+    };
+    this.host = {
+      findExport: (name) => this.findExport(name),
+      listExports: () => [...this.exportsByName.values()],
+      limits: this.limits,
+      connectionClosed: (c) => this.conns.delete(c),
+    };
+  }
+
+  /** Serves `device` as export `name` (UTF-8, at most 4096 bytes, no NUL). */
+  addExport(name: string, device: BlockDevice, options: ExportOptions = {}): void {
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > NBD_MAX_STRING_LENGTH || name.includes('\0')) throw new RangeError(`export name ${JSON.stringify(name)} is not a valid NBD string`);
+    if (this.exportsByName.has(name)) throw new Error(`export ${JSON.stringify(name)} already exists`);
+    this.exportsByName.set(name, {
+      name,
+      device,
+      description: options.description ?? device.info.description,
+      fastZero: options.fastZero ?? false,
+    });
+  }
+
+  /**
+   * Stops serving `name`: new clients no longer find it; its connected clients are shut down as on `close`
+   * (in-flight requests answered, then ESHUTDOWN). Resolves when they are gone.
+   */
+  async removeExport(name: string): Promise<void> {
+    if (!this.exportsByName.delete(name)) return;
+    await Promise.all([...this.conns].filter((c) => c.exportName === name).map((c) => c.shutdown()));
+  }
+
+  /** Export names, in the order they were added. */
+  exportNames(): string[] {
+    return [...this.exportsByName.keys()];
+  }
+
+  /** Connected clients (in any phase). */
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  /** Starts listening; resolves with the addresses actually bound (the TCP port when 0 was asked). */
+  async listen(options: ListenOptions): Promise<ListeningAddresses> {
+    if (this.closing) throw new Error('NBD server is closed');
+    if (!options.socketPath && !options.tcp) throw new Error('listen: give socketPath and/or tcp');
+    const out: ListeningAddresses = {};
+    if (options.socketPath) {
+      const path = options.socketPath;
+      if (this.socketPath) throw new Error(`already listening on ${this.socketPath}`);
+      try {
+        if (lstatSync(path).isSocket() && !(await socketInUse(path))) unlinkSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      const server = this.newServer();
+      // Create the socket file 0600 from the start (umask), not chmod it after a window others could use.
+      let oldMask: number | undefined;
+      try {
+        oldMask = process.umask(0o177);
+      } catch {
+        oldMask = undefined; // worker threads cannot change the umask: chmod below still applies
+      }
+      try {
+        await listenOn(server, { path });
+      } finally {
+        if (oldMask !== undefined) process.umask(oldMask);
+      }
+      chmodSync(path, 0o600);
+      this.servers.push(server);
+      this.socketPath = path;
+      out.socketPath = path;
+    }
+    if (options.tcp) {
+      const host = options.tcp.host ?? '127.0.0.1';
+      const server = this.newServer();
+      await listenOn(server, { host, port: options.tcp.port });
+      this.servers.push(server);
+      const addr = server.address();
+      out.tcp = { host, port: typeof addr === 'object' && addr ? addr.port : options.tcp.port };
+    }
+    return out;
+  }
+
+  /**
+   * Stops listening and shuts every connection down (proto.md "Terminating the transmission phase"): in-flight
+   * requests are answered, later requests get ESHUTDOWN and options NBD_REP_ERR_SHUTDOWN; sockets end once nothing
+   * is owed (after `shutdownGraceMs`). Resolves when all are closed.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const stopped = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      await Promise.all([...this.conns].map((c) => c.shutdown()));
+      await stopped;
+      if (this.socketPath) {
+        try {
+          unlinkSync(this.socketPath);
+        } catch {
+          /* already gone */
+        }
+      }
+    })();
+    return this.closing;
+  }
+
+  /** `nbd+unix:///NAME?socket=PATH` and/or `nbd://HOST:PORT/NAME` (the URIs libnbd, qemu and fio take). */
+  uris(name: string, addresses: ListeningAddresses): string[] {
+    const out: string[] = [];
+    const enc = encodeURIComponent(name);
+    if (addresses.socketPath) out.push(`nbd+unix:///${enc}?socket=${addresses.socketPath}`);
+    if (addresses.tcp) out.push(`nbd://${addresses.tcp.host.includes(':') ? `[${addresses.tcp.host}]` : addresses.tcp.host}:${addresses.tcp.port}/${enc}`);
+    return out;
+  }
+
+  private newServer(): Server {
+    // allowHalfOpen: a client that half-closes after NBD_CMD_DISC still gets the replies it is owed.
+    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      this.conns.add(new NbdConnection(socket, this.host));
+    });
+    server.on('error', () => {
+      /* accept errors (EMFILE...) must not crash the process; the listener stays up */
+    });
+    return server;
+  }
+
+  /** The empty name is the default export: the one named "", else the only export when there is one. */
+  private findExport(name: string): ExportEntry | undefined {
+    const e = this.exportsByName.get(name);
+    if (e || name !== '') return e;
+    return this.exportsByName.size === 1 ? this.exportsByName.values().next().value : undefined;
+  }
+}
