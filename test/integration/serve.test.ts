@@ -116,6 +116,7 @@ describe('mpiscsi serve', () => {
       '--size=24M',
       '--verify=crc32c',
       '--verify_fatal=1',
+      '--verify_state_save=0',
       '--output-format=json',
     ]);
     let stdout = '';
