@@ -33,6 +33,7 @@ import {
   type ClientMessage,
   type RequestHeader,
 } from './codec.js';
+import type { BufferPool } from './buffer-pool.js';
 import * as C from './constants.js';
 import { NbdProtocolError, NbdRequestError, NbdShutdownError, nbdErrno } from './errors.js';
 
@@ -60,8 +61,15 @@ export interface ConnectionHost {
   findExport(name: string): ExportEntry | undefined;
   listExports(): readonly ExportEntry[];
   readonly limits: ConnectionLimits;
+  /** Buffers for READ replies, reused once a reply is flushed. */
+  readonly readBuffers: BufferPool;
   connectionClosed(conn: NbdConnection): void;
+  /** A client was dropped for breaking the protocol (bad magic, unknown flags, unknown EXPORT_NAME...). */
+  clientDropped(reason: unknown, exportName: string | undefined): void;
 }
+
+/** READ results that live in a pooled buffer, and that buffer (returned to the pool once the reply is flushed). */
+const pooled = new WeakMap<Buffer, Buffer>();
 
 /** Bytes charged to a request besides its data, so floods of tiny requests are bounded too. */
 const REQUEST_OVERHEAD = 64;
@@ -407,8 +415,17 @@ export class NbdConnection {
       if (fua && info.canFlush) await dev.flush();
     };
     switch (h.type) {
-      case C.NBD_CMD_READ:
-        return dev.read(offset, h.length);
+      case C.NBD_CMD_READ: {
+        const buf = this.host.readBuffers.get(h.length);
+        try {
+          const data = await dev.read(offset, h.length, buf);
+          pooled.set(data, buf);
+          return data;
+        } catch (err) {
+          this.host.readBuffers.put(buf);
+          throw err;
+        }
+      }
       case C.NBD_CMD_WRITE:
         await dev.write(offset, data!, fua && info.canFua);
         if (!info.canFua) await flushAfter();
@@ -434,7 +451,11 @@ export class NbdConnection {
   }
 
   private reply(h: RequestHeader, errno: number, data: Buffer | undefined, cost: number, message?: string): void {
-    const done = () => this.release(cost);
+    const backing = data && pooled.get(data);
+    const done = () => {
+      if (backing) this.host.readBuffers.put(backing);
+      this.release(cost);
+    };
     if (this.state === 'closed' || this.socket.destroyed) return done();
     if (this.structured && (h.type === C.NBD_CMD_READ || errno !== 0)) {
       // Structured replies negotiated: a READ MUST get chunks; errors go in ERROR chunks with their message.
@@ -501,9 +522,10 @@ export class NbdConnection {
     this.armTimer(Math.max(this.host.limits.shutdownGraceMs, 1000));
   }
 
-  private hardDisconnect(_reason: unknown): void {
+  private hardDisconnect(reason: unknown): void {
     this.state = 'ending';
     this.socket.destroy();
+    this.host.clientDropped(reason, this.entry?.name);
   }
 
   private armTimer(ms: number): void {

@@ -5,6 +5,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BlockDevice } from '../session/block-device.js';
+import { BufferPool } from './buffer-pool.js';
 import { NbdConnection, type ConnectionHost, type ConnectionLimits, type ExportEntry } from './connection.js';
 import { NBD_DEFAULT_MAX_PAYLOAD, NBD_MAX_STRING_LENGTH } from './constants.js';
 
@@ -21,6 +22,8 @@ export interface NbdServerOptions {
   shutdownGraceMs?: number;
   /** A client that has not chosen an export within this time is dropped. Default 30 s. */
   handshakeTimeoutMs?: number;
+  /** Called when a client is dropped for breaking the protocol (for logs); the server carries on. Default: ignore. */
+  onClientDropped?: (reason: unknown, exportName: string | undefined) => void;
 }
 
 export interface ExportOptions {
@@ -87,7 +90,15 @@ export class NbdServer {
       findExport: (name) => this.findExport(name),
       listExports: () => [...this.exportsByName.values()],
       limits: this.limits,
+      readBuffers: new BufferPool(),
       connectionClosed: (c) => this.conns.delete(c),
+      clientDropped: (reason, exportName) => {
+        try {
+          options.onClientDropped?.(reason, exportName);
+        } catch {
+          /* a logging hook must not take the server down */
+        }
+      },
     };
   }
 

@@ -32,7 +32,11 @@ export interface BlockDeviceInfo {
 
 export interface BlockDevice {
   readonly info: BlockDeviceInfo;
-  /** Reads `length` bytes at `offset` (both multiples of blockSize); into `into` when given. */
+  /**
+   * Reads `length` bytes at `offset` (both multiples of blockSize); into `into` when given. Once the promise
+   * settles nothing writes into `into` any more (the NBD server reuses it): a path that failed under the read
+   * has had its connection dropped, so no late Data-In can land there.
+   */
   read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Writes `data` at `offset`; with `fua` it is durable before the promise resolves. */
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;

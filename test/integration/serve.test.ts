@@ -150,3 +150,56 @@ describe('mpiscsi serve', () => {
     console.log(lines.join("\n"));
   });
 });
+
+describe('mpiscsi serve with no usable path (no_path_retry 15 x polling_interval 0.2 s)', () => {
+  let s2: RunningServe;
+  let p2: FaultProxy[] = [];
+  beforeAll(async () => {
+    for (let i = 0; i < 2; i++) p2.push(await FaultProxy.start({ host: tgtd.hosts[i], port: tgtd.port }));
+    s2 = await startServe({
+      urls: p2.map((p) => `iscsi://${p.host}:${p.port}/${IQN}/1`),
+      socket: join(dir, 'nopath.sock'),
+      name: 'nopath',
+      set: [
+        'node.conn[0].timeo.noop_out_interval=0.5',
+        'node.conn[0].timeo.noop_out_timeout=0.5',
+        'node.session.iscsi.DefaultTime2Wait=0',
+        'no_path_retry=15',
+        'polling_interval=0.2',
+      ],
+      initiatorName: 'iqn.2026-11.test:serve-nopath',
+      out: () => {},
+    });
+  });
+  afterAll(async () => {
+    await s2?.close();
+    for (const p of p2) await p.stop();
+    p2 = [];
+  });
+
+  const qemuRead = (uriOf: string) => run('qemu-io', ['-f', 'raw', '-c', 'read -v 0 512', uriOf]);
+  const gate = async (want: string) => {
+    while (s2.device.status().gate !== want) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it('answers EIO once the deadline passes with every path down', async () => {
+    for (const p of p2) p.set({ kind: 'reset' });
+    const r = await qemuRead(s2.uris[0]);
+    expect(r.stdout + r.stderr).toMatch(/Input\/output error/);
+    for (const p of p2) p.set({ kind: 'pass' });
+  });
+
+  it('completes the held read without an error when a path comes back before the deadline', async () => {
+    await gate('open'); // the checker reinstated the paths after the previous test
+    for (const p of p2) p.set({ kind: 'reset' });
+    const pending = qemuRead(s2.uris[0]);
+    // Bring one path back once the device has noticed that no path works (it is queueing I/O).
+    await gate('queueing');
+    p2[0].set({ kind: 'pass' });
+    const r = await pending;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/read 512\/512 bytes/);
+    expect(r.stdout + r.stderr).not.toMatch(/error/i);
+    p2[1].set({ kind: 'pass' });
+  });
+});
