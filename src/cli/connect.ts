@@ -5,6 +5,7 @@ import type { SessionWishes } from '../iscsi/negotiation.js';
 import { openSession, discoverTargets, type OpenedSession } from '../session/open.js';
 import type { IscsiUrl } from '../session/url.js';
 import type { DiscoveredTarget } from '../iscsi/discovery.js';
+import { ifaceSourceAddress } from '../session/iface.js';
 
 export interface CommonOptions {
   initiatorName?: string;
@@ -40,7 +41,7 @@ export function connectUrl(url: IscsiUrl, opts: CommonOptions, extra: Partial<Se
     initiatorName: opts.initiatorName,
     auth: authFromUrl(url, opts.chapAlgs),
     wishes: { ...wishesFromUrl(url), ...extra },
-    localAddress: url.iface,
+    localAddress: url.iface === undefined ? undefined : ifaceSourceAddress(url.iface),
     loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
   });
 }
@@ -52,7 +53,7 @@ export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<Discove
     initiatorName: opts.initiatorName,
     auth: authFromUrl(url, opts.chapAlgs),
     wishes: wishesFromUrl(url),
-    localAddress: url.iface,
+    localAddress: url.iface === undefined ? undefined : ifaceSourceAddress(url.iface),
     loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
   });
 }

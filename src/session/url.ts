@@ -16,7 +16,7 @@ export interface IscsiUrl {
   targetPassword?: string;
   headerDigest?: Array<'None' | 'CRC32C'>;
   dataDigest?: Array<'None' | 'CRC32C'>;
-  /** Source address to bind (our `?iface=`). */
+  /** Source address or network device to bind (our `?iface=`; see iface.ts). */
   iface?: string;
 }
 

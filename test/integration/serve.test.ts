@@ -15,7 +15,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { startServe, type RunningServe } from '../../src/cli/serve.js';
 
 const IQN = 'iqn.2026-11.test:mpath';
-const SIZE = 64 * 1024 * 1024;
+const SIZE = 256 * 1024 * 1024; // the 256 MiB nbdcopy round trip
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 let tgtd: Tgtd;
