@@ -43,8 +43,9 @@ const WISH_KEYS: Record<string, (w: Partial<SessionWishes>, v: string) => void> 
 /** Keys whose value the session takes as it is. */
 const SESSION_KEYS = ['node.session.cmds_max'];
 
-export class ServeUsageError extends Error {
-  override readonly name = 'RangeError';
+/** A usage error: maps to iscsiadm's INVAL exit code (7) like other RangeErrors. */
+export class ServeUsageError extends RangeError {
+  override readonly name = 'ServeUsageError';
 }
 
 function int(v: string): number {

@@ -6,8 +6,9 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 
-export class IfaceError extends Error {
-  override readonly name = 'RangeError';
+/** A usage error: maps to iscsiadm's INVAL exit code (7) like other RangeErrors. */
+export class IfaceError extends RangeError {
+  override readonly name = 'IfaceError';
 }
 
 /** The source address for `iface`: itself when it is an address, else the named device's address. */

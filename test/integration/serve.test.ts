@@ -203,3 +203,60 @@ describe('mpiscsi serve with no usable path (no_path_retry 15 x polling_interval
     p2[1].set({ kind: 'pass' });
   });
 });
+
+describe('mpiscsi serve as a program', () => {
+  it('prints the NBD URI when ready, the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
+    const sock = join(dir, 'cli.sock');
+    const child = spawn(process.execPath, [
+      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      'serve',
+      '--socket',
+      sock,
+      '--name',
+      'disk',
+      `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
+      `iscsi://127.0.0.2:${tgtd.port}/${IQN}/1`,
+    ]);
+    let out = '';
+    const watchers = new Set<() => void>();
+    child.stdout.on('data', (d) => {
+      out += d;
+      for (const w of watchers) w();
+    });
+    const waitFor = (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (!re.test(out)) return;
+          watchers.delete(check);
+          resolve();
+        };
+        watchers.add(check);
+        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+        check();
+      });
+    await waitFor(new RegExp(`nbd\\+unix:///disk\\?socket=${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+    expect(out).toMatch(/disk|mpatha: path 127\.0\.0\.1:\d+\/default none -> active/);
+    const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
+    expect(info.stdout.trim()).toBe(String(SIZE));
+    child.kill('SIGUSR1');
+    await waitFor(/size=256M features='0' hwhandler='0' wp=rw/);
+    expect(out.match(/active ready running/g)).toHaveLength(2);
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses a bad setting with a clear message and exit code 7', async () => {
+    const r = await run(process.execPath, [
+      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      'serve',
+      '--socket',
+      join(dir, 'x.sock'),
+      '--set',
+      'node.session.timeo.replacement_timout=5',
+      `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
+    ]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/--set node.session.timeo.replacement_timout=5: unknown setting/);
+  });
+});
