@@ -1,0 +1,179 @@
+/**
+ * The open-iscsi record text format (usr/idbm.c): `# BEGIN RECORD <ver>`, one `key = value` line per
+ * field in a fixed order, `# END RECORD`. Parsing follows idbm_recinfo_config: blank and `#` lines are
+ * skipped, the key runs to whitespace or `=`, the value is the rest, trimmed. Unlike iscsiadm, a line
+ * that is not `key = value` is an error (RecordError names the file and 1-based line), so a corrupt
+ * record is never silently half-read.
+ */
+
+/** Version string we write in `# BEGIN RECORD`. */
+export const RECORD_VERSION = '2.1.8';
+export const BEGIN_RECORD = '# BEGIN RECORD';
+export const END_RECORD = '# END RECORD';
+
+export type KeyType = 'str' | 'int' | 'enum';
+
+export interface KeyDef {
+  readonly key: string;
+  readonly type: KeyType;
+  /** Default as text; '' for empty strings. */
+  readonly def: string;
+  /** Allowed values for enums. */
+  readonly options?: readonly string[];
+  /** Shown as `********` by showRecord unless showSecrets. */
+  readonly masked?: boolean;
+}
+
+/** Ordered key definitions of one record kind (node, iface, discovery). */
+export interface Schema {
+  readonly name: string;
+  readonly keys: readonly KeyDef[];
+}
+
+/** A record: every key (known ones in schema order, then unknown ones in file order) to its text value. */
+export type Rec = Map<string, string>;
+
+export interface RecordWarning {
+  readonly file?: string;
+  readonly line: number;
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface ParsedRecord {
+  readonly record: Rec;
+  /** Version from `# BEGIN RECORD <ver>` if present. */
+  readonly version?: string;
+  readonly warnings: RecordWarning[];
+}
+
+export class RecordError extends Error {
+  constructor(
+    readonly file: string | undefined,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`${file ?? '<record>'}:${line}: ${reason}`);
+    this.name = 'RecordError';
+  }
+}
+
+/** C isspace(): what strstrip() and the key scanner in idbm.c treat as whitespace. */
+const isSpace = (c: string): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\v' || c === '\f' || c === '\r';
+
+function cTrim(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && isSpace(s[a]!)) a++;
+  while (b > a && isSpace(s[b - 1]!)) b--;
+  return s.slice(a, b);
+}
+
+/** `node.session.auth.password_length` and friends: derived by iscsiadm, never written. */
+export const isLengthKey = (key: string): boolean => key.endsWith('_length');
+
+const INT_RE = /^[+-]?\d+$/;
+
+function schemaIndex(schema: Schema | undefined): Map<string, KeyDef> {
+  return new Map((schema?.keys ?? []).map((k) => [k.key, k]));
+}
+
+/** Split one non-blank, non-comment, trimmed line into key and value, or say why it is malformed. */
+function splitLine(line: string): { key: string; value: string } | string {
+  let i = 0;
+  while (i < line.length && !isSpace(line[i]!) && line[i] !== '=') i++;
+  const key = line.slice(0, i);
+  if (key.length === 0) return 'line has no key before "="';
+  while (i < line.length && isSpace(line[i]!)) i++;
+  if (i >= line.length) return `key "${key}" has no "=" and no value`;
+  if (line[i] !== '=') return `expected "=" after key "${key}"`;
+  return { key, value: cTrim(line.slice(i + 1)) };
+}
+
+/**
+ * Parse record text. With a schema, the result starts from the schema's defaults (as iscsiadm starts
+ * from idbm_node_setup_defaults) and lists known keys in schema order, then unknown keys in file order
+ * (each reported as a warning). A bad int or enum value is ignored with a warning, as iscsiadm does.
+ */
+export function parseRecord(text: string, opts: { schema?: Schema; file?: string } = {}): ParsedRecord {
+  const { schema, file } = opts;
+  const known = schemaIndex(schema);
+  const record: Rec = new Map();
+  for (const k of schema?.keys ?? []) record.set(k.key, k.def);
+  const warnings: RecordWarning[] = [];
+  let version: string | undefined;
+  const lines = text.split('\n');
+  // A trailing newline yields one empty last element; that is not a line.
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  lines.forEach((raw, idx) => {
+    const lineNo = idx + 1;
+    const line = cTrim(raw);
+    if (line.length === 0) return;
+    if (line.startsWith('#')) {
+      if (line.startsWith(BEGIN_RECORD)) {
+        const v = cTrim(line.slice(BEGIN_RECORD.length));
+        if (v) version = v;
+      }
+      return;
+    }
+    if (line.includes('\0')) throw new RecordError(file, lineNo, 'line contains a NUL byte');
+    const kv = splitLine(line);
+    if (typeof kv === 'string') throw new RecordError(file, lineNo, kv);
+    const { key, value } = kv;
+    if (isLengthKey(key)) return; // derived; iscsiadm recomputes it
+    const def = known.get(key);
+    if (!def) {
+      if (schema) warnings.push({ file, line: lineNo, key, message: `unknown key "${key}" kept as is` });
+      record.set(key, value);
+      return;
+    }
+    if (def.type === 'int') {
+      if (!INT_RE.test(value)) {
+        warnings.push({ file, line: lineNo, key, message: `bad integer "${value}" for "${key}" ignored` });
+        return;
+      }
+      record.set(key, String(Number.parseInt(value, 10)));
+      return;
+    }
+    if (def.type === 'enum' && !(def.options ?? []).includes(value)) {
+      warnings.push({ file, line: lineNo, key, message: `unknown value "${value}" for "${key}" ignored` });
+      return;
+    }
+    record.set(key, value);
+  });
+  return { record, version, warnings };
+}
+
+/** The lines iscsiadm writes for a record, without BEGIN/END. */
+function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets: boolean }): string[] {
+  const out: string[] = [];
+  const known = schemaIndex(schema);
+  for (const def of schema?.keys ?? []) {
+    if (isLengthKey(def.key)) continue;
+    let value = record.get(def.key) ?? def.def;
+    if (def.type === 'int' && value === '') value = def.def === '' ? '0' : def.def;
+    if (show) {
+      if (def.masked && value !== '' && !show.showSecrets) value = '********';
+      out.push(`${def.key} = ${value === '' ? '<empty>' : value}`);
+    } else if (def.type === 'int' || value !== '') {
+      out.push(`${def.key} = ${value}`);
+    }
+  }
+  for (const [key, value] of record) {
+    if (known.has(key) || isLengthKey(key)) continue;
+    if (show) out.push(`${key} = ${value === '' ? '<empty>' : value}`);
+    else if (value !== '') out.push(`${key} = ${value}`);
+  }
+  return out;
+}
+
+/** Record file text as iscsiadm writes it: fixed order, empty strings omitted, ints always, `*_length` never. */
+export function formatRecord(record: Rec, schema?: Schema, version: string = RECORD_VERSION): string {
+  return [`${BEGIN_RECORD} ${version}`, ...bodyLines(record, schema), END_RECORD, ''].join('\n');
+}
+
+/** `-o show` text: every known key, `<empty>` for empty values, passwords masked unless showSecrets. */
+export function showRecord(record: Rec, opts: { schema?: Schema; showSecrets?: boolean } = {}): string {
+  const lines = bodyLines(record, opts.schema, { showSecrets: opts.showSecrets ?? false });
+  return [`${BEGIN_RECORD} ${RECORD_VERSION}`, ...lines, END_RECORD, ''].join('\n');
+}
