@@ -1,0 +1,149 @@
+/** Shared pieces of `mpiscsiadm`: options, errors carrying iscsiadm exit codes, portal syntax, output. */
+import type { Rec, Schema } from '../../db/record.js';
+import { showRecord } from '../../db/record.js';
+import type { NodeKey } from '../../db/node-record.js';
+import { ExitCode } from '../exit-codes.js';
+
+export const PROG = 'mpiscsiadm';
+
+/** Parsed command line, iscsiadm's option names. */
+export interface AdmOptions {
+  db: string;
+  mode?: string;
+  type?: string;
+  portal?: string;
+  targetname?: string;
+  interface?: string;
+  op: string[];
+  name?: string;
+  value?: string;
+  print?: number;
+  show?: boolean;
+  login?: boolean;
+  logout?: boolean;
+  loginall?: string;
+  logoutall?: string;
+  sid?: string;
+  rescan?: boolean;
+  stats?: boolean;
+  discover?: boolean;
+  json?: boolean;
+}
+
+/** An error whose lines (without the program prefix) go to stderr and whose code is the exit status. */
+export class AdmError extends Error {
+  readonly lines: string[];
+  constructor(
+    readonly status: number,
+    ...lines: string[]
+  ) {
+    super(lines.join('; '));
+    this.lines = lines;
+  }
+}
+
+export const out = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+export const warn = (line: string): void => {
+  process.stderr.write(`${PROG}: ${line}\n`);
+};
+
+export const noRecords = (): AdmError => new AdmError(ExitCode.NO_OBJS_FOUND, 'No records found');
+export const usage = (msg: string): AdmError => new AdmError(ExitCode.INVAL, msg);
+
+export interface PortalSpec {
+  address: string;
+  port?: number;
+  tpgt?: number;
+}
+
+/**
+ * iscsiadm's portal syntax: `ADDR[:PORT][,TPGT]`, IPv6 as `[ADDR]:PORT` or a bare address (more than one
+ * colon means no port).
+ */
+export function parsePortal(s: string): PortalSpec {
+  const bad = () => usage(`invalid portal "${s}": expected <ipaddr>[:<port>][,<tpgt>]`);
+  let rest = s;
+  let tpgt: number | undefined;
+  const comma = rest.lastIndexOf(',');
+  if (comma >= 0) {
+    const t = rest.slice(comma + 1);
+    if (!/^-?\d+$/.test(t)) throw bad();
+    tpgt = Number(t);
+    rest = rest.slice(0, comma);
+  }
+  let address: string;
+  let portText: string | undefined;
+  if (rest.startsWith('[')) {
+    const end = rest.indexOf(']');
+    if (end < 0) throw bad();
+    address = rest.slice(1, end);
+    const after = rest.slice(end + 1);
+    if (after !== '') {
+      if (!after.startsWith(':')) throw bad();
+      portText = after.slice(1);
+    }
+  } else if (rest.split(':').length === 2) {
+    [address, portText] = rest.split(':') as [string, string];
+  } else {
+    address = rest;
+  }
+  if (address === '' || /[\s/,]/.test(address)) throw bad();
+  let port: number | undefined;
+  if (portText !== undefined) {
+    if (!/^\d+$/.test(portText)) throw bad();
+    port = Number(portText);
+    if (port < 1 || port > 65535) throw bad();
+  }
+  return { address, port, tpgt };
+}
+
+/** `127.0.0.1:3260` / `[::1]:3260`. */
+export function hostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** The line discovery and `-m node` print: `127.0.0.1:3260,1 iqn...`. */
+export function nodeLine(k: NodeKey): string {
+  return `${hostPort(k.address, k.port)},${k.tpgt} ${k.target}`;
+}
+
+export function recordObject(rec: Rec, schema: Schema, showSecrets: boolean): Record<string, string> {
+  const obj: Record<string, string> = {};
+  const masked = new Set(schema.keys.filter((k) => k.masked).map((k) => k.key));
+  for (const def of schema.keys) {
+    if (def.key.endsWith('_length')) continue;
+    const v = rec.get(def.key) ?? def.def;
+    obj[def.key] = masked.has(def.key) && v !== '' && !showSecrets ? '********' : v;
+  }
+  for (const [k, v] of rec) if (!(k in obj) && !k.endsWith('_length')) obj[k] = v;
+  return obj;
+}
+
+export function printRecord(rec: Rec, schema: Schema, showSecrets: boolean): void {
+  process.stdout.write(showRecord(rec, { schema, showSecrets }));
+}
+
+export function printJson(value: unknown): void {
+  out(JSON.stringify(value, null, 2));
+}
+
+/**
+ * Checks `-n KEY -v VALUE` against a schema: known key, not one of the record's identity keys, a value the
+ * key's type accepts. Returns the normalised value.
+ */
+export function checkParam(schema: Schema, readOnly: ReadonlySet<string>, name: string | undefined, value: string | undefined): string {
+  if (name === undefined || value === undefined) throw usage('update requires name and value');
+  const invalid = (why: string) =>
+    new AdmError(ExitCode.INVAL, `Cannot modify ${name}. ${why}`, 'Could not execute operation on all records: invalid parameter');
+  const def = schema.keys.find((k) => k.key === name);
+  if (!def || readOnly.has(name) || name.endsWith('_length')) throw invalid('Invalid param name.');
+  const v = value.trim();
+  if (def.type === 'int') {
+    if (!/^[+-]?\d+$/.test(v)) throw invalid(`Invalid value "${value}".`);
+    return String(Number.parseInt(v, 10));
+  }
+  if (def.type === 'enum' && !(def.options ?? []).includes(v)) throw invalid(`Invalid value "${value}".`);
+  return v;
+}

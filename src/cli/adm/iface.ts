@@ -1,0 +1,82 @@
+/** `mpiscsiadm -m iface`: iface records ("default" and "iser" built in, others in ifaces/). */
+import { FileStore } from '../../db/file-store.js';
+import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
+import type { Rec } from '../../db/record.js';
+import { ExitCode } from '../exit-codes.js';
+import { AdmError, checkParam, noRecords, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
+
+const IFACE_IDENTITY = new Set(['iface.iscsi_ifacename']);
+
+export async function readIface(store: FileStore, name: string): Promise<Rec> {
+  const rec = await store.getIface(name);
+  if (!rec) throw new AdmError(ExitCode.NO_OBJS_FOUND, `Could not read iface info for ${name}.`);
+  return rec;
+}
+
+const empty = (v: string | undefined): string => (v ? v : '<empty>');
+
+/** `NAME TRANSPORT,HWADDRESS,IPADDRESS,NET_IFACENAME,INITIATORNAME`. */
+export function ifaceLine(r: Rec): string {
+  return `${r.get('iface.iscsi_ifacename')} ${empty(r.get('iface.transport_name'))},${empty(r.get('iface.hwaddress'))},${empty(
+    r.get('iface.ipaddress'),
+  )},${empty(r.get('iface.net_ifacename'))},${empty(r.get('iface.initiatorname'))}`;
+}
+
+export async function runIface(store: FileStore, opts: AdmOptions): Promise<void> {
+  if (opts.op.length > 1) throw usage('iface mode takes one operation');
+  const op = opts.op[0];
+  const name = opts.interface;
+  if (name === undefined) {
+    if (op !== undefined && op !== 'show') throw usage(`-o ${op} requires an iface name (-I)`);
+    const recs: Rec[] = [];
+    for (const n of await store.listIfaces()) {
+      const r = await store.getIface(n);
+      if (r) recs.push(r);
+    }
+    if (opts.json) printJson(recs.map((r) => recordObject(r, IFACE_SCHEMA, !!opts.show)));
+    else for (const r of recs) out(ifaceLine(r));
+    return;
+  }
+  const builtin = BUILTIN_IFACES.has(name);
+  switch (op ?? 'show') {
+    case 'show': {
+      const rec = await readIface(store, name);
+      if (opts.json) printJson(recordObject(rec, IFACE_SCHEMA, !!opts.show));
+      else printRecord(rec, IFACE_SCHEMA, !!opts.show);
+      return;
+    }
+    case 'new': {
+      if (builtin || (await store.getIface(name))) {
+        throw new AdmError(ExitCode.IDBM, `Could not create new interface ${name}: it exists.`);
+      }
+      try {
+        await store.putIface(defaultIfaceRecord(name));
+      } catch (err) {
+        throw new AdmError(ExitCode.INVAL, `Could not create new interface ${name}: ${(err as Error).message}.`);
+      }
+      out(`New interface ${name} added`);
+      return;
+    }
+    case 'update': {
+      if (builtin) throw new AdmError(ExitCode.INVAL, `Could not update iface ${name}: built-in ifaces cannot be changed.`);
+      const value = checkParam(IFACE_SCHEMA, IFACE_IDENTITY, opts.name, opts.value);
+      await readIface(store, name);
+      await store.updateIface(name, (r) => {
+        r.set(opts.name!, value);
+      });
+      out(`${name} updated.`);
+      return;
+    }
+    case 'delete': {
+      if (builtin) throw new AdmError(ExitCode.INVAL, `Could not delete iface ${name}: built-in ifaces cannot be deleted.`);
+      if (!(await store.getIface(name))) throw noRecords();
+      // Node records bound to the iface go with it, as in iscsiadm ("unbound").
+      for (const k of await store.listNodes()) if (k.iface === name) await store.deleteNode(k);
+      await store.deleteIface(name);
+      out(`${name} unbound and deleted.`);
+      return;
+    }
+    default:
+      throw usage(`Invalid op "${op}" for iface mode: use new, delete, update or show`);
+  }
+}

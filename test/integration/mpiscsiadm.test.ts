@@ -1,0 +1,281 @@
+/**
+ * mpiscsiadm as a user runs it (child processes of the built CLI) on a temp node database, with a real
+ * tgtd for SendTargets: the iscsiadm command lines of reference/open-iscsi.md give the same output lines
+ * and exit codes (with `mpiscsiadm:` for `iscsiadm:`), and what it writes parses back identically.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli, type CliResult } from '../support/cli.js';
+import { Tgtd } from '../support/tgtd.js';
+import { freePort } from '../support/ports.js';
+import { FileStore, NODE_SCHEMA, DISCOVERY_SCHEMA, formatRecord, parseRecord, showRecord } from '../../src/db/index.js';
+
+const T0 = 'iqn.2026-11.test:adm0';
+const T1 = 'iqn.2026-11.test:adm1';
+
+let tgtd: Tgtd;
+let db: string;
+
+const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args]);
+const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+
+beforeAll(async () => {
+  tgtd = await Tgtd.start();
+  await tgtd.addTarget(T0, [{ size: 1 << 20 }]);
+  await tgtd.addTarget(T1, [{ size: 1 << 20 }]);
+});
+
+afterAll(async () => {
+  await tgtd?.stop();
+});
+
+beforeEach(() => {
+  db = mkdtempSync(join(tmpdir(), 'mpiscsiadm-db-'));
+  return () => rmSync(db, { recursive: true, force: true });
+});
+
+describe('mpiscsiadm -m discovery', () => {
+  it('SendTargets prints iscsiadm lines and stores discovery and node records', async () => {
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const want = [`127.0.0.1:${tgtd.port},1 ${T0}`, `127.0.0.1:${tgtd.port},1 ${T1}`];
+    expect(lines(r.stdout).sort()).toEqual(want);
+
+    const list = await adm('-m', 'node');
+    expect(list.code).toBe(0);
+    expect(lines(list.stdout).sort()).toEqual(want);
+
+    // Layout as open-iscsi: st_config, node record files 0600, send_targets links.
+    const st = join(db, 'send_targets', `127.0.0.1,${tgtd.port}`);
+    expect(existsSync(join(st, 'st_config'))).toBe(true);
+    const nodeFile = join(db, 'nodes', T0, `127.0.0.1,${tgtd.port},1`, 'default');
+    expect(statSync(nodeFile).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(st, `${T0},127.0.0.1,${tgtd.port},1,default`))).toBe(true);
+
+    // Records parse back identically and carry the discovery fields.
+    const text = readFileSync(nodeFile, 'utf8');
+    const parsed = parseRecord(text, { schema: NODE_SCHEMA });
+    expect(parsed.warnings).toEqual([]);
+    expect(formatRecord(parsed.record, NODE_SCHEMA)).toBe(text);
+    expect(parsed.record.get('node.discovery_type')).toBe('send_targets');
+    expect(parsed.record.get('node.discovery_address')).toBe('127.0.0.1');
+    expect(parsed.record.get('node.discovery_port')).toBe(String(tgtd.port));
+    const stText = readFileSync(join(st, 'st_config'), 'utf8');
+    expect(formatRecord(parseRecord(stText, { schema: DISCOVERY_SCHEMA }).record, DISCOVERY_SCHEMA)).toBe(stText);
+
+    const store = new FileStore(db);
+    const rec = await store.getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' });
+    const show = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toBe(showRecord(rec!, { schema: NODE_SCHEMA }));
+
+    const tree = await adm('-m', 'discovery', '-P', '1');
+    expect(tree.code).toBe(0);
+    const tl = lines(tree.stdout);
+    expect(tl.slice(0, 2)).toEqual(['SENDTARGETS:', `DiscoveryAddress: 127.0.0.1,${tgtd.port}`]);
+    expect(tl).toContain(`Target: ${T0}`);
+    expect(tl).toContain(`\tPortal: 127.0.0.1:${tgtd.port},1`);
+    expect(tl).toContain('\t\tIface Name: default');
+    expect(tl.slice(-6)).toEqual(['iSNS:', 'No targets found.', 'STATIC:', 'No targets found.', 'FIRMWARE:', 'No targets found.']);
+
+    const dl = await adm('-m', 'discovery');
+    expect(lines(dl.stdout)).toEqual([`127.0.0.1:${tgtd.port} via sendtargets`]);
+  });
+
+  it('rediscovery keeps changed node settings; --json lists what was found', async () => {
+    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
+    const up = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7');
+    expect(up.code).toBe(0);
+    expect(up.stdout).toBe('');
+    const again = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--json');
+    expect(again.code).toBe(0);
+    const found = JSON.parse(again.stdout) as Array<{ target: string; port: number; tpgt: number; iface: string }>;
+    expect(found.map((f) => f.target).sort()).toEqual([T0, T1]);
+    expect(found.every((f) => f.port === tgtd.port && f.tpgt === 1 && f.iface === 'default')).toBe(true);
+    const show = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal);
+    expect(show.stdout).toContain('node.session.timeo.replacement_timeout = 7\n');
+  });
+
+  it('discoverydb: -o show of the stored record, --discover runs it, -o delete removes its nodes', async () => {
+    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'show')).code).toBe(21);
+    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'new')).code).toBe(0);
+    const up = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'update', '-n', 'discovery.sendtargets.auth.password', '-v', 'pw-secret-1');
+    expect(up.code).toBe(0);
+    const show = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal);
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`discovery.sendtargets.address = 127.0.0.1\n`);
+    expect(show.stdout).toContain('discovery.sendtargets.auth.password = ********\n');
+    expect(show.stdout).not.toContain('pw-secret-1');
+    const shown = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-S');
+    expect(shown.stdout).toContain('discovery.sendtargets.auth.password = pw-secret-1\n');
+
+    // authmethod stays None, so the stored password is not used: discovery works.
+    const d = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '--discover');
+    expect(d.code).toBe(0);
+    expect(lines(d.stdout)).toHaveLength(2);
+    const del = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'delete');
+    expect(del.code).toBe(0);
+    const none = await adm('-m', 'node');
+    expect(none.code).toBe(21);
+    expect(none.stderr).toBe('mpiscsiadm: No records found\n');
+  });
+
+  it('an unreachable portal fails like iscsiadm: connection failure, ISCSI_ERR_TRANS', async () => {
+    const port = await freePort();
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', `127.0.0.1:${port}`);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(lines(r.stderr)).toEqual([
+      expect.stringMatching(/^mpiscsiadm: cannot make connection to 127\.0\.0\.1: .*ECONNREFUSED/),
+      'mpiscsiadm: Could not perform SendTargets discovery: encountered connection failure',
+    ]);
+    expect((await adm('-m', 'node')).code).toBe(21);
+  });
+
+  it('--login after discovery needs the daemon: exit 20', async () => {
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--login');
+    expect(r.code).toBe(20);
+    expect(lines(r.stdout)).toHaveLength(2);
+    expect(r.stderr).toContain('mpiscsiadm: can not connect to iSCSI daemon');
+  });
+});
+
+describe('mpiscsiadm -m node (offline)', () => {
+  it('-o new, list (IPv6 in brackets), -P 1, show, update, delete', async () => {
+    const a = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1');
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] 127.0.0.1,3260,1 ${T0}] added\n`);
+    const b = await adm('-m', 'node', '-o', 'new', '-T', T1, '-p', '[::1]:3260,1');
+    expect(b.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] ::1,3260,1 ${T1}] added\n`);
+    expect(existsSync(join(db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(true);
+    expect(existsSync(join(db, 'nodes', T1, '::1,3260,1', 'default'))).toBe(true);
+
+    const list = await adm('-m', 'node');
+    expect(list.stdout).toBe(`127.0.0.1:3260,1 ${T0}\n[::1]:3260,1 ${T1}\n`);
+    const json = await adm('-m', 'node', '--json');
+    expect(JSON.parse(json.stdout)).toEqual([
+      { target: T0, address: '127.0.0.1', port: 3260, tpgt: 1, iface: 'default' },
+      { target: T1, address: '::1', port: 3260, tpgt: 1, iface: 'default' },
+    ]);
+    const tree = await adm('-m', 'node', '-P', '1');
+    expect(tree.stdout).toBe(
+      `Target: ${T0}\n\tPortal: 127.0.0.1:3260,1\n\t\tIface Name: default\nTarget: ${T1}\n\tPortal: [::1]:3260,1\n\t\tIface Name: default\n`,
+    );
+
+    // Secrets: written in clear (0600), shown masked unless -S.
+    const up = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-o', 'update', '-n', 'node.session.auth.password', '-v', 'chap-secret-42');
+    expect(up.code).toBe(0);
+    const show = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1:3260', '-o', 'show');
+    expect(show.code).toBe(0);
+    expect(show.stdout.startsWith('# BEGIN RECORD 2.1.8\nnode.name = iqn.2026-11.test:adm0\nnode.tpgt = 1\n')).toBe(true);
+    expect(show.stdout).toContain('node.session.auth.password = ********\n');
+    expect(show.stdout).toContain('node.session.auth.username = <empty>\n');
+    expect(show.stdout).not.toContain('chap-secret-42');
+    const js = JSON.parse((await adm('-m', 'node', '-T', T0, '--json')).stdout) as Array<Record<string, string>>;
+    expect(js[0]!['node.session.auth.password']).toBe('********');
+    const secret = await adm('-m', 'node', '-T', T0, '-S');
+    expect(secret.stdout).toContain('node.session.auth.password = chap-secret-42\n');
+
+    const store = new FileStore(db);
+    const file = store.nodePath({ target: T0, address: '127.0.0.1', port: 3260, tpgt: 1, iface: 'default' });
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('node.session.auth.password = chap-secret-42\n');
+    expect(text).not.toContain('<empty>');
+    expect(formatRecord(parseRecord(text, { schema: NODE_SCHEMA }).record, NODE_SCHEMA)).toBe(text);
+
+    expect((await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-o', 'delete')).code).toBe(0);
+    expect((await adm('-m', 'node')).stdout).toBe(`[::1]:3260,1 ${T1}\n`);
+    expect(existsSync(join(db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(false);
+  });
+
+  it('-o new without a tpgt records -1', async () => {
+    const a = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '10.0.0.5');
+    expect(a.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] 10.0.0.5,3260,-1 ${T0}] added\n`);
+    expect((await adm('-m', 'node')).stdout).toBe(`10.0.0.5:3260,-1 ${T0}\n`);
+  });
+
+  it('exit codes: no records 21, bad usage 7, daemon operations 20', async () => {
+    const none = await adm('-m', 'node');
+    expect(none).toEqual({ code: 21, stdout: '', stderr: 'mpiscsiadm: No records found\n' });
+    expect((await adm('-m', 'node', '-T', T0, '-o', 'delete')).code).toBe(21);
+    expect((await adm('-m', 'node', '-T', T0, '-l')).code).toBe(21);
+
+    await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1');
+    const bad = await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.no_such_key', '-v', '1');
+    expect(bad.code).toBe(7);
+    expect(lines(bad.stderr)).toEqual([
+      'mpiscsiadm: Cannot modify node.no_such_key. Invalid param name.',
+      'mpiscsiadm: Could not execute operation on all records: invalid parameter',
+    ]);
+    expect((await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.name', '-v', 'x')).code).toBe(7);
+    expect((await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.startup', '-v', 'sometimes')).code).toBe(7);
+    expect((await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.session.cmds_max', '-v', 'many')).code).toBe(7);
+    expect((await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.startup')).code).toBe(7);
+    expect((await adm('-m', 'node', '--bogus')).code).toBe(7);
+    expect((await adm('-m', 'nodes')).code).toBe(7);
+    expect((await adm('-m', 'node', '-o', 'frobnicate')).code).toBe(7);
+    expect((await adm('-m', 'node', '-p', '127.0.0.1:99999')).code).toBe(7);
+    expect((await adm('-m', 'node', '-P', 'x')).code).toBe(7);
+    expect((await adm()).code).toBe(7);
+    // The record is untouched by the failed updates.
+    expect((await adm('-m', 'node', '-T', T0)).stdout).toContain('node.startup = manual\n');
+
+    const login = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-l');
+    expect(login.code).toBe(20);
+    expect(lines(login.stderr)).toEqual([
+      'mpiscsiadm: can not connect to iSCSI daemon (mpiscsid is not running)!',
+      `mpiscsiadm: Could not login to [iface: default, target: ${T0}, portal: 127.0.0.1,3260].`,
+      'mpiscsiadm: initiator reported error (20 - could not connect to iscsid)',
+      'mpiscsiadm: Could not log into all portals',
+    ]);
+    expect((await adm('-m', 'node', '-T', T0, '-u')).code).toBe(20);
+    expect((await adm('-m', 'node', '-L', 'all')).code).toBe(20);
+    expect((await adm('-m', 'node', '-U', 'all')).code).toBe(20);
+    const sess = await adm('-m', 'session');
+    expect(sess.code).toBe(20);
+    expect(sess.stderr).toBe('mpiscsiadm: can not connect to iSCSI daemon (mpiscsid is not running)!\n');
+    expect((await adm('-m', 'session', '-P', '3')).code).toBe(20);
+  });
+
+  it('takes the database root from MPISCSI_DB', async () => {
+    const r = await runCli('mpiscsiadm', ['-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1'], { MPISCSI_DB: db });
+    expect(r.code).toBe(0);
+    expect((await adm('-m', 'node')).stdout).toBe(`127.0.0.1:3260,1 ${T0}\n`);
+  });
+});
+
+describe('mpiscsiadm -m iface', () => {
+  it('lists the built-ins, then new/update/show/delete of a stored iface', async () => {
+    const l = await adm('-m', 'iface');
+    expect(l).toEqual({ code: 0, stderr: '', stdout: 'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\n' });
+
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).stdout).toBe('New interface if0 added\n');
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).code).toBe(6);
+    const up = await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.ipaddress', '-v', '127.0.0.1');
+    expect(up).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\n' });
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.nope', '-v', '1')).code).toBe(7);
+    expect((await adm('-m', 'iface')).stdout).toBe(
+      'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\nif0 tcp,<empty>,127.0.0.1,<empty>,<empty>\n',
+    );
+    const js = JSON.parse((await adm('-m', 'iface', '--json')).stdout) as Array<Record<string, string>>;
+    expect(js.map((i) => i['iface.iscsi_ifacename'])).toEqual(['default', 'iser', 'if0']);
+    const show = await adm('-m', 'iface', '-I', 'if0');
+    expect(show.stdout).toContain('iface.iscsi_ifacename = if0\n');
+    expect(show.stdout).toContain('iface.ipaddress = 127.0.0.1\n');
+
+    // A node bound to the iface shows its values, and goes away with it.
+    const n = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1', '-I', 'if0');
+    expect(n.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=127.0.0.1,net_if=,iscsi_if=if0] 127.0.0.1,3260,1 ${T0}] added\n`);
+    expect((await adm('-m', 'node', '-P', '1')).stdout).toContain('\t\tIface Name: if0\n');
+
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'delete')).stdout).toBe('if0 unbound and deleted.\n');
+    expect((await adm('-m', 'node')).code).toBe(21);
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'delete')).code).toBe(21);
+    expect((await adm('-m', 'iface', '-I', 'default', '-o', 'delete')).code).toBe(7);
+    expect((await adm('-m', 'iface', '-I', 'nosuch')).code).toBe(21);
+    expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1', '-I', 'nosuch')).code).toBe(21);
+  });
+});
