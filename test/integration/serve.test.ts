@@ -217,33 +217,38 @@ describe('mpiscsi serve as a program', () => {
       `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
       `iscsi://127.0.0.2:${tgtd.port}/${IQN}/1`,
     ]);
-    let out = '';
-    const watchers = new Set<() => void>();
-    child.stdout.on('data', (d) => {
-      out += d;
-      for (const w of watchers) w();
-    });
-    const waitFor = (re: RegExp) =>
-      new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (!re.test(out)) return;
-          watchers.delete(check);
-          resolve();
-        };
-        watchers.add(check);
-        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
-        check();
+    try {
+      let out = '';
+      const watchers = new Set<() => void>();
+      child.stdout.on('data', (d) => {
+        out += d;
+        for (const w of watchers) w();
       });
-    await waitFor(new RegExp(`nbd\\+unix:///disk\\?socket=${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
-    expect(out).toMatch(/disk|mpatha: path 127\.0\.0\.1:\d+\/default none -> active/);
-    const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
-    expect(info.stdout.trim()).toBe(String(SIZE));
-    child.kill('SIGUSR1');
-    await waitFor(/size=256M features='0' hwhandler='0' wp=rw/);
-    expect(out.match(/active ready running/g)).toHaveLength(2);
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+      const waitFor = (re: RegExp) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => {
+            if (!re.test(out)) return;
+            watchers.delete(check);
+            resolve();
+          };
+          watchers.add(check);
+          child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${out}`)));
+          check();
+        });
+      await waitFor(new RegExp(`nbd\\+unix:///disk\\?socket=${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+      expect(out).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
+      expect(out).toMatch(/mpatha: path 127\.0\.0\.2:\d+\/default none -> active \(added\)/);
+      const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
+      expect(info.stdout.trim()).toBe(String(SIZE));
+      child.kill('SIGUSR1');
+      await waitFor(/size=256M features='0' hwhandler='0' wp=rw/);
+      expect(out.match(/active ready running/g)).toHaveLength(2);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 
   it('refuses a bad setting with a clear message and exit code 7', async () => {
