@@ -2,7 +2,7 @@
 import type { AuthConfig } from '../iscsi/login.js';
 import { parseChapAlgs, DEFAULT_CHAP_ALGORITHMS } from '../iscsi/chap.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
-import { openSession, discoverTargets, type OpenedSession } from '../session/open.js';
+import { openSession, discoverTargets, type OpenedSession, type OpenSessionOptions } from '../session/open.js';
 import type { IscsiUrl } from '../session/url.js';
 import type { DiscoveredTarget } from '../iscsi/discovery.js';
 import { ifaceSourceAddress } from '../session/iface.js';
@@ -32,22 +32,9 @@ export function wishesFromUrl(url: IscsiUrl): Partial<SessionWishes> {
   return w;
 }
 
-export function connectUrl(url: IscsiUrl, opts: CommonOptions, extra: Partial<SessionWishes> = {}): Promise<OpenedSession> {
-  if (!url.targetName) throw new RangeError('the URL names no target: iscsi://host[:port]/TARGET_IQN/LUN');
-  return openSession({
-    host: url.host,
-    port: url.port,
-    targetName: url.targetName,
-    initiatorName: opts.initiatorName,
-    auth: authFromUrl(url, opts.chapAlgs),
-    wishes: { ...wishesFromUrl(url), ...extra },
-    localAddress: url.iface === undefined ? undefined : ifaceSourceAddress(url.iface),
-    loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
-  });
-}
-
-export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<DiscoveredTarget[]> {
-  return discoverTargets({
+/** What a URL and the common flags say about a session: portal, identity, CHAP, digests, source address, deadline. */
+export function urlSessionOptions(url: IscsiUrl, opts: CommonOptions): Omit<OpenSessionOptions, 'targetName'> {
+  return {
     host: url.host,
     port: url.port,
     initiatorName: opts.initiatorName,
@@ -55,5 +42,15 @@ export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<Discove
     wishes: wishesFromUrl(url),
     localAddress: url.iface === undefined ? undefined : ifaceSourceAddress(url.iface),
     loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
-  });
+  };
+}
+
+export function connectUrl(url: IscsiUrl, opts: CommonOptions, extra: Partial<SessionWishes> = {}): Promise<OpenedSession> {
+  if (!url.targetName) throw new RangeError('the URL names no target: iscsi://host[:port]/TARGET_IQN/LUN');
+  const base = urlSessionOptions(url, opts);
+  return openSession({ ...base, targetName: url.targetName, wishes: { ...base.wishes, ...extra } });
+}
+
+export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<DiscoveredTarget[]> {
+  return discoverTargets(urlSessionOptions(url, opts));
 }

@@ -11,10 +11,9 @@ import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { ifaceSourceAddress } from '../session/iface.js';
 import { PathManager, multipathSettings, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
-import { authFromUrl, wishesFromUrl } from './connect.js';
+import { urlSessionOptions, wishesFromUrl } from './connect.js';
 
 export interface ServeOptions {
   urls: string[];
@@ -166,13 +165,9 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const paths = urls.map(
     (u, i) =>
       new ManagedSession({
-        host: u.host,
-        port: u.port,
+        ...urlSessionOptions(u, { initiatorName, chapAlgs: opts.chapAlgs }),
         targetName: u.targetName!,
-        initiatorName,
-        auth: authFromUrl(u, opts.chapAlgs),
         wishes: { ...wishesFromUrl(u), ...settings.wishes },
-        localAddress: u.iface === undefined ? undefined : ifaceSourceAddress(u.iface),
         cmdsMax: settings.cmdsMax,
         timers,
         luns: [lun],

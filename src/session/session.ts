@@ -171,16 +171,7 @@ export class Session {
     const itt = this.allocItt();
     const t0 = performance.now();
     const reply = this.waitFor(itt, timeoutMs, 'NOP-Out ping');
-    this.send({
-      opcode: Opcode.NOP_OUT,
-      immediate: true,
-      itt,
-      lun: 0,
-      ttt: RESERVED_TAG,
-      cmdSN: this.cmdSN,
-      expStatSN: this.expStatSN,
-      data,
-    });
+    this.sendPing(itt, data);
     await reply;
     return performance.now() - t0;
   }
@@ -192,14 +183,20 @@ export class Session {
   sendNop(): void {
     if (this.closedWith) return;
     this.lifeWanted = true;
+    this.sendPing(this.allocItt());
+  }
+
+  /** §11.18: an initiator ping wants a NOP-In back (real ITT, TTT 0xffffffff), immediate so CmdSN stays. */
+  private sendPing(itt: number, data?: Buffer): void {
     this.send({
       opcode: Opcode.NOP_OUT,
       immediate: true,
-      itt: this.allocItt(),
+      itt,
       lun: 0,
       ttt: RESERVED_TAG,
       cmdSN: this.cmdSN,
       expStatSN: this.expStatSN,
+      data,
     });
   }
 
