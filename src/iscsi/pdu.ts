@@ -5,6 +5,7 @@
  */
 import { AhsType, BHS_LENGTH, MAX_DATA_SEGMENT_LENGTH, Opcode, OPCODE_NAMES } from './constants.js';
 import { ProtocolError } from './errors.js';
+import { MAX_FLAT_SPACE_LUN, writeLun } from '../scsi/report-luns.js';
 
 interface Common {
   /** Initiator Task Tag. */
@@ -260,19 +261,10 @@ export type Pdu = InitiatorPdu | TargetPdu;
 // ---------------------------------------------------------------------------------------------------------
 // LUN field (§11.3.4, SAM-5 §4.7): single-level peripheral (< 256) or flat space (< 16384) addressing.
 
-export const MAX_LUN = 0x3fff;
-
-export function writeLun(buf: Buffer, offset: number, lun: number): void {
-  if (!Number.isInteger(lun) || lun < 0 || lun > MAX_LUN) throw new RangeError(`LUN ${lun} out of range 0..${MAX_LUN}`);
-  if (lun < 256) {
-    buf[offset] = 0;
-    buf[offset + 1] = lun;
-  } else {
-    buf[offset] = 0x40 | (lun >> 8);
-    buf[offset + 1] = lun & 0xff;
-  }
-  buf.fill(0, offset + 2, offset + 8);
-}
+// One LUN encoder for the whole project (SAM addressing lives with the SCSI codecs); the PDU reader below is
+// lenient on purpose: a target's PDU with an unusual LUN structure must not break framing.
+export const MAX_LUN = MAX_FLAT_SPACE_LUN;
+export { writeLun };
 
 export function readLun(buf: Buffer, offset: number): number {
   const method = buf[offset] >> 6;

@@ -24,17 +24,24 @@ export const MAX_FLAT_SPACE_LUN = 0x3fff;
  * extended structures, which no target we serve uses: RangeError.
  */
 export function encodeLun(lun: number): Buffer {
+  const buf = Buffer.alloc(8);
+  writeLun(buf, 0, lun);
+  return buf;
+}
+
+/** `encodeLun` in place: the 8-byte LUN field at `offset` (the iSCSI PDU encoder writes headers this way). */
+export function writeLun(buf: Buffer, offset: number, lun: number): void {
   if (!Number.isInteger(lun) || lun < 0 || lun > MAX_FLAT_SPACE_LUN) {
     throw new RangeError(`LUN ${lun} is not an integer in 0..${MAX_FLAT_SPACE_LUN}`);
   }
-  const buf = Buffer.alloc(8);
   if (lun <= MAX_PERIPHERAL_LUN) {
-    buf[1] = lun;
+    buf[offset] = 0;
+    buf[offset + 1] = lun;
   } else {
-    buf[0] = (LunAddressMethod.FLAT_SPACE << 6) | (lun >> 8);
-    buf[1] = lun & 0xff;
+    buf[offset] = (LunAddressMethod.FLAT_SPACE << 6) | (lun >> 8);
+    buf[offset + 1] = lun & 0xff;
   }
-  return buf;
+  buf.fill(0, offset + 2, offset + 8);
 }
 
 /**
