@@ -16,7 +16,7 @@ import {
 import { errorForStatus, classifyStatus } from '../scsi/classify.js';
 import { parseReadCapacity16, parseReadCapacity10, capacity, type Capacity } from '../scsi/capacity.js';
 import { parseReportLuns } from '../scsi/report-luns.js';
-import { parseSense } from '../scsi/sense.js';
+import { CheckConditionError, ScsiStatusError } from '../scsi/errors.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 
 /** Anything that runs SCSI commands: a plain Session, or a ManagedSession that survives reconnects. */
@@ -47,12 +47,11 @@ export async function executeScsi(session: ScsiExecutor, lun: number, cmd: ScsiC
     });
     const err = errorForStatus(result.status, result.sense);
     if (!err) return result;
-    let cls;
-    try {
-      cls = classifyStatus(result.status, result.sense && result.sense.length > 0 ? parseSense(result.sense) : undefined);
-    } catch {
-      cls = 'target-answer';
-    }
+    // errorForStatus parsed the sense data once; sense it could not read counts as the target's answer.
+    const cls =
+      err instanceof ScsiStatusError && err.cause !== undefined
+        ? 'target-answer'
+        : classifyStatus(result.status, err instanceof CheckConditionError ? err.sense : undefined);
     if ((cls === 'retry' || cls === 'retry-after-pause') && retries-- > 0) {
       if (cls === 'retry-after-pause') await new Promise((r) => setTimeout(r, 50));
       continue;
