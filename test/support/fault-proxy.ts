@@ -1,8 +1,9 @@
 /**
  * A TCP fault proxy between the initiator and a target, for failure tests: pass, delay, blackhole (bytes
- * stop flowing, sockets stay open; like a network partition nothing is lost: they flow again when the
- * blackhole ends, as TCP retransmission would deliver them), reset (RST) and close (FIN). Listens on
- * loopback; applies a mode to live connections and to new ones.
+ * stop flowing, sockets stay open; like a network partition, bytes of a connection that lives on flow again
+ * when the blackhole ends, as TCP retransmission would deliver them, and bytes of a connection whose end
+ * closed meanwhile are never delivered, as its kernel would not retransmit them), reset (RST) and close (FIN).
+ * Listens on loopback; applies a mode to live connections and to new ones.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -11,6 +12,8 @@ export type FaultMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kin
 interface Pair {
   client: Socket;
   upstream: Socket;
+  /** Bytes held by a blackhole, per direction, delivered when it ends (dropped if the pair closes first). */
+  held: Array<{ to: Socket; chunk: Buffer }>;
 }
 
 export class FaultProxy {
@@ -46,18 +49,14 @@ export class FaultProxy {
   set(mode: FaultMode): void {
     this.mode = mode;
     if (mode.kind === 'reset' || mode.kind === 'close') for (const p of [...this.pairs]) this.kill(p, mode.kind);
-    for (const p of this.pairs) this.flow(p);
+    if (mode.kind !== 'blackhole')
+      for (const p of this.pairs) for (const { to, chunk } of p.held.splice(0)) this.deliver(to, chunk);
   }
 
-  /** Blackhole: stop reading both sides (bytes wait in the kernel's buffers); otherwise read on. */
-  private flow(p: Pair): void {
-    if (this.mode.kind === 'blackhole') {
-      p.client.pause();
-      p.upstream.pause();
-    } else {
-      p.client.resume();
-      p.upstream.resume();
-    }
+  private deliver(to: Socket, chunk: Buffer): void {
+    const m = this.mode;
+    if (m.kind === 'delay') setTimeout(() => to.destroyed || to.write(chunk), m.ms);
+    else if (!to.destroyed) to.write(chunk);
   }
 
   async stop(): Promise<void> {
@@ -73,18 +72,17 @@ export class FaultProxy {
       return;
     }
     const upstream = connect({ host: this.target.host, port: this.target.port });
-    const pair: Pair = { client, upstream };
+    const pair: Pair = { client, upstream, held: [] };
     this.pairs.add(pair);
     const forward = (from: Socket, to: Socket) =>
       from.on('data', (chunk: Buffer) => {
-        const m = this.mode;
-        if (m.kind === 'delay') setTimeout(() => to.destroyed || to.write(chunk), m.ms);
-        else to.write(chunk);
+        if (this.mode.kind === 'blackhole') pair.held.push({ to, chunk });
+        else this.deliver(to, chunk);
       });
     forward(client, upstream);
     forward(upstream, client);
-    this.flow(pair);
     const done = () => {
+      pair.held.length = 0;
       this.pairs.delete(pair);
       client.destroy();
       upstream.destroy();
