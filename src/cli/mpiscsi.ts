@@ -8,7 +8,7 @@ import { open, stat } from 'node:fs/promises';
 import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/url.js';
 import { Lun, inquiryData, listLuns, readCapacity, executeScsi } from '../session/lun.js';
 import { connectUrl, discoverUrl, type CommonOptions } from './connect.js';
-import { exitCodeFor } from './exit-codes.js';
+import { exitCodeFor } from '../control/exit-codes.js';
 import { runDd, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress } from './progress.js';

@@ -6,7 +6,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FileStore, RecordError } from '../db/file-store.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode } from '../control/exit-codes.js';
 import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';

@@ -2,7 +2,7 @@
 import type { Rec, Schema } from '../../db/record.js';
 import { showRecord } from '../../db/record.js';
 import type { NodeKey } from '../../db/node-record.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../control/exit-codes.js';
 
 export const PROG = 'mpiscsiadm';
 

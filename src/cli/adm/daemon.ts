@@ -3,7 +3,7 @@
  * way iscsiadm fails when iscsid cannot be reached: ISCSI_ERR_ISCSID_NOTCONN (20).
  */
 import type { NodeKey } from '../../db/node-record.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../control/exit-codes.js';
 import { AdmError, warn } from './common.js';
 
 export const DAEMON_UNREACHABLE = 'can not connect to iSCSI daemon (mpiscsid is not running)!';

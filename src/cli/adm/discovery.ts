@@ -6,7 +6,7 @@ import type { AuthConfig } from '../../iscsi/login.js';
 import { DEFAULT_CHAP_ALGORITHMS } from '../../iscsi/chap.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
 import { discoverTargets } from '../../session/open.js';
-import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
 import {
   AdmError,
   checkParam,

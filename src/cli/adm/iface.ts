@@ -2,7 +2,7 @@
 import { FileStore } from '../../db/file-store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../control/exit-codes.js';
 import { AdmError, checkParam, noRecords, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
 
 const IFACE_IDENTITY = new Set(['iface.iscsi_ifacename']);

@@ -1,7 +1,7 @@
 /** `mpiscsiadm -m node`: node records in the database, offline like iscsiadm. */
 import { FileStore } from '../../db/file-store.js';
 import { NODE_SCHEMA, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../control/exit-codes.js';
 import {
   AdmError,
   checkParam,
