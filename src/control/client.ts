@@ -1,0 +1,208 @@
+/**
+ * The client side of the mpiscsi NATS control API (DESIGN.md "Control plane (NATS)"): requests to
+ * `mpiscsi.<hostId>.<group>.<verb>` with W3C trace context headers, replies decoded into the ControlHost
+ * shapes, error replies and an unreachable daemon as ControlError, and decoded event subscriptions.
+ */
+import {
+  AuthorizationError,
+  connect,
+  headers as natsHeaders,
+  PermissionViolationError,
+  type Msg,
+  type NatsConnection,
+  type NodeConnectionOptions,
+  type Subscription,
+} from '@nats-io/transport-node';
+import { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
+import { notConnected } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { ControlError, type ControlHost, type HostEvent } from './host.js';
+import { CONTENT_TYPE_HEADER, decodeMessage, encodeMessage, JSON_CONTENT_TYPE, type WireFormat } from './schema.js';
+import { eventSubject, requestFormat } from './service.js';
+import { injectTraceContext, type HeaderCarrier } from './trace.js';
+
+/** A ControlHost method that is an endpoint. */
+export type EndpointMethod = Endpoint['method'];
+export type RequestOf<M extends EndpointMethod> = Parameters<ControlHost[M]>[0];
+export type ResponseOf<M extends EndpointMethod> = Awaited<ReturnType<ControlHost[M]>>;
+/** The daemon as a remote object: every endpoint as its ControlHost method. */
+export type RemoteHost = Pick<ControlHost, EndpointMethod>;
+
+export interface ControlClientOptions {
+  /** The daemon's host id (subject token). */
+  hostId: string;
+  /** Reply timeout per request in ms; default 5000. */
+  timeoutMs?: number;
+  /** Send proto3 JSON instead of protobuf; default false. */
+  json?: boolean;
+}
+
+export interface RequestOptions {
+  json?: boolean;
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 5000;
+
+const BY_METHOD = new Map<string, Endpoint>(ENDPOINTS.map((ep) => [ep.method, ep]));
+const BY_SUBJECT = new Map<string, Endpoint>(ENDPOINTS.map((ep) => [`${ep.group}.${ep.verb}`, ep]));
+
+/** Where an event came from. */
+export interface EventMeta {
+  hostId: string;
+  subject: string;
+}
+
+export class ControlClient {
+  readonly hostId: string;
+  private readonly timeoutMs: number;
+  private readonly json: boolean;
+
+  constructor(
+    readonly nc: NatsConnection,
+    opts: ControlClientOptions,
+  ) {
+    if (!/^[-\w]+$/.test(opts.hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(opts.hostId)}`);
+    this.hostId = opts.hostId;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.json = opts.json ?? false;
+  }
+
+  /**
+   * Connects and returns a client that owns the connection (close() closes it). A server that refuses or
+   * is not there is ControlError 20 (ISCSID_NOTCONN); rejected credentials are ControlError 13 (ACCESS).
+   */
+  static async connect(natsOptions: NodeConnectionOptions, opts: ControlClientOptions): Promise<ControlClient> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect(natsOptions);
+    } catch (err) {
+      throw connectError(err);
+    }
+    const client = new ControlClient(nc, opts);
+    client.owned = true;
+    return client;
+  }
+
+  private owned = false;
+
+  /** Closes the connection if connect() opened it. */
+  async close(): Promise<void> {
+    if (this.owned && !this.nc.isClosed()) await this.nc.close();
+  }
+
+  /** One request to `<group>.<verb>`; resolves to the decoded reply. */
+  async request(group: string, verb: string, body: unknown, opts: RequestOptions = {}): Promise<unknown> {
+    const ep = BY_SUBJECT.get(`${group}.${verb}`);
+    if (!ep) throw new ControlError(ExitCode.INVAL, `unknown control endpoint ${group}.${verb}`);
+    return this.send(ep, body, opts);
+  }
+
+  /** One request by ControlHost method name, typed: client.call('nodeLogin', { filter }). */
+  async call<M extends EndpointMethod>(method: M, req: RequestOf<M>, opts: RequestOptions = {}): Promise<ResponseOf<M>> {
+    const ep = BY_METHOD.get(method);
+    if (!ep) throw new ControlError(ExitCode.INVAL, `unknown control method ${method}`);
+    return (await this.send(ep, req, opts)) as ResponseOf<M>;
+  }
+
+  /** The daemon as an object with the ControlHost methods, each one request. */
+  remote(opts: RequestOptions = {}): RemoteHost {
+    const out: Record<string, (req: unknown) => Promise<unknown>> = {};
+    for (const ep of ENDPOINTS) out[ep.method] = (req) => this.send(ep, req, opts);
+    return out as unknown as RemoteHost;
+  }
+
+  private async send(ep: Endpoint, body: unknown, opts: RequestOptions): Promise<unknown> {
+    const format: WireFormat = (opts.json ?? this.json) ? 'json' : 'protobuf';
+    let data: Uint8Array;
+    try {
+      data = encodeMessage(ep.request, body ?? {}, format);
+    } catch (err) {
+      throw new ControlError(ExitCode.INVAL, `invalid ${ep.request}: ${(err as Error).message}`, [], { cause: err });
+    }
+    const h = natsHeaders();
+    if (format === 'json') h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+    injectTraceContext(h as unknown as HeaderCarrier);
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(endpointSubject(this.hostId, ep), data, { timeout: opts.timeoutMs ?? this.timeoutMs, headers: h });
+    } catch (err) {
+      throw requestError(err);
+    }
+    const replyFormat = requestFormat(reply.headers);
+    const code = reply.headers?.get('Nats-Service-Error-Code');
+    if (code) throw errorReply(reply, Number(code), replyFormat);
+    try {
+      return decodeMessage(ep.response, reply.data, replyFormat);
+    } catch (err) {
+      throw new ControlError(ExitCode.ISCSID_COMM_ERR, `invalid reply from mpiscsid: ${(err as Error).message}`, [], { cause: err });
+    }
+  }
+
+  /**
+   * Calls `cb` with each event of `kind` ('*' for every kind) from host `hostId` ('*' for every host).
+   * Undecodable events go to `onError`. Returns the subscription (unsubscribe() to stop).
+   */
+  subscribeEvents(
+    hostId: string,
+    kind: HostEvent['kind'] | '*',
+    cb: (event: HostEvent, meta: EventMeta) => void,
+    onError: (err: Error) => void = () => {},
+  ): Subscription {
+    return this.nc.subscribe(eventSubject(hostId, kind), {
+      callback: (err, msg) => {
+        if (err) return onError(err);
+        // mpiscsi.<hostId>.events.<kind>
+        const tokens = msg.subject.split('.');
+        const k = tokens[3] as HostEvent['kind'];
+        const type = EVENT_TYPES[k];
+        if (!type) return onError(new Error(`event of unknown kind on ${msg.subject}`));
+        let event: unknown;
+        try {
+          event = decodeMessage(type, msg.data, 'protobuf');
+        } catch (e) {
+          return onError(e as Error);
+        }
+        try {
+          cb({ kind: k, event } as HostEvent, { hostId: tokens[1]!, subject: msg.subject });
+        } catch (e) {
+          onError(e as Error);
+        }
+      },
+    });
+  }
+}
+
+/** An error reply: mpiscsi.v1.Error in the body, the code and message also in the service headers. */
+function errorReply(reply: Msg, headerCode: number, format: WireFormat): ControlError {
+  const headerMessage = reply.headers?.get('Nats-Service-Error') ?? '';
+  let body: { code?: number; message?: string; lines?: string[] } = {};
+  if (reply.data.length > 0) {
+    try {
+      body = decodeMessage('mpiscsi.v1.Error', reply.data, format);
+    } catch {
+      // The headers alone still say what failed.
+    }
+  }
+  let code = body.code || headerCode;
+  // Codes outside iscsiadm's range (the services framework's 500 for a handler that threw) are INTERNAL.
+  if (!Number.isInteger(code) || code < 1 || code > 255) code = ExitCode.INTERNAL;
+  return new ControlError(code, body.message || headerMessage || 'error reply from mpiscsid', body.lines ?? []);
+}
+
+/** A failed request: the daemon is unreachable unless NATS refused us permission. */
+function requestError(err: unknown): ControlError {
+  if (err instanceof ControlError) return err;
+  if (err instanceof PermissionViolationError || (err instanceof Error && err.cause instanceof PermissionViolationError)) {
+    return new ControlError(ExitCode.ACCESS, `NATS permission denied: ${(err as Error).message}`, [], { cause: err });
+  }
+  return notConnected(err, `NATS: ${(err as Error)?.message ?? String(err)}`);
+}
+
+/** A failed connect: bad credentials are ACCESS, anything else is an unreachable daemon. */
+export function connectError(err: unknown): ControlError {
+  if (err instanceof AuthorizationError || (err instanceof Error && /authorization/i.test(err.message))) {
+    return new ControlError(ExitCode.ACCESS, `NATS authorization failed: ${err.message}`, [], { cause: err });
+  }
+  return notConnected(err, `NATS: ${(err as Error)?.message ?? String(err)}`);
+}

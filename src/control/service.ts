@@ -1,0 +1,197 @@
+/**
+ * The mpiscsi NATS control service (DESIGN.md "Control plane (NATS)"): one NATS services-framework service
+ * `mpiscsi` with an endpoint per ENDPOINTS row on `mpiscsi.<hostId>.<group>.<verb>`, answering each request
+ * from a ControlHost in the request's format (protobuf, or proto3 JSON by Content-Type), and publishing the
+ * host's events on `mpiscsi.<hostId>.events.<kind>`.
+ */
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
+import { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
+import { headerSafe, toControlError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+import { ControlError, type ControlHost, type HostEvent } from './host.js';
+import {
+  CONTENT_TYPE_HEADER,
+  ControlDecodeError,
+  decodeMessage,
+  encodeMessage,
+  JSON_CONTENT_TYPE,
+  loadSchema,
+  packageVersion,
+  type WireFormat,
+} from './schema.js';
+import { extractTraceContext, type HeaderCarrier } from './trace.js';
+
+/** The services-framework name every mpiscsi daemon registers ($SRV.PING.mpiscsi). */
+export const SERVICE_NAME = 'mpiscsi';
+
+export interface ControlServiceOptions {
+  /** Subject token naming this host: letters, digits, `-` and `_` (no dots or wildcards). */
+  hostId: string;
+  /** Service version in $SRV.INFO (semver); default the package version. */
+  version?: string;
+  /** Service description in $SRV.INFO; default "mpiscsi control API (host <hostId>)". */
+  description?: string;
+  /** Told about failures that have no caller to answer (an event that could not be published). Default: ignored. */
+  onError?: (err: Error) => void;
+}
+
+export interface RunningControlService {
+  readonly hostId: string;
+  /** The services-framework instance id ($SRV.*.mpiscsi.<id>). */
+  readonly id: string;
+  readonly service: Service;
+  /** Stops listening and publishing events (the connection stays open: it belongs to the caller). */
+  stop(): Promise<void>;
+}
+
+const HOST_ID = /^[-\w]+$/;
+
+/** The subject events of `kind` are published on. */
+export function eventSubject(hostId: string, kind: HostEvent['kind'] | '*'): string {
+  return `mpiscsi.${hostId}.events.${kind}`;
+}
+
+/** Protobuf unless the request's Content-Type header says JSON. */
+export function requestFormat(h: { get(k: string): string; keys(): string[] } | undefined): WireFormat {
+  if (!h) return 'protobuf';
+  const key = h.keys().find((k) => k.toLowerCase() === CONTENT_TYPE_HEADER.toLowerCase());
+  const value = key ? h.get(key) : '';
+  return value.split(';')[0]!.trim().toLowerCase() === JSON_CONTENT_TYPE ? 'json' : 'protobuf';
+}
+
+const tracer = trace.getTracer('mpiscsi.control');
+
+/** Starts the service on `nc`; resolves once every endpoint is subscribed. */
+export async function startControlService(nc: NatsConnection, host: ControlHost, opts: ControlServiceOptions): Promise<RunningControlService> {
+  const { hostId } = opts;
+  if (!HOST_ID.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
+  loadSchema(); // fail here, not on the first request, if proto/ is missing
+  const onError = opts.onError ?? (() => {});
+
+  // @nats-io/services carries its own @nats-io/nats-core copy; the connection is the same object at runtime.
+  const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);
+  const service = await svcm.add({
+    name: SERVICE_NAME,
+    version: opts.version ?? packageVersion(),
+    description: opts.description ?? `mpiscsi control API (host ${hostId})`,
+    metadata: { host_id: hostId },
+  });
+
+  const groups = new Map<string, ReturnType<Service['addGroup']>>();
+  for (const ep of ENDPOINTS) {
+    let g = groups.get(ep.group);
+    if (!g) {
+      g = service.addGroup(`mpiscsi.${hostId}.${ep.group}`);
+      groups.set(ep.group, g);
+    }
+    g.addEndpoint(`${ep.group}-${ep.verb}`, {
+      subject: ep.verb,
+      metadata: { request: ep.request, response: ep.response },
+      handler: (err, msg) => {
+        if (err) return; // the framework stops the service itself
+        void answer(host, ep, msg);
+      },
+    });
+  }
+
+  const unsubscribe = host.onEvent((e) => {
+    try {
+      const body = encodeMessage(EVENT_TYPES[e.kind], e.event, 'protobuf');
+      nc.publish(eventSubject(hostId, e.kind), body);
+    } catch (err) {
+      onError(new Error(`could not publish ${e.kind} event: ${(err as Error).message}`, { cause: err }));
+    }
+  });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    hostId,
+    id: service.info().id,
+    service,
+    stop: () => {
+      stopped ??= (async () => {
+        unsubscribe();
+        await service.stop();
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** Decode, call the host inside the caller's trace, encode; every failure becomes an error reply. */
+async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg): Promise<void> {
+  const h = msg.headers as unknown as HeaderCarrier | undefined;
+  let format: WireFormat = 'protobuf';
+  try {
+    format = requestFormat(h);
+    let req: unknown;
+    try {
+      req = decodeMessage(ep.request, msg.data, format);
+    } catch (err) {
+      const why = err instanceof ControlDecodeError ? err.message : `malformed ${ep.request}: ${(err as Error).message}`;
+      throw new ControlError(ExitCode.INVAL, why, [], { cause: err });
+    }
+    const parent = extractTraceContext(h, context.active());
+    const res = await tracer.startActiveSpan(
+      `${ep.group}.${ep.verb}`,
+      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'nats', 'rpc.service': SERVICE_NAME, 'rpc.method': `${ep.group}.${ep.verb}` } },
+      parent,
+      async (span) => {
+        try {
+          return await (host[ep.method] as (r: unknown) => Promise<unknown>).call(host, req);
+        } catch (err) {
+          const ce = toControlError(err);
+          span.setAttribute('mpiscsi.exit_code', ce.code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: ce.message });
+          throw err;
+        } finally {
+          span.end();
+        }
+      },
+    );
+    let body: Uint8Array;
+    try {
+      body = encodeMessage(ep.response, res, format);
+    } catch (err) {
+      throw new ControlError(ExitCode.INTERNAL, `could not encode ${ep.response}: ${(err as Error).message}`, [], { cause: err });
+    }
+    respond(msg, body, format);
+  } catch (err) {
+    respondError(msg, toControlError(err), format);
+  }
+}
+
+function replyHeaders(format: WireFormat): ReturnType<typeof natsHeaders> | undefined {
+  if (format !== 'json') return undefined;
+  const h = natsHeaders();
+  h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+  return h;
+}
+
+function respond(msg: ServiceMsg, body: Uint8Array, format: WireFormat): void {
+  try {
+    const headers = replyHeaders(format);
+    msg.respond(body, headers ? ({ headers } as Parameters<ServiceMsg['respond']>[1]) : undefined);
+  } catch {
+    // The connection closed under us: there is nobody to answer.
+  }
+}
+
+function respondError(msg: ServiceMsg, err: ControlError, format: WireFormat): void {
+  try {
+    let body: Uint8Array;
+    try {
+      body = encodeMessage('mpiscsi.v1.Error', { code: err.code, message: err.message, lines: err.lines }, format);
+    } catch {
+      body = new Uint8Array();
+    }
+    const headers = replyHeaders(format);
+    msg.respondError(err.code, headerSafe(err.message), body, headers ? ({ headers } as Parameters<ServiceMsg['respondError']>[3]) : undefined);
+  } catch {
+    // As in respond().
+  }
+}
+
+export { endpointSubject };
