@@ -25,23 +25,12 @@ import {
   nodeKeyOf,
   type NodeKey,
 } from './node-record.js';
+import type { ImportResult, PortalKey, RecordStore, RecordUpdate } from './store.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 
-export interface PortalKey {
-  readonly address: string;
-  readonly port: number;
-}
-
-export interface ImportResult {
-  nodes: number;
-  discovery: number;
-  ifaces: number;
-  links: number;
-  files: number;
-  warnings: RecordWarning[];
-}
+export type { PortalKey, ImportResult } from './store.js';
 
 /** Keyed async mutex: callers on one key run one at a time, in arrival order. */
 export class KeyedMutex {
@@ -95,18 +84,18 @@ export function parseLinkName(name: string): NodeKey | undefined {
   return { target: m[1]!, address: m[2]!, port: Number(m[3]), tpgt: Number(m[4]), iface: m[5]! };
 }
 
-const sameNode = (a: NodeKey, b: NodeKey): boolean =>
+export const sameNode = (a: NodeKey, b: NodeKey): boolean =>
   a.target === b.target && a.address === b.address && a.port === b.port && a.tpgt === b.tpgt && a.iface === b.iface;
 
-/** A path component must not escape its directory. */
-function safeName(what: string, name: string): string {
+/** A path component must not escape its directory (KvStore applies the same rule to its key tokens). */
+export function safeName(what: string, name: string): string {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new Error(`invalid ${what} "${name}"`);
   }
   return name;
 }
 
-async function readDirNames(dir: string): Promise<string[]> {
+export async function readDirNames(dir: string): Promise<string[]> {
   try {
     return (await fsp.readdir(dir)).sort();
   } catch (e) {
@@ -115,10 +104,20 @@ async function readDirNames(dir: string): Promise<string[]> {
   }
 }
 
+/** Where a node record is linked from: `discovery` if given, else what node.discovery_type says. */
+export function discoveryLinkOf(rec: Rec, discovery?: 'static' | PortalKey): 'static' | PortalKey | undefined {
+  if (discovery) return discovery;
+  const type = rec.get('node.discovery_type');
+  const daddr = rec.get('node.discovery_address');
+  const dport = Number(rec.get('node.discovery_port') ?? 0);
+  if (type === 'send_targets' && daddr) return { address: daddr, port: dport || 3260 };
+  return type === 'static' ? 'static' : undefined;
+}
+
 /** One lock table per process, keyed by absolute record path: FileStores on one root share it. */
 const PROCESS_LOCKS = new KeyedMutex();
 
-export class FileStore {
+export class FileStore implements RecordStore {
   private readonly locks = PROCESS_LOCKS;
   readonly root: string;
   /** Warnings from the last reads (unknown keys, bad values), newest last. */
@@ -274,10 +273,7 @@ export class FileStore {
     await this.writeAtomic(this.nodePath(k), formatRecord(rec, NODE_SCHEMA));
     // Written in the new form: a legacy file for this portal is replaced.
     await fsp.rm(this.legacyNodePath(k), { force: true }).catch(() => undefined);
-    const type = rec.get('node.discovery_type');
-    const daddr = rec.get('node.discovery_address');
-    const dport = Number(rec.get('node.discovery_port') ?? 0);
-    const link = discovery ?? (type === 'send_targets' && daddr ? { address: daddr, port: dport || 3260 } : type === 'static' ? 'static' : undefined);
+    const link = discoveryLinkOf(rec, discovery);
     if (link === 'static') {
       await this.symlink(this.nodePortalDir(k), join(this.root, 'static', linkName(k)));
     } else if (link) {
@@ -299,7 +295,7 @@ export class FileStore {
    * Read-modify-write of one node record under its lock. `fn` gets the current record (a copy) and
    * returns the new one or mutates it in place. The node's identity keys must not change.
    */
-  async updateNode(k: NodeKey, fn: (r: Rec) => Rec | void | Promise<Rec | void>): Promise<Rec> {
+  async updateNode(k: NodeKey, fn: RecordUpdate): Promise<Rec> {
     return this.locks.run(this.nodePath(k), async () => {
       const cur = await this.getNode(k);
       if (!cur) throw new Error(`no node record ${linkName(k)}`);
@@ -357,7 +353,7 @@ export class FileStore {
     return p;
   }
 
-  async updateDiscovery(p: PortalKey, fn: (r: Rec) => Rec | void | Promise<Rec | void>): Promise<Rec> {
+  async updateDiscovery(p: PortalKey, fn: RecordUpdate): Promise<Rec> {
     const path = join(this.discoveryDir(p), 'st_config');
     return this.locks.run(path, async () => {
       const cur = await this.getDiscovery(p);
@@ -414,7 +410,7 @@ export class FileStore {
     return name;
   }
 
-  async updateIface(name: string, fn: (r: Rec) => Rec | void | Promise<Rec | void>): Promise<Rec> {
+  async updateIface(name: string, fn: RecordUpdate): Promise<Rec> {
     if (BUILTIN_IFACES.has(name)) throw new Error(`iface "${name}" is built in and cannot be changed`);
     const path = this.ifacePath(name);
     return this.locks.run(path, async () => {
@@ -447,100 +443,20 @@ export class FileStore {
    * Import an open-iscsi tree (/etc/iscsi or /var/lib/iscsi layout) whole: every node record (legacy
    * files rewritten in the new layout), discovery record, iface record and send_targets/static link,
    * and top-level regular files (iscsid.conf, initiatorname.iscsi) byte for byte. Records are parsed
-   * first, so a corrupt one stops the import with a RecordError naming its file and line before
-   * anything is written.
+   * first (readTree), so a corrupt one stops the import with a RecordError naming its file and line
+   * before anything is written.
    */
   async importTree(srcDir: string): Promise<ImportResult> {
-    const res: ImportResult = { nodes: 0, discovery: 0, ifaces: 0, links: 0, files: 0, warnings: [] };
-    const read = async (path: string, schema: Schema): Promise<Rec> => {
-      const parsed = parseRecord(await fsp.readFile(path, 'utf8'), { schema, file: path });
-      res.warnings.push(...parsed.warnings);
-      return parsed.record;
-    };
-
-    // Gather everything first.
-    const nodes: Rec[] = [];
-    const nodesDir = join(srcDir, 'nodes');
-    for (const target of await readDirNames(nodesDir)) {
-      const tdir = join(nodesDir, target);
-      const legacy: Rec[] = [];
-      const modern: Rec[] = [];
-      for (const entry of await readDirNames(tdir)) {
-        const p = join(tdir, entry);
-        const portal = parsePortalDir(entry);
-        const st = await fsp.lstat(p);
-        if (!portal) continue;
-        if (st.isDirectory() && portal.tpgt !== undefined) {
-          for (const iface of await readDirNames(p)) {
-            const fp = join(p, iface);
-            if (iface.startsWith('.') || !(await fsp.lstat(fp)).isFile()) continue;
-            const r = await read(fp, NODE_SCHEMA);
-            // The path is the record's identity, as in iscsiadm.
-            r.set('node.name', target);
-            r.set('node.conn[0].address', portal.address);
-            r.set('node.conn[0].port', String(portal.port));
-            r.set('node.tpgt', String(portal.tpgt));
-            r.set('iface.iscsi_ifacename', iface);
-            modern.push(r);
-          }
-        } else if (st.isFile() && portal.tpgt === undefined) {
-          const r = await read(p, NODE_SCHEMA);
-          r.set('node.name', target);
-          r.set('node.conn[0].address', portal.address);
-          r.set('node.conn[0].port', String(portal.port));
-          legacy.push(r);
-        }
-      }
-      nodes.push(...modern);
-      for (const r of legacy) if (!modern.some((m) => sameNode(nodeKeyOf(m), nodeKeyOf(r)))) nodes.push(r);
-    }
-
-    const discoveries: { rec: Rec; links: NodeKey[] }[] = [];
-    const stDir = join(srcDir, 'send_targets');
-    for (const d of await readDirNames(stDir)) {
-      const dir = join(stDir, d);
-      if (!(await fsp.lstat(dir)).isDirectory()) continue;
-      const names = await readDirNames(dir);
-      const links = names.flatMap((n) => parseLinkName(n) ?? []);
-      if (names.includes('st_config')) discoveries.push({ rec: await read(join(dir, 'st_config'), DISCOVERY_SCHEMA), links });
-      else {
-        const p = parseAddrPort(d);
-        if (p) {
-          const rec = new Map([
-            ['discovery.sendtargets.address', p.address],
-            ['discovery.sendtargets.port', String(p.port)],
-          ]);
-          discoveries.push({ rec, links });
-        }
-      }
-    }
-    const statics = (await readDirNames(join(srcDir, 'static'))).flatMap((n) => parseLinkName(n) ?? []);
-
-    const ifaces: Rec[] = [];
-    for (const name of await readDirNames(join(srcDir, 'ifaces'))) {
-      if (name.startsWith('.') || BUILTIN_IFACES.has(name)) continue;
-      const p = join(srcDir, 'ifaces', name);
-      if (!(await fsp.lstat(p)).isFile()) continue;
-      const r = await read(p, IFACE_SCHEMA);
-      r.set('iface.iscsi_ifacename', name);
-      ifaces.push(r);
-    }
-
-    const topFiles: string[] = [];
-    for (const name of await readDirNames(srcDir)) {
-      if (name.startsWith('.')) continue;
-      if ((await fsp.lstat(join(srcDir, name))).isFile()) topFiles.push(name);
-    }
-
-    // Then write.
-    for (const r of nodes) {
+    const tree = await readTree(srcDir);
+    const res: ImportResult = { nodes: 0, discovery: 0, ifaces: 0, links: 0, files: 0, warnings: tree.warnings };
+    for (const r of tree.nodes) {
       const k = nodeKeyOf(r);
       await this.locks.run(this.nodePath(k), async () => {
         await this.writeAtomic(this.nodePath(k), formatRecord(r, NODE_SCHEMA));
       });
       res.nodes++;
     }
-    for (const { rec, links } of discoveries) {
+    for (const { rec, links } of tree.discoveries) {
       const p = await this.putDiscovery(rec);
       res.discovery++;
       for (const k of links) {
@@ -548,21 +464,122 @@ export class FileStore {
         res.links++;
       }
     }
-    for (const k of statics) {
+    for (const k of tree.statics) {
       await this.symlink(this.nodePortalDir(k), join(this.root, 'static', linkName(k)));
       res.links++;
     }
-    for (const r of ifaces) {
+    for (const r of tree.ifaces) {
       await this.putIface(r);
       res.ifaces++;
     }
-    for (const name of topFiles) {
-      await this.writeAtomic(join(this.root, name), await fsp.readFile(join(srcDir, name)));
+    for (const { name, data } of tree.files) {
+      await this.writeAtomic(join(this.root, safeName('file', name)), data);
       res.files++;
     }
     this.noteWarnings(res.warnings);
     return res;
   }
+}
+
+/** Everything in an open-iscsi tree, parsed: what importTree writes into a store. */
+export interface OpenIscsiTree {
+  /** Node records; identity keys set from their paths, legacy records only where no new-layout one exists. */
+  nodes: Rec[];
+  /** Discovery records (a default one for a send_targets directory without st_config) and their links. */
+  discoveries: { rec: Rec; links: NodeKey[] }[];
+  statics: NodeKey[];
+  /** Stored iface records (built-in names skipped). */
+  ifaces: Rec[];
+  /** Top-level regular files (iscsid.conf, initiatorname.iscsi), byte for byte. */
+  files: { name: string; data: Buffer }[];
+  warnings: RecordWarning[];
+}
+
+/**
+ * Read and parse a whole open-iscsi tree without writing anything: a corrupt record is a RecordError
+ * naming its file and line.
+ */
+export async function readTree(srcDir: string): Promise<OpenIscsiTree> {
+  const warnings: RecordWarning[] = [];
+  const read = async (path: string, schema: Schema): Promise<Rec> => {
+    const parsed = parseRecord(await fsp.readFile(path, 'utf8'), { schema, file: path });
+    warnings.push(...parsed.warnings);
+    return parsed.record;
+  };
+
+  const nodes: Rec[] = [];
+  const nodesDir = join(srcDir, 'nodes');
+  for (const target of await readDirNames(nodesDir)) {
+    const tdir = join(nodesDir, target);
+    const legacy: Rec[] = [];
+    const modern: Rec[] = [];
+    for (const entry of await readDirNames(tdir)) {
+      const p = join(tdir, entry);
+      const portal = parsePortalDir(entry);
+      const st = await fsp.lstat(p);
+      if (!portal) continue;
+      if (st.isDirectory() && portal.tpgt !== undefined) {
+        for (const iface of await readDirNames(p)) {
+          const fp = join(p, iface);
+          if (iface.startsWith('.') || !(await fsp.lstat(fp)).isFile()) continue;
+          const r = await read(fp, NODE_SCHEMA);
+          // The path is the record's identity, as in iscsiadm.
+          r.set('node.name', target);
+          r.set('node.conn[0].address', portal.address);
+          r.set('node.conn[0].port', String(portal.port));
+          r.set('node.tpgt', String(portal.tpgt));
+          r.set('iface.iscsi_ifacename', iface);
+          modern.push(r);
+        }
+      } else if (st.isFile() && portal.tpgt === undefined) {
+        const r = await read(p, NODE_SCHEMA);
+        r.set('node.name', target);
+        r.set('node.conn[0].address', portal.address);
+        r.set('node.conn[0].port', String(portal.port));
+        legacy.push(r);
+      }
+    }
+    nodes.push(...modern);
+    for (const r of legacy) if (!modern.some((m) => sameNode(nodeKeyOf(m), nodeKeyOf(r)))) nodes.push(r);
+  }
+
+  const discoveries: { rec: Rec; links: NodeKey[] }[] = [];
+  const stDir = join(srcDir, 'send_targets');
+  for (const d of await readDirNames(stDir)) {
+    const dir = join(stDir, d);
+    if (!(await fsp.lstat(dir)).isDirectory()) continue;
+    const names = await readDirNames(dir);
+    const links = names.flatMap((n) => parseLinkName(n) ?? []);
+    if (names.includes('st_config')) discoveries.push({ rec: await read(join(dir, 'st_config'), DISCOVERY_SCHEMA), links });
+    else {
+      const p = parseAddrPort(d);
+      if (p) {
+        const rec = new Map([
+          ['discovery.sendtargets.address', p.address],
+          ['discovery.sendtargets.port', String(p.port)],
+        ]);
+        discoveries.push({ rec, links });
+      }
+    }
+  }
+  const statics = (await readDirNames(join(srcDir, 'static'))).flatMap((n) => parseLinkName(n) ?? []);
+
+  const ifaces: Rec[] = [];
+  for (const name of await readDirNames(join(srcDir, 'ifaces'))) {
+    if (name.startsWith('.') || BUILTIN_IFACES.has(name)) continue;
+    const p = join(srcDir, 'ifaces', name);
+    if (!(await fsp.lstat(p)).isFile()) continue;
+    const r = await read(p, IFACE_SCHEMA);
+    r.set('iface.iscsi_ifacename', name);
+    ifaces.push(r);
+  }
+
+  const files: { name: string; data: Buffer }[] = [];
+  for (const name of await readDirNames(srcDir)) {
+    if (name.startsWith('.')) continue;
+    if ((await fsp.lstat(join(srcDir, name))).isFile()) files.push({ name, data: await fsp.readFile(join(srcDir, name)) });
+  }
+  return { nodes, discoveries, statics, ifaces, files, warnings };
 }
 
 export { RecordError };

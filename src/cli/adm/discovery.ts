@@ -1,5 +1,5 @@
 /** `mpiscsiadm -m discovery|discoverydb`: SendTargets discovery and discovery records. */
-import { FileStore, type PortalKey } from '../../db/file-store.js';
+import type { PortalKey, RecordStore } from '../../db/store.js';
 import { DISCOVERY_SCHEMA, defaultDiscoveryRecord, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
 import type { AuthConfig } from '../../iscsi/login.js';
@@ -57,7 +57,7 @@ function discoveryFailure(address: string, err: unknown): AdmError {
 }
 
 /** SendTargets against one portal; stores the records unless nonpersistent; returns the node keys found. */
-async function discover(store: FileStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
+async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
   const drec = (await store.getDiscovery(p)) ?? defaultDiscoveryRecord(p.address, p.port);
   const ifaceName = opts.interface ?? 'default';
   const iface = await readIface(store, ifaceName);
@@ -106,7 +106,7 @@ function printDiscovered(keys: readonly NodeKey[], opts: AdmOptions): void {
   else for (const k of keys) out(nodeLine(k));
 }
 
-async function listDiscovery(store: FileStore, opts: AdmOptions): Promise<void> {
+async function listDiscovery(store: RecordStore, opts: AdmOptions): Promise<void> {
   const portals = await store.listDiscovery();
   if (opts.print !== undefined && opts.print >= 1) {
     const st: { portal: PortalKey; nodes: NodeKey[] }[] = [];
@@ -141,7 +141,7 @@ async function listDiscovery(store: FileStore, opts: AdmOptions): Promise<void> 
   else for (const p of portals) out(`${hostPort(p.address, p.port)} via sendtargets`);
 }
 
-export async function runDiscovery(store: FileStore, opts: AdmOptions): Promise<void> {
+export async function runDiscovery(store: RecordStore, opts: AdmOptions): Promise<void> {
   const db = opts.mode === 'discoverydb';
   if (opts.type === undefined && opts.portal === undefined) {
     if (opts.op.length > 0 && !opts.op.every((o) => o === 'show')) throw usage('discovery operations need a type (-t) and a portal (-p)');
@@ -188,6 +188,6 @@ export async function runDiscovery(store: FileStore, opts: AdmOptions): Promise<
   printDiscovered(found, opts);
   if (opts.login) {
     if (found.length === 0) throw noRecords();
-    loginNodes(found);
+    await loginNodes(opts, found);
   }
 }

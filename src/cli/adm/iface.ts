@@ -1,5 +1,5 @@
 /** `mpiscsiadm -m iface`: iface records ("default" and "iser" built in, others in ifaces/). */
-import { FileStore } from '../../db/file-store.js';
+import type { RecordStore } from '../../db/store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
 import { ExitCode } from '../../control/exit-codes.js';
@@ -7,7 +7,7 @@ import { AdmError, checkParam, noRecords, out, printJson, printRecord, recordObj
 
 const IFACE_IDENTITY = new Set(['iface.iscsi_ifacename']);
 
-export async function readIface(store: FileStore, name: string): Promise<Rec> {
+export async function readIface(store: RecordStore, name: string): Promise<Rec> {
   const rec = await store.getIface(name);
   if (!rec) throw new AdmError(ExitCode.NO_OBJS_FOUND, `Could not read iface info for ${name}.`);
   return rec;
@@ -22,7 +22,7 @@ export function ifaceLine(r: Rec): string {
   )},${empty(r.get('iface.net_ifacename'))},${empty(r.get('iface.initiatorname'))}`;
 }
 
-export async function runIface(store: FileStore, opts: AdmOptions): Promise<void> {
+export async function runIface(store: RecordStore, opts: AdmOptions): Promise<void> {
   if (opts.op.length > 1) throw usage('iface mode takes one operation');
   const op = opts.op[0];
   const name = opts.interface;

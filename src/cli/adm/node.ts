@@ -1,5 +1,5 @@
 /** `mpiscsiadm -m node`: node records in the database, offline like iscsiadm. */
-import { FileStore } from '../../db/file-store.js';
+import type { RecordStore } from '../../db/store.js';
 import { NODE_SCHEMA, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
 import { ExitCode } from '../../control/exit-codes.js';
 import {
@@ -17,7 +17,7 @@ import {
   type AdmOptions,
   type PortalSpec,
 } from './common.js';
-import { daemonError, loginNodes, logoutNodes } from './daemon.js';
+import { loginAll, loginNodes, logoutAll, logoutNodes } from './daemon.js';
 import { readIface } from './iface.js';
 
 /** Keys that name the record (its path): iscsiadm does not let -o update change them. */
@@ -45,7 +45,7 @@ export function matches(k: NodeKey, f: NodeFilter): boolean {
   return true;
 }
 
-export async function matchingNodes(store: FileStore, f: NodeFilter): Promise<NodeKey[]> {
+export async function matchingNodes(store: RecordStore, f: NodeFilter): Promise<NodeKey[]> {
   return (await store.listNodes()).filter((k) => matches(k, f));
 }
 
@@ -82,7 +82,7 @@ export function treeJson(keys: readonly NodeKey[]) {
   });
 }
 
-async function nodeNew(store: FileStore, opts: AdmOptions, f: NodeFilter): Promise<void> {
+async function nodeNew(store: RecordStore, opts: AdmOptions, f: NodeFilter): Promise<void> {
   if (f.target === undefined || f.portal === undefined) throw usage('-o new requires a target name (-T) and a portal (-p)');
   const ifaceName = f.iface ?? 'default';
   const iface = await readIface(store, ifaceName);
@@ -97,9 +97,10 @@ async function nodeNew(store: FileStore, opts: AdmOptions, f: NodeFilter): Promi
   else out(line);
 }
 
-export async function runNode(store: FileStore, opts: AdmOptions): Promise<void> {
+export async function runNode(store: RecordStore, opts: AdmOptions): Promise<void> {
   const f = nodeFilter(opts);
-  if (opts.loginall !== undefined || opts.logoutall !== undefined) throw daemonError();
+  if (opts.loginall !== undefined) return loginAll(opts, opts.loginall);
+  if (opts.logoutall !== undefined) return logoutAll(opts, opts.logoutall);
   const filtered = f.target !== undefined || f.portal !== undefined || f.iface !== undefined;
   const op = opts.op[0];
   if (opts.op.length > 1) throw usage('node mode takes one operation');
@@ -112,8 +113,8 @@ export async function runNode(store: FileStore, opts: AdmOptions): Promise<void>
   }
   const keys = await matchingNodes(store, f);
   if (keys.length === 0) throw noRecords();
-  if (opts.login) return loginNodes(keys);
-  if (opts.logout) return logoutNodes(keys);
+  if (opts.login) return loginNodes(opts, keys);
+  if (opts.logout) return logoutNodes(opts, keys);
 
   if (op === 'delete') {
     for (const k of keys) await store.deleteNode(k);

@@ -1,0 +1,58 @@
+/**
+ * Opens the record store a `--db` value names (DESIGN.md "Storage of records"): a directory gives a
+ * FileStore in open-iscsi's layout, `nats-kv://BUCKET` a KvStore on a NATS JetStream KV bucket.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { FileStore } from './file-store.js';
+import { KvStore, type KvStoreOptions } from './kv-store.js';
+import type { RecordStore } from './store.js';
+
+export const NATS_KV_SCHEME = 'nats-kv:';
+
+export interface OpenStoreOptions {
+  /**
+   * Makes the NATS connection for a `nats-kv://` store (the caller picks servers and credentials). The
+   * store owns the connection it returns: close() closes it. Required for `nats-kv://`; not called otherwise.
+   */
+  nats?: () => Promise<NatsConnection>;
+  /** KvStore options (bucket history when created, update attempts); defaults as in KvStoreOptions. */
+  kv?: KvStoreOptions;
+}
+
+export interface OpenedStore {
+  readonly store: RecordStore;
+  /** Releases what openStore took: nothing for a directory, the NATS connection for `nats-kv://`. */
+  close(): Promise<void>;
+}
+
+/** The bucket of a `nats-kv://BUCKET` spec (a trailing `/` is allowed); throws for anything else after the scheme. */
+export function parseNatsKvSpec(spec: string): string {
+  const m = /^nats-kv:\/\/([^/?#]*)\/?$/i.exec(spec);
+  const bucket = m?.[1] ?? '';
+  if (!/^[-\w]+$/.test(bucket)) {
+    throw new Error(`invalid record store "${spec}": expected nats-kv://BUCKET with a bucket name of letters, digits, "-" and "_"`);
+  }
+  return bucket;
+}
+
+/** Opens `spec`: a directory path (FileStore) or `nats-kv://BUCKET` (KvStore, bucket created if missing). */
+export async function openStore(spec: string, opts: OpenStoreOptions = {}): Promise<OpenedStore> {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(spec)?.[1];
+  if (scheme === undefined) {
+    if (spec === '') throw new Error('record store: empty --db');
+    return { store: new FileStore(spec), close: async () => {} };
+  }
+  if (`${scheme.toLowerCase()}:` !== NATS_KV_SCHEME) {
+    throw new Error(`unsupported record store "${spec}": use a directory path or nats-kv://BUCKET`);
+  }
+  const bucket = parseNatsKvSpec(spec);
+  if (!opts.nats) throw new Error(`record store "${spec}" needs a NATS connection, and none was configured`);
+  const nc = await opts.nats();
+  try {
+    const store = await KvStore.open(nc, bucket, opts.kv);
+    return { store, close: () => nc.close() };
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
