@@ -1,0 +1,145 @@
+/**
+ * Helpers for the control-plane tests: sample messages with every field set (built from the schema), a
+ * ControlHost that records its calls and the active span context, an AsyncLocalStorage context manager for
+ * OpenTelemetry, and NATS status waiters.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ROOT_CONTEXT, context, trace, type Context, type ContextManager, type SpanContext } from '@opentelemetry/api';
+import type { NatsConnection } from '@nats-io/transport-node';
+import protobuf from 'protobufjs';
+import { ENDPOINTS, type Endpoint } from '../../src/control/endpoints.js';
+import type { ControlHost, HostEvent } from '../../src/control/host.js';
+import { messageType } from '../../src/control/schema.js';
+
+const INT_SAMPLES: Record<string, number> = {
+  int32: -7,
+  sint32: -7,
+  sfixed32: -7,
+  uint32: 7,
+  fixed32: 7,
+  int64: -(2 ** 40) - 7,
+  sint64: -(2 ** 40) - 7,
+  sfixed64: -(2 ** 40) - 7,
+  uint64: 2 ** 40 + 7,
+  fixed64: 2 ** 40 + 7,
+};
+
+/** An object of message `typeName` with every field set to a non-default value (64-bit ones above 2^32). */
+export function sample(typeName: string, tag = 's'): Record<string, unknown> {
+  const t = messageType(typeName);
+  const out: Record<string, unknown> = {};
+  for (const f of t.fieldsArray) {
+    const one = (): unknown => {
+      if (f.resolvedType instanceof protobuf.Type) return sample(f.resolvedType.fullName.slice(1), tag);
+      if (f.type === 'string') return `${tag}-${f.name}`;
+      if (f.type === 'bool') return true;
+      if (f.type === 'double' || f.type === 'float') return 1.5;
+      const n = INT_SAMPLES[f.type];
+      if (n === undefined) throw new Error(`no sample for ${f.type}`);
+      return n;
+    };
+    if (f instanceof protobuf.MapField) out[f.name] = { [`${tag}-key`]: one() };
+    else if (f.repeated) out[f.name] = [one(), one()];
+    else out[f.name] = one();
+  }
+  return out;
+}
+
+export interface RecordedCall {
+  method: string;
+  req: unknown;
+  /** The span context active inside the host method, if any. */
+  span: SpanContext | undefined;
+}
+
+/** A ControlHost that answers every endpoint with sample(response) or a configured reply, and records calls. */
+export class RecordingHost implements ControlHost {
+  readonly calls: RecordedCall[] = [];
+  /** method -> reply object, or a function that throws / returns. */
+  readonly replies = new Map<string, (req: unknown) => unknown>();
+  private readonly listeners = new Set<(e: HostEvent) => void>();
+
+  constructor() {
+    for (const ep of ENDPOINTS) {
+      (this as unknown as Record<string, (req: unknown) => Promise<unknown>>)[ep.method] = (req) => this.answer(ep, req);
+    }
+  }
+
+  private async answer(ep: Endpoint, req: unknown): Promise<unknown> {
+    this.calls.push({ method: ep.method, req, span: trace.getSpanContext(context.active()) });
+    const r = this.replies.get(ep.method);
+    return r ? r(req) : sample(ep.response, ep.method);
+  }
+
+  emit(e: HostEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
+  onEvent(listener: (e: HostEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // Filled in by the constructor from ENDPOINTS; declared for the type checker.
+  declare discoverySendtargets: ControlHost['discoverySendtargets'];
+  declare nodeList: ControlHost['nodeList'];
+  declare nodeShow: ControlHost['nodeShow'];
+  declare nodeNew: ControlHost['nodeNew'];
+  declare nodeUpdate: ControlHost['nodeUpdate'];
+  declare nodeDelete: ControlHost['nodeDelete'];
+  declare nodeLogin: ControlHost['nodeLogin'];
+  declare nodeLogout: ControlHost['nodeLogout'];
+  declare sessionList: ControlHost['sessionList'];
+  declare sessionShow: ControlHost['sessionShow'];
+  declare sessionStats: ControlHost['sessionStats'];
+  declare sessionRescan: ControlHost['sessionRescan'];
+  declare sessionLogout: ControlHost['sessionLogout'];
+  declare ifaceList: ControlHost['ifaceList'];
+  declare ifaceNew: ControlHost['ifaceNew'];
+  declare ifaceUpdate: ControlHost['ifaceUpdate'];
+  declare ifaceDelete: ControlHost['ifaceDelete'];
+  declare mpathList: ControlHost['mpathList'];
+  declare mpathShow: ControlHost['mpathShow'];
+  declare mpathFailPath: ControlHost['mpathFailPath'];
+  declare mpathReinstatePath: ControlHost['mpathReinstatePath'];
+  declare mpathSwitchGroup: ControlHost['mpathSwitchGroup'];
+  declare mpathSetPolicy: ControlHost['mpathSetPolicy'];
+  declare exportList: ControlHost['exportList'];
+  declare exportStart: ControlHost['exportStart'];
+  declare exportStop: ControlHost['exportStop'];
+}
+
+/** OpenTelemetry context over AsyncLocalStorage (what an SDK's context manager does), for the trace test only. */
+export class AlsContextManager implements ContextManager {
+  private readonly als = new AsyncLocalStorage<Context>();
+  active(): Context {
+    return this.als.getStore() ?? ROOT_CONTEXT;
+  }
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+    return this.als.run(ctx, () => fn.apply(thisArg, args));
+  }
+  bind<T>(ctx: Context, target: T): T {
+    if (typeof target !== 'function') return target;
+    const f = target as unknown as (...a: unknown[]) => unknown;
+    return ((...a: unknown[]) => this.with(ctx, () => f(...a))) as unknown as T;
+  }
+  enable(): this {
+    return this;
+  }
+  disable(): this {
+    this.als.disable();
+    return this;
+  }
+}
+
+/** Resolves on the connection's next status event of `type` (start waiting before causing it). */
+export function nextStatus(nc: NatsConnection, type: string): Promise<void> {
+  return (async () => {
+    for await (const s of nc.status()) if (s.type === type) return;
+    throw new Error(`connection closed before a ${type} status`);
+  })();
+}

@@ -1,0 +1,201 @@
+/**
+ * The control API codec (src/control/schema.ts): protobuf and proto3 JSON round trips of every message of
+ * the endpoint table, rejection of malformed bodies and unknown fields, and random bytes that never make
+ * the decoder throw anything but ControlDecodeError.
+ */
+import fc from 'fast-check';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import { ENDPOINTS, EVENT_TYPES } from '../../src/control/endpoints.js';
+import {
+  ControlDecodeError,
+  decodeJson,
+  decodeMessage,
+  decodeProtobuf,
+  encodeJson,
+  encodeMessage,
+  encodeProtobuf,
+  findPackageRoot,
+  loadSchema,
+} from '../../src/control/schema.js';
+import { sample } from './helpers.js';
+
+const ALL_TYPES = [...new Set([...ENDPOINTS.flatMap((e) => [e.request, e.response]), ...Object.values(EVENT_TYPES), 'mpiscsi.v1.Error'])];
+const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const text = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+function decodeError(fn: () => unknown): ControlDecodeError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ControlDecodeError);
+    return err as ControlDecodeError;
+  }
+  throw new Error('decoded without an error');
+}
+
+describe('schema loading', () => {
+  it('finds proto/ above src/control and loads every message of the endpoint table', () => {
+    expect(findPackageRoot()).toMatch(/main$|mpiscsi$|\/[^/]+$/);
+    const root = loadSchema();
+    for (const t of ALL_TYPES) expect(root.lookupType(t).fullName).toBe(`.${t}`);
+  });
+});
+
+describe.each(ALL_TYPES)('%s', (typeName) => {
+  const full = sample(typeName);
+
+  it('round-trips protobuf with every field set (64-bit values above 2^32 as numbers)', () => {
+    expect(decodeProtobuf(typeName, encodeProtobuf(typeName, full))).toEqual(full);
+  });
+
+  it('round-trips proto3 JSON with lowerCamelCase names', () => {
+    const json = encodeJson(typeName, full);
+    expect(JSON.parse(text(json))).toEqual(full);
+    expect(decodeJson(typeName, json)).toEqual(full);
+  });
+
+  it('decodes an empty body as the default message in both formats', () => {
+    const fromProto = decodeProtobuf<Record<string, unknown>>(typeName, new Uint8Array());
+    expect(decodeJson(typeName, utf8('{}'))).toEqual(fromProto);
+    expect(decodeJson(typeName, new Uint8Array())).toEqual(fromProto);
+  });
+
+  it('rejects an unknown protobuf field number', () => {
+    // Field 99, wire type 0 (varint): tag 99 << 3 = 792 = 0x98 0x06.
+    const body = new Uint8Array([...encodeProtobuf(typeName, full), 0x98, 0x06, 0x01]);
+    const err = decodeError(() => decodeProtobuf(typeName, body));
+    expect(err.message).toContain('unknown field number 99');
+  });
+
+  it('rejects an unknown JSON field', () => {
+    const err = decodeError(() => decodeJson(typeName, utf8(JSON.stringify({ ...full, bogusField: 1 }))));
+    expect(err.message).toMatch(/unknown field "bogusField"/);
+  });
+});
+
+describe('protobuf checks', () => {
+  it('rejects an unknown field inside a nested message, naming where', () => {
+    // NodeLoginRequest.filter (field 1, LEN) holding field 9 varint.
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x0a, 0x02, 0x48, 0x01])));
+    expect(err.message).toContain('unknown field number 9');
+    expect(err.message).toContain('filter');
+  });
+
+  it('rejects a truncated length-delimited field', () => {
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x12, 0x05, 0x61])));
+    expect(err.message).toMatch(/malformed protobuf/);
+  });
+
+  it('rejects a field with the wrong wire type', () => {
+    // startup (field 2) is a string; send it as a varint.
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x10, 0x01])));
+    expect(err.message).toMatch(/wire type 0, expected 2/);
+  });
+
+  it('accepts packed and unpacked repeated scalars alike', () => {
+    // None of our repeated fields are numeric, so build a packed one by hand on a throwaway type.
+    const t = new protobuf.Type('P').add(new protobuf.Field('n', 1, 'uint32', 'repeated'));
+    new protobuf.Root().define('x').add(t);
+    expect(t.decode(new Uint8Array([0x0a, 0x02, 0x01, 0x02])).toJSON()).toEqual({ n: [1, 2] });
+  });
+
+  it('checks map entries (MpathSetPolicyRequest.settings)', () => {
+    const ok = encodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', { device: 'mpatha', settings: { failback: 'immediate' } });
+    expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', ok)).toEqual({ device: 'mpatha', settings: { failback: 'immediate' } });
+    // settings entry holding field 3.
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, 0x02, 0x18, 0x01])));
+    expect(err.message).toContain('unknown field number 3 in map entry');
+  });
+
+  it('never throws anything but ControlDecodeError on random bytes', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ALL_TYPES), fc.uint8Array({ maxLength: 200 }), (typeName, bytes) => {
+        try {
+          decodeProtobuf(typeName, bytes);
+        } catch (err) {
+          if (!(err instanceof ControlDecodeError)) throw err;
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('never throws anything but ControlDecodeError on mutated valid messages', () => {
+    const bodies = ALL_TYPES.map((t) => [t, encodeProtobuf(t, sample(t))] as const);
+    fc.assert(
+      fc.property(fc.constantFrom(...bodies), fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(), ([typeName, body], at, byte, cut) => {
+        const b = new Uint8Array(body);
+        if (b.length > 0) b[at % b.length] = byte;
+        const mutated = b.subarray(0, b.length - (cut % Math.max(1, Math.floor(b.length / 4))));
+        try {
+          decodeProtobuf(typeName, mutated);
+        } catch (err) {
+          if (!(err instanceof ControlDecodeError)) throw err;
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('proto3 JSON checks', () => {
+  const T = 'mpiscsi.v1.NodeLoginRequest';
+
+  it('rejects malformed JSON with the parser message', () => {
+    expect(decodeError(() => decodeJson(T, utf8('{"filter":'))).message).toMatch(/malformed JSON mpiscsi.v1.NodeLoginRequest/);
+  });
+
+  it('rejects a body that is not UTF-8', () => {
+    expect(decodeError(() => decodeJson(T, new Uint8Array([0x7b, 0xff, 0x7d]))).message).toMatch(/not UTF-8/);
+  });
+
+  it('rejects an unknown field in a nested message with its path', () => {
+    const err = decodeError(() => decodeJson(T, utf8('{"filter":{"target":"t","portt":1}}')));
+    expect(err.message).toContain('unknown field "filter.portt"');
+  });
+
+  it('rejects values of the wrong JSON type', () => {
+    expect(decodeError(() => decodeJson(T, utf8('{"startup":1}'))).message).toMatch(/startup must be a string/);
+    expect(decodeError(() => decodeJson(T, utf8('{"filter":{"port":"abc"}}'))).message).toMatch(/filter.port must be an integer/);
+    expect(decodeError(() => decodeJson(T, utf8('{"filter":{"port":-1}}'))).message).toMatch(/0\.\.4294967295/);
+    expect(decodeError(() => decodeJson(T, utf8('{"filter":[]}'))).message).toMatch(/filter must be an object/);
+    expect(decodeError(() => decodeJson(T, utf8('[]'))).message).toMatch(/body must be an object/);
+    expect(decodeError(() => decodeJson('mpiscsi.v1.SendTargetsRequest', utf8('{"ifaces":"default"}'))).message).toMatch(
+      /ifaces must be an array/,
+    );
+    expect(decodeError(() => decodeJson('mpiscsi.v1.SessionRequest', utf8('{"showSecrets":"yes"}'))).message).toMatch(/true or false/);
+  });
+
+  it('accepts the proto field names, decimal strings for integers and null for defaults', () => {
+    const r = decodeJson('mpiscsi.v1.MpathDevice', utf8('{"size_bytes":"1099511627776","active_group":2,"paths":[{"in_flight":3}],"policy":null}'));
+    expect(r).toMatchObject({ sizeBytes: 2 ** 40, activeGroup: 2, policy: '', paths: [{ inFlight: 3 }] });
+  });
+
+  it('rejects the same field under both names', () => {
+    expect(decodeError(() => decodeJson('mpiscsi.v1.SessionRequest', utf8('{"showSecrets":true,"show_secrets":false}'))).message).toMatch(
+      /given twice/,
+    );
+  });
+
+  it('never throws anything but ControlDecodeError on random JSON', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ALL_TYPES), fc.json(), (typeName, j) => {
+        try {
+          decodeMessage(typeName, utf8(j), 'json');
+        } catch (err) {
+          if (!(err instanceof ControlDecodeError)) throw err;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('leaves absent sub-messages out instead of null', () => {
+    expect(decodeJson(T, utf8('{}'))).toEqual({ startup: '' });
+    expect(decodeProtobuf(T, encodeMessage(T, { filter: { target: 'iqn.x' } }))).toEqual({
+      startup: '',
+      filter: { target: 'iqn.x', address: '', port: 0, iface: '' },
+    });
+  });
+});
