@@ -2,7 +2,7 @@
 /**
  * `mpiscsiadm`: iscsiadm's command line (same options, output lines and exit codes; reference/open-iscsi.md
  * "iscsiadm surface") on our node database. Record modes (discovery, node, iface) work offline on the
- * database; login, logout and session modes need the daemon and fail with ISCSID_NOTCONN until it exists.
+ * database; login, logout and session mode go to mpiscsid over NATS (ISCSID_NOTCONN when it cannot be reached).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { FileStore, RecordError } from '../db/file-store.js';
@@ -11,10 +11,11 @@ import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
-import { daemonError } from './adm/daemon.js';
+import { runSession } from './adm/daemon.js';
+import { runExport, runMpath } from './adm/mpath.js';
 
 export const VERSION = '0.1.0';
-const MODES = ['discovery', 'discoverydb', 'node', 'session', 'iface', 'fw', 'host'] as const;
+const MODES = ['discovery', 'discoverydb', 'node', 'session', 'iface', 'fw', 'host', 'mpath', 'export'] as const;
 
 function printLevel(v: string): number {
   const n = Number(v);
@@ -46,6 +47,27 @@ export function buildProgram(): Command {
     .option('-d, --debug <level>', 'debug level (accepted, ignored)')
     .option('--discover', 'discoverydb: run discovery')
     .option('--json', 'JSON output')
+    .addOption(new Option('--nats <urls>', 'NATS servers of the daemon (default nats://127.0.0.1:4222)').env('MPISCSI_NATS_URL'))
+    .addOption(new Option('--host-id <id>', "the daemon's host id (default this host's name)").env('MPISCSI_HOST_ID'))
+    .option('--nats-user <user>', 'NATS user (password from --nats-password-file or MPISCSI_NATS_PASSWORD)')
+    .option('--nats-password-file <file>', 'file holding the NATS password')
+    .option('--nats-token-file <file>', 'file holding the NATS token (or MPISCSI_NATS_TOKEN)')
+    .option('--nats-creds <file>', 'NATS credentials file')
+    .option('--nats-tls-ca <file>', 'CA certificate of the NATS server')
+    .option('--device <name>', 'mpath/export modes: multipath device (alias or WWID)')
+    .option('--path <path>', 'mpath mode: path name (as the topology shows it, e.g. 1:0:0:1)')
+    .option('--group <n>', 'mpath mode: path group number for switch_group', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError('group must be 1 or more');
+      return Number(v);
+    })
+    .option('--export-name <name>', 'export mode: NBD export name (default the device alias)')
+    .option('--socket <path>', 'export mode: unix socket to serve on (0600)')
+    .option('--tcp <host:port>', 'export mode: loopback TCP address to serve on')
+    .option('--timeout <seconds>', 'how long to wait for the daemon to answer (default 120)', (v: string) => {
+      const n = Number(v);
+      if (!(n > 0)) throw new InvalidArgumentError('timeout must be a positive number of seconds');
+      return n;
+    })
     .option('-V, --version', 'print the version')
     .helpOption('-h, --help', 'print help')
     .showHelpAfterError(`Try '${PROG} --help' for more information.`)
@@ -70,7 +92,11 @@ export async function run(opts: AdmOptions & { version?: boolean }): Promise<voi
     case 'iface':
       return runIface(store, opts);
     case 'session':
-      throw daemonError();
+      return runSession(opts);
+    case 'mpath':
+      return runMpath(opts);
+    case 'export':
+      return runExport(opts);
     default:
       throw new AdmError(ExitCode.OP_NOT_SUPP, `mode ${opts.mode} (offload hardware) is not supported`);
   }

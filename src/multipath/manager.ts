@@ -32,8 +32,27 @@ export class PathManager {
   /** Transport of each path, by device name and path name. */
   private readonly transports = new Map<string, PathTransport>();
   private hosts = 0;
+  /** WWID -> alias, kept when a device goes away (multipath's /etc/multipath/bindings). */
+  private readonly bindings = new Map<string, string>();
 
   constructor(private readonly opts: PathManagerOptions = {}) {}
+
+  /**
+   * The alias of a WWID: the one it had before (multipath's bindings file keeps it across removals), else
+   * the first free one.
+   */
+  private aliasFor(wwid: string): string {
+    let alias = this.bindings.get(wwid);
+    if (!alias) {
+      const used = new Set(this.bindings.values());
+      for (let n = 0; ; n++) {
+        alias = `${this.opts.aliasPrefix ?? 'mpath'}${aliasSuffix(n)}`;
+        if (!used.has(alias)) break;
+      }
+      this.bindings.set(wwid, alias);
+    }
+    return alias;
+  }
 
   /** Devices in the order created. */
   get devices(): MultipathDevice[] {
@@ -54,7 +73,7 @@ export class PathManager {
     let device = this.byWwid.get(identity.wwid);
     if (!device) {
       device = new MultipathDevice({
-        name: `${this.opts.aliasPrefix ?? 'mpath'}${aliasSuffix(this.byWwid.size)}`,
+        name: this.aliasFor(identity.wwid),
         wwid: identity.wwid,
         config: this.opts.config,
       });
@@ -73,6 +92,21 @@ export class PathManager {
     device.addPath(transport, { name: opts.name, lun: opts.lun, identity, prio: identity.prio, hctl: `${++this.hosts}:0:0:${opts.lun}` });
     this.transports.set(`${device.name}\0${opts.name}`, transport);
     return device;
+  }
+
+  /**
+   * Takes a path out of its device (its session logged out); a device left with no path is closed and
+   * forgotten, as multipathd removes a map whose last path is gone. Returns false for an unknown path.
+   */
+  removePath(deviceName: string, pathName: string): boolean {
+    const device = this.device(deviceName);
+    if (!device || !device.pathNames.includes(pathName)) return false;
+    device.removePath(pathName, 'operator');
+    if (device.pathNames.length === 0) {
+      device.close();
+      this.byWwid.delete(device.wwid);
+    }
+    return true;
   }
 
   /** `multipath -ll`: every device's lines. */

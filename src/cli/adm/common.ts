@@ -28,6 +28,23 @@ export interface AdmOptions {
   stats?: boolean;
   discover?: boolean;
   json?: boolean;
+  /** Reaching the daemon: NATS servers, host id, credentials (files or environment, never the command line). */
+  nats?: string;
+  hostId?: string;
+  natsUser?: string;
+  natsPasswordFile?: string;
+  natsTokenFile?: string;
+  natsCreds?: string;
+  natsTlsCa?: string;
+  /** Reply timeout for daemon requests, seconds. */
+  timeout?: number;
+  /** mpath and export modes (ours). */
+  device?: string;
+  path?: string;
+  group?: number;
+  exportName?: string;
+  socket?: string;
+  tcp?: string;
 }
 
 /** An error whose lines (without the program prefix) go to stderr and whose code is the exit status. */

@@ -1,35 +1,271 @@
 /**
- * Operations that need the daemon (login, logout, sessions). mpiscsid does not exist yet, so they fail the
- * way iscsiadm fails when iscsid cannot be reached: ISCSI_ERR_ISCSID_NOTCONN (20).
+ * The `mpiscsiadm` operations that need the daemon (login, logout, session mode), sent to mpiscsid over NATS
+ * (src/control). Output lines and exit codes are iscsiadm's (reference/open-iscsi.md); a daemon that cannot
+ * be reached is ISCSID_NOTCONN (20), as iscsiadm without iscsid.
  */
 import type { NodeKey } from '../../db/node-record.js';
-import { ExitCode } from '../../control/exit-codes.js';
-import { AdmError, warn } from './common.js';
+import { ExitCode, exitCodeText } from '../../control/exit-codes.js';
+import { ControlClient } from '../../control/client.js';
+import { DAEMON_NOT_CONNECTED } from '../../control/errors.js';
+import { ControlError, SESSION_STAT_KEYS, statFieldName, type LoginResult, type NodeKeyMsg, type SessionInfo } from '../../control/host.js';
+import { natsConnectionOptions } from '../../control/nats-options.js';
+import { hostname } from 'node:os';
+import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';
 
-export const DAEMON_UNREACHABLE = 'can not connect to iSCSI daemon (mpiscsid is not running)!';
+export const DAEMON_UNREACHABLE = DAEMON_NOT_CONNECTED;
 
 export function daemonError(...more: string[]): AdmError {
   return new AdmError(ExitCode.ISCSID_NOTCONN, DAEMON_UNREACHABLE, ...more);
 }
 
-const portalText = (k: NodeKey): string => `${k.address},${k.port}`;
-
-/** `-l` on matched node records: each one reported as iscsiadm reports a login iscsid could not take. */
-export function loginNodes(keys: readonly NodeKey[]): never {
-  warn(DAEMON_UNREACHABLE);
-  for (const k of keys) {
-    warn(`Could not login to [iface: ${k.iface}, target: ${k.target}, portal: ${portalText(k)}].`);
-    warn('initiator reported error (20 - could not connect to iscsid)');
-  }
-  throw new AdmError(ExitCode.ISCSID_NOTCONN, 'Could not log into all portals');
+/** The daemon's host id when none is given: this host's name, dots as underscores (as mpiscsid does). */
+function defaultHostId(): string {
+  return hostname().replace(/[^-\w]/g, '_') || 'localhost';
 }
 
-/** `-u` on matched node records. */
-export function logoutNodes(keys: readonly NodeKey[]): never {
-  warn(DAEMON_UNREACHABLE);
-  for (const k of keys) {
-    warn(`Could not logout of [iface: ${k.iface}, target: ${k.target}, portal: ${portalText(k)}].`);
-    warn('initiator reported error (20 - could not connect to iscsid)');
+/** A client for the daemon named by --nats / --host-id (or MPISCSI_NATS_URL / MPISCSI_HOST_ID). */
+async function daemon(opts: AdmOptions): Promise<ControlClient> {
+  try {
+    return await ControlClient.connect(
+      natsConnectionOptions({
+        servers: opts.nats,
+        user: opts.natsUser,
+        passwordFile: opts.natsPasswordFile,
+        tokenFile: opts.natsTokenFile,
+        credsFile: opts.natsCreds,
+        tls: opts.natsTlsCa ? { caFile: opts.natsTlsCa } : undefined,
+        name: 'mpiscsiadm',
+        maxReconnectAttempts: 0,
+        connectTimeoutMs: 3000,
+      }),
+      { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 },
+    );
+  } catch (err) {
+    throw asAdm(err);
   }
-  throw new AdmError(ExitCode.ISCSID_NOTCONN, 'Could not logout of all requested sessions');
+}
+
+function asAdm(err: unknown): AdmError {
+  if (err instanceof AdmError) return err;
+  if (err instanceof ControlError) return new AdmError(err.code, err.message, ...err.lines);
+  return new AdmError(ExitCode.GENERIC, (err as Error).message);
+}
+
+export async function withDaemon<T>(opts: AdmOptions, fn: (c: ControlClient) => Promise<T>): Promise<T> {
+  const c = await daemon(opts);
+  try {
+    return await fn(c);
+  } catch (err) {
+    throw asAdm(err);
+  } finally {
+    await c.close().catch(() => {});
+  }
+}
+
+const portalOf = (k: NodeKeyMsg): string => `${k.portal.address},${k.portal.port}`;
+const where = (k: NodeKeyMsg): string => `[iface: ${k.iface}, target: ${k.target}, portal: ${portalOf(k)}]`;
+const keyMsg = (k: NodeKey): NodeKeyMsg => ({ target: k.target, portal: { address: k.address, port: k.port, tpgt: k.tpgt }, iface: k.iface });
+
+/**
+ * Reports login results as iscsiadm does: `Login to [...] successful.` per success, two lines per failure,
+ * an already logged-in node as `IFACE: 1 session requested, but 1 already present.`; the exit status is
+ * the last failure's code (SESS_EXISTS alone when every node was logged in already).
+ */
+function reportLogins(results: readonly LoginResult[], json: boolean): void {
+  if (json) printJson(results.map((r) => ({ ...r.node, sid: r.sid, code: r.code, error: r.code ? r.message : undefined })));
+  let failed: number | undefined;
+  let exists = 0;
+  for (const r of results) {
+    if (r.code === 0) {
+      if (!json) out(`Login to ${where(r.node)} successful.`);
+    } else if (r.code === ExitCode.SESS_EXISTS) {
+      exists++;
+      warn(`${r.node.iface}: 1 session requested, but 1 already present.`);
+    } else {
+      failed = r.code;
+      warn(`Could not login to ${where(r.node)}.`);
+      warn(`initiator reported error (${r.code} - ${exitCodeText(r.code)})`);
+      if (r.message) warn(r.message);
+    }
+  }
+  if (failed !== undefined) throw new AdmError(failed, 'Could not log into all portals');
+  if (exists === results.length && exists > 0) throw new AdmError(ExitCode.SESS_EXISTS);
+}
+
+/** `-l` on matched node records. */
+export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Promise<void> {
+  await withDaemon(opts, async (c) => {
+    // Nodes with a session already are reported before any login starts, as iscsiadm does.
+    const sessions = (await c.call('sessionList', {})).sessions;
+    const all = keys.map(keyMsg);
+    const present = all.filter((k) => sessions.some((s) => sameNode(s.node, k)));
+    const msgs = all.filter((k) => !present.includes(k));
+    if (!opts.json) for (const k of msgs) out(`Logging in to ${where(k)}`);
+    const done = present.map((k): LoginResult => ({ node: k, sid: 0, code: ExitCode.SESS_EXISTS, message: 'session exists' }));
+    const results = await Promise.all(
+      msgs.map(async (k): Promise<LoginResult> => {
+        try {
+          const r = await c.call('nodeLogin', { filter: { target: k.target, address: k.portal.address, port: k.portal.port, iface: k.iface } });
+          return r.results[0] ?? { node: k, sid: 0, code: ExitCode.NO_OBJS_FOUND, message: 'No records found' };
+        } catch (err) {
+          if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) throw err;
+          return { node: k, sid: 0, code: err instanceof ControlError ? err.code : ExitCode.GENERIC, message: (err as Error).message };
+        }
+      }),
+    );
+    reportLogins([...done, ...results], !!opts.json);
+  });
+}
+
+/** `-L all|manual|automatic|onboot`. */
+export async function loginAll(opts: AdmOptions, which: string): Promise<void> {
+  if (!['all', 'manual', 'automatic', 'onboot'].includes(which)) throw usage(`Invalid loginall option ${which}.`);
+  await withDaemon(opts, async (c) => {
+    const r = await c.call('nodeLogin', { startup: which });
+    if (!opts.json) for (const x of r.results) out(`Logging in to ${where(x.node)}`);
+    reportLogins(r.results, !!opts.json);
+  });
+}
+
+function reportLogouts(results: readonly LoginResult[], json: boolean): void {
+  if (json) printJson(results.map((r) => ({ ...r.node, sid: r.sid, code: r.code, error: r.code ? r.message : undefined })));
+  let failed: number | undefined;
+  for (const r of results) {
+    const tail = `[sid: ${r.sid}, target: ${r.node.target}, portal: ${portalOf(r.node)}]`;
+    if (r.code === 0) {
+      if (!json) out(`Logout of ${tail} successful.`);
+    } else {
+      failed = r.code;
+      warn(`Could not logout of ${tail}.`);
+      warn(`initiator reported error (${r.code} - ${exitCodeText(r.code)})`);
+    }
+  }
+  if (failed !== undefined) throw new AdmError(failed, 'Could not logout of all requested sessions');
+}
+
+/** Sessions matching the node keys, listed before logging out (iscsiadm prints `Logging out of session` first). */
+async function logoutWhere(opts: AdmOptions, c: ControlClient, pick: (s: SessionInfo) => boolean, startup?: string): Promise<void> {
+  const sessions = (await c.call('sessionList', {})).sessions.filter(pick);
+  if (sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No matching sessions found');
+  if (!opts.json) for (const s of sessions) out(`Logging out of session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
+  const results: LoginResult[] = [];
+  for (const s of sessions) {
+    if (startup) results.push(...(await c.call('nodeLogout', { filter: filterOf(s.node), startup })).results);
+    else results.push(...(await c.call('sessionLogout', { sid: s.sid })).results);
+  }
+  reportLogouts(results, !!opts.json);
+}
+
+const filterOf = (k: NodeKeyMsg) => ({ target: k.target, address: k.portal.address, port: k.portal.port, iface: k.iface });
+const sameNode = (a: NodeKeyMsg, b: NodeKeyMsg) =>
+  a.target === b.target && a.portal.address === b.portal.address && a.portal.port === b.portal.port && a.iface === b.iface;
+
+/** `-u` on matched node records. */
+export async function logoutNodes(opts: AdmOptions, keys: readonly NodeKey[]): Promise<void> {
+  const msgs = keys.map(keyMsg);
+  await withDaemon(opts, (c) => logoutWhere(opts, c, (s) => msgs.some((k) => sameNode(k, s.node))));
+}
+
+/** `-U all|manual|automatic`. */
+export async function logoutAll(opts: AdmOptions, which: string): Promise<void> {
+  if (!['all', 'manual', 'automatic', 'onboot'].includes(which)) throw usage(`Invalid logoutall option ${which}.`);
+  await withDaemon(opts, async (c) => {
+    const sessions = (await c.call('sessionList', {})).sessions;
+    if (sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No matching sessions found');
+    await logoutWhere(opts, c, () => true, which);
+  });
+}
+
+// ---- session mode ----
+
+const portalLine = (s: SessionInfo): string => `${hostPort(s.currentPortal.address, s.currentPortal.port)},${s.currentPortal.tpgt}`;
+const empty = (v: string | undefined): string => (v ? v : '<empty>');
+const yesNo = (b: boolean): string => (b ? 'Yes' : 'No');
+
+/** `-P 1..3` lines of one session (open-iscsi's session_info print levels). */
+export function sessionLines(s: SessionInfo, level: number): string[] {
+  const l: string[] = [];
+  l.push(`Target: ${s.node.target} (non-flash)`);
+  l.push(`\tCurrent Portal: ${portalLine(s)}`);
+  l.push(`\tPersistent Portal: ${hostPort(s.node.portal.address, s.node.portal.port)},${s.node.portal.tpgt}`);
+  l.push('\t\t**********', '\t\tInterface:', '\t\t**********');
+  l.push(`\t\tIface Name: ${s.node.iface}`);
+  l.push('\t\tIface Transport: tcp');
+  l.push(`\t\tIface Initiatorname: ${s.initiatorName}`);
+  l.push(`\t\tSID: ${s.sid}`);
+  l.push(`\t\tiSCSI Connection State: ${s.connectionState}`);
+  l.push(`\t\tiSCSI Session State: ${s.sessionState}`);
+  l.push(`\t\tInternal iscsid Session State: ${s.internalState === 'loggedIn' ? 'NO CHANGE' : s.internalState.toUpperCase()}`);
+  if (level >= 2) {
+    l.push('\t\t*********', '\t\tTimeouts:', '\t\t*********');
+    l.push(`\t\tRecovery Timeout: ${s.timeouts.recoveryTimeout}`);
+    l.push(`\t\tTarget Reset Timeout: ${s.timeouts.targetResetTimeout}`);
+    l.push(`\t\tLUN Reset Timeout: ${s.timeouts.lunResetTimeout}`);
+    l.push(`\t\tAbort Timeout: ${s.timeouts.abortTimeout}`);
+    l.push('\t\t*****', '\t\tCHAP:', '\t\t*****');
+    l.push(`\t\tusername: ${empty(s.chap.username)}`);
+    l.push(`\t\tpassword: ${empty(s.chap.password)}`);
+    l.push(`\t\tusername_in: ${empty(s.chap.usernameIn)}`);
+    l.push(`\t\tpassword_in: ${empty(s.chap.passwordIn)}`);
+    l.push('\t\t************************', '\t\tNegotiated iSCSI params:', '\t\t************************');
+    const p = s.params;
+    if (p) {
+      l.push(`\t\tHeaderDigest: ${p.headerDigest}`);
+      l.push(`\t\tDataDigest: ${p.dataDigest}`);
+      l.push(`\t\tMaxRecvDataSegmentLength: ${p.maxRecvDataSegmentLength}`);
+      l.push(`\t\tMaxXmitDataSegmentLength: ${p.maxXmitDataSegmentLength}`);
+      l.push(`\t\tFirstBurstLength: ${p.firstBurstLength}`);
+      l.push(`\t\tMaxBurstLength: ${p.maxBurstLength}`);
+      l.push(`\t\tImmediateData: ${yesNo(p.immediateData)}`);
+      l.push(`\t\tInitialR2T: ${yesNo(p.initialR2t)}`);
+      l.push(`\t\tMaxOutstandingR2T: ${p.maxOutstandingR2t}`);
+    }
+  }
+  if (level >= 3) {
+    l.push('\t\t************************', '\t\tAttached SCSI devices:', '\t\t************************');
+    l.push(`\t\tHost Number: ${s.sid}\tState: ${s.sessionState === 'LOGGED_IN' ? 'running' : 'blocked'}`);
+    for (const lun of s.luns) {
+      l.push(`\t\tscsi${s.sid} Channel 00 Id 0 Lun: ${lun.lun}`);
+      l.push(`\t\t\tAttached multipath device ${lun.device}\t\tState: ${lun.state || 'unknown'}`);
+    }
+  }
+  return l;
+}
+
+export async function runSession(opts: AdmOptions): Promise<void> {
+  const sid = opts.sid === undefined ? undefined : Number(opts.sid);
+  if (opts.sid !== undefined && (!/^\d+$/.test(opts.sid) || sid === 0)) throw usage(`invalid sid "${opts.sid}"`);
+  const op = opts.op[0];
+  if (op !== undefined && op !== 'show') throw usage(`Invalid op "${op}" for session mode`);
+  await withDaemon(opts, async (c) => {
+    if (opts.logout) {
+      if (sid === undefined) return logoutWhere(opts, c, () => true);
+      return logoutWhere(opts, c, (s) => s.sid === sid);
+    }
+    if (opts.rescan) {
+      const r = await c.call('sessionRescan', { sid: sid ?? 0 });
+      if (r.sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
+      if (opts.json) printJson(r.sessions);
+      else for (const s of r.sessions) out(`Rescanning session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
+      return;
+    }
+    if (opts.stats) {
+      if (sid === undefined) throw usage('--stats needs a session id (-r SID)');
+      const [st] = (await c.call('sessionStats', { sid })).stats;
+      const [info] = (await c.call('sessionList', { sid })).sessions;
+      if (opts.json) return printJson(st);
+      out(`Stats for session [sid: ${sid}, target: ${info.node.target}, portal: ${portalOf(info.node)}]`);
+      out('iSCSI SNMP:');
+      for (const k of SESSION_STAT_KEYS) out(`\t${k}: ${st[statFieldName(k)] ?? 0}`);
+      return;
+    }
+    const r = await c.call(opts.show ? 'sessionShow' : 'sessionList', { sid: sid ?? 0, showSecrets: !!opts.show });
+    if (r.sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
+    if (opts.json) return printJson(r.sessions);
+    const level = opts.print ?? 0;
+    for (const s of r.sessions) {
+      if (level === 0) out(`tcp: [${s.sid}] ${portalLine(s)} ${s.node.target} (non-flash)`);
+      else for (const line of sessionLines(s, level)) out(line);
+    }
+  });
 }

@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+/**
+ * `mpiscsid`: the daemon (iscsid + multipathd + qemu-nbd in one): node database, sessions, multipath
+ * devices, NBD exports, and the NATS control service. Logs in node.startup = automatic records at start,
+ * reloads its configuration and the records' timers on SIGHUP, and on SIGTERM answers NBD clients with
+ * ESHUTDOWN, logs every session out and exits 0. NATS being down never stops I/O; the connection retries.
+ */
+import { Command, Option } from 'commander';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { FileStore } from '../db/file-store.js';
+import { defaultInitiatorName } from '../session/identity.js';
+import { startControlService, type RunningControlService } from '../control/service.js';
+import { ExitCode } from '../control/exit-codes.js';
+import { natsConnectionOptions } from '../control/nats-options.js';
+import { DaemonHost } from './host.js';
+import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
+
+export const PROG = 'mpiscsid';
+
+function log(line: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${PROG}: ${line}\n`);
+}
+
+export function buildProgram(): Command {
+  return new Command(PROG)
+    .description('mpiscsi daemon: iSCSI sessions, multipath devices, NBD exports, NATS control service')
+    .addOption(new Option('-c, --config <file>', 'configuration file (iscsid.conf style key = value)').env('MPISCSID_CONFIG'))
+    .addOption(new Option('--db <dir>', 'node database (directory, or nats-kv://BUCKET)').env('MPISCSI_DB'))
+    .option('--state-dir <dir>', 'runtime files (export sockets)')
+    .addOption(new Option('--host-id <id>', 'host id in NATS subjects (mpiscsi.<id>.*)').env('MPISCSI_HOST_ID'))
+    .addOption(new Option('--nats <urls>', 'NATS servers, comma-separated; "none" for no control plane').env('MPISCSI_NATS_URL'))
+    .option('--nats-user <user>', 'NATS user (password from --nats-password-file or MPISCSI_NATS_PASSWORD)')
+    .option('--nats-password-file <file>', 'file holding the NATS password')
+    .option('--nats-token-file <file>', 'file holding the NATS token (or MPISCSI_NATS_TOKEN)')
+    .option('--nats-creds <file>', 'NATS credentials file (JWT and nkey seed)')
+    .option('--nats-nkey <file>', 'file holding an nkey seed')
+    .option('--nats-tls-ca <file>', 'CA certificate for the NATS server')
+    .option('--nats-tls-cert <file>', 'client certificate for NATS')
+    .option('--nats-tls-key <file>', 'client key for NATS')
+    .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
+    .option('--set <key=value>', 'a configuration key (repeatable), e.g. multipath.no_path_retry=queue', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option('--allow-remote-exports', 'let NBD exports listen on non-loopback addresses')
+    .option('--no-login-automatic', 'do not log in node.startup = automatic records at start')
+    .helpOption('-h, --help', 'print help')
+    .exitOverride()
+    .allowExcessArguments(false);
+}
+
+interface Flags {
+  config?: string;
+  db?: string;
+  stateDir?: string;
+  hostId?: string;
+  nats?: string;
+  natsUser?: string;
+  natsPasswordFile?: string;
+  natsTokenFile?: string;
+  natsCreds?: string;
+  natsNkey?: string;
+  natsTlsCa?: string;
+  natsTlsCert?: string;
+  natsTlsKey?: string;
+  initiatorName?: string;
+  set: string[];
+  allowRemoteExports?: boolean;
+  loginAutomatic?: boolean;
+}
+
+/** Flags as configuration keys, so that flags and the file go through one validation. */
+function overridesOf(f: Flags): Array<{ key: string; value: string }> {
+  const o: Array<{ key: string; value: string }> = [];
+  const add = (key: string, v: string | undefined) => v !== undefined && o.push({ key, value: v });
+  add('db', f.db);
+  add('state_dir', f.stateDir);
+  add('host_id', f.hostId);
+  add('nats.servers', f.nats);
+  add('nats.user', f.natsUser);
+  add('nats.password_file', f.natsPasswordFile);
+  add('nats.token_file', f.natsTokenFile);
+  add('nats.creds_file', f.natsCreds);
+  add('nats.nkey_seed_file', f.natsNkey);
+  add('nats.tls.ca_file', f.natsTlsCa);
+  add('nats.tls.cert_file', f.natsTlsCert);
+  add('nats.tls.key_file', f.natsTlsKey);
+  add('initiator_name', f.initiatorName);
+  if (f.allowRemoteExports) add('export.allow_remote', 'Yes');
+  if (f.loginAutomatic === false) add('startup.login_automatic', 'No');
+  for (const s of f.set) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set "${s}": expected KEY=VALUE`);
+    add(s.slice(0, eq).trim(), s.slice(eq + 1).trim());
+  }
+  return o;
+}
+
+export interface RunningDaemon {
+  host: DaemonHost;
+  config: DaemonConfig;
+  /** Resolves when the NATS service is up (never, while NATS cannot be reached). */
+  control: Promise<RunningControlService | undefined>;
+  reload(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
+  let config = loadConfig(flags.config, overridesOf(flags));
+  if (config.db.startsWith('nats-kv://')) throw new ConfigError('--db nats-kv:// needs the JetStream KV store (not built into this daemon yet)');
+  const store = new FileStore(config.db);
+  const host = new DaemonHost({
+    store,
+    initiatorName: config.initiatorName ?? defaultInitiatorName(),
+    stateDir: config.stateDir,
+    multipath: multipathConfigOf(config),
+    allowRemoteExports: config.allowRemoteExports,
+    log,
+  });
+
+  let nc: NatsConnection | undefined;
+  let service: RunningControlService | undefined;
+  let stopping = false;
+  const control = (async () => {
+    if (config.nats.servers === 'none' || config.nats.servers === '') return undefined;
+    nc = await connect(natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId}`, waitOnFirstConnect: true, maxReconnectAttempts: -1 }));
+    (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') log(`NATS connection lost; I/O goes on, reconnecting`);
+        else if (s.type === 'reconnect') log(`NATS reconnected`);
+      }
+    })().catch(() => {});
+    if (stopping) return undefined;
+    service = await startControlService(nc, host, { hostId: config.hostId, onError: (err) => log(`control: ${err.message}`) });
+    log(`control service on NATS ${config.nats.servers} as mpiscsi.${config.hostId}.*`);
+    return service;
+  })();
+  control.catch((err) => log(`NATS: ${(err as Error).message}`));
+
+  if (config.loginAutomatic) {
+    for (const r of await host.loginAutomatic()) {
+      const where = `[iface: ${r.node.iface}, target: ${r.node.target}, portal: ${r.node.portal.address},${r.node.portal.port}]`;
+      log(r.code === 0 ? `Login to ${where} successful (sid ${r.sid}).` : `Could not login to ${where}: ${r.message} (${r.code})`);
+    }
+  }
+
+  const reload = async () => {
+    try {
+      config = loadConfig(flags.config, overridesOf(flags));
+    } catch (err) {
+      log(`reload: ${(err as Error).message}; keeping the running configuration`);
+      return;
+    }
+    const mp = multipathConfigOf(config);
+    for (const d of host.manager.devices) d.configure(mp);
+    await host.reloadRecords();
+    if (config.loginAutomatic) await host.loginAutomatic();
+    log('configuration and node records reloaded');
+  };
+
+  const shutdown = async () => {
+    stopping = true;
+    await service?.stop().catch(() => {});
+    await host.close();
+    await nc?.drain().catch(() => {});
+  };
+  return { host, config, control, reload, shutdown };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  let flags: Flags;
+  try {
+    program.parse(argv);
+    flags = program.opts<Flags>();
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    return e.code === 'commander.helpDisplayed' || e.exitCode === 0 ? ExitCode.SUCCESS : ExitCode.INVAL;
+  }
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(flags);
+  } catch (err) {
+    log((err as Error).message);
+    return err instanceof ConfigError || err instanceof RangeError ? ExitCode.INVAL : ExitCode.GENERIC;
+  }
+  // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
+  log(`ready (host id ${daemon.config.hostId}, db ${daemon.config.db})`);
+  process.on('SIGHUP', () => void daemon.reload());
+  return new Promise<number>((resolve) => {
+    let done = false;
+    const stop = (sig: string) => {
+      if (done) return;
+      done = true;
+      log(`${sig}: shutting down`);
+      daemon.shutdown().then(
+        () => {
+          log('stopped');
+          resolve(ExitCode.SUCCESS);
+        },
+        (err) => {
+          log(`shutdown: ${(err as Error).message}`);
+          resolve(ExitCode.GENERIC);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/mpiscsid')) {
+  main(process.argv).then((code) => process.exit(code));
+}

@@ -1,0 +1,78 @@
+/**
+ * Record operations both front ends share (mpiscsiadm offline, the daemon over NATS): selecting node records
+ * the way iscsiadm's -T/-p/-I do, checking a `-n KEY -v VALUE` change against a schema, and a record's fields
+ * as listings show them (schema order, `<empty>`, passwords `********` unless asked).
+ */
+import { DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, type NodeKey } from './node-record.js';
+import type { Rec, Schema } from './record.js';
+
+/** iscsiadm's -T, -p ADDR[:PORT][,TPGT] and -I: an absent field matches anything. */
+export interface NodeMatch {
+  target?: string;
+  address?: string;
+  port?: number;
+  tpgt?: number;
+  iface?: string;
+}
+
+export function matchesNode(k: NodeKey, f: NodeMatch): boolean {
+  if (f.target !== undefined && k.target !== f.target) return false;
+  if (f.iface !== undefined && k.iface !== f.iface) return false;
+  if (f.address !== undefined && k.address !== f.address) return false;
+  if (f.port !== undefined && k.port !== f.port) return false;
+  if (f.tpgt !== undefined && k.tpgt !== f.tpgt) return false;
+  return true;
+}
+
+/** Keys that name a record (its path): iscsiadm does not let -o update change them. */
+export const IDENTITY_KEYS: Readonly<Record<'node' | 'iface' | 'discovery', ReadonlySet<string>>> = {
+  node: new Set(['node.name', 'node.tpgt', 'node.conn[0].address', 'node.conn[0].port', 'iface.iscsi_ifacename']),
+  iface: new Set(['iface.iscsi_ifacename']),
+  discovery: new Set(['discovery.type', 'discovery.sendtargets.address', 'discovery.sendtargets.port']),
+};
+
+export const SCHEMAS = { node: NODE_SCHEMA, iface: IFACE_SCHEMA, discovery: DISCOVERY_SCHEMA } as const;
+
+/** Why a `-n KEY -v VALUE` was refused; iscsiadm answers these with INVAL (7). */
+export class RecordValueError extends RangeError {
+  override readonly name = 'RecordValueError';
+  constructor(
+    readonly key: string,
+    readonly why: string,
+  ) {
+    super(`Cannot modify ${key}. ${why}`);
+  }
+}
+
+/**
+ * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, a value its type
+ * accepts. Returns the normalised value.
+ */
+export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string): string {
+  const def = schema.keys.find((k) => k.key === key);
+  if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');
+  const v = value.trim();
+  if (def.type === 'int') {
+    if (!/^[+-]?\d+$/.test(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
+    return String(Number.parseInt(v, 10));
+  }
+  if (def.type === 'enum' && !(def.options ?? []).includes(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
+  return v;
+}
+
+export const MASK = '********';
+
+/** Every field as `-o show` lists it: schema keys (defaults filled in) then unknown ones; `*_length` never. */
+export function recordFields(rec: Rec, schema: Schema, opts: { showSecrets?: boolean; empty?: string } = {}): Array<{ key: string; value: string }> {
+  const out: Array<{ key: string; value: string }> = [];
+  const seen = new Set<string>();
+  const show = (key: string, v: string, masked: boolean) => {
+    seen.add(key);
+    if (key.endsWith('_length')) return;
+    const value = v === '' ? (opts.empty ?? '') : masked && !opts.showSecrets ? MASK : v;
+    out.push({ key, value });
+  };
+  for (const def of schema.keys) show(def.key, rec.get(def.key) ?? def.def, !!def.masked);
+  for (const [k, v] of rec) if (!seen.has(k)) show(k, v, false);
+  return out;
+}
