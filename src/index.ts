@@ -20,3 +20,4 @@ export { LoginPacer } from './session/login-pacer.js';
 export { TickClock } from './session/tick-clock.js';
 export { startServe, type ServeOptions, type RunningServe } from './cli/serve.js';
 export { KvStore, StoreConflictError, openStore, type RecordStore, type RecordUpdate, type KvStoreOptions, type OpenStoreOptions, type OpenedStore } from './db/index.js';
+export * as telemetry from './telemetry/index.js';

@@ -14,6 +14,7 @@ import { defaultInitiatorName } from '../session/identity.js';
 import { PathManager, multipathSettings, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
+import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
 
 export interface ServeOptions {
   urls: string[];
@@ -24,6 +25,11 @@ export interface ServeOptions {
   initiatorName?: string;
   chapAlgs?: string;
   out?: (line: string) => void;
+  /**
+   * Traces and metrics. Default: startTelemetry() from the OTEL_* environment (off without an OTLP
+   * endpoint), shut down (flushed) by close(); a given one is flushed by close() and left running.
+   */
+  telemetry?: Telemetry;
 }
 
 /** iSCSI operational keys of a node record that become negotiation wishes (reference/open-iscsi.md). */
@@ -155,6 +161,8 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const timers = timersFromNodeRecord(settings.record);
   const initiatorName = opts.initiatorName ?? defaultInitiatorName();
   const pacer = new LoginPacer();
+  const telemetry = opts.telemetry ?? startTelemetry();
+  const instrumented: Instrumentation[] = [];
   const manager = new PathManager({
     config: multipathSettings(settings.multipath),
     onEvent: (e) => {
@@ -176,10 +184,14 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
         sessionKey: `${u.host}:${u.port}/${u.iface ?? 'default'}#${i}`,
       }),
   );
+  instrumented.push(instrumentPathManager(manager, telemetry));
+  for (const [i, p] of paths.entries()) instrumented.push(instrumentSession(p, telemetry, { iface: urls[i].iface ?? 'default' }));
   const cleanup = async () => {
     manager.close();
     await Promise.all(paths.map((p) => p.logout().catch(() => {})));
     for (const p of paths) p.stop();
+    for (const i of instrumented.splice(0)) i.stop();
+    await (opts.telemetry ? telemetry.forceFlush() : telemetry.shutdown()).catch(() => {});
   };
   try {
     const logins = await Promise.allSettled(paths.map((p) => p.login()));

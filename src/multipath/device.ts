@@ -86,8 +86,14 @@ export type MultipathEvent =
   | { type: 'path.removed'; device: string; path: string; reason: 'operator' | 'wwid-changed'; detail?: string }
   | { type: 'group.switched'; device: string; from: number; to: number; reason: SwitchReasonCode }
   | { type: 'gate'; device: string; from: MultipathGate; to: MultipathGate }
-  /** An I/O left `from` (transport error, path sense, the path went down) and is sent again. */
-  | { type: 'io.reissued'; device: string; from: string; error: string }
+  /** An I/O left `from` (transport error, path sense, the path went down) and is sent again; `bytes` it moves. */
+  | { type: 'io.reissued'; device: string; from: string; error: string; bytes?: number }
+  /**
+   * The first completion of an I/O re-issued away from `from` since its last failure, on `path`; `stalledMs`
+   * since that I/O was first issued (what the client waited through the failover). Once per failure of
+   * `from`, not per I/O.
+   */
+  | { type: 'io.recovered'; device: string; path: string; from: string; stalledMs: number; reissues: number }
   /** An I/O failed upward with a TransportError (no path; EIO for NBD). */
   | { type: 'io.failed'; device: string; error: string }
   /** Fast detection: an I/O outstanding `stalledMs` made the device probe the path. */
@@ -119,7 +125,16 @@ export interface PathStats {
   /** I/Os that failed on this path and went elsewhere. */
   reissued: number;
   probes: number;
+  /** Bytes of the I/Os completed on this path, read (Data-In asked for) and written (Data-Out). */
+  bytesRead?: number;
+  bytesWritten?: number;
 }
+
+/**
+ * Called for every completed I/O when set (metrics); unset, the data path pays one check per I/O. Must not
+ * throw and must be cheap: it runs on the completion path.
+ */
+export type IoObserver = (path: string, latencyMs: number, bytes: number, write: boolean) => void;
 
 export interface MultipathStatus {
   name: string;
@@ -144,6 +159,8 @@ interface Io {
   /** Bumped at every issue; a result of an older attempt is stale and ignored (each I/O completes once). */
   attempt: number;
   startedAt: number;
+  /** When the first attempt was issued (the stall a failover costs is measured from here). */
+  firstStartedAt: number;
   reissues: number;
   /** The path this I/O last failed on: another is preferred. */
   avoid?: PathRuntime;
@@ -164,7 +181,9 @@ class PathRuntime implements SelectablePath {
   probeAfter = 0;
   checking = false;
   lastCompletionAt = -Infinity;
-  readonly stats: PathStats = { issued: 0, completed: 0, reissued: 0, probes: 0 };
+  /** An I/O was re-issued away from this path and none of those has completed elsewhere yet (io.recovered). */
+  awaitingRecovery = false;
+  readonly stats: Required<PathStats> = { issued: 0, completed: 0, reissued: 0, probes: 0, bytesRead: 0, bytesWritten: 0 };
   sub: Subscription | undefined;
 
   constructor(
@@ -222,6 +241,7 @@ export class MultipathDevice implements ScsiExecutor {
   private viewUsable: PathRuntime[] = [];
   private lastStatus: PathGroupStatus;
   private readonly actorSub: { unsubscribe(): void };
+  private ioObserver: IoObserver | undefined;
 
   constructor(opts: MultipathDeviceOptions) {
     this.name = opts.name;
@@ -266,6 +286,16 @@ export class MultipathDevice implements ScsiExecutor {
 
   get pathNames(): string[] {
     return [...this.paths.keys()];
+  }
+
+  /** The session key of each path's transport (telemetry joins session and path facts by it). */
+  pathSessionKey(name: string): string | undefined {
+    return this.paths.get(name)?.transport.key;
+  }
+
+  /** Installs (or with undefined removes) the per-I/O completion callback; see IoObserver. */
+  setIoObserver(observer: IoObserver | undefined): void {
+    this.ioObserver = observer;
   }
 
   /** The identity of the first path (vendor, product, size) for the topology. */
@@ -387,7 +417,7 @@ export class MultipathDevice implements ScsiExecutor {
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
       const bytes = (req.dataIn ?? 0) + (req.dataOut?.length ?? 0);
-      this.dispatch({ req, bytes, resolve, reject, attempt: 0, startedAt: 0, reissues: 0, done: false });
+      this.dispatch({ req, bytes, resolve, reject, attempt: 0, startedAt: 0, firstStartedAt: 0, reissues: 0, done: false });
     });
   }
 
@@ -419,6 +449,7 @@ export class MultipathDevice implements ScsiExecutor {
   private issue(p: PathRuntime, io: Io): void {
     const attempt = ++io.attempt;
     io.startedAt = performance.now();
+    if (attempt === 1) io.firstStartedAt = io.startedAt;
     p.ios.add(io);
     p.inFlightBytes += io.bytes;
     p.stats.issued++;
@@ -447,6 +478,14 @@ export class MultipathDevice implements ScsiExecutor {
       return;
     }
     p.stats.completed++;
+    const write = io.req.dataOut !== undefined;
+    if (write) p.stats.bytesWritten += io.bytes;
+    else p.stats.bytesRead += io.bytes;
+    if (this.ioObserver !== undefined) this.ioObserver(p.name, now - io.startedAt, io.bytes, write);
+    if (io.reissues > 0 && io.avoid?.awaitingRecovery) {
+      io.avoid.awaitingRecovery = false;
+      this.events.next({ type: 'io.recovered', device: this.name, path: p.name, from: io.avoid.name, stalledMs: now - io.firstStartedAt, reissues: io.reissues });
+    }
     io.done = true;
     io.resolve(res);
   }
@@ -474,7 +513,8 @@ export class MultipathDevice implements ScsiExecutor {
       this.fail(io, new TransportError(`${this.name}: I/O failed on ${io.reissues} paths in a row; last on ${from.name}: ${err.message}`, { cause: err }));
       return;
     }
-    this.events.next({ type: 'io.reissued', device: this.name, from: from.name, error: err.message });
+    from.awaitingRecovery = true;
+    this.events.next({ type: 'io.reissued', device: this.name, from: from.name, error: err.message, bytes: io.bytes });
     this.dispatch(io);
   }
 

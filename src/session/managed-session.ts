@@ -5,7 +5,7 @@
  * only lifecycle facts (command timeouts). RFC 7143 §6.3.5 reinstatement, §7 recovery at ERL 0.
  */
 import { createActor, fromCallback, fromPromise, type ActorSystem } from 'xstate';
-import type { Observable } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import {
   provideSessionActors,
   gateOf,
@@ -30,7 +30,9 @@ import { DigestError, ProtocolError, TaskAbortedError, TransportError } from '..
 import { parseDeviceIdentification, parseStandardInquiry, parseUnitSerialNumber, wwid } from '../scsi/inquiry.js';
 import { inquiryData, listLuns, type ScsiExecutor } from './lun.js';
 import { CheckConditionError } from '../scsi/errors.js';
-import { openSession, type OpenSessionOptions } from './open.js';
+import { openSession, type LoginProgressEvent, type OpenSessionOptions } from './open.js';
+import { emptyStats, type ConnectionStats } from './connection.js';
+import type { LoginResult } from '../iscsi/login.js';
 import type { LoginPacer } from './login-pacer.js';
 import { TickClock, type Clock } from './tick-clock.js';
 import { randomIsid } from './identity.js';
@@ -82,6 +84,19 @@ interface Command {
   timedOut: boolean;
 }
 
+/**
+ * One login attempt's progress, for telemetry and logs (never carries credentials): started (after a login
+ * pacer slot was granted), the login conversation's progress (TCP connected, stage entered, redirected),
+ * then succeeded (in full-feature phase, the LU identity read) or failed. `phase` and `attempt` as the
+ * session machine's LoginInput: 'initial' login or 'reopen' (reinstatement after a failure), 1-based.
+ */
+export type SessionLoginEvent = { attempt: number; phase: 'initial' | 'reopen' } & (
+  | { type: 'login.started'; host: string; port: number }
+  | { type: 'login.progress'; progress: LoginProgressEvent }
+  | { type: 'login.succeeded'; host: string; port: number; login: LoginResult }
+  | { type: 'login.failed'; error: Error }
+);
+
 /** What we know an LU to be: VPD 0x83 WWID and VPD 0x80 unit serial. */
 export type LuIdentity = Record<number, { wwid?: string; serial?: string }>;
 
@@ -97,6 +112,9 @@ export class ManagedSession {
   private identity: LuIdentity | undefined;
   private readonly commandTimeoutMs: number;
   private readonly maxRetries: number;
+  private readonly loginEvents = new Subject<SessionLoginEvent>();
+  /** Counters of the connections this session had before the current one. */
+  private readonly retired: ConnectionStats = emptyStats();
 
   /**
    * One machine for every session: provide() per session copied both statecharts (~95 KiB of heap per
@@ -142,6 +160,27 @@ export class ManagedSession {
   /** The live full-feature session, when there is one. */
   get session(): Session | undefined {
     return this.current && !this.current.closed ? this.current : undefined;
+  }
+
+  /** Each login attempt's progress and outcome, as it happens (SessionLoginEvent). */
+  get loginEvents$(): Observable<SessionLoginEvent> {
+    return this.loginEvents.asObservable();
+  }
+
+  /** Where the session logs in: target, portal, source address (from the options; no credentials). */
+  get target(): { targetName: string; host: string; port: number; localAddress?: string } {
+    const { targetName, host, port, localAddress } = this.opts;
+    return localAddress === undefined ? { targetName, host, port } : { targetName, host, port, localAddress };
+  }
+
+  /**
+   * iscsiadm `--stats` counters summed over every connection this session has had (each relogin starts a
+   * connection with zeroed counters), so they only grow.
+   */
+  get connectionStats(): ConnectionStats {
+    const total = { ...this.retired };
+    if (this.current) for (const k of Object.keys(total) as (keyof ConnectionStats)[]) total[k] += this.current.stats[k];
+    return total;
   }
 
   /** Commands held while the session recovers. */
@@ -237,30 +276,44 @@ export class ManagedSession {
   // Actors
 
   private async doLogin(input: LoginInput, signal: AbortSignal): Promise<LoginOutput> {
-    const { pacer, ...opts } = this.opts;
+    const { pacer, onProgress, ...opts } = this.opts;
+    const tag = { attempt: input.attempt, phase: input.phase };
     const release = await pacer?.acquire(signal);
-    const { session, login } = await openSession({
-      ...opts,
-      isid: this.isid,
-      tsih: 0,
-      loginTimeoutMs: input.loginTimeoutMs,
-      signal,
-      logoutOnRequest: false,
-    }).finally(() => release?.());
-    if (signal.aborted) {
-      session.close(new TaskAbortedError('login abandoned'));
-      throw new TaskAbortedError('login abandoned');
-    }
-    this.current = session;
-    if (input.phase === 'initial' && !this.identity) {
-      try {
-        this.identity = await readIdentity(session, this.opts.luns);
-      } catch (err) {
-        session.close();
-        throw err;
+    this.loginEvents.next({ type: 'login.started', ...tag, host: opts.host, port: opts.port });
+    try {
+      const opened = await openSession({
+        ...opts,
+        isid: this.isid,
+        tsih: 0,
+        loginTimeoutMs: input.loginTimeoutMs,
+        signal,
+        logoutOnRequest: false,
+        onProgress: (progress) => {
+          onProgress?.(progress);
+          this.loginEvents.next({ type: 'login.progress', ...tag, progress });
+        },
+      }).finally(() => release?.());
+      const { session, login } = opened;
+      if (signal.aborted) {
+        session.close(new TaskAbortedError('login abandoned'));
+        throw new TaskAbortedError('login abandoned');
       }
+      if (this.current) for (const k of Object.keys(this.retired) as (keyof ConnectionStats)[]) this.retired[k] += this.current.stats[k];
+      this.current = session;
+      if (input.phase === 'initial' && !this.identity) {
+        try {
+          this.identity = await readIdentity(session, this.opts.luns);
+        } catch (err) {
+          session.close();
+          throw err;
+        }
+      }
+      this.loginEvents.next({ type: 'login.succeeded', ...tag, host: opened.host, port: opened.port, login });
+      return { defaultTime2Wait: login.params.defaultTime2Wait, defaultTime2Retain: login.params.defaultTime2Retain };
+    } catch (err) {
+      this.loginEvents.next({ type: 'login.failed', ...tag, error: err instanceof Error ? err : new Error(String(err)) });
+      throw err;
     }
-    return { defaultTime2Wait: login.params.defaultTime2Wait, defaultTime2Retain: login.params.defaultTime2Retain };
   }
 
   private async doCheckIdentity(signal: AbortSignal): Promise<void> {

@@ -3,7 +3,7 @@
  * redirects and a deadline, and hand the connection to the full-feature Session. Also SendTargets discovery
  * (§13.3, Appendix C) over a Discovery session.
  */
-import { Opcode } from '../iscsi/constants.js';
+import { Opcode, Stage } from '../iscsi/constants.js';
 import { LoginError, ProtocolError, TransportError } from '../iscsi/errors.js';
 import type { LoginResponse, Pdu } from '../iscsi/pdu.js';
 import { LoginConversation, type AuthConfig, type LoginResult } from '../iscsi/login.js';
@@ -37,7 +37,25 @@ export interface OpenSessionOptions {
   logoutOnRequest?: boolean;
   /** Gives up (closing anything opened) when aborted. */
   signal?: AbortSignal;
+  /** Told of the login's progress (telemetry, logs): TCP connected, each login stage entered, redirects. */
+  onProgress?: (e: LoginProgressEvent) => void;
 }
+
+/**
+ * A step of one login (§6): the TCP connection is up (with its local address), the conversation entered a
+ * stage (the first request's CSG, then each NSG the target transits to: security negotiation, operational
+ * negotiation, full-feature phase), or the target redirected us (§11.13.5). Carries no key=value text.
+ */
+export type LoginProgressEvent =
+  | { type: 'connected'; host: string; port: number; localAddress?: string; localPort?: number }
+  | { type: 'stage'; stage: 'security' | 'operational' | 'full-feature' }
+  | { type: 'redirected'; host: string; port: number };
+
+const STAGE_NAMES: Record<number, 'security' | 'operational' | 'full-feature'> = {
+  [Stage.SECURITY_NEGOTIATION]: 'security',
+  [Stage.LOGIN_OPERATIONAL_NEGOTIATION]: 'operational',
+  [Stage.FULL_FEATURE_PHASE]: 'full-feature',
+};
 
 export interface OpenedSession {
   session: Session;
@@ -57,6 +75,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
     const remaining = deadline - performance.now();
     if (remaining <= 0) throw new LoginError(`login to ${host}:${port} timed out`, 'timeout');
     const socket = await connectTcp({ host, port, localAddress: opts.localAddress, timeoutMs: remaining, signal: opts.signal });
+    opts.onProgress?.({ type: 'connected', host, port, localAddress: socket.localAddress, localPort: socket.localPort });
     const conn = new Connection(socket);
     const onAbort = () => conn.destroy(new LoginError(`login to ${host}:${port} aborted`, 'timeout'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -73,7 +92,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
         cmdSN: 0,
         auth: opts.auth ?? { method: 'None' },
         wishes: { ...DEFAULT_WISHES, ...opts.wishes },
-      }, deadline);
+      }, deadline, opts.onProgress);
       const session = new Session(conn, {
         targetName: opts.targetName ?? '',
         initiatorName,
@@ -95,6 +114,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
       if (err instanceof LoginError && err.kind === 'redirect' && err.targetAddress && redirects < (opts.maxRedirects ?? 4)) {
         host = err.targetAddress.host;
         port = err.targetAddress.port;
+        opts.onProgress?.({ type: 'redirected', host, port });
         continue;
       }
       throw err;
@@ -107,7 +127,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
 type LoginConfig = ConstructorParameters<typeof LoginConversation>[0];
 
 /** Drives the login conversation over a fresh connection until full-feature phase or failure. */
-function runLogin(conn: Connection, config: LoginConfig, deadline: number): Promise<LoginResult> {
+function runLogin(conn: Connection, config: LoginConfig, deadline: number, onProgress?: (e: LoginProgressEvent) => void): Promise<LoginResult> {
   return new Promise<LoginResult>((resolve, reject) => {
     const conversation = new LoginConversation(config);
     let done = false;
@@ -131,7 +151,10 @@ function runLogin(conn: Connection, config: LoginConfig, deadline: number): Prom
           return;
         }
         try {
-          const step = conversation.handle(pdu as LoginResponse);
+          const resp = pdu as LoginResponse;
+          const step = conversation.handle(resp);
+          // §11.13: T=1 moves the login to NSG (checked by the conversation).
+          if (onProgress && resp.transit && resp.nsg !== resp.csg && STAGE_NAMES[resp.nsg]) onProgress({ type: 'stage', stage: STAGE_NAMES[resp.nsg] });
           if ('done' in step) finish(undefined, step.done);
           else conn.send(step.next);
         } catch (err) {
@@ -146,7 +169,9 @@ function runLogin(conn: Connection, config: LoginConfig, deadline: number): Prom
         ),
     });
     try {
-      conn.send(conversation.start());
+      const first = conversation.start();
+      if (onProgress && STAGE_NAMES[first.csg]) onProgress({ type: 'stage', stage: STAGE_NAMES[first.csg] });
+      conn.send(first);
     } catch (err) {
       finish(err as Error);
     }

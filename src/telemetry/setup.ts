@@ -1,0 +1,192 @@
+/**
+ * Tracer and meter setup from the standard OTEL_* environment variables: OTLP over HTTP/protobuf when an
+ * endpoint is configured, no-op (and no instrumentation work at all) otherwise; tests inject their own span
+ * processors, exporters and metric readers. Never registers global providers.
+ */
+import { ProxyTracerProvider, createNoopMeter, diag, type Attributes, type Meter, type Tracer } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  SimpleSpanProcessor,
+  type Sampler,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type IMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
+
+/** Instrumentation scope name of every tracer and meter mpiscsi creates. */
+export const INSTRUMENTATION_SCOPE = 'mpiscsi';
+
+export interface TelemetryOptions {
+  /** Where OTEL_* settings are read. Default process.env. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** service.name when OTEL_SERVICE_NAME is not set. Default 'mpiscsi'. */
+  serviceName?: string;
+  /** service.version. Default: none. */
+  serviceVersion?: string;
+  /** More resource attributes (OTEL_RESOURCE_ATTRIBUTES adds to and overrides these). */
+  resourceAttributes?: Attributes;
+  /**
+   * Span processors to use instead of the environment's exporters (tests: SimpleSpanProcessor around an
+   * InMemorySpanExporter). Given (even empty together with spanExporters), tracing is on whatever OTEL_* says.
+   */
+  spanProcessors?: SpanProcessor[];
+  /** Span exporters to use instead of the environment's, each behind a SimpleSpanProcessor. */
+  spanExporters?: SpanExporter[];
+  /** Metric readers to use instead of the environment's (tests: a manual MetricReader). Metrics on when given. */
+  metricReaders?: IMetricReader[];
+  /** Sampler. Default: the SDK's (OTEL_TRACES_SAMPLER, else parent-based always-on). */
+  sampler?: Sampler;
+}
+
+/**
+ * What instrumentation needs: the tracer and meter (no-ops when off), whether each signal is on (off:
+ * instrumentInstrument* functions subscribe to nothing), and flush/shutdown for the composition root.
+ */
+export interface Telemetry {
+  readonly tracer: Tracer;
+  readonly meter: Meter;
+  /** Spans are recorded and exported. */
+  readonly tracing: boolean;
+  /** Metrics are collected and exported. */
+  readonly metrics: boolean;
+  /** Exports what was recorded so far (spans ended, metrics now). */
+  forceFlush(): Promise<void>;
+  /** Flushes and stops the providers; idempotent. */
+  shutdown(): Promise<void>;
+}
+
+const truthy = (v: string | undefined): boolean => v !== undefined && /^(true|1|yes)$/i.test(v.trim());
+const list = (v: string | undefined, fallback: string): string[] =>
+  (v && v.trim() !== '' ? v : fallback)
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+const nonEmpty = (v: string | undefined): string | undefined => (v && v.trim() !== '' ? v.trim() : undefined);
+
+/** OTEL_RESOURCE_ATTRIBUTES: `key=value,key2=value2`, values percent-encoded (W3C Baggage octets). */
+export function parseResourceAttributes(raw: string | undefined): Attributes {
+  const out: Attributes = {};
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) continue;
+    const key = part.slice(0, eq).trim();
+    try {
+      out[key] = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      diag.warn(`OTEL_RESOURCE_ATTRIBUTES: ${key} has a badly encoded value; ignored`);
+    }
+  }
+  return out;
+}
+
+/**
+ * The OTLP/HTTP URL of one signal (OTel spec "OTLP Exporter Configuration"): OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT
+ * as it is, else OTEL_EXPORTER_OTLP_ENDPOINT + '/v1/<signal>'; undefined when neither is set.
+ */
+export function otlpUrl(env: Readonly<Record<string, string | undefined>>, signal: 'traces' | 'metrics'): string | undefined {
+  const specific = nonEmpty(env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`]);
+  if (specific) return specific;
+  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT);
+  return base ? `${base.replace(/\/+$/, '')}/v1/${signal}` : undefined;
+}
+
+/**
+ * Starts telemetry as OTEL_* says (defaults in brackets):
+ * - OTEL_SDK_DISABLED=true: everything from the environment off [false].
+ * - OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: comma list of otlp, console, none [otlp]. otlp needs an
+ *   endpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / _METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (plus
+ *   /v1/traces, /v1/metrics); without one that signal is off. Headers, timeout, compression and TLS come
+ *   from the exporters' own OTEL_EXPORTER_OTLP_* handling. Only http/protobuf is spoken.
+ * - OTEL_SERVICE_NAME ['mpiscsi'], OTEL_RESOURCE_ATTRIBUTES, OTEL_METRIC_EXPORT_INTERVAL [60000 ms],
+ *   OTEL_METRIC_EXPORT_TIMEOUT [30000 ms], OTEL_BSP_* (batch span processor).
+ * Injected processors/exporters/readers (tests) replace the environment's for their signal.
+ */
+export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
+  const env = opts.env ?? process.env;
+  const disabled = truthy(env.OTEL_SDK_DISABLED);
+
+  const processors: SpanProcessor[] = [];
+  let tracing = false;
+  if (opts.spanProcessors || opts.spanExporters) {
+    tracing = true;
+    processors.push(...(opts.spanProcessors ?? []), ...(opts.spanExporters ?? []).map((e) => new SimpleSpanProcessor(e)));
+  } else if (!disabled) {
+    for (const kind of list(env.OTEL_TRACES_EXPORTER, 'otlp')) {
+      if (kind === 'none') {
+        processors.length = 0;
+        break;
+      }
+      if (kind === 'otlp') {
+        const url = otlpUrl(env, 'traces');
+        if (url) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+      } else if (kind === 'console') processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
+      else diag.warn(`OTEL_TRACES_EXPORTER: unknown exporter '${kind}' ignored (otlp, console, none)`);
+    }
+    tracing = processors.length > 0;
+  }
+
+  const readers: IMetricReader[] = [];
+  let metrics = false;
+  if (opts.metricReaders) {
+    metrics = true;
+    readers.push(...opts.metricReaders);
+  } else if (!disabled) {
+    const interval = Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 60_000);
+    const timeout = Number(env.OTEL_METRIC_EXPORT_TIMEOUT ?? 30_000);
+    const periodic = (exporter: PushMetricExporter) =>
+      new PeriodicExportingMetricReader({
+        exporter,
+        exportIntervalMillis: Number.isFinite(interval) && interval > 0 ? interval : 60_000,
+        exportTimeoutMillis: Math.min(Number.isFinite(timeout) && timeout > 0 ? timeout : 30_000, Number.isFinite(interval) && interval > 0 ? interval : 60_000),
+      });
+    for (const kind of list(env.OTEL_METRICS_EXPORTER, 'otlp')) {
+      if (kind === 'none') {
+        readers.length = 0;
+        break;
+      }
+      if (kind === 'otlp') {
+        const url = otlpUrl(env, 'metrics');
+        if (url) readers.push(periodic(new OTLPMetricExporter({ url })));
+      } else if (kind === 'console') readers.push(periodic(new ConsoleMetricExporter()));
+      else diag.warn(`OTEL_METRICS_EXPORTER: unknown exporter '${kind}' ignored (otlp, console, none)`);
+    }
+    metrics = readers.length > 0;
+  }
+
+  const resource = defaultResource().merge(
+    resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: opts.serviceName ?? 'mpiscsi',
+      ...(opts.serviceVersion ? { [ATTR_SERVICE_VERSION]: opts.serviceVersion } : {}),
+      ...opts.resourceAttributes,
+      ...parseResourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES),
+      ...(nonEmpty(env.OTEL_SERVICE_NAME) ? { [ATTR_SERVICE_NAME]: nonEmpty(env.OTEL_SERVICE_NAME) } : {}),
+    }),
+  );
+
+  const tracerProvider = tracing ? new BasicTracerProvider({ resource, spanProcessors: processors, ...(opts.sampler ? { sampler: opts.sampler } : {}) }) : undefined;
+  const meterProvider = metrics ? new MeterProvider({ resource, readers }) : undefined;
+  // Off: the API's no-op tracer (a proxy with no delegate, never registered) and no-op meter.
+  const tracer = tracerProvider?.getTracer(INSTRUMENTATION_SCOPE, opts.serviceVersion) ?? new ProxyTracerProvider().getTracer(INSTRUMENTATION_SCOPE);
+  const meter = meterProvider?.getMeter(INSTRUMENTATION_SCOPE, opts.serviceVersion) ?? createNoopMeter();
+  let down: Promise<void> | undefined;
+  return {
+    tracer,
+    meter,
+    tracing,
+    metrics,
+    async forceFlush() {
+      await Promise.all([tracerProvider?.forceFlush(), meterProvider?.forceFlush()]);
+    },
+    shutdown() {
+      down ??= Promise.all([tracerProvider?.shutdown(), meterProvider?.shutdown()]).then(() => undefined);
+      return down;
+    },
+  };
+}
