@@ -20,6 +20,10 @@ export interface NatsServerOptions {
   token?: string;
   /** JetStream on (default true). */
   jetstream?: boolean;
+  /** Require a user authenticating with this nkey (the public key, U...). */
+  nkey?: string;
+  /** Serve TLS only: server cert and key; with caFile and verify, client certificates are required. */
+  tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
 }
 
 export class NatsServer {
@@ -50,6 +54,14 @@ export class NatsServer {
     if (this.opts.jetstream !== false) lines.push(`jetstream { store_dir: "${join(this.dir, 'js')}" }`);
     if (this.opts.user) lines.push(`authorization { user: "${this.opts.user.name}", password: "${this.opts.user.password}" }`);
     else if (this.opts.token) lines.push(`authorization { token: "${this.opts.token}" }`);
+    else if (this.opts.nkey) lines.push(`authorization { users = [ { nkey: "${this.opts.nkey}" } ] }`);
+    if (this.opts.tls) {
+      const t = this.opts.tls;
+      const tls = [`cert_file: "${t.certFile}"`, `key_file: "${t.keyFile}"`];
+      if (t.caFile) tls.push(`ca_file: "${t.caFile}"`);
+      if (t.verify) tls.push('verify: true');
+      lines.push(`tls { ${tls.join(', ')} }`);
+    }
     writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o600 });
     const child = spawn(NATS_SERVER, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
