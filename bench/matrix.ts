@@ -660,8 +660,8 @@ function failoverSvg(failovers: FailoverResult[], seconds: number): string {
   });
   return timeChart({
     title: 'Two-path mpiscsi export under fio load: throughput while one path fails',
-    subtitle: `fio nbd engine, ${LOG_MSEC} ms bandwidth log (writes only for verify runs: fio does not log verify reads); solid: fault injected / healed at the proxy; dashed: the initiator's log`,
-    xLabel: 'seconds since fio started',
+    subtitle: `fio nbd engine, ${LOG_MSEC} ms bandwidth log (verify runs: writes only); solid: fault / heal at the proxy; dashed: the initiator's log`,
+    xLabel: 'seconds since fio was started',
     yLabel: 'MB/s',
     panels,
     xMax: Math.ceil(Math.max(seconds, ...failovers.flatMap((f) => f.series.map((p) => p.t)))),
