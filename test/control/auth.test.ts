@@ -206,7 +206,7 @@ describe('natsConnectionOptions', () => {
         `-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`,
     );
     const o = natsConnectionOptions({ credsFile: creds }, {});
-    const auth = (o.authenticator as (nonce?: string) => Record<string, unknown>)('bm9uY2U');
+    const auth = (o.authenticator as unknown as (nonce?: string) => Record<string, unknown>)('bm9uY2U');
     expect(auth.jwt).toBe(jwt);
     expect(typeof auth.sig).toBe('string');
     expect(JSON.stringify(o)).not.toContain('SU');
