@@ -148,7 +148,7 @@ describe('TLS with client certificates', () => {
   });
 
   it('without a client certificate the server refuses', async () => {
-    const err = await ControlClient.connect(natsConnectionOptions({ servers: server.url, tls: { caFile: certs.ca }, maxReconnectAttempts: 0 }), {
+    const err = await ControlClient.connect(natsConnectionOptions({ servers: server.url, tls: { caFile: certs.ca }, maxReconnectAttempts: 0, connectTimeoutMs: 2000 }), {
       hostId: 'auth',
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
