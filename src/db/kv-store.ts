@@ -26,6 +26,11 @@
  * too, so exactly one of two concurrent deleters sees the record. Links are created with kv.create
  * (their value follows from their name, so an existing link is left alone). putNode/putDiscovery/putIface
  * overwrite, as FileStore's do.
+ *
+ * Differences from FileStore, both from directories having no key of their own: a send_targets portal
+ * whose last link went and that has no st_config is no longer listed by listDiscovery (FileStore keeps
+ * listing the empty directory); legacy node records (nodes/<IQN>/<addr>,<port> without tpgt) are never
+ * stored here, as importTree rewrites them in the new layout.
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';

@@ -212,14 +212,14 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
     expect(await store.listIfaces()).toEqual(['default', 'iser', 'a.b:c']);
   });
 
-  it('50 concurrent updates of one record, all reading before any writes, lose nothing', async () => {
+  it('50 concurrent updates of one record lose nothing', async () => {
     const store = await make();
     const k = await store.putNode(defaultNodeRecord(IQN, { address: '127.0.0.1', port: 3260, tpgt: 1 }));
-    const allRead = barrier(50);
+    // (No barrier here: FileStore runs one update at a time under its lock, so it would wait forever.)
     await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
         store.updateNode(k, async (r) => {
-          await allRead();
+          await new Promise((yieldToOthers) => setImmediate(yieldToOthers));
           r.set(`x.test.key${i}`, String(i));
         }),
       ),
@@ -318,6 +318,91 @@ describe('FileStore and KvStore give the same answers', () => {
   it('for one script of every operation', async () => {
     const [file, kv] = await Promise.all(FLAVOURS.map(async (f) => transcript(await f.make())));
     expect(kv).toEqual(file);
+  });
+});
+
+/** One operation of the random differential test, over small domains so that operations meet. */
+type Op = { op: string; i: number; j: number; v: number };
+const TARGETS = ['iqn.2026-11.test:a', 'iqn.2026-11.test:b'];
+const ADDRS = ['192.0.2.1', 'fe80::1'];
+const IFACES = ['default', 'if0'];
+const PORTALS = ADDRS.map((address) => ({ address, port: 3260 }));
+const OPS = [
+  'putNode', 'putNodeWith', 'updateNode', 'updateNodeIdentity', 'deleteNode', 'getNode', 'listNodes', 'staticNodes',
+  'putDiscovery', 'updateDiscovery', 'deleteDiscovery', 'getDiscovery', 'listDiscovery', 'discoveryNodes',
+  'putIface', 'updateIface', 'deleteIface', 'getIface', 'listIfaces',
+] as const;
+
+async function runOps(store: RecordStore, ops: Op[]): Promise<unknown[]> {
+  const out: unknown[] = [];
+  const keyOf = (i: number): NodeKey => ({
+    target: TARGETS[i % 2]!,
+    address: ADDRS[(i >> 1) % 2]!,
+    port: 3260,
+    tpgt: 1,
+    iface: IFACES[(i >> 2) % 2]!,
+  });
+  const nodeRec = (i: number, v: number): Rec => {
+    const k = keyOf(i);
+    const r = defaultNodeRecord(k.target, k, k.iface);
+    const types = ['static', 'send_targets', 'isns'] as const;
+    r.set('node.discovery_type', types[v % 3]!);
+    r.set('node.discovery_address', PORTALS[(v >> 2) % 2]!.address);
+    r.set('node.discovery_port', '3260');
+    r.set('x.v', String(v));
+    return r;
+  };
+  for (const { op, i, j, v } of ops) {
+    const p = PORTALS[j % 2]!;
+    const ifname = ['if0', 'if1', 'iser'][j % 3]!;
+    const call: Record<(typeof OPS)[number], () => Promise<unknown>> = {
+      putNode: () => store.putNode(nodeRec(i, v)),
+      putNodeWith: () => store.putNode(nodeRec(i, v), v % 2 ? 'static' : p),
+      updateNode: () => store.updateNode(keyOf(i), (r) => void r.set(`x.u${v}`, String(v))),
+      updateNodeIdentity: () => store.updateNode(keyOf(i), (r) => void r.set('node.tpgt', String(v + 5))),
+      deleteNode: () => store.deleteNode(keyOf(i)),
+      getNode: () => store.getNode(keyOf(i)),
+      listNodes: () => store.listNodes(),
+      staticNodes: () => store.staticNodes(),
+      putDiscovery: () => store.putDiscovery(defaultDiscoveryRecord(p.address, p.port)),
+      updateDiscovery: () => store.updateDiscovery(p, (r) => void r.set('discovery.sendtargets.reopen_max', String(v))),
+      deleteDiscovery: () => store.deleteDiscovery(p),
+      getDiscovery: () => store.getDiscovery(p),
+      // FileStore keeps listing a send_targets directory that lost its last link and has no st_config; KvStore
+      // has no key left for it (documented in kv-store.ts). Compare the portals that have something in them.
+      listDiscovery: async () => {
+        const all = await store.listDiscovery();
+        const live: unknown[] = [];
+        for (const q of all) if ((await store.getDiscovery(q)) || (await store.discoveryNodes(q)).length) live.push(q);
+        return live;
+      },
+      discoveryNodes: () => store.discoveryNodes(p),
+      putIface: () => store.putIface(defaultIfaceRecord(ifname)),
+      updateIface: () => store.updateIface(ifname, (r) => void r.set('iface.mtu', String(v))),
+      deleteIface: () => store.deleteIface(ifname),
+      getIface: () => store.getIface(ifname),
+      listIfaces: () => store.listIfaces(),
+    };
+    try {
+      const res = await call[op as (typeof OPS)[number]]();
+      out.push([op, res instanceof Map ? [...res] : res]);
+    } catch (e) {
+      out.push([op, { error: (e as Error).message }]);
+    }
+  }
+  return out;
+}
+
+describe('FileStore and KvStore give the same answers for random operation sequences', () => {
+  it('(fast-check)', async () => {
+    const opArb = fc.record({ op: fc.constantFrom(...OPS), i: fc.nat(7), j: fc.nat(5), v: fc.nat(11) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 60, size: 'max' }), async (ops) => {
+        const [file, kv] = await Promise.all(FLAVOURS.map(async (f) => runOps(await f.make(), ops)));
+        expect(kv).toEqual(file);
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 
