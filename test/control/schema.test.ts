@@ -191,6 +191,19 @@ describe('proto3 JSON checks', () => {
     );
   });
 
+  it('never throws anything but ControlDecodeError on random bytes as JSON', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...ALL_TYPES), fc.uint8Array({ maxLength: 100 }), (typeName, bytes) => {
+        try {
+          decodeJson(typeName, bytes);
+        } catch (err) {
+          if (!(err instanceof ControlDecodeError)) throw err;
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('leaves absent sub-messages out instead of null', () => {
     expect(decodeJson(T, utf8('{}'))).toEqual({ startup: '' });
     expect(decodeProtobuf(T, encodeMessage(T, { filter: { target: 'iqn.x' } }))).toEqual({
