@@ -17,11 +17,14 @@ const T1 = 'iqn.2026-11.test:adm1';
 
 let tgtd: Tgtd;
 let db: string;
+/** A loopback port nothing listens on: the daemon is not running. */
+let noDaemon: string;
 
-const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args]);
+const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: noDaemon });
 const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
 
 beforeAll(async () => {
+  noDaemon = `nats://127.0.0.1:${await freePort()}`;
   tgtd = await Tgtd.start();
   await tgtd.addTarget(T0, [{ size: 1 << 20 }]);
   await tgtd.addTarget(T1, [{ size: 1 << 20 }]);

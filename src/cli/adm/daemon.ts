@@ -47,6 +47,8 @@ async function daemon(opts: AdmOptions): Promise<ControlClient> {
 
 function asAdm(err: unknown): AdmError {
   if (err instanceof AdmError) return err;
+  // Unreachable: iscsiadm's one line (the NATS detail stays out of scripts' way).
+  if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) return daemonError();
   if (err instanceof ControlError) return new AdmError(err.code, err.message, ...err.lines);
   return new AdmError(ExitCode.GENERIC, (err as Error).message);
 }
@@ -94,7 +96,7 @@ function reportLogins(results: readonly LoginResult[], json: boolean): void {
 
 /** `-l` on matched node records. */
 export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Promise<void> {
-  await withDaemon(opts, async (c) => {
+  const attempt = withDaemon(opts, async (c) => {
     // Nodes with a session already are reported before any login starts, as iscsiadm does.
     const sessions = (await c.call('sessionList', {})).sessions;
     const all = keys.map(keyMsg);
@@ -114,6 +116,16 @@ export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Pr
       }),
     );
     reportLogins([...done, ...results], !!opts.json);
+  });
+  await attempt.catch((err: unknown) => {
+    if (!(err instanceof AdmError) || err.status !== ExitCode.ISCSID_NOTCONN || err.lines.length !== 1) throw err;
+    // As iscsiadm without iscsid: each node reported, then the summary.
+    warn(DAEMON_UNREACHABLE);
+    for (const k of keys) {
+      warn(`Could not login to ${where(keyMsg(k))}.`);
+      warn(`initiator reported error (${ExitCode.ISCSID_NOTCONN} - ${exitCodeText(ExitCode.ISCSID_NOTCONN)})`);
+    }
+    throw new AdmError(ExitCode.ISCSID_NOTCONN, 'Could not log into all portals');
   });
 }
 

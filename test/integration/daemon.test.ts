@@ -1,0 +1,246 @@
+/**
+ * mpiscsid end to end: the built daemon as a child process with a real nats-server (JetStream on) and a
+ * real tgtd on two portals, driven by the built mpiscsiadm and by the control client: discovery, login of
+ * two paths into one multipath device, iscsiadm's session lines, 20 concurrent logins of one node making
+ * one session, mutual CHAP with secrets kept out of listings and logs, events, an NBD export under fio while
+ * the NATS server restarts, SIGHUP applying changed timers, automatic nodes at start, SIGTERM.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../support/cli.js';
+import { Tgtd } from '../support/tgtd.js';
+import { NatsServer } from '../support/nats-server.js';
+import { fio, nbdinfo } from '../support/nbd-clients.js';
+import { ControlClient } from '../../src/control/client.js';
+import { natsConnectionOptions } from '../../src/control/nats-options.js';
+import type { HostEvent } from '../../src/control/host.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const T0 = 'iqn.2026-11.test:daemon0';
+const T1 = 'iqn.2026-11.test:daemon1';
+const HOST = 'testhost';
+const CHAP = { user: 'daemonuser', secret: 'daemon-secret-0123', userIn: 'targetuser', secretIn: 'target-secret-4567' };
+
+let tgtd: Tgtd;
+let nats: NatsServer;
+let dir: string;
+let db: string;
+
+/** The daemon as a child process; `waitFor` resolves at the first log line matching, from now on. */
+class Daemon {
+  readonly lines: string[] = [];
+  private waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
+  readonly exited: Promise<number | null>;
+  private constructor(readonly child: ChildProcess) {
+    let buf = '';
+    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+      buf += s;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => {
+          if (!w.re.test(line)) return true;
+          w.resolve(line);
+          return false;
+        });
+      }
+    });
+    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  }
+
+  static async start(extra: string[] = []): Promise<Daemon> {
+    const child = spawn(
+      process.execPath,
+      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, 'state'), '--host-id', HOST, '--nats', nats.url, ...extra],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    const d = new Daemon(child);
+    // Ready: automatic logins done ("ready") and the control service subscribed.
+    const ready = Promise.all([d.waitFor(/control service on NATS/), d.waitFor(/ ready \(/)]);
+    await Promise.race([ready, d.exited.then((c) => Promise.reject(new Error(`mpiscsid exited ${c}: ${d.lines.join('\n')}`)))]);
+    return d;
+  }
+
+  waitFor(re: RegExp): Promise<string> {
+    return new Promise((resolve) => this.waiters.push({ re, resolve }));
+  }
+
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+}
+
+let daemon: Daemon;
+let client: ControlClient;
+
+const adm = (...args: string[]): Promise<CliResult> =>
+  runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
+const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mpiscsid-test-'));
+  db = join(dir, 'db');
+  [tgtd, nats] = await Promise.all([Tgtd.start({ hosts: ['127.0.0.1', '127.0.0.2'] }), NatsServer.start()]);
+  await tgtd.addTarget(T0, [{ size: 32 << 20 }]);
+  const tid1 = await tgtd.addTarget(T1, [{ size: 4 << 20 }]);
+  await tgtd.addAccount(tid1, CHAP.user, CHAP.secret);
+  await tgtd.addAccount(tid1, CHAP.userIn, CHAP.secretIn, true);
+  daemon = await Daemon.start();
+  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), { hostId: HOST, timeoutMs: 30_000 });
+});
+
+afterAll(async () => {
+  await client?.close();
+  await daemon?.stop();
+  await Promise.all([tgtd?.stop(), nats?.stop()]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('mpiscsid with mpiscsiadm', () => {
+  it('discovers two portals, logs both in as paths of one device, and lists sessions like iscsiadm', async () => {
+    const events: HostEvent[] = [];
+    const sub = client.subscribeEvents(HOST, '*', (e) => events.push(e));
+    await client.nc.flush();
+    for (const host of tgtd.hosts) {
+      const r = await adm('-m', 'discovery', '-t', 'st', '-p', `${host}:${tgtd.port}`);
+      expect(r.code).toBe(0);
+      expect(lines(r.stdout)).toContain(`${host}:${tgtd.port},1 ${T0}`);
+    }
+    const login = await adm('-m', 'node', '-T', T0, '-l');
+    expect(login.stderr).toBe('');
+    expect(login.code).toBe(0);
+    for (const host of tgtd.hosts) {
+      expect(login.stdout).toContain(`Logging in to [iface: default, target: ${T0}, portal: ${host},${tgtd.port}]\n`);
+      expect(login.stdout).toContain(`Login to [iface: default, target: ${T0}, portal: ${host},${tgtd.port}] successful.\n`);
+    }
+
+    const sess = await adm('-m', 'session');
+    expect(sess.code).toBe(0);
+    const sl = lines(sess.stdout);
+    expect(sl).toHaveLength(2);
+    for (const host of tgtd.hosts) expect(sl).toContainEqual(expect.stringMatching(new RegExp(`^tcp: \\[\\d+\\] ${host.replace(/\./g, '\\.')}:${tgtd.port},1 ${T0} \\(non-flash\\)$`)));
+
+    const sid = /^tcp: \[(\d+)\]/.exec(sl[0])![1];
+    const p3 = lines((await adm('-m', 'session', '-r', sid, '-P', '3')).stdout);
+    expect(p3[0]).toBe(`Target: ${T0} (non-flash)`);
+    expect(p3).toContain('\t\tiSCSI Connection State: LOGGED IN');
+    expect(p3).toContain('\t\tiSCSI Session State: LOGGED_IN');
+    expect(p3).toContain(`\t\tSID: ${sid}`);
+    expect(p3).toContain('\t\tNegotiated iSCSI params:');
+    expect(p3).toContain('\t\tRecovery Timeout: 120');
+    expect(p3.some((l) => /Attached multipath device mpath[a-z]+/.test(l))).toBe(true);
+
+    const stats = await adm('-m', 'session', '-r', sid, '-s');
+    expect(stats.code).toBe(0);
+    expect(stats.stdout).toMatch(/^Stats for session \[sid: \d+, target: /);
+    expect(Number(/\tscsicmd_pdus: (\d+)/.exec(stats.stdout)![1])).toBeGreaterThan(0);
+
+    const mp = await adm('-m', 'mpath');
+    expect(mp.code).toBe(0);
+    const topo = lines(mp.stdout);
+    expect(topo[0]).toMatch(/^mpatha \(\w+\) IET,VIRTUAL-DISK/);
+    expect(topo.filter((l) => /\d+:0:0:1 .*active/.test(l))).toHaveLength(2);
+
+    // Events: each session reached loggedIn and each path became active.
+    expect(events.filter((e) => e.kind === 'session' && e.event.state === 'loggedIn').length).toBeGreaterThanOrEqual(2);
+    expect(events.filter((e) => e.kind === 'path' && e.event.to === 'active').length).toBeGreaterThanOrEqual(2);
+    sub.unsubscribe();
+
+    // The real daemon answers JSON requests too.
+    const viaJson = await client.call('mpathList', {}, { json: true });
+    expect(viaJson.devices[0].paths).toHaveLength(2);
+    const again = await adm('-m', 'node', '-T', T0, '-p', `127.0.0.1:${tgtd.port}`, '-l');
+    expect(again.code).toBe(15);
+    expect(again.stderr).toBe('mpiscsiadm: default: 1 session requested, but 1 already present.\n');
+  });
+
+  it('20 concurrent logins of one node make one session', async () => {
+    const filter = { target: T0, address: '127.0.0.2', port: tgtd.port, iface: 'default' };
+    const out = await adm('-m', 'node', '-T', T0, '-p', `127.0.0.2:${tgtd.port}`, '-u');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^Logging out of session \[sid: \d+, target: .*\]\nLogout of \[sid: \d+, target: .*\] successful\.\n$/);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.call('nodeLogin', { filter }, { json: i % 2 === 1 }).then((r) => r.results[0])),
+    );
+    const codes = results.map((r) => r.code).sort((a, b) => a - b);
+    expect(codes).toEqual([0, ...Array(19).fill(15)]);
+    const sessions = (await client.call('sessionList', {})).sessions.filter((s) => s.node.portal.address === '127.0.0.2');
+    expect(sessions).toHaveLength(1);
+    expect(sessions[0].sid).toBe(results.find((r) => r.code === 0)!.sid);
+  });
+
+  it('mutual CHAP through the daemon: secrets masked in listings unless -S, never logged', async () => {
+    const set = async (name: string, value: string) => expect((await adm('-m', 'node', '-T', T1, '-o', 'update', '-n', name, '-v', value)).code).toBe(0);
+    await set('node.session.auth.authmethod', 'CHAP');
+    await set('node.session.auth.username', CHAP.user);
+    await set('node.session.auth.password', CHAP.secret);
+    await set('node.session.auth.username_in', CHAP.userIn);
+    await set('node.session.auth.password_in', CHAP.secretIn);
+    const login = await adm('-m', 'node', '-T', T1, '-p', `127.0.0.1:${tgtd.port}`, '-l');
+    expect(login.stderr).toBe('');
+    expect(login.code).toBe(0);
+    const sid = (await client.call('sessionList', {})).sessions.find((s) => s.node.target === T1)!.sid;
+    const p2 = await adm('-m', 'session', '-r', String(sid), '-P', '2');
+    expect(p2.stdout).toContain(`\t\tusername: ${CHAP.user}\n\t\tpassword: ********\n\t\tusername_in: ${CHAP.userIn}\n\t\tpassword_in: ********\n`);
+    const shown = await adm('-m', 'session', '-r', String(sid), '-P', '2', '-S');
+    expect(shown.stdout).toContain(`\t\tpassword: ${CHAP.secret}\n`);
+    const json = JSON.stringify(await client.call('sessionList', {}));
+    expect(json).not.toContain(CHAP.secret);
+    expect(json).not.toContain(CHAP.secretIn);
+    expect(daemon.lines.join('\n')).not.toContain(CHAP.secret);
+    expect(daemon.lines.join('\n')).not.toContain(CHAP.secretIn);
+    const bye = await adm('-m', 'session', '-r', String(sid), '-u');
+    expect(bye.code).toBe(0);
+    expect(bye.stdout).toContain(`Logout of [sid: ${sid}, target: ${T1}, portal: 127.0.0.1,${tgtd.port}] successful.`);
+  });
+
+  it('an NBD export keeps serving fio while the NATS server restarts; control works again after', async () => {
+    const exp = await adm('-m', 'export', '-o', 'new', '--device', 'mpatha');
+    expect(exp.stderr).toBe('');
+    expect(exp.code).toBe(0);
+    const uri = /(nbd\+unix:\/\/\/\S+)/.exec(exp.stdout)![1];
+    expect((await nbdinfo(uri)).exports[0]['export-size']).toBe(32 << 20);
+
+    const load = fio({ uri, rw: 'randwrite', bs: '4k', iodepth: 16, size: '8M', verify: 'crc32c', runtime: 3, timeoutMs: 60_000 });
+    const lost = daemon.waitFor(/NATS connection lost/);
+    const back = daemon.waitFor(/NATS reconnected/);
+    await nats.restart();
+    await lost;
+    await back;
+    const { job } = await load;
+    expect(job.error).toBe(0);
+    expect(job.write.total_ios).toBeGreaterThan(0);
+    const sess = await adm('-m', 'session');
+    expect(sess.code).toBe(0);
+    expect(lines(sess.stdout)).toHaveLength(2);
+    const list = await adm('-m', 'export', '--json');
+    expect(JSON.parse(list.stdout)[0].name).toBe('mpatha');
+  });
+
+  it('SIGHUP applies changed timers to running sessions; SIGTERM logs out; automatic nodes log in at start', async () => {
+    const portal = `127.0.0.1:${tgtd.port}`;
+    expect((await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7')).code).toBe(0);
+    expect((await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', 'node.startup', '-v', 'automatic')).code).toBe(0);
+    const reloaded = daemon.waitFor(/reloaded/);
+    daemon.child.kill('SIGHUP');
+    await reloaded;
+    const sid = (await client.call('sessionList', {})).sessions.find((s) => s.node.portal.address === '127.0.0.1' && s.node.target === T0)!.sid;
+    expect((await adm('-m', 'session', '-r', String(sid), '-P', '2')).stdout).toContain('\t\tRecovery Timeout: 7\n');
+
+    const before = daemon.lines.length;
+    expect(await daemon.stop()).toBe(0);
+    expect(daemon.lines.slice(before).filter((l) => /logged out of/.test(l))).toHaveLength(2);
+    expect((await adm('-m', 'session')).code).toBe(20);
+
+    daemon = await Daemon.start();
+    const sessions = (await client.call('sessionList', {})).sessions;
+    expect(sessions.map((s) => `${s.node.target} ${s.node.portal.address}`)).toEqual([`${T0} 127.0.0.1`]);
+  });
+});
