@@ -8,6 +8,9 @@
  *   nodes.<IQN>.<addr>,<port>,<tpgt>.<iface>             node record text
  *   send_targets.<addr>,<port>.st_config                 discovery record text
  *   send_targets.<addr>,<port>.<IQN>,<addr>,<port>,<tpgt>,<iface>   link: value is the node record's key
+ *   send_targets.<addr>,<port>                           empty marker: the directory, left when deleteNode
+ *                                                        removes a link (FileStore keeps listing the empty
+ *                                                        directory), removed by deleteDiscovery
  *   static.<IQN>,<addr>,<port>,<tpgt>,<iface>            link: value is the node record's key
  *   ifaces.<iface_name>                                  iface record text ("default", "iser" never stored)
  *   <file>                                               a top-level file of an imported tree, byte for byte
@@ -27,10 +30,8 @@
  * (their value follows from their name, so an existing link is left alone). putNode/putDiscovery/putIface
  * overwrite, as FileStore's do.
  *
- * Differences from FileStore, both from directories having no key of their own: a send_targets portal
- * whose last link went and that has no st_config is no longer listed by listDiscovery (FileStore keeps
- * listing the empty directory); legacy node records (nodes/<IQN>/<addr>,<port> without tpgt) are never
- * stored here, as importTree rewrites them in the new layout.
+ * Difference from FileStore: legacy node records (nodes/<IQN>/<addr>,<port> without tpgt) are never
+ * stored here (importTree rewrites them in the new layout), so there is no legacy form to read.
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
@@ -236,10 +237,10 @@ export class KvStore implements RecordStore {
     }
   }
 
-  /** Create a link key unless it exists (its value follows from its name, so an existing one is right). */
-  private async link(key: string, nodeKey: string): Promise<void> {
+  /** Create a key unless it exists (links and markers: their value follows from their name, so an existing one is right). */
+  private async createIfAbsent(key: string, value: string): Promise<void> {
     try {
-      await this.kv.create(key, nodeKey);
+      await this.kv.create(key, value);
     } catch (err) {
       if (!isWrongRevision(err)) throw err;
     }
@@ -265,8 +266,8 @@ export class KvStore implements RecordStore {
   }
 
   private async writeLink(k: NodeKey, link: 'static' | PortalKey | undefined): Promise<void> {
-    if (link === 'static') await this.link(kvKeyOf('static', linkName(k)), this.nodeKey(k));
-    else if (link) await this.link(kvKeyOf(...this.discoveryPath(link), linkName(k)), this.nodeKey(k));
+    if (link === 'static') await this.createIfAbsent(kvKeyOf('static', linkName(k)), this.nodeKey(k));
+    else if (link) await this.createIfAbsent(kvKeyOf(...this.discoveryPath(link), linkName(k)), this.nodeKey(k));
   }
 
   // ---- nodes ----------------------------------------------------------------------------------------
@@ -315,16 +316,20 @@ export class KvStore implements RecordStore {
     await this.casDelete(`static.${name}`);
     const links: string[] = [];
     for await (const key of await this.kv.keys(`send_targets.*.${name}`)) links.push(key);
-    for (const key of links) await this.casDelete(key);
+    for (const key of links) {
+      // The send_targets directory outlives its last link in the file tree; its marker key stands for it.
+      await this.createIfAbsent(key.slice(0, key.lastIndexOf('.')), '');
+      await this.casDelete(key);
+    }
     return found;
   }
 
   // ---- discovery ------------------------------------------------------------------------------------
 
-  /** Portals with a discovery record or with links (as FileStore lists send_targets directories). */
+  /** Portals with a discovery record, links or a directory marker (as FileStore lists send_targets directories). */
   async listDiscovery(): Promise<PortalKey[]> {
     const seen = new Set<string>();
-    for (const [, dir] of await this.paths('send_targets.*.>')) seen.add(dir!);
+    for (const [, dir] of await this.paths('send_targets.>')) seen.add(dir!);
     return [...seen].sort().flatMap((d) => parseAddrPort(d) ?? []);
   }
 
@@ -357,8 +362,10 @@ export class KvStore implements RecordStore {
   }
 
   async deleteDiscovery(p: PortalKey): Promise<boolean> {
+    const dir = kvKeyOf(...this.discoveryPath(p));
     const keys: string[] = [];
-    for await (const key of await this.kv.keys(`${kvKeyOf(...this.discoveryPath(p))}.>`)) keys.push(key);
+    for await (const key of await this.kv.keys(`${dir}.>`)) keys.push(key);
+    if (await this.entry(dir)) keys.push(dir);
     if (keys.length === 0) return false;
     for (const key of keys) await this.kv.delete(key);
     return true;
