@@ -307,7 +307,10 @@ class FailoverTracer {
   private start(path: string, reason: string, detail: string | undefined, now: number, provisional = false): Failover {
     const probe = this.probeFailed.get(path);
     const fromProbe = probe !== undefined && now - probe.at < PROBE_RECENT_MS;
-    if (fromProbe) reason = 'probe';
+    if (fromProbe) {
+      reason = 'probe';
+      provisional = false; // the path's state change will only say 'closed'
+    }
     this.probeFailed.delete(path);
     // The failure began when the stalled I/O was issued, if a probe found it; otherwise at its detection.
     const began = fromProbe ? probe.at - probe.stalledMs : now;

@@ -1,0 +1,95 @@
+/**
+ * The failover tracer over scripted paths (test/multipath/fake-path.ts), for what tgtd cannot show on cue: a
+ * stall probe as the failure reason (the failover starts at the stalled I/O's issue), a path that stays down
+ * past restoreWithinMs (the failover ends unrestored; the later return is a linked `mpath.path.restored`),
+ * and I/O failed upward with no usable path (error status, mpath.failed.count).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Subject, filter, firstValueFrom, timeout } from 'rxjs';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { readBlocks } from '../../src/scsi/cdb.js';
+import { executeScsi } from '../../src/session/lun.js';
+import { MultipathDevice, type MultipathEvent } from '../../src/multipath/device.js';
+import type { MultipathConfig } from '../../src/multipath/config.js';
+import { instrumentDevice, startTelemetry, type Instrumentation } from '../../src/telemetry/index.js';
+import { FakePath, good } from '../multipath/fake-path.js';
+
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const c of cleanup.splice(0)) c();
+});
+
+function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
+  const exporter = new InMemorySpanExporter();
+  const ended = new Subject<ReadableSpan>();
+  const processor = new SimpleSpanProcessor(exporter);
+  const onEnd = processor.onEnd.bind(processor);
+  processor.onEnd = (span) => {
+    onEnd(span);
+    ended.next(span);
+  };
+  const telemetry = startTelemetry({ env: {}, spanProcessors: [processor] });
+  const dev = new MultipathDevice({ name: 'mpatha', wwid: '360000000000000000e00000000010001', config: { pollingIntervalMs: 60_000, ...config } });
+  const inst: Instrumentation = instrumentDevice(dev, telemetry, restoreWithinMs === undefined ? {} : { restoreWithinMs });
+  const paths = [new FakePath('p0'), new FakePath('p1')];
+  paths.forEach((p, i) => dev.addPath(p, { name: `p${i}`, lun: 1 }));
+  cleanup.push(() => {
+    inst.stop();
+    dev.close();
+  });
+  const spanEnded = (name: string) => firstValueFrom(ended.pipe(filter((s) => s.name === name), timeout(5_000)));
+  const event = <T extends MultipathEvent['type']>(type: T, pred: (e: Extract<MultipathEvent, { type: T }>) => boolean = () => true) =>
+    firstValueFrom(dev.events$.pipe(filter((e): e is Extract<MultipathEvent, { type: T }> => e.type === type && pred(e as never)), timeout(5_000)));
+  return { dev, paths, exporter, spanEnded, event };
+}
+
+const read = (dev: MultipathDevice, lba = 0) => executeScsi(dev, 1, readBlocks({ lba, blocks: 8, blockSize: 512 }));
+
+describe('failover spans over scripted paths', () => {
+  it('names a failed stall probe as the reason, starts at the stalled I/O, and links a return after restoreWithinMs', async () => {
+    const { dev, paths, exporter, spanEnded, event } = rig(
+      { pathGroupingPolicy: 'multibus', pathSelector: 'round-robin', stallFloorMs: 30, probeTimeoutMs: 40, stallSweepMs: 5, pollingIntervalMs: 100 },
+      100,
+    );
+    paths[0].answer = () => 'hold';
+    paths[0].live!.pings = 'silent';
+    const probed = event('probe', (e) => e.path === 'p0' && !e.ok);
+    const rootEnded = spanEnded('mpath.failover');
+    const ios = [read(dev, 0), read(dev, 1)]; // round-robin: one held on p0, one answered by p1
+    await probed; // the probe closed p0's connection: its I/O went to p1
+    await Promise.all(ios);
+    paths[0].down('closed'); // the session notices
+    const root = await rootEnded; // restoreWithinMs passed with p0 still down
+    expect(root.attributes).toMatchObject({ 'mpath.path': 'p0', 'mpath.failover.reason': 'probe', 'mpath.failover.restored': false, 'mpath.requeued.count': 1, 'mpath.path.new': 'p1' });
+    const detect = exporter.getFinishedSpans().find((s) => s.name === 'mpath.failover.detect')!;
+    expect(detect.attributes['mpath.probe.stalled_ms']).toBeGreaterThanOrEqual(30);
+    // The failover began when the stalled I/O was issued, before the probe detected it.
+    const dur = (s: ReadableSpan) => s.duration[0] * 1e3 + s.duration[1] / 1e6;
+    expect(dur(detect)).toBeGreaterThanOrEqual(30);
+
+    const restored = spanEnded('mpath.path.restored');
+    paths[0].answer = () => good(); // the checker's TEST UNIT READY passes
+    paths[0].up();
+    const late = await restored;
+    expect(late.parentSpanContext).toBeUndefined();
+    expect(late.links.map((l) => l.context.spanId)).toEqual([root.spanContext().spanId]);
+    expect(exporter.getFinishedSpans().filter((s) => s.name === 'mpath.failover')).toHaveLength(1);
+  });
+
+  it('marks a failover that failed I/O upward (no usable path, no_path_retry fail) as an error', async () => {
+    const { dev, paths, spanEnded } = rig({ pathGroupingPolicy: 'failover', noPathRetry: 'fail', pollingIntervalMs: 100 });
+    paths[0].answer = () => 'hold';
+    const io = read(dev).catch((e: Error) => e);
+    const rootEnded = spanEnded('mpath.failover');
+    paths[1].down('reset');
+    paths[0].down('nop-timeout');
+    expect(await io).toBeInstanceOf(Error);
+    paths[0].answer = () => good();
+    paths[0].up();
+    const root = await rootEnded;
+    expect(root.attributes).toMatchObject({ 'mpath.path': 'p0', 'mpath.failover.reason': 'nop-timeout', 'mpath.failover.restored': true });
+    expect(root.attributes['mpath.failed.count']).toBeGreaterThan(0);
+    expect(root.status.code).toBe(2); // SpanStatusCode.ERROR
+    expect(root.events.map((e) => e.name)).toContain('mpath.io.failed');
+  });
+});
