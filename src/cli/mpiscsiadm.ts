@@ -46,6 +46,7 @@ export function buildProgram(): Command {
     .option('-s, --stats', 'session statistics (needs the daemon)')
     .option('-d, --debug <level>', 'debug level (accepted, ignored)')
     .option('--discover', 'discoverydb: run discovery')
+    .option('--import <dir>', 'import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi layout) whole')
     .option('--json', 'JSON output')
     .addOption(new Option('--nats <urls>', 'NATS servers of the daemon (default nats://127.0.0.1:4222)').env('MPISCSI_NATS_URL'))
     .addOption(new Option('--host-id <id>', "the daemon's host id (default this host's name)").env('MPISCSI_HOST_ID'))
@@ -76,13 +77,21 @@ export function buildProgram(): Command {
     .allowExcessArguments(false);
 }
 
-export async function run(opts: AdmOptions & { version?: boolean }): Promise<void> {
+export async function run(opts: AdmOptions & { version?: boolean; import?: string }): Promise<void> {
   if (opts.version) {
     process.stdout.write(`${PROG} version ${VERSION}\n`);
     return;
   }
-  if (opts.mode === undefined) throw usage('You must specify a mode (-m discovery|discoverydb|node|session|iface)');
   const store = new FileStore(opts.db);
+  if (opts.import !== undefined) {
+    const r = await store.importTree(opts.import);
+    for (const w of r.warnings) warn(`${w.file}:${w.line}: ${w.message}`);
+    const summary = `Imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records, ${r.links} links and ${r.files} files from ${opts.import}`;
+    if (opts.json) process.stdout.write(JSON.stringify({ ...r, from: opts.import }, null, 2) + '\n');
+    else process.stdout.write(summary + '\n');
+    if (opts.mode === undefined) return;
+  }
+  if (opts.mode === undefined) throw usage('You must specify a mode (-m discovery|discoverydb|node|session|iface)');
   switch (opts.mode) {
     case 'discovery':
     case 'discoverydb':

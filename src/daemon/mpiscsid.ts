@@ -37,6 +37,7 @@ export function buildProgram(): Command {
     .option('--nats-tls-ca <file>', 'CA certificate for the NATS server')
     .option('--nats-tls-cert <file>', 'client certificate for NATS')
     .option('--nats-tls-key <file>', 'client key for NATS')
+    .option('--import <dir>', 'first import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi) whole')
     .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
     .option('--set <key=value>', 'a configuration key (repeatable), e.g. multipath.no_path_retry=queue', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--allow-remote-exports', 'let NBD exports listen on non-loopback addresses')
@@ -61,6 +62,7 @@ interface Flags {
   natsTlsCert?: string;
   natsTlsKey?: string;
   initiatorName?: string;
+  import?: string;
   set: string[];
   allowRemoteExports?: boolean;
   loginAutomatic?: boolean;
@@ -106,6 +108,10 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
   if (config.db.startsWith('nats-kv://')) throw new ConfigError('--db nats-kv:// needs the JetStream KV store (not built into this daemon yet)');
   const store = new FileStore(config.db);
+  if (flags.import) {
+    const r = await store.importTree(flags.import);
+    log(`imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records from ${flags.import}`);
+  }
   const host = new DaemonHost({
     store,
     initiatorName: config.initiatorName ?? defaultInitiatorName(),

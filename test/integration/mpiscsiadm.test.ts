@@ -4,7 +4,7 @@
  * and exit codes (with `mpiscsiadm:` for `iscsiadm:`), and what it writes parses back identically.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, statSync, mkdirSync, copyFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliResult } from '../support/cli.js';
@@ -280,5 +280,61 @@ describe('mpiscsiadm -m iface', () => {
     expect((await adm('-m', 'iface', '-I', 'default', '-o', 'delete')).code).toBe(7);
     expect((await adm('-m', 'iface', '-I', 'nosuch')).code).toBe(21);
     expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1', '-I', 'nosuch')).code).toBe(21);
+  });
+});
+
+describe('mpiscsiadm --import', () => {
+  const fixtures = join(import.meta.dirname, '..', 'db', 'fixtures');
+  const T = 'iqn.2026-11.test:disk0';
+
+  /** An open-iscsi tree as iscsiadm leaves it, from the byte-exact fixtures. */
+  function openIscsiTree(): string {
+    const tree = mkdtempSync(join(tmpdir(), 'open-iscsi-tree-'));
+    mkdirSync(join(tree, 'nodes', T, '127.0.0.1,3260,1'), { recursive: true });
+    copyFileSync(join(fixtures, 'node-chap.record'), join(tree, 'nodes', T, '127.0.0.1,3260,1', 'default'));
+    mkdirSync(join(tree, 'send_targets', '127.0.0.1,3260'), { recursive: true });
+    copyFileSync(join(fixtures, 'st_config.record'), join(tree, 'send_targets', '127.0.0.1,3260', 'st_config'));
+    symlinkSync(join(tree, 'nodes', T, '127.0.0.1,3260,1'), join(tree, 'send_targets', '127.0.0.1,3260', `${T},127.0.0.1,3260,1,default`));
+    mkdirSync(join(tree, 'ifaces'));
+    copyFileSync(join(fixtures, 'iface0.record'), join(tree, 'ifaces', 'iface0'));
+    writeFileSync(join(tree, 'initiatorname.iscsi'), 'InitiatorName=iqn.2026-11.test:host\n');
+    return tree;
+  }
+
+  it('imports a whole open-iscsi tree; the node, discovery and iface records read back identically', async () => {
+    const tree = openIscsiTree();
+    try {
+      const r = await adm('--import', tree);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`Imported 1 node, 1 discovery and 1 iface records, 1 links and 1 files from ${tree}\n`);
+      expect(lines((await adm('-m', 'node')).stdout)).toEqual([`127.0.0.1:3260,1 ${T}`]);
+      expect(lines((await adm('-m', 'discovery')).stdout)).toEqual(['127.0.0.1:3260 via sendtargets']);
+      expect(lines((await adm('-m', 'iface')).stdout)).toContainEqual(expect.stringMatching(/^iface0 tcp,/));
+      // The record file is the fixture byte for byte, 0600.
+      const written = join(db, 'nodes', T, '127.0.0.1,3260,1', 'default');
+      expect(readFileSync(written, 'utf8')).toBe(readFileSync(join(fixtures, 'node-chap.record'), 'utf8'));
+      expect(statSync(written).mode & 0o777).toBe(0o600);
+      const show = await adm('-m', 'node', '-T', T);
+      expect(show.stdout).toContain('node.session.auth.password = ********\n');
+      expect(show.stdout).not.toContain('s3cret-Pa55');
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  });
+
+  it('a corrupt record stops the import naming its file and line, and nothing is written', async () => {
+    const tree = openIscsiTree();
+    try {
+      const bad = join(tree, 'ifaces', 'iface0');
+      writeFileSync(bad, readFileSync(bad, 'utf8').replace('iface.ipaddress = ', 'iface.ipaddress '));
+      const lineNo = readFileSync(bad, 'utf8').split('\n').findIndex((l) => l.startsWith('iface.ipaddress ')) + 1;
+      const r = await adm('--import', tree);
+      expect(r.code).toBe(6);
+      expect(r.stderr).toContain(`${bad}:${lineNo}`);
+      expect((await adm('-m', 'node')).code).toBe(21);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
   });
 });
