@@ -20,6 +20,7 @@ export {
 export { extractTraceContext, injectTraceContext } from './trace.js';
 export {
   startControlService,
+  activeRequestContext,
   eventSubject,
   SERVICE_NAME,
   type ControlServiceOptions,

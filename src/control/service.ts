@@ -4,7 +4,8 @@
  * from a ControlHost in the request's format (protobuf, or proto3 JSON by Content-Type), and publishing the
  * host's events on `mpiscsi.<hostId>.events.<kind>`.
  */
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
@@ -35,6 +36,11 @@ export interface ControlServiceOptions {
   description?: string;
   /** Told about failures that have no caller to answer (an event that could not be published). Default: ignored. */
   onError?: (err: Error) => void;
+  /**
+   * Tracer for the SERVER span of each request (a child of the caller's traceparent); default the global
+   * API's tracer, a no-op unless an SDK is registered. The daemon passes its telemetry tracer.
+   */
+  tracer?: Tracer;
 }
 
 export interface RunningControlService {
@@ -61,7 +67,17 @@ export function requestFormat(h: { get(k: string): string; keys(): string[] } | 
   return value.split(';')[0]!.trim().toLowerCase() === JSON_CONTENT_TYPE ? 'json' : 'protobuf';
 }
 
-const tracer = trace.getTracer('mpiscsi.control');
+/** The request being answered, for hosts that run without a global OpenTelemetry context manager. */
+const requestContext = new AsyncLocalStorage<Context>();
+
+/**
+ * The trace context of the control request being answered (the caller's traceparent and the service's
+ * SERVER span), from inside a ControlHost method: use it as the parent of spans the host starts when no
+ * global context manager makes context.active() carry it. Outside a request: context.active().
+ */
+export function activeRequestContext(): Context {
+  return requestContext.getStore() ?? context.active();
+}
 
 /** Starts the service on `nc`; resolves once every endpoint is subscribed. */
 export async function startControlService(nc: NatsConnection, host: ControlHost, opts: ControlServiceOptions): Promise<RunningControlService> {
@@ -69,6 +85,7 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
   if (!HOST_ID.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
   loadSchema(); // fail here, not on the first request, if proto/ is missing
   const onError = opts.onError ?? (() => {});
+  const tracer = opts.tracer ?? trace.getTracer('mpiscsi');
 
   // @nats-io/services carries its own @nats-io/nats-core copy; the connection is the same object at runtime.
   const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);
@@ -91,7 +108,7 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
       metadata: { request: ep.request, response: ep.response },
       handler: (err, msg) => {
         if (err) return; // the framework stops the service itself
-        void answer(host, ep, msg);
+        void answer(host, ep, msg, tracer);
       },
     });
   }
@@ -121,7 +138,7 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
 }
 
 /** Decode, call the host inside the caller's trace, encode; every failure becomes an error reply. */
-async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg): Promise<void> {
+async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg, tracer: Tracer): Promise<void> {
   const h = msg.headers as unknown as HeaderCarrier | undefined;
   let format: WireFormat = 'protobuf';
   try {
@@ -134,23 +151,24 @@ async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg): Promise
       throw new ControlError(ExitCode.INVAL, why, [], { cause: err });
     }
     const parent = extractTraceContext(h, context.active());
-    const res = await tracer.startActiveSpan(
+    const span = tracer.startSpan(
       `${ep.group}.${ep.verb}`,
       { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'nats', 'rpc.service': SERVICE_NAME, 'rpc.method': `${ep.group}.${ep.verb}` } },
       parent,
-      async (span) => {
-        try {
-          return await (host[ep.method] as (r: unknown) => Promise<unknown>).call(host, req);
-        } catch (err) {
-          const ce = toControlError(err);
-          span.setAttribute('mpiscsi.exit_code', ce.code);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: ce.message });
-          throw err;
-        } finally {
-          span.end();
-        }
-      },
     );
+    const ctx = trace.setSpan(parent, span);
+    let res: unknown;
+    try {
+      const call = (): Promise<unknown> => (host[ep.method] as (r: unknown) => Promise<unknown>).call(host, req);
+      res = await context.with(ctx, () => requestContext.run(ctx, call));
+    } catch (err) {
+      const ce = toControlError(err);
+      span.setAttribute('mpiscsi.exit_code', ce.code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: ce.message });
+      throw err;
+    } finally {
+      span.end();
+    }
     let body: Uint8Array;
     try {
       body = encodeMessage(ep.response, res, format);

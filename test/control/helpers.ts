@@ -10,6 +10,7 @@ import protobuf from 'protobufjs';
 import { ENDPOINTS, type Endpoint } from '../../src/control/endpoints.js';
 import type { ControlHost, HostEvent } from '../../src/control/host.js';
 import { messageType } from '../../src/control/schema.js';
+import { activeRequestContext } from '../../src/control/service.js';
 
 const INT_SAMPLES: Record<string, number> = {
   int32: -7,
@@ -50,6 +51,8 @@ export interface RecordedCall {
   req: unknown;
   /** The span context active inside the host method, if any. */
   span: SpanContext | undefined;
+  /** The span context of activeRequestContext() inside the host method (works without a context manager). */
+  requestSpan: SpanContext | undefined;
 }
 
 /** A ControlHost that answers every endpoint with sample(response) or a configured reply, and records calls. */
@@ -66,7 +69,7 @@ export class RecordingHost implements ControlHost {
   }
 
   private async answer(ep: Endpoint, req: unknown): Promise<unknown> {
-    this.calls.push({ method: ep.method, req, span: trace.getSpanContext(context.active()) });
+    this.calls.push({ method: ep.method, req, span: trace.getSpanContext(context.active()), requestSpan: trace.getSpanContext(activeRequestContext()) });
     const r = this.replies.get(ep.method);
     return r ? r(req) : sample(ep.response, ep.method);
   }

@@ -5,7 +5,8 @@
  */
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type ServiceInfo } from '@nats-io/services';
-import { context, createTraceState, isSpanContextValid, ROOT_CONTEXT, trace, TraceFlags } from '@opentelemetry/api';
+import { context, createTraceState, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { ENDPOINTS, endpointSubject } from '../../src/control/endpoints.js';
@@ -282,6 +283,45 @@ describe('trace context', () => {
     // Without an SDK the service's server span is a non-recording one with an invalid context.
     const span = host.calls[0]!.span;
     expect(span === undefined || !isSpanContextValid(span)).toBe(true);
+  });
+});
+
+describe('trace context with a recording tracer and no context manager', () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const spanId = '00f067aa0ba902b7';
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const h3 = new RecordingHost();
+  let s3: RunningControlService;
+
+  beforeAll(async () => {
+    s3 = await startControlService(serviceNc, h3, { hostId: 'h3', tracer: provider.getTracer('test') });
+    await serviceNc.flush();
+  });
+  afterAll(() => s3.stop());
+
+  it('records a SERVER span under the caller, and the host finds it through activeRequestContext()', async () => {
+    h3.replies.set('nodeLogout', () => {
+      throw new ControlError(21, 'No matching sessions found');
+    });
+    for (const verb of ['list', 'logout']) {
+      const h = natsHeaders();
+      h.set('traceparent', `00-${traceId}-${spanId}-01`);
+      await clientNc.request(endpointSubject('h3', { group: 'node', verb }), new Uint8Array(), { headers: h, timeout: 5000 });
+    }
+    const spans = exporter.getFinishedSpans();
+    expect(spans.map((s) => s.name)).toEqual(['node.list', 'node.logout']);
+    for (const s of spans) {
+      expect(s.kind).toBe(SpanKind.SERVER);
+      expect(s.spanContext().traceId).toBe(traceId);
+      expect(s.parentSpanContext?.spanId).toBe(spanId);
+    }
+    expect(spans[0]!.attributes).toMatchObject({ 'rpc.system': 'nats', 'rpc.service': 'mpiscsi', 'rpc.method': 'node.list' });
+    expect(spans[1]!.status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'No matching sessions found' });
+    expect(spans[1]!.attributes['mpiscsi.exit_code']).toBe(21);
+    // No global context manager here: context.active() is empty inside the host, activeRequestContext() is not.
+    expect(h3.calls.map((c) => c.requestSpan?.spanId)).toEqual(spans.map((s) => s.spanContext().spanId));
+    expect(h3.calls[0]!.span === undefined || !isSpanContextValid(h3.calls[0]!.span)).toBe(true);
   });
 });
 
