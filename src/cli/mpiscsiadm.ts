@@ -5,7 +5,11 @@
  * database; login, logout and session mode go to mpiscsid over NATS (ISCSID_NOTCONN when it cannot be reached).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { FileStore, RecordError } from '../db/file-store.js';
+import { RecordError } from '../db/file-store.js';
+import { openStore } from '../db/open-store.js';
+import type { RecordStore } from '../db/store.js';
+import { connect } from '@nats-io/transport-node';
+import { admNatsOptions } from './adm/daemon.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
@@ -82,7 +86,15 @@ export async function run(opts: AdmOptions & { version?: boolean; import?: strin
     process.stdout.write(`${PROG} version ${VERSION}\n`);
     return;
   }
-  const store = new FileStore(opts.db);
+  const opened = await openStore(opts.db, { nats: () => connect(admNatsOptions(opts)) });
+  try {
+    await runWith(opened.store, opts);
+  } finally {
+    await opened.close();
+  }
+}
+
+async function runWith(store: RecordStore, opts: AdmOptions & { import?: string }): Promise<void> {
   if (opts.import !== undefined) {
     const r = await store.importTree(opts.import);
     for (const w of r.warnings) warn(`${w.file}:${w.line}: ${w.message}`);

@@ -4,7 +4,7 @@
  * portal (an existing record keeps its settings, as iscsiadm's discovery -o update; records the portal no
  * longer reports are deleted, as -o delete), unless nonpersistent. Shared by mpiscsiadm and the daemon.
  */
-import type { FileStore, PortalKey } from '../db/file-store.js';
+import type { RecordStore, PortalKey } from '../db/store.js';
 import { defaultDiscoveryRecord, defaultNodeRecord, type NodeKey } from '../db/node-record.js';
 import type { Rec } from '../db/record.js';
 import { DEFAULT_CHAP_ALGORITHMS, parseChapAlgs } from '../iscsi/chap.js';
@@ -14,7 +14,7 @@ import { sourceAddressFromRecord } from '../session/node-session.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError } from './host.js';
 
-type Store = Pick<FileStore, 'getDiscovery' | 'getIface' | 'getNode' | 'putDiscovery' | 'discoveryNodes' | 'deleteNode' | 'putNode'>;
+type Store = Pick<RecordStore, 'getDiscovery' | 'getIface' | 'getNode' | 'putDiscovery' | 'discoveryNodes' | 'deleteNode' | 'putNode'>;
 
 /** discovery.sendtargets.auth.*: None or CHAP (mutual with username_in). */
 export function discoveryAuth(rec: ReadonlyMap<string, string>): AuthConfig {

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
-import type { FileStore, PortalKey } from '../db/file-store.js';
+import type { RecordStore, PortalKey } from '../db/store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, NODE_SCHEMA, defaultIfaceRecord, defaultNodeRecord, type NodeKey } from '../db/node-record.js';
 import type { Rec } from '../db/record.js';
 import { IDENTITY_KEYS, MASK, checkRecordValue, matchesNode, recordFields, type NodeMatch } from '../db/record-ops.js';
@@ -70,7 +70,7 @@ import type { SessionStatus } from '../../machines/session.machine.js';
 
 /** The record store the host needs (FileStore, or the JetStream KV store with the same methods). */
 export type HostStore = Pick<
-  FileStore,
+  RecordStore,
   | 'listNodes'
   | 'getNode'
   | 'putNode'
@@ -236,7 +236,7 @@ export class DaemonHost implements ControlHost {
     for (const iface of ifaces) {
       try {
         found.push(
-          ...(await discoverAndStore(this.store as FileStore, portal, {
+          ...(await discoverAndStore(this.store, portal, {
             iface,
             nonpersistent: req.nonpersistent,
             settings: req.settings,

@@ -7,7 +7,8 @@
  */
 import { Command, Option } from 'commander';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { FileStore } from '../db/file-store.js';
+import { openStore } from '../db/open-store.js';
+import { RecordError } from '../db/record.js';
 import { defaultInitiatorName } from '../session/identity.js';
 import { startControlService, type RunningControlService } from '../control/service.js';
 import { ExitCode } from '../control/exit-codes.js';
@@ -106,8 +107,11 @@ export interface RunningDaemon {
 
 export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
-  if (config.db.startsWith('nats-kv://')) throw new ConfigError('--db nats-kv:// needs the JetStream KV store (not built into this daemon yet)');
-  const store = new FileStore(config.db);
+  // A nats-kv:// store gets a connection of its own, so that the records and the control plane fail apart.
+  const opened = await openStore(config.db, {
+    nats: () => connect(natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId} records`, maxReconnectAttempts: -1 })),
+  });
+  const store = opened.store;
   if (flags.import) {
     const r = await store.importTree(flags.import);
     log(`imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records from ${flags.import}`);
@@ -166,6 +170,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     await service?.stop().catch(() => {});
     await host.close();
     await nc?.drain().catch(() => {});
+    await opened.close().catch(() => {});
   };
   return { host, config, control, reload, shutdown };
 }
@@ -185,6 +190,7 @@ export async function main(argv: string[]): Promise<number> {
     daemon = await startDaemon(flags);
   } catch (err) {
     log((err as Error).message);
+    if (err instanceof RecordError) return ExitCode.IDBM;
     return err instanceof ConfigError || err instanceof RangeError ? ExitCode.INVAL : ExitCode.GENERIC;
   }
   // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.

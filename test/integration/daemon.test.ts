@@ -54,10 +54,10 @@ class Daemon {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
-  static async start(extra: string[] = []): Promise<Daemon> {
+  static async start(extra: string[] = [], hostId = HOST): Promise<Daemon> {
     const child = spawn(
       process.execPath,
-      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, 'state'), '--host-id', HOST, '--nats', nats.url, ...extra],
+      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, `state-${hostId}`), '--host-id', hostId, '--nats', nats.url, ...extra],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const d = new Daemon(child);
@@ -242,5 +242,37 @@ describe('mpiscsid with mpiscsiadm', () => {
     daemon = await Daemon.start();
     const sessions = (await client.call('sessionList', {})).sessions;
     expect(sessions.map((s) => `${s.node.target} ${s.node.portal.address}`)).toEqual([`${T0} 127.0.0.1`]);
+  });
+
+  it('two daemons sharing one JetStream KV bucket see each other\'s records; concurrent updates of one record lose nothing', async () => {
+    const [a, b] = await Promise.all([Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-a'), Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-b')]);
+    const ca = new ControlClient(client.nc, { hostId: 'kv-a', timeoutMs: 30_000 });
+    const cb = new ControlClient(client.nc, { hostId: 'kv-b', timeoutMs: 30_000 });
+    try {
+      const found = await ca.call('discoverySendtargets', { address: '127.0.0.1', port: tgtd.port });
+      expect(found.nodes.map((n) => n.node.target).sort()).toEqual([T0, T1]);
+      const seen = await cb.call('nodeList', {});
+      expect(seen.nodes.map((n) => `${n.target} ${n.portal.address}:${n.portal.port}`).sort()).toEqual([`${T0} 127.0.0.1:${tgtd.port}`, `${T1} 127.0.0.1:${tgtd.port}`]);
+
+      // Ten different keys of one record, changed at once through both daemons: every change survives.
+      const keys = [
+        'node.session.timeo.replacement_timeout',
+        'node.session.err_timeo.abort_timeout',
+        'node.session.err_timeo.lu_reset_timeout',
+        'node.session.err_timeo.tgt_reset_timeout',
+        'node.session.initial_login_retry_max',
+        'node.session.queue_depth',
+        'node.conn[0].timeo.logout_timeout',
+        'node.conn[0].timeo.login_timeout',
+        'node.conn[0].timeo.noop_out_interval',
+        'node.conn[0].timeo.noop_out_timeout',
+      ];
+      const filter = { target: T0, address: '127.0.0.1', port: tgtd.port };
+      await Promise.all(keys.map((key, i) => (i % 2 ? ca : cb).call('nodeUpdate', { filter, fields: [{ key, value: String(40 + i) }] })));
+      const [rec] = (await ca.call('nodeShow', { filter })).records;
+      for (const [i, key] of keys.entries()) expect(rec.fields.find((f) => f.key === key)?.value).toBe(String(40 + i));
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });

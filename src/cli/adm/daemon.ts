@@ -24,22 +24,23 @@ function defaultHostId(): string {
 }
 
 /** A client for the daemon named by --nats / --host-id (or MPISCSI_NATS_URL / MPISCSI_HOST_ID). */
+export function admNatsOptions(opts: AdmOptions) {
+  return natsConnectionOptions({
+    servers: opts.nats,
+    user: opts.natsUser,
+    passwordFile: opts.natsPasswordFile,
+    tokenFile: opts.natsTokenFile,
+    credsFile: opts.natsCreds,
+    tls: opts.natsTlsCa ? { caFile: opts.natsTlsCa } : undefined,
+    name: 'mpiscsiadm',
+    maxReconnectAttempts: 0,
+    connectTimeoutMs: 3000,
+  });
+}
+
 async function daemon(opts: AdmOptions): Promise<ControlClient> {
   try {
-    return await ControlClient.connect(
-      natsConnectionOptions({
-        servers: opts.nats,
-        user: opts.natsUser,
-        passwordFile: opts.natsPasswordFile,
-        tokenFile: opts.natsTokenFile,
-        credsFile: opts.natsCreds,
-        tls: opts.natsTlsCa ? { caFile: opts.natsTlsCa } : undefined,
-        name: 'mpiscsiadm',
-        maxReconnectAttempts: 0,
-        connectTimeoutMs: 3000,
-      }),
-      { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 },
-    );
+    return await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 });
   } catch (err) {
     throw asAdm(err);
   }

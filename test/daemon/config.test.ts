@@ -1,0 +1,60 @@
+/** mpiscsid's configuration: file lines, flag overrides, and errors that name the file and line. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, multipathConfigOf, parseConfigText } from '../../src/daemon/config.js';
+
+function withFile(text: string, fn: (file: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'mpiscsid-conf-'));
+  const file = join(dir, 'mpiscsid.conf');
+  writeFileSync(file, text);
+  try {
+    fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('mpiscsid configuration', () => {
+  it('reads key = value lines with comments; flags override the file', () => {
+    withFile(
+      ['# mpiscsid.conf', '', 'host_id = rack1-node7', 'db=/srv/iscsi', 'nats.servers = nats://127.0.0.1:4333', 'nats.tls.ca_file = /etc/ca.pem', 'multipath.no_path_retry = queue', 'export.allow_remote = No'].join('\n'),
+      (file) => {
+        const c = loadConfig(file, [{ key: 'db', value: '/override' }]);
+        expect(c.hostId).toBe('rack1-node7');
+        expect(c.db).toBe('/override');
+        expect(c.nats.servers).toBe('nats://127.0.0.1:4333');
+        expect(c.nats.tls).toEqual({ caFile: '/etc/ca.pem' });
+        expect(c.multipath).toEqual({ no_path_retry: 'queue' });
+        expect(multipathConfigOf(c)).toBeTruthy();
+        expect(c.allowRemoteExports).toBe(false);
+      },
+    );
+  });
+
+  it('defaults: loopback NATS, login of automatic nodes on, no remote exports', () => {
+    const c = loadConfig(undefined);
+    expect(c.nats.servers).toBe('nats://127.0.0.1:4222');
+    expect(c.loginAutomatic).toBe(true);
+    expect(c.allowRemoteExports).toBe(false);
+    expect(c.hostId).toMatch(/^[-\w]+$/);
+  });
+
+  it('a bad line, an unknown key or a bad value is an error naming the file and line', () => {
+    withFile('host_id = a\nthis line has no equals\n', (file) => {
+      expect(() => loadConfig(file)).toThrow(new ConfigError(`${file}:2: expected "key = value", got "this line has no equals"`));
+    });
+    withFile('\n\nnats.passwrd_file = /x\n', (file) => {
+      expect(() => loadConfig(file)).toThrow(new RegExp(`^${file}:3: unknown key "nats.passwrd_file"`));
+    });
+    withFile('multipath.no_path_retry = sometimes\n', (file) => {
+      expect(() => loadConfig(file)).toThrow(new RegExp(`^${file}:1: multipath.no_path_retry = sometimes: `));
+    });
+    withFile('host_id = has.dots\n', (file) => {
+      expect(() => loadConfig(file)).toThrow(`${file}:1: host_id = has.dots: use letters, digits, - and _`);
+    });
+    expect(() => loadConfig(undefined, [{ key: 'multipath.frobnicate', value: '1' }])).toThrow(/--multipath.frobnicate: unknown multipath setting "frobnicate"/);
+    expect(parseConfigText('a = b = c\n', 'f')).toEqual([{ key: 'a', value: 'b = c', where: 'f:1' }]);
+  });
+});
