@@ -5,8 +5,8 @@
  * Each failover of a path is ONE trace:
  *
  *   mpath.failover (root; mpath.device, mpath.wwid, mpath.path, mpath.failover.reason, iscsi.session.id...)
- *   |- mpath.failover.detect     from when the failure began (a stall probe's oldest I/O, else the detection)
- *   |                            to its detection; reason and detail
+ *   |- mpath.failover.detect     from when the failure began (a stall probe's oldest I/O issued, the path's
+ *   |                            session leaving full-feature phase) to the device acting on it; reason, detail
  *   |- mpath.requeue             first re-issue to the first completion of a re-issued I/O on the new path:
  *   |                            mpath.requeued.count / .bytes; event mpath.io.first_completion (mpath.path.new,
  *   |                            mpath.stall.duration_ms)
@@ -77,6 +77,8 @@ export interface FailoverInstrumentationOptions {
 
 /** Longest failure detail kept in an attribute. */
 const MAX_DETAIL = 256;
+/** A session that left full-feature phase this recently is the failure the device is reacting to. */
+const SESSION_DOWN_RECENT_MS = 1_000;
 /** A failed stall probe this recent explains a path failure (its close comes right after). */
 const PROBE_RECENT_MS = 2_000;
 
@@ -319,9 +321,12 @@ class FailoverTracer {
       provisional = false; // the path's state change will only say 'closed'
     }
     this.probeFailed.delete(path);
-    // The failure began when the stalled I/O was issued, if a probe found it; otherwise at its detection.
-    const began = fromProbe ? probe.at - probe.stalledMs : now;
     const sessionKey = this.device.pathSessionKey(path);
+    // Detection began when the stalled I/O was issued, if a probe found it; else when the path's session left
+    // full-feature phase, if it just did (instrumentSession hears of it a moment before the device does);
+    // else now.
+    const downAt = sessionKey === undefined ? undefined : this.registry.sessionDownAt.get(sessionKey);
+    const began = fromProbe ? probe.at - probe.stalledMs : downAt !== undefined && downAt <= now && now - downAt < SESSION_DOWN_RECENT_MS ? downAt : now;
     const tracer = this.telemetry.tracer;
     const root = tracer.startSpan(SPAN_MPATH_FAILOVER, {
       root: true,

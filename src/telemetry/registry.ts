@@ -19,6 +19,8 @@ export interface Registry {
   readonly devices: Set<MultipathDevice>;
   /** Session key -> context of the open `mpath.failover` span of the path that session carries. */
   readonly failoverBySession: Map<string, Context>;
+  /** Session key -> when (clockMs) the session last left full-feature phase: where a failover's detection begins. */
+  readonly sessionDownAt: Map<string, number>;
 }
 
 const registries = new WeakMap<Telemetry, Registry>();
@@ -26,7 +28,7 @@ const registries = new WeakMap<Telemetry, Registry>();
 export function registryOf(telemetry: Telemetry): Registry {
   let r = registries.get(telemetry);
   if (!r) {
-    r = { sessions: new Map(), devices: new Set(), failoverBySession: new Map() };
+    r = { sessions: new Map(), devices: new Set(), failoverBySession: new Map(), sessionDownAt: new Map() };
     registries.set(telemetry, r);
   }
   return r;

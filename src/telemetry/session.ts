@@ -147,6 +147,7 @@ export function instrumentSession(session: ManagedSession, telemetry: Telemetry,
     if (st.state === 'recovering') {
       if (!recovery && !pendingRecovery && telemetry.tracing) {
         pendingRecovery = { at: clockMs(), status: st };
+        registry.sessionDownAt.set(session.key, pendingRecovery.at);
         queueMicrotask(ensureRecovery);
       }
     } else if (recovery || pendingRecovery) endRecovery(st);
@@ -255,7 +256,10 @@ export function instrumentSession(session: ManagedSession, telemetry: Telemetry,
         recovery.span.end(now);
         recovery = undefined;
       }
-      if (registry.sessions.get(session.key)?.session === session) registry.sessions.delete(session.key);
+      if (registry.sessions.get(session.key)?.session === session) {
+        registry.sessions.delete(session.key);
+        registry.sessionDownAt.delete(session.key);
+      }
     },
   };
 }

@@ -254,6 +254,18 @@ describe('telemetry of a multipath failover over tgtd', () => {
     // Nothing else is in the trace, and every span in it hangs off the root.
     expect(new Set(inTrace.map((s) => s.name))).toEqual(new Set(['mpath.failover', 'mpath.failover.detect', 'mpath.requeue', 'iscsi.session.recovery', 'iscsi.login']));
 
+    // The trace as an SRE sees it (printed, not asserted: timings vary).
+    const t0 = ms(root.startTime);
+    const tree = (span: ReadableSpan, depth: number): string[] => [
+      `${'  '.repeat(depth)}${span.name} +${(ms(span.startTime) - t0).toFixed(1)} ms, ${(ms(span.endTime) - ms(span.startTime)).toFixed(1)} ms` +
+        (span.events.length ? ` [${span.events.map((e) => `${e.name} +${(ms(e.time) - t0).toFixed(1)}`).join(', ')}]` : ''),
+      ...inTrace
+        .filter((c) => parentOf(c) === span.spanContext().spanId)
+        .sort((a, b) => ms(a.startTime) - ms(b.startTime))
+        .flatMap((c) => tree(c, depth + 1)),
+    ];
+    console.log(tree(root, 0).join('\n'));
+
     // The two initial logins are their own traces.
     const initial = spans.filter((s) => s.name === 'iscsi.login' && s.attributes['iscsi.login.phase'] === 'initial');
     expect(initial).toHaveLength(2);
