@@ -9,6 +9,7 @@ import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/u
 import { Lun, inquiryData, listLuns, readCapacity, executeScsi } from '../session/lun.js';
 import { connectUrl, discoverUrl, type CommonOptions } from './connect.js';
 import { exitCodeFor } from '../control/exit-codes.js';
+import { traceSummary } from './trace-summary.js';
 import { runDd, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress } from './progress.js';
@@ -306,6 +307,14 @@ export function buildProgram(): Command {
     .option('--name <name>', 'export name (default: the device alias, mpatha)')
     .option('--set <key=value>', 'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .action((urls: string[], opts) => cmdServe(urls, opts));
+  program
+    .command('trace-summary')
+    .description('print the failover traces of a JSON-lines span file (mpiscsid --trace-file) as timelines')
+    .argument('<file>', 'span file')
+    .option('--all', 'every trace, not only failovers')
+    .action((file: string, opts: { all?: boolean }) => {
+      for (const line of traceSummary(file, opts.all ? /./ : undefined)) process.stdout.write(line + '\n');
+    });
   return program;
 }
 

@@ -98,8 +98,8 @@ export interface DaemonHostOptions {
   allowRemoteExports?: boolean;
   /** A line per notable thing (logins, failures, path changes); never secrets. */
   log?: (line: string) => void;
-  /** Called for each new session (telemetry hooks). */
-  onSession?: (s: HostSession) => void;
+  /** Called for each new session before its login (telemetry hooks); what it returns is stopped with the session. */
+  onSession?: (s: HostSession) => { stop(): void } | void;
   /** Called for each new multipath device (telemetry hooks). */
   onDevice?: (d: MultipathDevice) => void;
 }
@@ -114,6 +114,7 @@ export interface HostSession {
   /** LUN -> path name in its multipath device. */
   readonly paths: Map<number, { device: MultipathDevice; path: string; wwid: string }>;
   sub?: Subscription;
+  instrumentation?: { stop(): void } | void;
 }
 
 interface HostExport {
@@ -415,18 +416,19 @@ export class DaemonHost implements ControlHost {
     s.sub = managed.events$.subscribe((st) =>
       this.emit({ kind: 'session', event: { sid, node: nodeKeyMsg(k), state: st.state, gate: st.gate, reason: String(st.reason ?? ''), atMs: Date.now() } }),
     );
+    s.instrumentation = this.opts.onSession?.(s);
     try {
       await managed.login();
     } catch (err) {
       s.sub.unsubscribe();
       managed.stop();
+      s.instrumentation?.stop();
       this.log(`sid ${sid}: login to ${k.target} at ${portalText(k)} failed: ${(err as Error).message}`);
       if (err instanceof LoginError || !(err instanceof ControlError)) throw new ControlError(exitCodeFor(err), (err as Error).message, [], { cause: err });
       throw err;
     }
     this.sessions.set(sid, s);
     this.log(`sid ${sid}: logged in to ${k.target} at ${portalText(k)} through iface ${k.iface}`);
-    this.opts.onSession?.(s);
     await this.scan(s);
     return s;
   }
@@ -489,6 +491,7 @@ export class DaemonHost implements ControlHost {
     }
     s.managed.stop();
     s.sub?.unsubscribe();
+    s.instrumentation?.stop();
     this.sessions.delete(s.sid);
     this.byNode.delete(nodeId(s.key));
     this.log(`sid ${s.sid}: logged out of ${s.key.target} at ${portalText(s.key)}${code ? ` (${message})` : ''}`);

@@ -14,6 +14,8 @@ import { startControlService, type RunningControlService } from '../control/serv
 import { ExitCode } from '../control/exit-codes.js';
 import { natsConnectionOptions } from '../control/nats-options.js';
 import { DaemonHost } from './host.js';
+import { startTelemetry, instrumentSession, instrumentPathManager } from '../telemetry/index.js';
+import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
 
 export const PROG = 'mpiscsid';
@@ -39,6 +41,7 @@ export function buildProgram(): Command {
     .option('--nats-tls-cert <file>', 'client certificate for NATS')
     .option('--nats-tls-key <file>', 'client key for NATS')
     .option('--import <dir>', 'first import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi) whole')
+    .option('--trace-file <file>', 'append finished spans as JSON lines to this file (0600) instead of the OTEL_* exporters')
     .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
     .option('--set <key=value>', 'a configuration key (repeatable), e.g. multipath.no_path_retry=queue', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--allow-remote-exports', 'let NBD exports listen on non-loopback addresses')
@@ -64,6 +67,7 @@ interface Flags {
   natsTlsKey?: string;
   initiatorName?: string;
   import?: string;
+  traceFile?: string;
   set: string[];
   allowRemoteExports?: boolean;
   loginAutomatic?: boolean;
@@ -116,6 +120,12 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     const r = await store.importTree(flags.import);
     log(`imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records from ${flags.import}`);
   }
+  // Traces and metrics per the OTEL_* variables (off when unset), or spans to --trace-file.
+  const telemetry = startTelemetry({
+    serviceName: 'mpiscsid',
+    resourceAttributes: { 'host.id': config.hostId },
+    spanExporters: flags.traceFile ? [new JsonLinesSpanExporter(flags.traceFile)] : undefined,
+  });
   const host = new DaemonHost({
     store,
     initiatorName: config.initiatorName ?? defaultInitiatorName(),
@@ -123,7 +133,9 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     multipath: multipathConfigOf(config),
     allowRemoteExports: config.allowRemoteExports,
     log,
+    onSession: (s) => instrumentSession(s.managed, telemetry, { iface: s.key.iface }),
   });
+  const instrumented = instrumentPathManager(host.manager, telemetry);
 
   let nc: NatsConnection | undefined;
   let service: RunningControlService | undefined;
@@ -138,7 +150,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
       }
     })().catch(() => {});
     if (stopping) return undefined;
-    service = await startControlService(nc, host, { hostId: config.hostId, onError: (err) => log(`control: ${err.message}`) });
+    service = await startControlService(nc, host, { hostId: config.hostId, tracer: telemetry.tracer, onError: (err) => log(`control: ${err.message}`) });
     log(`control service on NATS ${config.nats.servers} as mpiscsi.${config.hostId}.*`);
     return service;
   })();
@@ -169,6 +181,8 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     stopping = true;
     await service?.stop().catch(() => {});
     await host.close();
+    instrumented.stop();
+    await telemetry.shutdown().catch(() => {});
     await nc?.drain().catch(() => {});
     await opened.close().catch(() => {});
   };
