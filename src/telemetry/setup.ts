@@ -46,7 +46,7 @@ export interface TelemetryOptions {
 
 /**
  * What instrumentation needs: the tracer and meter (no-ops when off), whether each signal is on (off:
- * instrumentInstrument* functions subscribe to nothing), and flush/shutdown for the composition root.
+ * the instrument* functions subscribe to nothing), and flush/shutdown for the composition root.
  */
 export interface Telemetry {
   readonly tracer: Tracer;
