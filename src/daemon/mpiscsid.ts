@@ -14,7 +14,7 @@ import { startControlService, type RunningControlService } from '../control/serv
 import { ExitCode } from '../control/exit-codes.js';
 import { natsConnectionOptions } from '../control/nats-options.js';
 import { DaemonHost } from './host.js';
-import { startTelemetry, instrumentSession, instrumentPathManager } from '../telemetry/index.js';
+import { startTelemetry, instrumentSession, instrumentDevice } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
 
@@ -120,6 +120,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     const r = await store.importTree(flags.import);
     log(`imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records from ${flags.import}`);
   }
+  const deviceInstrumentation: Array<{ stop(): void }> = [];
   // Traces and metrics per the OTEL_* variables (off when unset), or spans to --trace-file.
   const telemetry = startTelemetry({
     serviceName: 'mpiscsid',
@@ -134,8 +135,8 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     allowRemoteExports: config.allowRemoteExports,
     log,
     onSession: (s) => instrumentSession(s.managed, telemetry, { iface: s.key.iface }),
+    onDevice: (d) => void deviceInstrumentation.push(instrumentDevice(d, telemetry)),
   });
-  const instrumented = instrumentPathManager(host.manager, telemetry);
 
   let nc: NatsConnection | undefined;
   let service: RunningControlService | undefined;
@@ -181,7 +182,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     stopping = true;
     await service?.stop().catch(() => {});
     await host.close();
-    instrumented.stop();
+    for (const i of deviceInstrumentation) i.stop();
     await telemetry.shutdown().catch(() => {});
     await nc?.drain().catch(() => {});
     await opened.close().catch(() => {});
