@@ -7,6 +7,7 @@
 import { timersFromNodeRecord, TIMER_RECORD_KEYS } from '../../machines/timers.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
 import { ManagedSession } from '../session/managed-session.js';
+import { WISH_KEYS } from '../session/node-session.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
@@ -32,19 +33,6 @@ export interface ServeOptions {
   telemetry?: Telemetry;
 }
 
-/** iSCSI operational keys of a node record that become negotiation wishes (reference/open-iscsi.md). */
-const WISH_KEYS: Record<string, (w: Partial<SessionWishes>, v: string) => void> = {
-  'node.conn[0].iscsi.HeaderDigest': (w, v) => (w.headerDigest = digestList(v)),
-  'node.conn[0].iscsi.DataDigest': (w, v) => (w.dataDigest = digestList(v)),
-  'node.conn[0].iscsi.MaxRecvDataSegmentLength': (w, v) => (w.maxRecvDataSegmentLength = int(v)),
-  'node.conn[0].iscsi.MaxXmitDataSegmentLength': (w, v) => (w.maxXmitDataSegmentLength = int(v)),
-  'node.session.iscsi.FirstBurstLength': (w, v) => (w.firstBurstLength = int(v)),
-  'node.session.iscsi.MaxBurstLength': (w, v) => (w.maxBurstLength = int(v)),
-  'node.session.iscsi.InitialR2T': (w, v) => (w.initialR2T = yesNo(v)),
-  'node.session.iscsi.ImmediateData': (w, v) => (w.immediateData = yesNo(v)),
-  'node.session.iscsi.MaxOutstandingR2T': (w, v) => (w.maxOutstandingR2T = int(v)),
-  'node.session.iscsi.DefaultTime2Retain': (w, v) => (w.defaultTime2Retain = int(v)),
-};
 /** Keys whose value the session takes as it is. */
 const SESSION_KEYS = ['node.session.cmds_max'];
 
@@ -57,18 +45,6 @@ function int(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new ServeUsageError(`"${v}" is not a whole number`);
   return n;
-}
-
-function yesNo(v: string): boolean {
-  if (/^yes$/i.test(v)) return true;
-  if (/^no$/i.test(v)) return false;
-  throw new ServeUsageError(`"${v}" is not Yes or No`);
-}
-
-function digestList(v: string): Array<'None' | 'CRC32C'> {
-  const items = v.split(',').map((s) => s.trim());
-  for (const i of items) if (i !== 'None' && i !== 'CRC32C') throw new ServeUsageError(`digest "${i}" is not None or CRC32C`);
-  return items as Array<'None' | 'CRC32C'>;
 }
 
 /** Splits `--set KEY=VALUE` into node-record keys (timers, wishes) and multipath settings; unknown keys throw. */
@@ -90,7 +66,7 @@ export function parseSettings(sets: string[]): {
     const value = s.slice(eq + 1).trim();
     try {
       if (timerKeys.has(key)) record[key] = value;
-      else if (key in WISH_KEYS) WISH_KEYS[key](wishes, value);
+      else if (key in WISH_KEYS) WISH_KEYS[key](wishes, value, key);
       else if (SESSION_KEYS.includes(key)) cmdsMax = int(value);
       else if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key)) multipath[key] = value;
       else

@@ -1,6 +1,7 @@
 /** Shared pieces of `mpiscsiadm`: options, errors carrying iscsiadm exit codes, portal syntax, output. */
 import type { Rec, Schema } from '../../db/record.js';
 import { showRecord } from '../../db/record.js';
+import { checkRecordValue, recordFields, RecordValueError } from '../../db/record-ops.js';
 import type { NodeKey } from '../../db/node-record.js';
 import { ExitCode } from '../../control/exit-codes.js';
 
@@ -127,15 +128,7 @@ export function nodeLine(k: NodeKey): string {
 }
 
 export function recordObject(rec: Rec, schema: Schema, showSecrets: boolean): Record<string, string> {
-  const obj: Record<string, string> = {};
-  const masked = new Set(schema.keys.filter((k) => k.masked).map((k) => k.key));
-  for (const def of schema.keys) {
-    if (def.key.endsWith('_length')) continue;
-    const v = rec.get(def.key) ?? def.def;
-    obj[def.key] = masked.has(def.key) && v !== '' && !showSecrets ? '********' : v;
-  }
-  for (const [k, v] of rec) if (!(k in obj) && !k.endsWith('_length')) obj[k] = v;
-  return obj;
+  return Object.fromEntries(recordFields(rec, schema, { showSecrets }).map((f) => [f.key, f.value]));
 }
 
 export function printRecord(rec: Rec, schema: Schema, showSecrets: boolean): void {
@@ -152,15 +145,10 @@ export function printJson(value: unknown): void {
  */
 export function checkParam(schema: Schema, readOnly: ReadonlySet<string>, name: string | undefined, value: string | undefined): string {
   if (name === undefined || value === undefined) throw usage('update requires name and value');
-  const invalid = (why: string) =>
-    new AdmError(ExitCode.INVAL, `Cannot modify ${name}. ${why}`, 'Could not execute operation on all records: invalid parameter');
-  const def = schema.keys.find((k) => k.key === name);
-  if (!def || readOnly.has(name) || name.endsWith('_length')) throw invalid('Invalid param name.');
-  const v = value.trim();
-  if (def.type === 'int') {
-    if (!/^[+-]?\d+$/.test(v)) throw invalid(`Invalid value "${value}".`);
-    return String(Number.parseInt(v, 10));
+  try {
+    return checkRecordValue(schema, readOnly, name, value);
+  } catch (err) {
+    if (!(err instanceof RecordValueError)) throw err;
+    throw new AdmError(ExitCode.INVAL, err.message, 'Could not execute operation on all records: invalid parameter');
   }
-  if (def.type === 'enum' && !(def.options ?? []).includes(v)) throw invalid(`Invalid value "${value}".`);
-  return v;
 }

@@ -1,12 +1,11 @@
 /** `mpiscsiadm -m discovery|discoverydb`: SendTargets discovery and discovery records. */
 import type { PortalKey, RecordStore } from '../../db/store.js';
-import { DISCOVERY_SCHEMA, defaultDiscoveryRecord, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
-import type { Rec } from '../../db/record.js';
-import type { AuthConfig } from '../../iscsi/login.js';
-import { DEFAULT_CHAP_ALGORITHMS } from '../../iscsi/chap.js';
+import { DISCOVERY_SCHEMA, defaultDiscoveryRecord, type NodeKey } from '../../db/node-record.js';
+import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
-import { discoverTargets } from '../../session/open.js';
 import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
+import { discoverAndStore } from '../../control/discover.js';
+import { ControlError } from '../../control/host.js';
 import {
   AdmError,
   checkParam,
@@ -23,24 +22,11 @@ import {
 } from './common.js';
 import { loginNodes } from './daemon.js';
 import { nodeJson, treeJson, treeLines } from './node.js';
-import { readIface } from './iface.js';
 
-const DISCOVERY_IDENTITY = new Set(['discovery.type', 'discovery.sendtargets.address', 'discovery.sendtargets.port']);
+const DISCOVERY_IDENTITY = IDENTITY_KEYS.discovery;
 
 function isSendTargets(type: string | undefined): boolean {
   return type === 'st' || type === 'sendtargets';
-}
-
-function authOf(rec: Rec): AuthConfig {
-  if (rec.get('discovery.sendtargets.auth.authmethod') !== 'CHAP') return { method: 'None' };
-  const usernameIn = rec.get('discovery.sendtargets.auth.username_in') ?? '';
-  return {
-    method: 'CHAP',
-    username: rec.get('discovery.sendtargets.auth.username') ?? '',
-    password: rec.get('discovery.sendtargets.auth.password') ?? '',
-    ...(usernameIn ? { usernameIn, passwordIn: rec.get('discovery.sendtargets.auth.password_in') ?? '' } : {}),
-    algorithms: [...DEFAULT_CHAP_ALGORITHMS],
-  };
 }
 
 function discoveryFailure(address: string, err: unknown): AdmError {
@@ -58,47 +44,12 @@ function discoveryFailure(address: string, err: unknown): AdmError {
 
 /** SendTargets against one portal; stores the records unless nonpersistent; returns the node keys found. */
 async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
-  const drec = (await store.getDiscovery(p)) ?? defaultDiscoveryRecord(p.address, p.port);
-  const ifaceName = opts.interface ?? 'default';
-  const iface = await readIface(store, ifaceName);
-  const loginTimeout = Number(drec.get('discovery.sendtargets.timeo.login_timeout') ?? 15);
-  let targets;
   try {
-    targets = await discoverTargets({
-      host: p.address,
-      port: p.port,
-      auth: authOf(drec),
-      initiatorName: iface.get('iface.initiatorname') || undefined,
-      localAddress: iface.get('iface.ipaddress') || undefined,
-      loginTimeoutMs: (loginTimeout > 0 ? loginTimeout : 15) * 1000,
-    });
+    return await discoverAndStore(store, p, { iface: opts.interface ?? 'default', nonpersistent: !persist });
   } catch (err) {
+    if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
     throw discoveryFailure(p.address, err);
   }
-  const found: NodeKey[] = [];
-  const recs: Rec[] = [];
-  for (const t of targets) {
-    for (const portal of t.portals) {
-      const k: NodeKey = { target: t.targetName, address: portal.host, port: portal.port, tpgt: portal.tpgt, iface: ifaceName };
-      if (found.some((f) => nodeLine(f) === nodeLine(k) && f.iface === k.iface)) continue;
-      found.push(k);
-      // An existing record keeps its settings (iscsiadm's discovery -o update); a new one gets defaults.
-      const rec = (await store.getNode(k)) ?? defaultNodeRecord(k.target, { address: k.address, port: k.port, tpgt: k.tpgt }, iface);
-      rec.set('node.discovery_address', p.address);
-      rec.set('node.discovery_port', String(p.port));
-      rec.set('node.discovery_type', 'send_targets');
-      recs.push(rec);
-    }
-  }
-  if (persist) {
-    await store.putDiscovery(drec);
-    // Records this portal found before but not now are stale (iscsiadm's discovery -o delete).
-    for (const old of await store.discoveryNodes(p)) {
-      if (old.iface === ifaceName && !found.some((k) => nodeLine(k) === nodeLine(old))) await store.deleteNode(old);
-    }
-    for (const r of recs) await store.putNode(r, p);
-  }
-  return found;
 }
 
 function printDiscovered(keys: readonly NodeKey[], opts: AdmOptions): void {

@@ -1,11 +1,12 @@
 /** `mpiscsiadm -m iface`: iface records ("default" and "iser" built in, others in ifaces/). */
 import type { RecordStore } from '../../db/store.js';
+import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
 import { ExitCode } from '../../control/exit-codes.js';
 import { AdmError, checkParam, noRecords, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
 
-const IFACE_IDENTITY = new Set(['iface.iscsi_ifacename']);
+const IFACE_IDENTITY = IDENTITY_KEYS.iface;
 
 export async function readIface(store: RecordStore, name: string): Promise<Rec> {
   const rec = await store.getIface(name);

@@ -1,6 +1,7 @@
 /** `mpiscsiadm -m node`: node records in the database, offline like iscsiadm. */
 import type { RecordStore } from '../../db/store.js';
 import { NODE_SCHEMA, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
+import { IDENTITY_KEYS, matchesNode } from '../../db/record-ops.js';
 import { ExitCode } from '../../control/exit-codes.js';
 import {
   AdmError,
@@ -21,7 +22,7 @@ import { loginAll, loginNodes, logoutAll, logoutNodes } from './daemon.js';
 import { readIface } from './iface.js';
 
 /** Keys that name the record (its path): iscsiadm does not let -o update change them. */
-const NODE_IDENTITY = new Set(['node.name', 'node.tpgt', 'node.conn[0].address', 'node.conn[0].port', 'iface.iscsi_ifacename']);
+const NODE_IDENTITY = IDENTITY_KEYS.node;
 
 export interface NodeFilter {
   target?: string;
@@ -34,15 +35,7 @@ export function nodeFilter(opts: AdmOptions): NodeFilter {
 }
 
 export function matches(k: NodeKey, f: NodeFilter): boolean {
-  if (f.target !== undefined && k.target !== f.target) return false;
-  if (f.iface !== undefined && k.iface !== f.iface) return false;
-  const p = f.portal;
-  if (p) {
-    if (k.address !== p.address) return false;
-    if (p.port !== undefined && k.port !== p.port) return false;
-    if (p.tpgt !== undefined && k.tpgt !== p.tpgt) return false;
-  }
-  return true;
+  return matchesNode(k, { target: f.target, iface: f.iface, address: f.portal?.address, port: f.portal?.port, tpgt: f.portal?.tpgt });
 }
 
 export async function matchingNodes(store: RecordStore, f: NodeFilter): Promise<NodeKey[]> {
