@@ -102,6 +102,8 @@ export interface DaemonHostOptions {
   onSession?: (s: HostSession) => { stop(): void } | void;
   /** Called for each new multipath device (telemetry hooks). */
   onDevice?: (d: MultipathDevice) => void;
+  /** Called (in the request's context) before an operation takes a path down on purpose: fail_path, logout. */
+  onPathDown?: (device: string, path: string) => void;
 }
 
 /** One logged-in node record. */
@@ -477,6 +479,7 @@ export class DaemonHost implements ControlHost {
   }
 
   private async logoutSession(s: HostSession): Promise<LoginResult> {
+    for (const [, p] of s.paths) this.opts.onPathDown?.(p.device.name, p.path);
     for (const [, p] of s.paths) {
       this.manager.removePath(p.device.name, p.path);
     }
@@ -587,6 +590,25 @@ export class DaemonHost implements ControlHost {
     const picked = this.selected(req);
     if (picked.length === 0) throw new ControlError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
     return { results: await Promise.all(picked.map((s) => this.logoutSession(s))) };
+  }
+
+  /**
+   * Publishes the current state of every session, path and device as events (after a NATS reconnect or a
+   * reload), so that subscribers who missed changes while the bus was down catch up.
+   */
+  republish(): void {
+    const atMs = Date.now();
+    for (const s of this.sessions.values()) {
+      const st = s.managed.status;
+      this.emit({ kind: 'session', event: { sid: s.sid, node: nodeKeyMsg(s.key), state: st.state, gate: st.gate, reason: 'republish', atMs } });
+    }
+    for (const d of this.manager.devices) {
+      const st = d.status();
+      this.emit({ kind: 'mpath', event: { device: d.name, kind: 'gate', from: '', to: st.gate, reason: 'republish', detail: '', atMs } });
+      for (const g of st.groups)
+        for (const p of g.paths)
+          this.emit({ kind: 'path', event: { device: d.name, path: p.name, from: '', to: p.state, reason: 'republish', detail: '', atMs } });
+    }
   }
 
   /** Sessions, for the daemon's own use (SIGHUP reload, shutdown). */
@@ -702,6 +724,7 @@ export class DaemonHost implements ControlHost {
   async mpathFailPath(req: MpathPathRequest): Promise<MpathListResponse> {
     const d = this.device(req.device);
     this.pathOf(d, req.path);
+    this.opts.onPathDown?.(d.name, req.path);
     d.failPath(req.path);
     return { devices: [this.deviceMsg(d)] };
   }

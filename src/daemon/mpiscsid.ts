@@ -10,11 +10,11 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { openStore } from '../db/open-store.js';
 import { RecordError } from '../db/record.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { startControlService, type RunningControlService } from '../control/service.js';
+import { activeRequestContext, startControlService, type RunningControlService } from '../control/service.js';
 import { ExitCode } from '../control/exit-codes.js';
 import { natsConnectionOptions } from '../control/nats-options.js';
 import { DaemonHost } from './host.js';
-import { startTelemetry, instrumentSession, instrumentDevice } from '../telemetry/index.js';
+import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
 
@@ -136,6 +136,8 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     log,
     onSession: (s) => instrumentSession(s.managed, telemetry, { iface: s.key.iface }),
     onDevice: (d) => void deviceInstrumentation.push(instrumentDevice(d, telemetry)),
+    // The control request that takes a path down (fail_path, logout) and the failover it causes: one trace.
+    onPathDown: (device, path) => expectFailover(telemetry, device, path, activeRequestContext()),
   });
 
   let nc: NatsConnection | undefined;
@@ -147,7 +149,10 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') log(`NATS connection lost; I/O goes on, reconnecting`);
-        else if (s.type === 'reconnect') log(`NATS reconnected`);
+        else if (s.type === 'reconnect') {
+          log(`NATS reconnected`);
+          host.republish();
+        }
       }
     })().catch(() => {});
     if (stopping) return undefined;
@@ -175,6 +180,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     for (const d of host.manager.devices) d.configure(mp);
     await host.reloadRecords();
     if (config.loginAutomatic) await host.loginAutomatic();
+    host.republish();
     log('configuration and node records reloaded');
   };
 

@@ -159,6 +159,16 @@ export function instrumentDevice(device: MultipathDevice, telemetry: Telemetry, 
  * Instruments every device of `manager`, present and future (devices are made by addPath, which this wraps
  * on the instance until stop(): PathManager has no device-created event).
  */
+/**
+ * Says that the request running in `ctx` (e.g. a control request carrying W3C trace context) is about to take
+ * `path` of `device` down: the failover span that follows within `withinMs` becomes its child, so the
+ * request and the failover it causes are one trace.
+ */
+export function expectFailover(telemetry: Telemetry, device: string, path: string, ctx: Context, withinMs = 10_000): void {
+  if (!telemetry.tracing || !trace.getSpanContext(ctx)) return;
+  registryOf(telemetry).causes.set(`${device}\0${path}`, { ctx, until: clockMs() + withinMs });
+}
+
 export function instrumentPathManager(manager: PathManager, telemetry: Telemetry, opts: FailoverInstrumentationOptions = {}): Instrumentation {
   if (!telemetry.tracing && !telemetry.metrics) return NOOP_INSTRUMENTATION;
   const done = new Map<MultipathDevice, Instrumentation>();
@@ -328,8 +338,13 @@ class FailoverTracer {
     const downAt = sessionKey === undefined ? undefined : this.registry.sessionDownAt.get(sessionKey);
     const began = fromProbe ? probe.at - probe.stalledMs : downAt !== undefined && downAt <= now && now - downAt < SESSION_DOWN_RECENT_MS ? downAt : now;
     const tracer = this.telemetry.tracer;
+    // A request that said it would fail this path (expectFailover) is the failover's parent: one trace.
+    const causeKey = `${this.device.name}\0${path}`;
+    const cause = this.registry.causes.get(causeKey);
+    this.registry.causes.delete(causeKey);
+    const parent = cause && cause.until >= now ? cause.ctx : undefined;
     const root = tracer.startSpan(SPAN_MPATH_FAILOVER, {
-      root: true,
+      root: parent === undefined,
       kind: SpanKind.INTERNAL,
       startTime: began,
       attributes: {
@@ -339,7 +354,7 @@ class FailoverTracer {
         [ATTR_ERROR_TYPE]: reason,
         ...(detail ? { [ATTR_MPATH_FAILOVER_DETAIL]: clip(detail) } : {}),
       },
-    });
+    }, parent);
     const ctx = trace.setSpan(ROOT_CONTEXT, root);
     const detect = tracer.startSpan(
       SPAN_MPATH_FAILOVER_DETECT,

@@ -21,6 +21,11 @@ export interface Registry {
   readonly failoverBySession: Map<string, Context>;
   /** Session key -> when (clockMs) the session last left full-feature phase: where a failover's detection begins. */
   readonly sessionDownAt: Map<string, number>;
+  /**
+   * `device\0path` -> the context of a request that is about to fail that path (an operator's fail_path or
+   * logout over NATS) and until when it counts: the failover it causes becomes part of the request's trace.
+   */
+  readonly causes: Map<string, { ctx: Context; until: number }>;
 }
 
 const registries = new WeakMap<Telemetry, Registry>();
@@ -28,7 +33,7 @@ const registries = new WeakMap<Telemetry, Registry>();
 export function registryOf(telemetry: Telemetry): Registry {
   let r = registries.get(telemetry);
   if (!r) {
-    r = { sessions: new Map(), devices: new Set(), failoverBySession: new Map(), sessionDownAt: new Map() };
+    r = { sessions: new Map(), devices: new Set(), failoverBySession: new Map(), sessionDownAt: new Map(), causes: new Map() };
     registries.set(telemetry, r);
   }
   return r;

@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { headers as natsHeaders } from '@nats-io/transport-node';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,8 @@ import { fio, nbdinfo } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
 import type { HostEvent } from '../../src/control/host.js';
+import { encodeMessage } from '../../src/control/schema.js';
+import { parseSpanLines } from '../../src/cli/trace-summary.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const T0 = 'iqn.2026-11.test:daemon0';
@@ -57,7 +60,7 @@ class Daemon {
   static async start(extra: string[] = [], hostId = HOST): Promise<Daemon> {
     const child = spawn(
       process.execPath,
-      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, `state-${hostId}`), '--host-id', hostId, '--nats', nats.url, ...extra],
+      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, `state-${hostId}`), '--host-id', hostId, '--nats', nats.url, '--trace-file', join(dir, `trace-${hostId}.jsonl`), ...extra],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const d = new Daemon(child);
@@ -217,11 +220,60 @@ describe('mpiscsid with mpiscsiadm', () => {
     const { job } = await load;
     expect(job.error).toBe(0);
     expect(job.write.total_ios).toBeGreaterThan(0);
+
+    // The daemon republishes every session's and path's state (after a reconnect, and on SIGHUP).
+    await client.nc.flush();
+    const republished: HostEvent[] = [];
+    let gotAll!: () => void;
+    const all = new Promise<void>((r) => (gotAll = r));
+    const sub = client.subscribeEvents(HOST, '*', (e) => {
+      if (e.event.reason !== 'republish') return;
+      republished.push(e);
+      if (republished.filter((x) => x.kind === 'path').length === 2 && republished.some((x) => x.kind === 'session')) gotAll();
+    });
+    await client.nc.flush();
+    daemon.child.kill('SIGHUP');
+    await all;
+    sub.unsubscribe();
+    expect(republished.filter((e) => e.kind === 'path').map((e) => e.kind === 'path' && e.event.to)).toEqual(['active', 'active']);
     const sess = await adm('-m', 'session');
     expect(sess.code).toBe(0);
     expect(lines(sess.stdout)).toHaveLength(2);
     const list = await adm('-m', 'export', '--json');
     expect(JSON.parse(list.stdout)[0].name).toBe('mpatha');
+  });
+
+  it('a fail_path request carrying W3C trace context and the failover it causes are one trace', async () => {
+    const traceId = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
+    const parentSpan = '1122334455667788';
+    const path = (await client.call('mpathShow', { device: 'mpatha' })).devices[0].paths[1].name;
+    const restored = new Promise<void>((resolve) => {
+      const sub = client.subscribeEvents(HOST, 'path', (e) => {
+        if (e.kind === 'path' && e.event.path === path && e.event.to === 'active') {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await client.nc.flush();
+    const h = natsHeaders();
+    h.set('traceparent', `00-${traceId}-${parentSpan}-01`);
+    const body = encodeMessage('mpiscsi.v1.MpathPathRequest', { device: 'mpatha', path });
+    const reply = await client.nc.request(`mpiscsi.${HOST}.mpath.fail_path`, body, { headers: h, timeout: 30_000 });
+    expect(reply.headers?.get('Nats-Service-Error-Code') ?? '').toBe('');
+    await client.call('mpathReinstatePath', { device: 'mpatha', path });
+    await restored;
+    // One more round trip: the daemon has finished handling the path's return (and ended its span) before it answers.
+    await client.call('mpathList', {});
+    const spans = parseSpanLines(readFileSync(join(dir, `trace-${HOST}.jsonl`), 'utf8'));
+    const failover = spans.find((sp) => sp.name === 'mpath.failover' && sp.traceId === traceId);
+    expect(failover).toBeDefined();
+    expect(failover!.attributes['mpath.path']).toBe(path);
+    expect(failover!.attributes['mpath.failover.reason']).toBe('operator');
+    // Its parent is the control request's server span, whose parent is the caller's span.
+    const server = spans.find((sp) => sp.spanId === failover!.parentSpanId)!;
+    expect(server.traceId).toBe(traceId);
+    expect(server.parentSpanId).toBe(parentSpan);
   });
 
   it('SIGHUP applies changed timers to running sessions; SIGTERM logs out; automatic nodes log in at start', async () => {
