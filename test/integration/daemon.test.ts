@@ -18,7 +18,9 @@ import { NatsServer } from '../support/nats-server.js';
 import { fio, nbdinfo } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
-import type { HostEvent } from '../../src/control/host.js';
+import type { ControlError, HostEvent } from '../../src/control/host.js';
+import { ENDPOINTS } from '../../src/control/endpoints.js';
+import type { EndpointMethod } from '../../src/control/client.js';
 import { encodeMessage } from '../../src/control/schema.js';
 import { parseSpanLines } from '../../src/cli/trace-summary.js';
 
@@ -325,6 +327,54 @@ describe('mpiscsid with mpiscsiadm', () => {
       for (const [i, key] of keys.entries()) expect(rec.fields.find((f) => f.key === key)?.value).toBe(String(40 + i));
     } finally {
       await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('every endpoint of the real daemon answers, over protobuf and over JSON', async () => {
+    const sid = (await client.call('sessionList', {})).sessions[0].sid;
+    const S = 'iqn.2026-11.test:static';
+    // Each endpoint with a request that makes sense now, and the code it must answer (0: success).
+    const cases: Array<[EndpointMethod, unknown, number]> = [
+      ['discoverySendtargets', { address: '127.0.0.1', port: tgtd.port, nonpersistent: true }, 0],
+      ['nodeList', {}, 0],
+      ['nodeShow', { filter: { target: T0 } }, 0],
+      ['nodeNew', { node: { target: S, portal: { address: '127.0.0.1', port: tgtd.port, tpgt: 1 }, iface: 'default' } }, 0],
+      ['nodeUpdate', { filter: { target: S }, fields: [{ key: 'node.startup', value: 'manual' }] }, 0],
+      ['nodeUpdate', { filter: { target: S }, fields: [{ key: 'node.no_such_key', value: '1' }] }, 7],
+      ['nodeDelete', { filter: { target: S } }, 0],
+      ['nodeLogin', { filter: { target: T0, address: '127.0.0.1', port: tgtd.port } }, 0],
+      ['nodeLogout', { filter: { target: T1 } }, 21],
+      ['sessionList', {}, 0],
+      ['sessionShow', { sid }, 0],
+      ['sessionStats', { sid }, 0],
+      ['sessionRescan', { sid }, 0],
+      ['sessionLogout', { sid: 9999 }, 2],
+      ['ifaceList', {}, 0],
+      ['ifaceNew', { name: 'ep0' }, 0],
+      ['ifaceUpdate', { name: 'ep0', fields: [{ key: 'iface.ipaddress', value: '127.0.0.9' }] }, 0],
+      ['ifaceDelete', { name: 'ep0' }, 0],
+      ['mpathList', {}, 0],
+      ['mpathShow', { device: 'mpatha' }, 0],
+      ['mpathFailPath', { device: 'mpatha', path: '99:0:0:1' }, 21],
+      ['mpathReinstatePath', { device: 'mpatha', path: '99:0:0:1' }, 21],
+      ['mpathSwitchGroup', { device: 'mpatha', group: 1 }, 0],
+      ['mpathSetPolicy', { device: 'mpatha', settings: { rr_min_io_rq: '2' } }, 0],
+      ['mpathSetPolicy', { device: 'mpatha', settings: { no_path_retry: 'sometimes' } }, 7],
+      ['exportList', {}, 0],
+      ['exportStart', { device: 'mpatha', name: 'every-endpoint' }, 0],
+      ['exportStop', { name: 'every-endpoint' }, 0],
+    ];
+    expect(new Set(cases.map((c) => c[0]))).toEqual(new Set(ENDPOINTS.map((e) => e.method)));
+    for (const json of [false, true]) {
+      for (const [method, req, code] of cases) {
+        const got = await client.call(method, req as never, { json }).then(
+          (r) => ({ code: 0, r }),
+          (err: ControlError) => ({ code: err.code, r: err.message }),
+        );
+        expect({ method, json, code: got.code }, JSON.stringify(got.r)).toEqual({ method, json, code });
+        // A node with a session answers per node: SESS_EXISTS.
+        if (method === 'nodeLogin') expect((got.r as { results: Array<{ code: number }> }).results[0].code).toBe(15);
+      }
     }
   });
 });
