@@ -62,6 +62,7 @@ $ADM -m discovery -t st -p "127.0.0.1:$port" -I path0
 $ADM -m discovery -t st -p "127.0.0.2:$port" -I path1
 $ADM -m node -o update -n node.session.timeo.replacement_timeout -v 15
 $ADM -m node -o update -n node.session.iscsi.DefaultTime2Wait -v 0
+$ADM -m node -o update -n node.session.iscsi.DefaultTime2Wait -v 0
 $ADM -m node -l
 $ADM -m session
 

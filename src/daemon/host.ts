@@ -172,6 +172,7 @@ export class DaemonHost implements ControlHost {
   private readonly exports = new Map<string, HostExport>();
   private readonly listeners = new Set<(e: HostEvent) => void>();
   private nextSid = 1;
+  private readonly announced = new WeakSet<MultipathDevice>();
   private closed = false;
   private readonly log: (line: string) => void;
 
@@ -457,9 +458,12 @@ export class DaemonHost implements ControlHost {
         const inq = parseStandardInquiry(await inquiryData(s.managed, lun));
         if (inq.peripheralQualifier !== 0 || inq.peripheralDeviceType !== 0) continue;
         const name = `${s.sid}:0:0:${lun}`;
-        const known = new Set(this.manager.devices);
         const device = await this.manager.addPath(s.managed, { name, lun });
-        if (!known.has(device)) this.opts.onDevice?.(device);
+        // Once per device, however many sessions' scans race to create it.
+        if (!this.announced.has(device)) {
+          this.announced.add(device);
+          this.opts.onDevice?.(device);
+        }
         s.paths.set(lun, { device, path: name, wwid: device.wwid });
       } catch (err) {
         this.log(`sid ${s.sid}: LUN ${lun} not added: ${(err as Error).message}`);

@@ -53,6 +53,8 @@ export const WISH_KEYS: Readonly<Record<string, (w: Partial<SessionWishes>, v: s
   'node.session.iscsi.ImmediateData': (w, v, k) => (w.immediateData = yesNo(k, v)),
   'node.session.iscsi.MaxOutstandingR2T': (w, v, k) => (w.maxOutstandingR2T = int(k, v)),
   'node.session.iscsi.DefaultTime2Retain': (w, v, k) => (w.defaultTime2Retain = int(k, v)),
+  // Also the timers' fallback (machines/timers.ts); offered at login too, as iscsid does (RFC 7143 §13.15).
+  'node.session.iscsi.DefaultTime2Wait': (w, v, k) => (w.defaultTime2Wait = int(k, v)),
 };
 
 /** The wishes a set of record keys states (keys absent or empty keep the negotiation defaults). */
