@@ -305,6 +305,10 @@ describe('mpiscsid with mpiscsiadm', () => {
     try {
       const found = await ca.call('discoverySendtargets', { address: '127.0.0.1', port: tgtd.port });
       expect(found.nodes.map((n) => n.node.target).sort()).toEqual([T0, T1]);
+      // mpiscsiadm works on the same bucket offline, as on a directory.
+      const offline = await adm('--db', 'nats-kv://shared-records', '-m', 'node');
+      expect(offline.stderr).toBe('');
+      expect(lines(offline.stdout).sort()).toEqual([`127.0.0.1:${tgtd.port},1 ${T0}`, `127.0.0.1:${tgtd.port},1 ${T1}`]);
       const seen = await cb.call('nodeList', {});
       expect(seen.nodes.map((n) => `${n.target} ${n.portal.address}:${n.portal.port}`).sort()).toEqual([`${T0} 127.0.0.1:${tgtd.port}`, `${T1} 127.0.0.1:${tgtd.port}`]);
 
