@@ -369,6 +369,18 @@ describe('mpiscsid with mpiscsiadm', () => {
       ['exportStop', { name: 'every-endpoint' }, 0],
     ];
     expect(new Set(cases.map((c) => c[0]))).toEqual(new Set(ENDPOINTS.map((e) => e.method)));
+    // Malformed bodies and unknown fields: an error reply with INVAL (7), and the daemon goes on.
+    const raw = async (subject: string, body: Uint8Array | string, json: boolean) => {
+      const h = natsHeaders();
+      if (json) h.set('Content-Type', 'application/json');
+      const r = await client.nc.request(`mpiscsi.${HOST}.${subject}`, body, { headers: h, timeout: 10_000 });
+      return { code: r.headers?.get('Nats-Service-Error-Code'), message: r.headers?.get('Nats-Service-Error') ?? '' };
+    };
+    expect((await raw('session.list', new Uint8Array([0xff, 0xff, 0xff]), false)).code).toBe('7');
+    expect((await raw('node.list', '{"filter": {"target": ', true)).code).toBe('7');
+    const unknown = await raw('node.list', '{"filter": {"portt": 1}}', true);
+    expect(unknown.code).toBe('7');
+    expect(unknown.message).toContain('portt');
     for (const json of [false, true]) {
       for (const [method, req, code] of cases) {
         const got = await client.call(method, req as never, { json }).then(
