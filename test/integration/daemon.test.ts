@@ -59,11 +59,11 @@ class Daemon {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
-  static async start(extra: string[] = [], hostId = HOST): Promise<Daemon> {
+  static async start(extra: string[] = [], hostId = HOST, env: Record<string, string> = {}): Promise<Daemon> {
     const child = spawn(
       process.execPath,
       [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, `state-${hostId}`), '--host-id', hostId, '--nats', nats.url, '--trace-file', join(dir, `trace-${hostId}.jsonl`), ...extra],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
     );
     const d = new Daemon(child);
     // Ready: automatic logins done ("ready") and the control service subscribed.
@@ -391,6 +391,29 @@ describe('mpiscsid with mpiscsiadm', () => {
         // A node with a session answers per node: SESS_EXISTS.
         if (method === 'nodeLogin') expect((got.r as { results: Array<{ code: number }> }).results[0].code).toBe(15);
       }
+    }
+  });
+
+  it('NATS with a user and password: the daemon and mpiscsiadm authenticate (secret from the environment), a wrong one is refused', async () => {
+    const secured = await NatsServer.start({ user: { name: 'mpiscsi', password: 'nats-pass-123456' } });
+    const d = await Daemon.start(['--nats', secured.url, '--nats-user', 'mpiscsi', '--no-login-automatic', '--db', join(dir, 'db-auth')], 'authhost', {
+      MPISCSI_NATS_PASSWORD: 'nats-pass-123456',
+    });
+    try {
+      const run = (password: string) =>
+        runCli('mpiscsiadm', ['--db', join(dir, 'db-auth'), '-m', 'session', '--nats', secured.url, '--host-id', 'authhost', '--nats-user', 'mpiscsi'], {
+          MPISCSI_NATS_PASSWORD: password,
+        });
+      const ok = await run('nats-pass-123456');
+      expect(ok.stderr).toBe('mpiscsiadm: No active sessions.\n');
+      expect(ok.code).toBe(21);
+      const refused = await run('wrong-password');
+      expect(refused.code).toBe(13);
+      expect(refused.stderr).not.toContain('wrong-password');
+      expect(d.lines.join('\n')).not.toContain('nats-pass-123456');
+    } finally {
+      await d.stop();
+      await secured.stop();
     }
   });
 });
