@@ -16,6 +16,7 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { join, dirname, basename, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { withFileLock } from './file-lock.js';
 import { formatRecord, parseRecord, RecordError, type ParsedRecord, type Rec, type RecordWarning, type Schema } from './record.js';
 import {
   BUILTIN_IFACES,
@@ -119,6 +120,14 @@ const PROCESS_LOCKS = new KeyedMutex();
 
 export class FileStore implements RecordStore {
   private readonly locks = PROCESS_LOCKS;
+
+  /**
+   * Runs a read-modify-write of the record at `path` alone: one caller at a time in this process (the mutex),
+   * then one process at a time (a lock file under <root>/.lock, as iscsiadm and iscsid share idbm_lock).
+   */
+  private exclusive<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(path, () => withFileLock(join(this.root, '.lock'), path, fn));
+  }
   readonly root: string;
   /** Warnings from the last reads (unknown keys, bad values), newest last. */
   readonly warnings: RecordWarning[] = [];
@@ -288,7 +297,7 @@ export class FileStore implements RecordStore {
    */
   async putNode(rec: Rec, discovery?: 'static' | PortalKey): Promise<NodeKey> {
     const k = nodeKeyOf(rec);
-    return this.locks.run(this.nodePath(k), () => this.writeNodeUnlocked(rec, discovery));
+    return this.exclusive(this.nodePath(k), () => this.writeNodeUnlocked(rec, discovery));
   }
 
   /**
@@ -296,7 +305,7 @@ export class FileStore implements RecordStore {
    * returns the new one or mutates it in place. The node's identity keys must not change.
    */
   async updateNode(k: NodeKey, fn: RecordUpdate): Promise<Rec> {
-    return this.locks.run(this.nodePath(k), async () => {
+    return this.exclusive(this.nodePath(k), async () => {
       const cur = await this.getNode(k);
       if (!cur) throw new Error(`no node record ${linkName(k)}`);
       const next = (await fn(cur)) ?? cur;
@@ -307,7 +316,7 @@ export class FileStore implements RecordStore {
   }
 
   async deleteNode(k: NodeKey): Promise<boolean> {
-    return this.locks.run(this.nodePath(k), async () => {
+    return this.exclusive(this.nodePath(k), async () => {
       let found = false;
       for (const p of [this.nodePath(k), this.legacyNodePath(k)]) {
         try {
@@ -349,13 +358,13 @@ export class FileStore implements RecordStore {
     const p = { address: rec.get('discovery.sendtargets.address') ?? '', port: Number(rec.get('discovery.sendtargets.port') ?? 3260) };
     if (!p.address) throw new Error('discovery record needs discovery.sendtargets.address');
     const path = join(this.discoveryDir(p), 'st_config');
-    await this.locks.run(path, () => this.writeAtomic(path, formatRecord(rec, DISCOVERY_SCHEMA)));
+    await this.exclusive(path, () => this.writeAtomic(path, formatRecord(rec, DISCOVERY_SCHEMA)));
     return p;
   }
 
   async updateDiscovery(p: PortalKey, fn: RecordUpdate): Promise<Rec> {
     const path = join(this.discoveryDir(p), 'st_config');
-    return this.locks.run(path, async () => {
+    return this.exclusive(path, async () => {
       const cur = await this.getDiscovery(p);
       if (!cur) throw new Error(`no discovery record ${p.address},${p.port}`);
       const next = (await fn(cur)) ?? cur;
@@ -376,7 +385,7 @@ export class FileStore implements RecordStore {
   /** Removes st_config and the links; node records themselves stay (iscsiadm deletes them separately). */
   async deleteDiscovery(p: PortalKey): Promise<boolean> {
     const dir = this.discoveryDir(p);
-    return this.locks.run(join(dir, 'st_config'), async () => {
+    return this.exclusive(join(dir, 'st_config'), async () => {
       try {
         await fsp.lstat(dir);
       } catch (e) {
@@ -406,14 +415,14 @@ export class FileStore implements RecordStore {
     const name = rec.get('iface.iscsi_ifacename') ?? '';
     if (BUILTIN_IFACES.has(name)) throw new Error(`iface "${name}" is built in and cannot be stored`);
     const path = this.ifacePath(name);
-    await this.locks.run(path, () => this.writeAtomic(path, formatRecord(rec, IFACE_SCHEMA)));
+    await this.exclusive(path, () => this.writeAtomic(path, formatRecord(rec, IFACE_SCHEMA)));
     return name;
   }
 
   async updateIface(name: string, fn: RecordUpdate): Promise<Rec> {
     if (BUILTIN_IFACES.has(name)) throw new Error(`iface "${name}" is built in and cannot be changed`);
     const path = this.ifacePath(name);
-    return this.locks.run(path, async () => {
+    return this.exclusive(path, async () => {
       const cur = await this.getIface(name);
       if (!cur) throw new Error(`no iface record ${name}`);
       const next = (await fn(cur)) ?? cur;
@@ -426,7 +435,7 @@ export class FileStore implements RecordStore {
   async deleteIface(name: string): Promise<boolean> {
     if (BUILTIN_IFACES.has(name)) throw new Error(`iface "${name}" is built in and cannot be deleted`);
     const path = this.ifacePath(name);
-    return this.locks.run(path, async () => {
+    return this.exclusive(path, async () => {
       try {
         await fsp.rm(path);
         return true;
@@ -451,7 +460,7 @@ export class FileStore implements RecordStore {
     const res: ImportResult = { nodes: 0, discovery: 0, ifaces: 0, links: 0, files: 0, warnings: tree.warnings };
     for (const r of tree.nodes) {
       const k = nodeKeyOf(r);
-      await this.locks.run(this.nodePath(k), async () => {
+      await this.exclusive(this.nodePath(k), async () => {
         await this.writeAtomic(this.nodePath(k), formatRecord(r, NODE_SCHEMA));
       });
       res.nodes++;
