@@ -3,6 +3,8 @@
  * sequential or random offsets, per-second and average IOPS and MB/s.
  */
 import type { Lun } from '../session/lun.js';
+import { readBlocks, ScsiOpcode } from '../scsi/cdb.js';
+import { ScsiStatus } from '../scsi/status.js';
 
 export interface PerfOptions {
   lun: Lun;
@@ -66,6 +68,17 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
 
   // One buffer per slot, reused: reads land in memory that is already mapped, and no I/O allocates.
   const slots = Array.from({ length: inFlight }, () => Buffer.allocUnsafeSlow(bytesPer));
+  // And one READ(10) CDB per slot, rewritten for each read (a slot's next read starts after its last one
+  // completed); READ(16) from cdb.ts past LBA 2^32.
+  const cdbs = Array.from({ length: inFlight }, () => Buffer.alloc(10));
+  const readCdb = (slot: number, lba: number): Buffer => {
+    if (blocks > 0xffff || lba + blocks > 0x1_0000_0000) return readBlocks({ lba, blocks, blockSize: lun.blockSize }).cdb;
+    const cdb = cdbs[slot];
+    cdb[0] = ScsiOpcode.READ_10;
+    cdb.writeUInt32BE(lba, 2);
+    cdb.writeUInt16BE(blocks, 7);
+    return cdb;
+  };
   await new Promise<void>((resolve) => {
     const launch = (slot: number): void => {
       if (performance.now() >= deadline || opts.signal?.aborted || firstError) {
@@ -73,37 +86,56 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
         return;
       }
       running++;
-      const offset = pick() * lun.blockSize;
-      const io = payload ? lun.write(offset, payload) : lun.read(offset, bytesPer, slots[slot]);
-      io.then(
-        () => {
-          ios++;
-          tickIos++;
-        },
-        (err: Error) => {
-          errors++;
-          firstError ??= err;
-        },
-      ).finally(() => {
-        running--;
-        const now = performance.now();
-        if (now - lastTick >= 1000 && opts.onTick) {
-          const el = (now - start) / 1000;
-          const cur = tickIos / ((now - lastTick) / 1000);
-          opts.onTick({
-            elapsed: el,
-            iopsCurrent: cur,
-            mbpsCurrent: (cur * bytesPer) / 1e6,
-            iopsAverage: ios / el,
-            mbpsAverage: (ios * bytesPer) / el / 1e6,
-            lba: nextLba,
-            inFlight: running,
-          });
-          tickIos = 0;
-          lastTick = now;
-        }
-        launch(slot);
-      });
+      const lba = pick();
+      const offset = lba * lun.blockSize;
+      if (payload) {
+        lun.write(offset, payload).then(() => ok(slot), (err: Error) => failed(slot, err));
+        return;
+      }
+      // Reads go to the session directly, one promise and one reaction per I/O, like iscsi-perf on
+      // libiscsi's async API: Lun.read's async wrappers cost CPU that, on a small machine shared with the
+      // target, the target is missing. Any answer but GOOD with all the data is re-run through Lun.read,
+      // which retries what is retryable and turns the rest into its typed error.
+      const into = slots[slot];
+      lun.session
+        .execute({ lun: lun.lun, cdb: readCdb(slot, lba), dataIn: bytesPer, readInto: into })
+        .then(
+          (res) => {
+            if ((res.status === ScsiStatus.GOOD || res.status === ScsiStatus.CONDITION_MET) && res.data.length === bytesPer) ok(slot);
+            else lun.read(offset, bytesPer, into).then(() => ok(slot), (err: Error) => failed(slot, err));
+          },
+          (err: Error) => failed(slot, err),
+        );
+    };
+    const ok = (slot: number): void => {
+      ios++;
+      tickIos++;
+      done(slot);
+    };
+    const failed = (slot: number, err: Error): void => {
+      errors++;
+      firstError ??= err;
+      done(slot);
+    };
+    const done = (slot: number): void => {
+      running--;
+      const now = performance.now();
+      if (now - lastTick >= 1000 && opts.onTick) {
+        const el = (now - start) / 1000;
+        const cur = tickIos / ((now - lastTick) / 1000);
+        opts.onTick({
+          elapsed: el,
+          iopsCurrent: cur,
+          mbpsCurrent: (cur * bytesPer) / 1e6,
+          iopsAverage: ios / el,
+          mbpsAverage: (ios * bytesPer) / el / 1e6,
+          lba: nextLba,
+          inFlight: running,
+        });
+        tickIos = 0;
+        lastTick = now;
+      }
+      launch(slot);
     };
     for (let i = 0; i < inFlight; i++) launch(i);
   });

@@ -80,6 +80,7 @@ export class PduFramer {
   private volatile = false;
   /** A Data-In data segment being written straight to its destination (dataSink). */
   private direct: DirectData | undefined;
+  private directHeader: Buffer = Buffer.allocUnsafeSlow(BHS_LENGTH);
 
   constructor(options: Partial<FramerOptions> = {}) {
     this.options = {
@@ -122,7 +123,9 @@ export class PduFramer {
    * buffer is reused (fresh large allocations cost a page fault per 4 KiB, which dominated 128 KiB reads).
    */
   private detach(chunk: Buffer): void {
-    if (!this.chunks.some((c) => c.buffer === chunk.buffer)) return;
+    let held = false;
+    for (let i = 0; i < this.chunks.length && !held; i++) held = this.chunks[i].buffer === chunk.buffer;
+    if (!held) return;
     let keep = 0;
     const first = this.chunks[0];
     if (this.carry && first.buffer === this.carry.buffer && first.byteOffset === this.carry.byteOffset) keep = first.length;
@@ -171,7 +174,9 @@ export class PduFramer {
       let n: number;
       if (d.got < d.dest.length) {
         n = Math.min(c.length, d.dest.length - d.got);
-        c.copy(d.dest, d.got, 0, n);
+        // TypedArray.set: Buffer#copy's argument checks cost more than copying the few bytes that
+        // usually arrive with the header.
+        d.dest.set(n === c.length ? c : c.subarray(0, n), d.got);
         d.got += n;
       } else {
         n = Math.min(c.length, d.skip);
@@ -222,7 +227,10 @@ export class PduFramer {
           const h = this.chunks[0].length >= headerEnd ? this.chunks[0] : this.coalesce(headerEnd);
           const dest = this.options.dataSink(h.subarray(0, headerLen), dsl);
           if (dest && dest.length === dsl) {
-            this.direct = { header: Buffer.from(h.subarray(0, headerLen)), dest, got: 0, skip: padLength(dsl) };
+            // The header outlives this read's buffer: keep it in the framer's own (one Data-In at a time).
+            if (this.directHeader.length < headerLen) this.directHeader = Buffer.allocUnsafeSlow(headerLen);
+            h.copy(this.directHeader, 0, 0, headerLen);
+            this.direct = { header: this.directHeader.subarray(0, headerLen), dest, got: 0, skip: padLength(dsl) };
             this.consume(headerEnd);
             this.headerChecked = false;
             continue;
