@@ -3,20 +3,7 @@
  * conventions imported as constants, unstable ones copied here (as opentelemetry-js advises for incubating
  * names), and mpiscsi's own `iscsi.*` / `mpath.*` names.
  */
-import {
-  ATTR_ERROR_TYPE,
-  ATTR_NETWORK_LOCAL_ADDRESS,
-  ATTR_NETWORK_LOCAL_PORT,
-  ATTR_NETWORK_PEER_ADDRESS,
-  ATTR_NETWORK_PEER_PORT,
-  ATTR_NETWORK_TRANSPORT,
-  ATTR_SERVER_ADDRESS,
-  ATTR_SERVER_PORT,
-  ATTR_SERVICE_NAME,
-  ATTR_SERVICE_VERSION,
-} from '@opentelemetry/semantic-conventions';
-
-// Stable (semantic-conventions 1.45).
+// Stable (semantic-conventions 1.45): re-exported, so every name the instrumentation uses comes from here.
 export {
   ATTR_ERROR_TYPE,
   ATTR_NETWORK_LOCAL_ADDRESS,
@@ -28,7 +15,7 @@ export {
   ATTR_SERVER_PORT,
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_VERSION,
-};
+} from '@opentelemetry/semantic-conventions';
 
 // Incubating in semantic-conventions 1.45 (copied, not imported from '/incubating').
 /** 'read' | 'write' (disk.io.direction). */
