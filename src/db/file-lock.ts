@@ -28,15 +28,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Is the lock at `file` held by nobody (a dead pid, or no pid for longer than staleMs)? */
-async function stale(file: string, staleMs: number): Promise<boolean> {
+/**
+ * What became of the lock at `file`: 'gone' (released meanwhile: try again at once), 'stale' (a dead pid, or no
+ * pid for longer than staleMs: break it) or 'held'.
+ */
+async function lockState(file: string, staleMs: number): Promise<'gone' | 'stale' | 'held'> {
   try {
     const [text, st] = await Promise.all([fsp.readFile(file, 'utf8'), fsp.stat(file)]);
     const pid = Number(text.trim());
-    if (Number.isInteger(pid) && pid > 0) return pid !== process.pid && !alive(pid);
-    return Date.now() - st.mtimeMs > staleMs;
+    if (Number.isInteger(pid) && pid > 0) return pid !== process.pid && !alive(pid) ? 'stale' : 'held';
+    return Date.now() - st.mtimeMs > staleMs ? 'stale' : 'held';
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    // Released between our attempt and this look. Never unlink here: the file may already be a new owner's.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw err;
   }
 }
 
@@ -56,7 +61,9 @@ export async function withFileLock<T>(lockDir: string, key: string, fn: () => Pr
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await stale(file, opts.staleMs ?? 10_000)) {
+      const state = await lockState(file, opts.staleMs ?? 10_000);
+      if (state === 'gone') continue;
+      if (state === 'stale') {
         await fsp.unlink(file).catch(() => {});
         continue;
       }
