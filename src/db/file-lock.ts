@@ -45,6 +45,30 @@ async function lockState(file: string, staleMs: number): Promise<'gone' | 'stale
   }
 }
 
+/**
+ * Removes a stale lock, once: under a guard file, and only if it is still stale when looked at again under
+ * the guard, so that two processes breaking one dead owner's lock cannot delete each other's fresh lock.
+ * False when another process holds the guard (it is breaking the lock; wait).
+ */
+async function breakStale(file: string, staleMs: number): Promise<boolean> {
+  const guard = `${file}.break`;
+  try {
+    await (await fsp.open(guard, 'wx', 0o600)).close();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // A guard older than staleMs was left by a breaker that died.
+    const st = await fsp.stat(guard).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > staleMs) await fsp.unlink(guard).catch(() => {});
+    return false;
+  }
+  try {
+    if ((await lockState(file, staleMs)) === 'stale') await fsp.unlink(file).catch(() => {});
+    return true;
+  } finally {
+    await fsp.unlink(guard).catch(() => {});
+  }
+}
+
 /** Runs `fn` holding the lock named `key` under `lockDir`. Callers in one process serialise themselves first. */
 export async function withFileLock<T>(lockDir: string, key: string, fn: () => Promise<T>, opts: FileLockOptions = {}): Promise<T> {
   const file = join(lockDir, createHash('sha256').update(key).digest('hex').slice(0, 40));
@@ -63,10 +87,7 @@ export async function withFileLock<T>(lockDir: string, key: string, fn: () => Pr
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const state = await lockState(file, opts.staleMs ?? 10_000);
       if (state === 'gone') continue;
-      if (state === 'stale') {
-        await fsp.unlink(file).catch(() => {});
-        continue;
-      }
+      if (state === 'stale' && (await breakStale(file, opts.staleMs ?? 10_000))) continue;
       if (Date.now() > deadline) throw new LockTimeoutError(`record ${key} is locked by another process (lock file ${file})`);
       // Waiting for another process: a short, growing pause (1, 2, 4 ... 20 ms).
       await new Promise((r) => setTimeout(r, Math.min(20, 1 << Math.min(attempt, 5))));

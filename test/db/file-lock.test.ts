@@ -17,7 +17,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const K: NodeKey = { target: 'iqn.2026-11.test:locked', address: '127.0.0.1', port: 3260, tpgt: 1, iface: 'default' };
 
 /** A child process that makes `n` changes to the record, each setting its own key, locked or naive. */
-function writer(db: string, tag: string, n: number, mode: 'store' | 'naive'): Promise<void> {
+function writer(db: string, tag: string, n: number, mode: 'store' | 'naive', startAt: number): Promise<void> {
   const script = `
     import { FileStore } from ${JSON.stringify(join(root, 'dist/src/db/file-store.js'))};
     import { parseRecord, formatRecord } from ${JSON.stringify(join(root, 'dist/src/db/record.js'))};
@@ -25,13 +25,15 @@ function writer(db: string, tag: string, n: number, mode: 'store' | 'naive'): Pr
     import { readFile } from 'node:fs/promises';
     const store = new FileStore(${JSON.stringify(db)});
     const k = ${JSON.stringify(K)};
+    // Both writers start together, however long each process took to start.
+    await new Promise((res) => setTimeout(res, Math.max(0, ${startAt} - Date.now())));
     for (let i = 0; i < ${n}; i++) {
       const key = 'test.${tag}.k' + i;
       if (${JSON.stringify(mode)} === 'store') await store.updateNode(k, (r) => { r.set(key, '1'); });
       else {
         const path = store.nodePath(k);
         const r = parseRecord(await readFile(path, 'utf8'), { schema: NODE_SCHEMA }).record;
-        await new Promise((res) => setImmediate(res));
+        await new Promise((res) => setTimeout(res, 3)); // a read-modify-write window another process can land in
         r.set(key, '1');
         await store.writeAtomic(path, formatRecord(r, NODE_SCHEMA));
       }
@@ -46,7 +48,8 @@ async function run(mode: 'store' | 'naive'): Promise<number> {
   try {
     const store = new FileStore(db);
     await store.putNode(defaultNodeRecord(K.target, K, 'default'));
-    await Promise.all([writer(db, 'a', 40, mode), writer(db, 'b', 40, mode)]);
+    const startAt = Date.now() + 2000;
+    await Promise.all([writer(db, 'a', 40, mode, startAt), writer(db, 'b', 40, mode, startAt)]);
     const rec = (await store.getNode(K))!;
     return [...rec.keys()].filter((k) => k.startsWith('test.')).length;
   } finally {
