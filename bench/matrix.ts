@@ -11,13 +11,14 @@
  * Loopback only (127.0.0.1 and 127.0.0.2). Every process it starts is killed at the end, on errors and on
  * SIGINT/SIGTERM/SIGHUP.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { cpus, loadavg, release, tmpdir, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tgtd } from '../test/support/tgtd.js';
+import { cleanUpOnExit, execText, killChildren, run, track, type RunOutput } from './processes.js';
 import { FaultProxy } from '../test/support/fault-proxy.js';
 import { clatPercentile, fioArgs, longestStall, parseFioJson, parseFioLog, throughputSeries, PERCENTILES, type FioResult, type FioRw, type ThroughputPoint } from './fio.js';
 import { barChart, timeChart, type Marker, type Panel } from './svg.js';
@@ -147,15 +148,13 @@ const fioRw = (w: Workload): FioRw => (w.random ? (w.write ? 'randwrite' : 'rand
 
 // ---------------------------------------------------------------------------------------------- processes
 
-const children = new Set<ChildProcess>();
 let tgtd: Tgtd | undefined;
 const proxies: FaultProxy[] = [];
 let workDir: string | undefined;
 
 /** Synchronous, so it also runs from the 'exit' handler: SIGKILL everything we started, remove tgtd's files. */
 function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  children.clear();
+  killChildren();
   if (tgtd) {
     if (tgtd.process.exitCode === null && tgtd.process.signalCode === null) tgtd.process.kill('SIGKILL');
     for (const f of [`/var/run/tgtd/socket.${tgtd.controlPort}`, `/var/run/tgtd/socket.${tgtd.controlPort}.lock`]) rmSync(f, { force: true });
@@ -166,52 +165,7 @@ function killAll(): void {
   workDir = undefined;
 }
 
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-  process.on(sig, () => {
-    killAll();
-    process.stderr.write(`matrix: ${sig}, stopped\n`);
-    process.exit(130);
-  });
-
-interface RunOutput {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-function track(child: ChildProcess): ChildProcess {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-/** Runs a command to completion (SIGKILLed after `timeoutMs`), collecting its output. */
-function run(cmd: string, args: string[], timeoutMs: number): Promise<RunOutput> {
-  return new Promise((resolvePromise, reject) => {
-    const child = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function execText(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolvePromise) => {
-    execFile(cmd, args, { timeout: 5000 }, (err, stdout, stderr) => resolvePromise(err ? '' : `${stdout}${stderr}`.trim()));
-  });
-}
+cleanUpOnExit('matrix', killAll);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

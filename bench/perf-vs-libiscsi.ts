@@ -8,12 +8,14 @@
  *
  * Writes bench/results/perf-vs-libiscsi.{json,md} unless --json/--md name other files. Loopback only.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { cpus, loadavg, release, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../test/support/ports.js';
+import { cleanUpOnExit, execText, killChildren, run, track, type RunOutput } from './processes.js';
 
 const HOST = '127.0.0.1';
 const IQN = 'iqn.2025-01.io.mpiscsi:bench-null';
@@ -110,75 +112,17 @@ function parseArgs(argv: string[]): { rounds: number; seconds: number; json: str
 
 // ---------------------------------------------------------------------------------------------- processes
 
-const children = new Set<ChildProcess>();
 /** Control socket numbers of the tgtd processes we started: SIGKILL leaves their socket files behind. */
 const controlSockets = new Set<number>();
 
 function killAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  killChildren();
   for (const n of controlSockets)
     for (const f of [`/var/run/tgtd/socket.${n}`, `/var/run/tgtd/socket.${n}.lock`]) rmSync(f, { force: true });
   controlSockets.clear();
 }
 
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    killAll();
-    process.stderr.write(`perf-vs-libiscsi: ${sig}, stopped\n`);
-    process.exit(130);
-  });
-}
-
-interface RunOutput {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion (killed after `timeoutMs`), collecting its output. */
-function run(cmd: string, args: string[], timeoutMs: number): Promise<RunOutput> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      children.delete(child);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolvePromise({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-function execText(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolvePromise) => {
-    execFile(cmd, args, { timeout: 5000 }, (err, stdout, stderr) => {
-      resolvePromise(err ? '' : `${stdout}${stderr}`.trim());
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen({ host: HOST, port: 0, exclusive: true }, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolvePromise(port));
-    });
-  });
-}
+cleanUpOnExit('perf-vs-libiscsi', killAll);
 
 function unusedControlPort(): number {
   // tgtd's control "port" N names the unix socket /var/run/tgtd/socket.N; it rejects large N.
@@ -220,14 +164,13 @@ async function startTarget(): Promise<Target> {
   const child = spawn(TGTD, ['-f', '-C', String(control), '--iscsi', `portal=${HOST}:${port}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  children.add(child);
+  track(child);
   controlSockets.add(control);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
   let exited: string | undefined;
   child.once('exit', (code, sig) => {
     exited = `tgtd exited (${code ?? sig}): ${stderr.trim()}`;
-    children.delete(child);
   });
   for (let attempt = 0; ; attempt++) {
     if (exited) throw new Error(exited);
