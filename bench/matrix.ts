@@ -18,7 +18,7 @@ import { cpus, loadavg, release, tmpdir, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tgtd } from '../test/support/tgtd.js';
-import { cleanUpOnExit, execText, killChildren, run, track, type RunOutput } from './processes.js';
+import { cleanUpOnExit, describeFailure, execText, killChildren, killTgtdNow, run, track } from './processes.js';
 import { FaultProxy } from '../test/support/fault-proxy.js';
 import { clatPercentile, fioArgs, longestStall, parseFioJson, parseFioLog, throughputSeries, PERCENTILES, type FioResult, type FioRw, type ThroughputPoint } from './fio.js';
 import { barChart, timeChart, type Marker, type Panel } from './svg.js';
@@ -155,12 +155,8 @@ let workDir: string | undefined;
 /** Synchronous, so it also runs from the 'exit' handler: SIGKILL everything we started, remove tgtd's files. */
 function killAll(): void {
   killChildren();
-  if (tgtd) {
-    if (tgtd.process.exitCode === null && tgtd.process.signalCode === null) tgtd.process.kill('SIGKILL');
-    for (const f of [`/var/run/tgtd/socket.${tgtd.controlPort}`, `/var/run/tgtd/socket.${tgtd.controlPort}.lock`]) rmSync(f, { force: true });
-    rmSync(tgtd.dir, { recursive: true, force: true });
-    tgtd = undefined;
-  }
+  if (tgtd) killTgtdNow(tgtd);
+  tgtd = undefined;
   if (workDir) rmSync(workDir, { recursive: true, force: true });
   workDir = undefined;
 }
@@ -169,10 +165,6 @@ cleanUpOnExit('matrix', killAll);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function describeFailure(r: RunOutput): string {
-  const t = (r.stderr.trim() || r.stdout.trim()).split(/[\r\n]+/).slice(-3).join(' | ');
-  return `exit ${r.code ?? r.signal}${t ? `: ${t}` : ''}`;
-}
 
 /** A long-running NBD server child (mpiscsi serve or qemu-nbd) and the lines it printed, with arrival times. */
 interface Export {

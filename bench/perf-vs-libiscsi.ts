@@ -8,19 +8,17 @@
  *
  * Writes bench/results/perf-vs-libiscsi.{json,md} unless --json/--md name other files. Loopback only.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../test/support/ports.js';
-import { cleanUpOnExit, execText, killChildren, run, track, type RunOutput } from './processes.js';
+import { Tgtd } from '../test/support/tgtd.js';
+import { cleanUpOnExit, describeFailure, execText, killChildren, killTgtdNow, run } from './processes.js';
 
 const HOST = '127.0.0.1';
 const IQN = 'iqn.2025-01.io.mpiscsi:bench-null';
 const TGTD = existsSync('/usr/sbin/tgtd') ? '/usr/sbin/tgtd' : 'tgtd';
-const TGTADM = existsSync('/usr/sbin/tgtadm') ? '/usr/sbin/tgtadm' : 'tgtadm';
 const BLOCK_SIZE = 512; // tgtd's null backing store
 const IN_FLIGHT = 32;
 
@@ -112,38 +110,15 @@ function parseArgs(argv: string[]): { rounds: number; seconds: number; json: str
 
 // ---------------------------------------------------------------------------------------------- processes
 
-/** Control socket numbers of the tgtd processes we started: SIGKILL leaves their socket files behind. */
-const controlSockets = new Set<number>();
+let tgtd: Tgtd | undefined;
 
 function killAll(): void {
   killChildren();
-  for (const n of controlSockets)
-    for (const f of [`/var/run/tgtd/socket.${n}`, `/var/run/tgtd/socket.${n}.lock`]) rmSync(f, { force: true });
-  controlSockets.clear();
+  if (tgtd) killTgtdNow(tgtd);
+  tgtd = undefined;
 }
 
 cleanUpOnExit('perf-vs-libiscsi', killAll);
-
-function unusedControlPort(): number {
-  // tgtd's control "port" N names the unix socket /var/run/tgtd/socket.N; it rejects large N.
-  for (;;) {
-    const n = 1000 + Math.floor(Math.random() * 29000);
-    if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
-  }
-}
-
-function probe(port: number): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    const s = connect({ host: HOST, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolvePromise();
-    });
-    s.once('error', reject);
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Target {
   process: ChildProcess;
@@ -152,50 +127,15 @@ interface Target {
   url: string;
 }
 
-async function tgtadm(control: number, args: string[]): Promise<string> {
-  const r = await run(TGTADM, ['-C', String(control), '--lld', 'iscsi', ...args], 10_000);
-  if (r.code !== 0) throw new Error(`tgtadm ${args.join(' ')}: ${(r.stderr || r.stdout).trim() || `exit ${r.code ?? r.signal}`}`);
-  return r.stdout;
-}
-
+/** One tgtd (the test helper's) with a `--bstype null` LUN 1: it reports 1 TiB and returns zeroes without disk I/O. */
 async function startTarget(): Promise<Target> {
-  const port = await freePort();
-  const control = unusedControlPort();
-  const child = spawn(TGTD, ['-f', '-C', String(control), '--iscsi', `portal=${HOST}:${port}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  track(child);
-  controlSockets.add(control);
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-  let exited: string | undefined;
-  child.once('exit', (code, sig) => {
-    exited = `tgtd exited (${code ?? sig}): ${stderr.trim()}`;
-  });
-  for (let attempt = 0; ; attempt++) {
-    if (exited) throw new Error(exited);
-    try {
-      await tgtadm(control, ['--op', 'show', '--mode', 'sys']);
-      await probe(port);
-      break;
-    } catch (err) {
-      if (attempt > 200) throw new Error(`tgtd did not become ready: ${(err as Error).message}; ${stderr}`);
-      await sleep(25);
-    }
-  }
-  await tgtadm(control, ['--op', 'new', '--mode', 'target', '--tid', '1', '-T', IQN]);
-  // The null backing store ignores the path (it reports 1 TiB and returns zeroes without touching it).
-  await tgtadm(control, ['--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '--bstype', 'null', '-b', '/dev/null']);
-  await tgtadm(control, ['--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL']);
-  return { process: child, control, port, url: `iscsi://${HOST}:${port}/${IQN}/1` };
+  tgtd = await Tgtd.start({ hosts: [HOST] });
+  await tgtd.addTarget(IQN, [{ bstype: 'null' }]);
+  return { process: tgtd.process, control: tgtd.controlPort, port: tgtd.port, url: `iscsi://${HOST}:${tgtd.port}/${IQN}/1` };
 }
 
 // ---------------------------------------------------------------------------------------------- one run
 
-function describeFailure(r: RunOutput): string {
-  const text = (r.stderr.trim() || r.stdout.trim()).split(/[\r\n]+/).slice(-3).join(' | ');
-  return `exit ${r.code ?? r.signal}${text ? `: ${text}` : ''}`;
-}
 
 async function runMpiscsi(url: string, w: Workload, seconds: number): Promise<Sample> {
   const args = [MPISCSI, 'perf', '-m', String(IN_FLIGHT), '-b', String(w.blocks), ...(w.random ? ['-r'] : []), '-t', String(seconds), '--json', url];

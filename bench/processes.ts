@@ -4,6 +4,8 @@
  * files, work directories); and commands run to completion with their output collected.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import type { Tgtd } from '../test/support/tgtd.js';
 
 export interface RunOutput {
   code: number | null;
@@ -66,4 +68,20 @@ export function execText(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolvePromise) => {
     execFile(cmd, args, { timeout: 5000 }, (err, stdout, stderr) => resolvePromise(err ? '' : `${stdout}${stderr}`.trim()));
   });
+}
+
+/** The last lines of a failed command's output, for an error message. */
+export function describeFailure(r: RunOutput): string {
+  const text = (r.stderr.trim() || r.stdout.trim()).split(/[\r\n]+/).slice(-3).join(' | ');
+  return `exit ${r.code ?? r.signal}${text ? `: ${text}` : ''}`;
+}
+
+/**
+ * Synchronous (for the 'exit' handler): SIGKILLs a tgtd started with the test helper and removes what a
+ * killed tgtd leaves behind (its control socket and lock file) and the helper's backing files.
+ */
+export function killTgtdNow(t: Tgtd): void {
+  if (t.process.exitCode === null && t.process.signalCode === null) t.process.kill('SIGKILL');
+  for (const f of [`/var/run/tgtd/socket.${t.controlPort}`, `/var/run/tgtd/socket.${t.controlPort}.lock`]) rmSync(f, { force: true });
+  rmSync(t.dir, { recursive: true, force: true });
 }
