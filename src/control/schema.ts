@@ -190,14 +190,18 @@ function isPackable(type: string, field: protobuf.FieldBase): boolean {
   return (protobuf.types.packed as Record<string, number | undefined>)[type] !== undefined || field.resolvedType instanceof protobuf.Enum;
 }
 
+/** The next tag of `r`: where it starts, its field number and its wire type. */
+function readTag(r: protobuf.Reader): { at: number; id: number; wt: number } {
+  const at = r.pos;
+  const tag = r.uint32();
+  return { at, id: tag >>> 3, wt: tag & 7 };
+}
+
 /** Walks every tag of `data` as message `t`: unknown field numbers and wrong wire types are rejected. */
 function checkWire(t: protobuf.Type, data: Uint8Array, top: string, path: string): void {
   const r = protobuf.Reader.create(data);
   while (r.pos < r.len) {
-    const at = r.pos;
-    const tag = r.uint32();
-    const id = tag >>> 3;
-    const wt = tag & 7;
+    const { at, id, wt } = readTag(r);
     if (id === 0) throw new ControlDecodeError(top, `malformed protobuf ${path}: field number 0 at offset ${at}`);
     const field = t.fieldsById[id];
     if (!field) {
@@ -228,26 +232,22 @@ function checkWire(t: protobuf.Type, data: Uint8Array, top: string, path: string
 function checkMapEntry(field: protobuf.MapField, data: Uint8Array, top: string, path: string): void {
   const r = protobuf.Reader.create(data);
   while (r.pos < r.len) {
-    const at = r.pos;
-    const tag = r.uint32();
-    const id = tag >>> 3;
-    const wt = tag & 7;
-    const owner = top;
+    const { at, id, wt } = readTag(r);
     if (id === 1) {
       const want = scalarWireType(field, field.keyType);
-      if (wt !== want) throw new ControlDecodeError(owner, `malformed protobuf ${path}: map key wire type ${wt}, expected ${want}`);
+      if (wt !== want) throw new ControlDecodeError(top, `malformed protobuf ${path}: map key wire type ${wt}, expected ${want}`);
       r.skipType(wt);
     } else if (id === 2) {
       if (field.resolvedType instanceof protobuf.Type) {
-        if (wt !== WIRE_LEN) throw new ControlDecodeError(owner, `malformed protobuf ${path}: map value wire type ${wt}, expected 2`);
+        if (wt !== WIRE_LEN) throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected 2`);
         checkWire(field.resolvedType, r.bytes(), top, `${path}[]`);
       } else {
         const want = scalarWireType(field);
-        if (wt !== want) throw new ControlDecodeError(owner, `malformed protobuf ${path}: map value wire type ${wt}, expected ${want}`);
+        if (wt !== want) throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected ${want}`);
         r.skipType(wt);
       }
     } else {
-      throw new ControlDecodeError(owner, `unknown field number ${id} in map entry ${path} at offset ${at}`);
+      throw new ControlDecodeError(top, `unknown field number ${id} in map entry ${path} at offset ${at}`);
     }
   }
 }
