@@ -8,8 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom, timeout } from 'rxjs';
 import { diag, DiagLogLevel, type HrTime } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { MetricReader, DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
+import { DataPointType, type MetricData } from '@opentelemetry/sdk-metrics';
 import { Tgtd } from '../support/tgtd.js';
+import { ManualReader } from '../support/manual-reader.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { ManagedSession } from '../../src/session/managed-session.js';
 import { PathManager } from '../../src/multipath/manager.js';
@@ -24,11 +25,6 @@ const SECRET = 'otel-chap-secret-4242';
 const TARGET_USER = 'otel-target';
 const TARGET_SECRET = 'otel-target-secret-9797';
 
-/** A metric reader that collects only when asked. */
-class ManualReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
 
 let tgtd: Tgtd;
 const proxies: FaultProxy[] = [];

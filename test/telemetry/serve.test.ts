@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
-import { MetricReader } from '@opentelemetry/sdk-metrics';
 import { Tgtd } from '../support/tgtd.js';
+import { ManualReader } from '../support/manual-reader.js';
 import { startServe } from '../../src/cli/serve.js';
 import { startTelemetry } from '../../src/telemetry/index.js';
 
@@ -17,10 +17,6 @@ const IQN = 'iqn.2026-11.test:otel-serve';
 const USER = 'serve-user';
 const SECRET = 'serve-chap-secret-31337';
 
-class ManualReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
 
 let tgtd: Tgtd;
 let dir: string;
