@@ -13,7 +13,7 @@ import {
   type NodeConnectionOptions,
   type Subscription,
 } from '@nats-io/transport-node';
-import { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
+import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint } from './endpoints.js';
 import { notConnected } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError, type ControlHost, type HostEvent } from './host.js';
@@ -62,7 +62,7 @@ export class ControlClient {
     readonly nc: NatsConnection,
     opts: ControlClientOptions,
   ) {
-    if (!/^[-\w]+$/.test(opts.hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(opts.hostId)}`);
+    if (!HOST_ID_PATTERN.test(opts.hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(opts.hostId)}`);
     this.hostId = opts.hostId;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.json = opts.json ?? false;

@@ -2,6 +2,7 @@
  * The endpoint table of the control API (DESIGN.md "Control plane (NATS)"): subject `mpiscsi.<hostId>.<group>.<verb>`,
  * the protobuf request and reply types (proto/mpiscsi/v1), and the ControlHost method that answers it.
  */
+import { hostname } from 'node:os';
 import type { ControlHost } from './host.js';
 
 export interface Endpoint {
@@ -59,4 +60,15 @@ export const EVENT_TYPES = {
 
 export function endpointSubject(hostId: string, ep: Pick<Endpoint, 'group' | 'verb'>): string {
   return `mpiscsi.${hostId}.${ep.group}.${ep.verb}`;
+}
+
+/** A host id is one subject token: letters, digits, '-' and '_' (no dots or wildcards). */
+export const HOST_ID_PATTERN = /^[-\w]+$/;
+
+/**
+ * The host id a daemon uses and a client addresses when none is configured: this machine's name with every
+ * character a subject token cannot hold (dots, wildcards) as '_'.
+ */
+export function defaultHostId(): string {
+  return hostname().replace(/[^-\w]/g, '_') || 'localhost';
 }

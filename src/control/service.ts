@@ -8,7 +8,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Tracer } from '@opentelemetry/api';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
-import { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
+import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint } from './endpoints.js';
 import { headerSafe, toControlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError, type ControlHost, type HostEvent } from './host.js';
@@ -52,7 +52,6 @@ export interface RunningControlService {
   stop(): Promise<void>;
 }
 
-const HOST_ID = /^[-\w]+$/;
 
 /** The subject events of `kind` are published on. */
 export function eventSubject(hostId: string, kind: HostEvent['kind'] | '*'): string {
@@ -82,7 +81,7 @@ export function activeRequestContext(): Context {
 /** Starts the service on `nc`; resolves once every endpoint is subscribed. */
 export async function startControlService(nc: NatsConnection, host: ControlHost, opts: ControlServiceOptions): Promise<RunningControlService> {
   const { hostId } = opts;
-  if (!HOST_ID.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
+  if (!HOST_ID_PATTERN.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
   loadSchema(); // fail here, not on the first request, if proto/ is missing
   const onError = opts.onError ?? (() => {});
   const tracer = opts.tracer ?? trace.getTracer('mpiscsi');

@@ -3,7 +3,7 @@
  * over it, defaults under both. Unknown keys and bad values are errors that name the file and line.
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { defaultHostId, HOST_ID_PATTERN } from '../control/endpoints.js';
 import type { NatsSettings } from '../control/nats-options.js';
 import { MULTIPATH_SETTING_KEYS, multipathSettings, type MultipathConfig } from '../multipath/config.js';
 
@@ -30,10 +30,6 @@ export class ConfigError extends RangeError {
   override readonly name = 'ConfigError';
 }
 
-export function defaultHostId(): string {
-  return hostname().replace(/[^-\w]/g, '_') || 'localhost';
-}
-
 export function defaultConfig(): DaemonConfig {
   return {
     hostId: defaultHostId(),
@@ -53,7 +49,7 @@ type Setter = (c: DaemonConfig, v: string) => string | void;
 /** Each key and how it applies; a string returned is the complaint about the value. */
 const KEYS: Record<string, Setter> = {
   host_id: (c, v) => {
-    if (!/^[-\w]+$/.test(v)) return 'use letters, digits, - and _';
+    if (!HOST_ID_PATTERN.test(v)) return 'use letters, digits, - and _';
     c.hostId = v;
   },
   db: (c, v) => void (c.db = v),

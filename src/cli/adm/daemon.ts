@@ -9,18 +9,13 @@ import { ControlClient } from '../../control/client.js';
 import { DAEMON_NOT_CONNECTED } from '../../control/errors.js';
 import { ControlError, SESSION_STAT_KEYS, statFieldName, type LoginResult, type NodeKeyMsg, type SessionInfo } from '../../control/host.js';
 import { natsConnectionOptions } from '../../control/nats-options.js';
-import { hostname } from 'node:os';
+import { defaultHostId } from '../../control/endpoints.js';
 import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';
 
 export const DAEMON_UNREACHABLE = DAEMON_NOT_CONNECTED;
 
 export function daemonError(...more: string[]): AdmError {
   return new AdmError(ExitCode.ISCSID_NOTCONN, DAEMON_UNREACHABLE, ...more);
-}
-
-/** The daemon's host id when none is given: this host's name, dots as underscores (as mpiscsid does). */
-function defaultHostId(): string {
-  return hostname().replace(/[^-\w]/g, '_') || 'localhost';
 }
 
 /** A client for the daemon named by --nats / --host-id (or MPISCSI_NATS_URL / MPISCSI_HOST_ID). */
