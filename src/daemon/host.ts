@@ -172,7 +172,6 @@ export class DaemonHost implements ControlHost {
   private readonly exports = new Map<string, HostExport>();
   private readonly listeners = new Set<(e: HostEvent) => void>();
   private nextSid = 1;
-  private readonly announced = new WeakSet<MultipathDevice>();
   private closed = false;
   private readonly log: (line: string) => void;
 
@@ -183,6 +182,7 @@ export class DaemonHost implements ControlHost {
       config: opts.multipath,
       onEvent: (e) => this.onMultipathEvent(e),
     });
+    if (opts.onDevice) this.manager.onDevice(opts.onDevice);
   }
 
   // ---- events ----
@@ -459,11 +459,6 @@ export class DaemonHost implements ControlHost {
         if (inq.peripheralQualifier !== 0 || inq.peripheralDeviceType !== 0) continue;
         const name = `${s.sid}:0:0:${lun}`;
         const device = await this.manager.addPath(s.managed, { name, lun });
-        // Once per device, however many sessions' scans race to create it.
-        if (!this.announced.has(device)) {
-          this.announced.add(device);
-          this.opts.onDevice?.(device);
-        }
         s.paths.set(lun, { device, path: name, wwid: device.wwid });
       } catch (err) {
         this.log(`sid ${s.sid}: LUN ${lun} not added: ${(err as Error).message}`);

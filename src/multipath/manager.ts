@@ -32,6 +32,7 @@ export class PathManager {
   /** Transport of each path, by device name and path name. */
   private readonly transports = new Map<string, PathTransport>();
   private hosts = 0;
+  private readonly deviceListeners = new Set<(d: MultipathDevice) => void>();
   /** WWID -> alias, kept when a device goes away (multipath's /etc/multipath/bindings). */
   private readonly bindings = new Map<string, string>();
 
@@ -52,6 +53,15 @@ export class PathManager {
       this.bindings.set(wwid, alias);
     }
     return alias;
+  }
+
+  /**
+   * Calls `listener` with each device this manager creates from now on, once, before its first path is
+   * added (telemetry, the daemon's bookkeeping). Returns the function that stops it.
+   */
+  onDevice(listener: (d: MultipathDevice) => void): () => void {
+    this.deviceListeners.add(listener);
+    return () => this.deviceListeners.delete(listener);
   }
 
   /** Devices in the order created. */
@@ -78,6 +88,7 @@ export class PathManager {
         config: this.opts.config,
       });
       this.byWwid.set(identity.wwid, device);
+      for (const l of this.deviceListeners) l(device);
       this.subs.push(
         device.events$.subscribe((e) => {
           if (e.type === 'path.removed') {

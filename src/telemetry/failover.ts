@@ -176,16 +176,10 @@ export function instrumentPathManager(manager: PathManager, telemetry: Telemetry
     if (!done.has(d)) done.set(d, instrumentDevice(d, telemetry, opts));
   };
   for (const d of manager.devices) ensure(d);
-  const original = manager.addPath;
-  const wrapped: PathManager['addPath'] = async function (this: PathManager, ...args) {
-    const d = await original.apply(this, args);
-    ensure(d);
-    return d;
-  };
-  manager.addPath = wrapped;
+  const unsubscribe = manager.onDevice(ensure);
   return {
     stop() {
-      if (manager.addPath === wrapped) manager.addPath = original;
+      unsubscribe();
       for (const i of done.values()) i.stop();
       done.clear();
     },
