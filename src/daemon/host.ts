@@ -753,14 +753,14 @@ export class DaemonHost implements ControlHost {
 
   // ---- exports ----
 
-  private exportList_(): ExportListResponse {
+  private exportsNow(): ExportListResponse {
     return {
       exports: [...this.exports.values()].map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
     };
   }
 
   async exportList(_req: Empty): Promise<ExportListResponse> {
-    return this.exportList_();
+    return this.exportsNow();
   }
 
   async exportStart(req: ExportStartRequest): Promise<ExportListResponse> {
@@ -799,7 +799,7 @@ export class DaemonHost implements ControlHost {
       await server.close();
       throw new ControlError(ExitCode.INVAL, `cannot listen: ${(err as Error).message}`);
     }
-    return this.exportList_();
+    return this.exportsNow();
   }
 
   async exportStop(req: ExportStopRequest): Promise<ExportListResponse> {
@@ -807,7 +807,7 @@ export class DaemonHost implements ControlHost {
     if (!e) throw new ControlError(ExitCode.NO_OBJS_FOUND, `export ${req.name} not found`);
     this.exports.delete(req.name);
     await e.server.close();
-    return this.exportList_();
+    return this.exportsNow();
   }
 
   // ---- lifecycle ----
