@@ -2,7 +2,8 @@
  * The paths and path groups of one multipath device, as dm-multipath and multipathd keep them
  * (reference/nbd-and-multipath.md "dm-multipath"; multipath.conf path_grouping_policy, failback,
  * no_path_retry, polling_interval): path states, grouping, the active group, failback, queueing while no
- * path works, the path checker's ticks, and the operator's fail_path / reinstate_path / switch_group. No
+ * path works (held while a path may still come back, capped by fast_io_fail_tmo, then no_path_retry), the
+ * path checker's ticks, and the operator's fail_path / reinstate_path / switch_group. No
  * I/O and no single command: the runtime (src/multipath/) reads `usablePaths(snapshot)` and
  * `pathGroupGateOf(snapshot)` per I/O and reports only path facts; see machines/README.md.
  */
@@ -22,6 +23,14 @@ export type Failback = 'manual' | 'immediate' | 'followover' | number;
 /** no_path_retry: 'fail' at once, 'queue' forever, or queue for N checker intervals (polling_interval) then fail. */
 export type NoPathRetry = 'fail' | 'queue' | number;
 
+/**
+ * fast_io_fail_tmo (ours, named after multipath-tools' setting): how long I/O is held, from the loss of the
+ * last usable path, while a path may still come back (its session relogging in within its
+ * replacement_timeout). 0 = no hold (no_path_retry decides at once); 'off' = hold as long as any path may
+ * come back (each session's replacement_timeout bounds it).
+ */
+export type FastIoFailTmo = number | 'off';
+
 export interface PathGroupConfig {
   /** Default 'failover' (multipath-tools' built-in default). */
   pathGroupingPolicy: GroupingPolicy;
@@ -31,6 +40,8 @@ export interface PathGroupConfig {
   noPathRetry: NoPathRetry;
   /** polling_interval: the path checker runs this often (ms). Default 5000 (5 s). */
   pollingIntervalMs: number;
+  /** fast_io_fail_tmo in ms, or 'off' (see FastIoFailTmo). Default 5000, the kernel's fast_io_fail_tmo under dm-multipath. */
+  fastIoFailTmoMs: FastIoFailTmo;
 }
 
 export const DEFAULT_PATH_GROUP_CONFIG: Readonly<PathGroupConfig> = Object.freeze({
@@ -38,6 +49,7 @@ export const DEFAULT_PATH_GROUP_CONFIG: Readonly<PathGroupConfig> = Object.freez
   failback: 'manual',
   noPathRetry: 'fail',
   pollingIntervalMs: 5_000,
+  fastIoFailTmoMs: 5_000,
 });
 
 export class PathGroupConfigError extends Error {
@@ -46,7 +58,7 @@ export class PathGroupConfigError extends Error {
 
 /** Checks every field; throws PathGroupConfigError naming the first bad one. */
 export function validatePathGroupConfig(config: PathGroupConfig): PathGroupConfig {
-  const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs } = config;
+  const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs, fastIoFailTmoMs } = config;
   if (!['failover', 'multibus', 'group_by_prio'].includes(pathGroupingPolicy))
     throw new PathGroupConfigError(`path_grouping_policy '${String(pathGroupingPolicy)}' is not failover, multibus or group_by_prio`);
   if (typeof failback === 'number' ? !(Number.isFinite(failback) && failback > 0) : !['manual', 'immediate', 'followover'].includes(failback))
@@ -55,6 +67,8 @@ export function validatePathGroupConfig(config: PathGroupConfig): PathGroupConfi
     throw new PathGroupConfigError(`no_path_retry ${String(noPathRetry)} is not fail, queue or a count > 0`);
   if (!(Number.isFinite(pollingIntervalMs) && pollingIntervalMs > 0))
     throw new PathGroupConfigError(`polling_interval ${pollingIntervalMs} ms must be > 0`);
+  if (fastIoFailTmoMs !== 'off' && !(typeof fastIoFailTmoMs === 'number' && Number.isFinite(fastIoFailTmoMs) && fastIoFailTmoMs >= 0))
+    throw new PathGroupConfigError(`fast_io_fail_tmo ${String(fastIoFailTmoMs)} is not off or a delay >= 0`);
   return config;
 }
 
@@ -85,6 +99,11 @@ export interface PathEntry {
   readonly state: PathState;
   /** The path's session is in full-feature phase (path.up / path.down). */
   readonly sessionUp: boolean;
+  /**
+   * The session is down but relogging in within its replacement_timeout (its gate holds commands): the
+   * path may come back, so with no usable path I/O is held for it (fast_io_fail_tmo).
+   */
+  readonly recovering: boolean;
   /** Failed by cmd.failPath: stays failed, whatever the checker says, until cmd.reinstatePath. */
   readonly operatorFailed: boolean;
   readonly reason: PathReasonCode;
@@ -104,10 +123,19 @@ export interface SwitchReason {
   at: number;
 }
 
+/** Why a hold ended without a path back: fast_io_fail_tmo ran out, or no path can come back any more. */
+export type HoldEnd = 'fast-io-fail-tmo' | 'no-path-can-return';
+
 /** What changed, for the failback rules. */
 type Trigger = 'path-return' | 'path-loss' | 'regroup' | 'tick' | 'operator' | 'config';
 
 export const isUsable = (p: PathEntry | undefined): boolean => p?.state === 'active';
+
+/**
+ * A path that is not usable now but may be soon: its session is relogging in within replacement_timeout,
+ * or it is back and waiting for the checker's TEST UNIT READY. Never one the operator failed.
+ */
+export const mayReturn = (p: PathEntry): boolean => !p.operatorFailed && (p.state === 'checking' || (!p.sessionUp && p.recovering));
 
 /**
  * Groups path ids by policy, best group first (by the paths' priority; ties keep the order paths were
@@ -188,11 +216,15 @@ export interface PathGroupInput {
 }
 
 export type PathGroupEvent =
-  /** A path joined the device (its WWID matched). `up`: its session is in full-feature phase. */
-  | { type: 'path.add'; id: string; prio?: number; up: boolean }
+  /** A path joined the device (its WWID matched). `up`: its session is in full-feature phase; `recovering` as in path.down. */
+  | { type: 'path.add'; id: string; prio?: number; up: boolean; recovering?: boolean }
   | { type: 'path.remove'; id: string }
-  /** The path's session left full-feature phase (connection failed, logout...). */
-  | { type: 'path.down'; id: string; reason: string }
+  /**
+   * The path's session left full-feature phase (connection failed, logout...), or, already down, changed
+   * what it is doing: `recovering` while it relogs in within replacement_timeout (the path may come back;
+   * default false), `detail` why it stopped for good (replacement_timeout expired, identity changed...).
+   */
+  | { type: 'path.down'; id: string; reason: string; recovering?: boolean; detail?: string }
   /** The path's session is in full-feature phase again; the checker decides (checking). */
   | { type: 'path.up'; id: string }
   /** The runtime saw the path fail I/O while its session lives (iSCSI target failure, abort, path-class sense). */
@@ -219,6 +251,8 @@ export type PathGroupEmitted =
   | { type: 'mpath.dispatchHeld' }
   /** no_path_retry ran out (or is 'fail'): fail every held I/O (EIO upstream). */
   | { type: 'mpath.failHeld'; reason: string }
+  /** The hold for a recovering path ended without a path back: why, and how long it lasted (ms). */
+  | { type: 'mpath.holdEnded'; why: HoldEnd; heldMs: number }
   | { type: 'mpath.commandRejected'; command: string; reason: string };
 
 export interface PathGroupContext {
@@ -232,8 +266,12 @@ export interface PathGroupContext {
   /** Index into groups, -1 when no path is usable. */
   activeGroup: number;
   switchReason: SwitchReason;
-  /** When the last usable path went away (no_path_retry counts from here). */
+  /** When the last usable path went away (the fast_io_fail_tmo hold counts from here). */
   noPathSince: number;
+  /** When no path could come back any more, or the hold ran out (no_path_retry counts from here). */
+  retrySince: number;
+  /** How the last hold ended, for the failure's message; null while holding or serving. */
+  holdEnd: HoldEnd | null;
   /** When a better group than the active one became usable (numeric failback counts from here), or null. */
   failbackSince: number | null;
   lastTickAt: number;
@@ -312,6 +350,27 @@ function mergeConfig(c: PathGroupConfig, patch: Partial<PathGroupConfig>): PathG
   return validatePathGroupConfig({ ...c, ...defined });
 }
 
+const checkingNow = (p: PathEntry): boolean => p.state === 'checking' && !p.operatorFailed;
+
+/** Milliseconds of the fast_io_fail_tmo hold left (Infinity with 'off'). */
+function holdLeftMs(c: PathGroupContext): number {
+  const tmo = c.config.fastIoFailTmoMs;
+  return tmo === 'off' ? Infinity : remainingMs(c.noPathSince, tmo, c.now());
+}
+
+const seconds = (ms: number): string => `${+(ms / 1000).toFixed(3)} s`;
+
+/** Why held I/O fails: what ended the hold (if one ran) and the no_path_retry that followed. */
+function failReason(c: PathGroupContext): string {
+  const why =
+    c.holdEnd === 'fast-io-fail-tmo'
+      ? `no path came back within fast_io_fail_tmo ${seconds(c.config.fastIoFailTmoMs as number)}`
+      : 'no path can come back';
+  const retry =
+    c.config.noPathRetry === 'fail' ? 'no_path_retry fail' : `no_path_retry ${c.config.noPathRetry} exhausted (${seconds(c.config.noPathRetry as number * c.config.pollingIntervalMs)})`;
+  return `${c.name}: no usable path: ${why}; ${retry}`;
+}
+
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -329,12 +388,13 @@ const pathGroupSetup = setup({
   actions: {
     markSince: assign({ since: ({ context }) => context.now() }),
     dispatchHeld: emit({ type: 'mpath.dispatchHeld' as const }),
-    failHeld: emit(({ context }) => ({
-      type: 'mpath.failHeld' as const,
-      reason:
-        context.config.noPathRetry === 'fail'
-          ? `${context.name}: no usable path (no_path_retry fail)`
-          : `${context.name}: no usable path for ${context.config.noPathRetry} checker intervals (no_path_retry)`,
+    failHeld: emit(({ context }) => ({ type: 'mpath.failHeld' as const, reason: failReason(context) })),
+    startRetry: assign({ retrySince: ({ context }) => context.now() }),
+    endHold: assign({ holdEnd: (_, params: { why: HoldEnd }) => params.why }),
+    emitHoldEnded: emit(({ context }, params: { why: HoldEnd }) => ({
+      type: 'mpath.holdEnded' as const,
+      why: params.why,
+      heldMs: context.now() - context.noPathSince,
     })),
     /** One checker round: every path with a live session and not failed by the operator. */
     tick: assign(({ context }) => {
@@ -356,18 +416,26 @@ const pathGroupSetup = setup({
   },
   guards: {
     hasActiveGroup: ({ context }) => context.activeGroup >= 0,
+    /** Hold for a recovering path: one may come back and fast_io_fail_tmo has not run out since the loss. */
+    mayHold: ({ context }) => context.paths.some(mayReturn) && (holdLeftMs(context) > 0 || context.paths.some(checkingNow)),
+    // Both check for a usable path too: a child's eventless transition is taken before noPath's own (to serving).
+    noneMayReturn: ({ context }) => context.activeGroup < 0 && !context.paths.some(mayReturn),
+    holdSpent: ({ context }) => context.activeGroup < 0 && holdLeftMs(context) <= 0 && !context.paths.some(checkingNow),
+    holdOff: ({ context }) => context.config.fastIoFailTmoMs === 'off',
     noPathFail: ({ context }) => context.config.noPathRetry === 'fail',
     noPathQueue: ({ context }) => context.config.noPathRetry === 'queue',
     noPathRetryExpired: ({ context }) =>
       typeof context.config.noPathRetry === 'number' &&
-      context.now() - context.noPathSince >= context.config.noPathRetry * context.config.pollingIntervalMs,
+      context.now() - context.retrySince >= context.config.noPathRetry * context.config.pollingIntervalMs,
     failbackPending: ({ context }) => context.failbackSince !== null && typeof context.config.failback === 'number',
   },
   delays: {
-    /** no_path_retry N: N × polling_interval from the loss of the last usable path. */
+    /** fast_io_fail_tmo from the loss of the last usable path (never armed with 'off'). */
+    pathHold: ({ context }) => (context.config.fastIoFailTmoMs === 'off' ? 0 : holdLeftMs(context)),
+    /** no_path_retry N: N × polling_interval from when no path could come back (or the hold ran out). */
     noPathRetry: ({ context }) =>
       remainingMs(
-        context.noPathSince,
+        context.retrySince,
         typeof context.config.noPathRetry === 'number' ? context.config.noPathRetry * context.config.pollingIntervalMs : 0,
         context.now(),
       ),
@@ -397,6 +465,8 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
       activeGroup: -1,
       switchReason: { code: 'initial', at: t },
       noPathSince: t,
+      retrySince: t,
+      holdEnd: null,
       failbackSince: null,
       lastTickAt: t,
       since: t,
@@ -412,6 +482,7 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
           prio: event.prio ?? 1,
           state: event.up ? 'active' : 'failed',
           sessionUp: event.up,
+          recovering: !event.up && event.recovering === true,
           operatorFailed: false,
           reason: 'added',
           since: now,
@@ -430,9 +501,13 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
       actions: assign(({ context, event }) =>
         settle(
           context,
-          setPath(context.paths, event.id, (p) =>
-            p.state === 'failed' && !p.sessionUp ? p : moved(p, 'failed', 'session-down', context.now(), event.reason, { sessionUp: false }),
-          ),
+          setPath(context.paths, event.id, (p) => {
+            const recovering = event.recovering === true;
+            const detail = event.detail ?? event.reason;
+            // Already down: only what the session is doing now changes (recovering, why it stopped).
+            if (p.state === 'failed' && !p.sessionUp) return p.recovering === recovering && p.detail === detail ? p : { ...p, recovering, detail };
+            return moved(p, 'failed', 'session-down', context.now(), detail, { sessionUp: false, recovering });
+          }),
           'path-loss',
           false,
         ),
@@ -447,14 +522,18 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
         },
         actions: [
           assign(({ context, event }) => ({
-            paths: setPath(context.paths, event.id, (p) => moved(p, 'checking', 'session-up', context.now(), undefined, { sessionUp: true })),
+            paths: setPath(context.paths, event.id, (p) =>
+              moved(p, 'checking', 'session-up', context.now(), undefined, { sessionUp: true, recovering: false }),
+            ),
           })),
           emit(({ event }) => ({ type: 'mpath.check' as const, paths: [event.id] })),
         ],
       },
       {
         guard: ({ context, event }) => has(context, event.id),
-        actions: assign(({ context, event }) => ({ paths: setPath(context.paths, event.id, (p) => ({ ...p, sessionUp: true })) })),
+        actions: assign(({ context, event }) => ({
+          paths: setPath(context.paths, event.id, (p) => ({ ...p, sessionUp: true, recovering: false })),
+        })),
       },
     ],
     'path.fail': {
@@ -585,25 +664,75 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
           always: { guard: not('hasActiveGroup'), target: 'noPath' },
         },
         noPath: {
-          entry: ['markSince', assign({ noPathSince: ({ context }) => context.now() })],
+          entry: ['markSince', assign({ noPathSince: ({ context }) => context.now(), holdEnd: null })],
           always: { guard: 'hasActiveGroup', target: 'serving', actions: 'dispatchHeld' },
-          on: { 'config.changed': '.route' },
           initial: 'route',
           states: {
             route: {
               always: [
-                { guard: 'noPathFail', target: 'failing' },
-                { guard: 'noPathQueue', target: 'queueing' },
-                { guard: 'noPathRetryExpired', target: 'failing' },
-                { target: 'counting' },
+                { guard: 'mayHold', target: 'holding' },
+                // fast_io_fail_tmo 0 (or already spent) with a path recovering: the hold is over before it began.
+                { target: 'retry', actions: assign({ holdEnd: ({ context }) => (context.paths.some(mayReturn) ? 'fast-io-fail-tmo' : 'no-path-can-return') }) },
               ],
             },
-            /** no_path_retry queue: hold I/O until a path returns. */
-            queueing: {},
-            /** no_path_retry N: hold I/O for N checker intervals. */
-            counting: { after: { noPathRetry: 'failing' } },
-            /** Fail held and new I/O until a path returns. */
-            failing: { entry: ['markSince', 'failHeld'] },
+            /**
+             * A path may come back (its session relogs in within replacement_timeout): hold I/O for it, at
+             * most fast_io_fail_tmo from the loss, as the kernel's iSCSI layer does under dm-multipath.
+             */
+            holding: {
+              always: [
+                {
+                  guard: 'noneMayReturn',
+                  target: 'retry',
+                  actions: [
+                    { type: 'endHold', params: { why: 'no-path-can-return' } },
+                    { type: 'emitHoldEnded', params: { why: 'no-path-can-return' } },
+                  ],
+                },
+                {
+                  // Spent, and no path is past its relogin (a path back in session waits only for its TEST UNIT READY).
+                  guard: 'holdSpent',
+                  target: 'retry',
+                  actions: [
+                    { type: 'endHold', params: { why: 'fast-io-fail-tmo' } },
+                    { type: 'emitHoldEnded', params: { why: 'fast-io-fail-tmo' } },
+                  ],
+                },
+              ],
+              initial: 'route',
+              states: {
+                route: { always: [{ guard: 'holdOff', target: 'unbounded' }, { target: 'waiting' }] },
+                /** fast_io_fail_tmo from the loss of the last usable path. */
+                waiting: { after: { pathHold: 'spent' } },
+                spent: {},
+                /** fast_io_fail_tmo off: until no path may come back (replacement_timeout bounds each). */
+                unbounded: {},
+              },
+              // A new fast_io_fail_tmo applies from the loss (an expired one ends the hold at once).
+              on: { 'config.changed': '#pathGroup.io.noPath.route' },
+            },
+            /** No path may come back (or the hold ran out): no_path_retry counts from here. */
+            retry: {
+              entry: 'startRetry',
+              on: { 'config.changed': '.route' },
+              initial: 'route',
+              states: {
+                route: {
+                  always: [
+                    { guard: 'noPathFail', target: 'failing' },
+                    { guard: 'noPathQueue', target: 'queueing' },
+                    { guard: 'noPathRetryExpired', target: 'failing' },
+                    { target: 'counting' },
+                  ],
+                },
+                /** no_path_retry queue: hold I/O until a path returns. */
+                queueing: {},
+                /** no_path_retry N: hold I/O for N checker intervals. */
+                counting: { after: { noPathRetry: 'failing' } },
+                /** Fail held and new I/O until a path returns. */
+                failing: { entry: ['markSince', 'failHeld'] },
+              },
+            },
           },
         },
       },
@@ -645,8 +774,22 @@ export type MultipathGate = 'open' | 'queueing' | 'failed';
 
 export function pathGroupGateOf(snapshot: PathGroupSnapshot): MultipathGate {
   if (snapshot.matches({ io: 'serving' })) return 'open';
-  if (snapshot.matches({ io: { noPath: 'failing' } })) return 'failed';
+  if (snapshot.matches({ io: { noPath: { retry: 'failing' } } })) return 'failed';
   return 'queueing';
+}
+
+/**
+ * What the device does with I/O, finer than the gate: serving; holding (for a recovering path, within
+ * fast_io_fail_tmo); queueing (no_path_retry queue); counting (no_path_retry N); failing.
+ */
+export type NoPathPhase = 'serving' | 'holding' | 'queueing' | 'counting' | 'failing';
+
+export function noPathPhaseOf(snapshot: PathGroupSnapshot): NoPathPhase {
+  if (snapshot.matches({ io: 'serving' })) return 'serving';
+  if (snapshot.matches({ io: { noPath: { retry: 'failing' } } })) return 'failing';
+  if (snapshot.matches({ io: { noPath: { retry: 'counting' } } })) return 'counting';
+  if (snapshot.matches({ io: { noPath: { retry: 'queueing' } } })) return 'queueing';
+  return 'holding';
 }
 
 /** Ids of the usable paths of the active group, in group order. */
@@ -663,6 +806,7 @@ export type GroupStatusName = 'active' | 'enabled' | 'disabled';
 export interface PathGroupStatus {
   name: string;
   gate: MultipathGate;
+  phase: NoPathPhase;
   config: PathGroupConfig;
   activeGroup: number;
   switchReason: SwitchReason;
@@ -679,6 +823,7 @@ export function pathGroupStatus(snapshot: PathGroupSnapshot): PathGroupStatus {
   return {
     name: c.name,
     gate: pathGroupGateOf(snapshot),
+    phase: noPathPhaseOf(snapshot),
     config: c.config,
     activeGroup: c.activeGroup,
     switchReason: c.switchReason,

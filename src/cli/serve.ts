@@ -12,7 +12,7 @@ import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { PathManager, multipathSettings, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
+import { PathManager, multipathSettings, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
@@ -112,6 +112,10 @@ export function describeEvent(e: MultipathEvent): string | undefined {
       return e.ok ? undefined : `${at} ${e.device}: path ${e.path} checker failed${e.detail ? `: ${e.detail}` : ''}`;
     case 'io.failed':
       return `${at} ${e.device}: I/O failed: ${e.error}`;
+    case 'path.gaveUp':
+      return `${at} ${e.device}: path ${e.path} gave up (${e.code}): ${e.detail}`;
+    case 'nopath':
+      return `${at} ${e.device}: ${describeNoPath(e)}`;
     default:
       return undefined;
   }

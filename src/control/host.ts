@@ -216,6 +216,8 @@ export interface MpathPath {
   group: number;
   state: string;
   reason: string;
+  /** Why the path is in its state, in words (session reason, replacement_timeout expired, identity change). */
+  detail: string;
   sessionState: string;
   inFlight: number;
   issued: number;

@@ -18,7 +18,7 @@ import { sessionOptionsFromRecord, timersFromRecord } from '../session/node-sess
 import { inquiryData, listLuns } from '../session/lun.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseStandardInquiry } from '../scsi/inquiry.js';
-import { PathManager, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
+import { PathManager, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { formatTopology } from '../multipath/topology.js';
 import { discoverAndStore } from '../control/discover.js';
@@ -224,6 +224,16 @@ export class DaemonHost implements ControlHost {
         return;
       case 'io.failed':
         this.emit({ kind: 'mpath', event: { device: e.device, kind: 'io.failed', from: '', to: '', reason: '', detail: e.error, atMs } });
+        return;
+      case 'nopath': {
+        const line = describeNoPath(e);
+        this.log(`${e.device}: ${line}`);
+        this.emit({ kind: 'mpath', event: { device: e.device, kind: 'nopath', from: e.from, to: e.to, reason: e.why ?? '', detail: line, atMs } });
+        return;
+      }
+      case 'path.gaveUp':
+        this.log(`${e.device}: path ${e.path} gave up (${e.code}): ${e.detail}`);
+        this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: 'failed', to: 'gave-up', reason: e.code, detail: e.detail, atMs } });
         return;
       default:
         return;
@@ -690,6 +700,7 @@ export class DaemonHost implements ControlHost {
           group: g.index + 1,
           state: p.state,
           reason: p.reason,
+          detail: p.detail ?? '',
           sessionState: p.session.state,
           inFlight: p.inFlight,
           issued: p.stats.issued,

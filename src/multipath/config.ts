@@ -79,6 +79,7 @@ export const MULTIPATH_SETTING_KEYS = [
   'polling_interval',
   'rr_min_io_rq',
   'checker_timeout',
+  'fast_io_fail_tmo',
 ] as const;
 
 const seconds = (key: string, v: string): number => {
@@ -126,6 +127,16 @@ export function multipathSettings(settings: Readonly<Record<string, string>>): P
       case 'checker_timeout':
         out.checkerTimeoutMs = seconds(key, v);
         break;
+      case 'fast_io_fail_tmo': {
+        // multipath.conf: "off" or seconds; 0 = no hold for a recovering path (ours takes fractions too).
+        if (v === 'off') out.fastIoFailTmoMs = 'off';
+        else {
+          const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+          if (!Number.isFinite(n)) throw new PathGroupConfigError(`fast_io_fail_tmo '${v}' is not off or seconds >= 0`);
+          out.fastIoFailTmoMs = Math.round(n * 1000);
+        }
+        break;
+      }
       case 'rr_min_io_rq': {
         const n = Number(v);
         if (!(Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`rr_min_io_rq '${v}' is not a positive integer`);

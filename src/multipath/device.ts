@@ -8,14 +8,18 @@
 import { createActor } from 'xstate';
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import {
+  noPathPhaseOf,
   pathGroupGateOf,
   pathGroupMachine,
   pathGroupStatus,
   usablePaths,
+  type HoldEnd,
   type MultipathGate,
+  type NoPathPhase,
   type PathGroupActor,
   type PathGroupEvent,
   type PathGroupSnapshot,
+  mayReturn,
   type PathGroupStatus,
   type PathReasonCode,
   type PathState,
@@ -86,6 +90,18 @@ export type MultipathEvent =
   | { type: 'path.removed'; device: string; path: string; reason: 'operator' | 'wwid-changed'; detail?: string }
   | { type: 'group.switched'; device: string; from: number; to: number; reason: SwitchReasonCode }
   | { type: 'gate'; device: string; from: MultipathGate; to: MultipathGate }
+  /**
+   * What the device does with I/O while no path is usable changed: `holding` for a recovering path (up to
+   * fast_io_fail_tmo), then no_path_retry's `queueing` / `counting` / `failing`; `serving` when a path is back.
+   * `paths` are the ones that may come back (holding); `why` says how a hold ended; `heldMs` how long it was.
+   */
+  | { type: 'nopath'; device: string; from: NoPathPhase; to: NoPathPhase; paths: string[]; why?: HoldEnd; heldMs?: number; detail?: string }
+  /**
+   * A path's session stopped trying for good, or its relogin can no longer hold I/O: identity changed,
+   * replacement_timeout expired, login refused (authentication, target gone), reopen_max reached. `code` is
+   * the session's reason ('replacement-timeout' for an expired replacement_timeout), `detail` the facts.
+   */
+  | { type: 'path.gaveUp'; device: string; path: string; code: string; detail: string }
   /** An I/O left `from` (transport error, path sense, the path went down) and is sent again; `bytes` it moves. */
   | { type: 'io.reissued'; device: string; from: string; error: string; bytes?: number }
   /**
@@ -174,6 +190,8 @@ class PathRuntime implements SelectablePath {
   readonly latency = new LatencyWindow(256);
   /** Session in full-feature phase, as last seen on its events$. */
   up: boolean;
+  /** What was last reported of the session while down (gate and reason), so that a change is reported once. */
+  downAs = '';
   /** Relogged in since the WWID was last read: the checker reads it again before reinstating. */
   recheckIdentity = false;
   probing = false;
@@ -212,6 +230,9 @@ function senseClass(res: ScsiResult): SenseClass {
   }
 }
 
+const holdText = (tmo: number | 'off'): string =>
+  tmo === 'off' ? 'fast_io_fail_tmo off: held while a path may come back' : `fast_io_fail_tmo ${+(tmo / 1000).toFixed(3)} s`;
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -221,6 +242,17 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** A down session's state in words, for the path's detail (`-m mpath`, serve's lines, events). */
+function describeDown(st: SessionStatus, code: string): string {
+  const why = st.reason.detail ?? (st.reason.error instanceof Error ? st.reason.error.message : undefined);
+  if (code === 'replacement-timeout')
+    return `replacement_timeout expired while relogging in (after ${st.reason.code}${why ? `: ${why}` : ''}); held I/O failed over or failed`;
+  const text = why ? `${st.reason.code}: ${why}` : st.reason.code;
+  if (st.gate === 'holding') return `${text}; relogging in`;
+  if (st.state === 'failed') return `${text}; session failed, no more relogins`;
+  return text;
+}
 
 export class MultipathDevice implements ScsiExecutor {
   readonly name: string;
@@ -242,6 +274,8 @@ export class MultipathDevice implements ScsiExecutor {
   private lastStatus: PathGroupStatus;
   private readonly actorSub: { unsubscribe(): void };
   private ioObserver: IoObserver | undefined;
+  /** The last mpath.holdEnded, for the nopath event that follows it. */
+  private holdEnded: { why: HoldEnd; heldMs: number } | undefined;
 
   constructor(opts: MultipathDeviceOptions) {
     this.name = opts.name;
@@ -254,6 +288,7 @@ export class MultipathDevice implements ScsiExecutor {
     });
     this.actor.on('mpath.dispatchHeld', () => this.dispatchHeld());
     this.actor.on('mpath.failHeld', (e) => this.failHeld(e.reason));
+    this.actor.on('mpath.holdEnded', (e) => (this.holdEnded = e));
     this.actor.on('mpath.check', (e) => {
       for (const id of e.paths) {
         const p = this.paths.get(id);
@@ -313,7 +348,7 @@ export class MultipathDevice implements ScsiExecutor {
     const hctl = opts.hctl ?? `${++this.added}:0:0:${opts.lun}`;
     const p = new PathRuntime(opts.name, transport, opts.lun, hctl, opts.relativeThroughput ?? 1, opts.identity);
     this.paths.set(p.name, p);
-    this.send({ type: 'path.add', id: p.name, prio: opts.prio ?? opts.identity?.prio ?? 1, up: p.up });
+    this.send({ type: 'path.add', id: p.name, prio: opts.prio ?? opts.identity?.prio ?? 1, up: p.up, recovering: transport.gate === 'holding' });
     p.sub = transport.events$.subscribe((st) => this.onSessionStatus(p, st));
   }
 
@@ -412,7 +447,8 @@ export class MultipathDevice implements ScsiExecutor {
    * Runs one command on a usable path of the active group. `req.lun` is replaced by the path's LUN. A
    * transport failure re-issues it on another path at once; the target's own answers (CHECK CONDITION
    * that classifies as anything but 'transport') come back as they are, from the one path that ran it.
-   * With no usable path it is held per no_path_retry, then fails with TransportError.
+   * With no usable path it is held while a path may come back (fast_io_fail_tmo), then per no_path_retry,
+   * then fails with TransportError.
    */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
@@ -542,14 +578,28 @@ export class MultipathDevice implements ScsiExecutor {
 
   private onSessionStatus(p: PathRuntime, st: SessionStatus): void {
     const up = st.state === 'loggedIn';
-    if (up === p.up) return;
-    p.up = up;
     if (up) {
+      if (p.up) return;
+      p.up = true;
+      p.downAs = '';
       p.recheckIdentity = true;
       this.send({ type: 'path.up', id: p.name });
       return;
     }
-    this.send({ type: 'path.down', id: p.name, reason: st.reason.code });
+    // Down, or still down and doing something else: relogging in within replacement_timeout (the path may
+    // come back: I/O is held for it), or given up (replacement_timeout expired, identity changed, refused).
+    const recovering = st.gate === 'holding';
+    const gaveUp = !recovering && (st.gate === 'failed' || st.state === 'failed');
+    const code = st.state === 'recovering' && st.gate === 'failed' ? 'replacement-timeout' : st.reason.code;
+    const detail = describeDown(st, code);
+    const as = `${st.state}/${st.gate}/${code}/${detail}`;
+    const wasUp = p.up;
+    if (!wasUp && as === p.downAs) return;
+    p.up = false;
+    p.downAs = as;
+    this.send({ type: 'path.down', id: p.name, reason: st.reason.code, recovering, detail });
+    if (gaveUp) this.events.next({ type: 'path.gaveUp', device: this.name, path: p.name, code, detail });
+    if (!wasUp) return;
     // Left full-feature phase: re-issue its I/Os now, without waiting for replacement_timeout. Only once
     // its connection is gone, so that no late Data-In can land in a buffer the I/O's new path fills.
     if (!p.transport.session)
@@ -642,8 +692,8 @@ export class MultipathDevice implements ScsiExecutor {
   // ---------------------------------------------------------------------------------------------------------
 
   private groupConfig() {
-    const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs } = this.cfg;
-    return { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs };
+    const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs, fastIoFailTmoMs } = this.cfg;
+    return { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs, fastIoFailTmoMs };
   }
 
   private known(name: string): string {
@@ -669,6 +719,19 @@ export class MultipathDevice implements ScsiExecutor {
     if (prev.activeGroup !== next.activeGroup)
       this.events.next({ type: 'group.switched', device: this.name, from: prev.activeGroup, to: next.activeGroup, reason: next.switchReason.code });
     if (prev.gate !== next.gate) this.events.next({ type: 'gate', device: this.name, from: prev.gate, to: next.gate });
+    if (prev.phase !== next.phase) {
+      const ended = next.phase !== 'holding' && prev.phase === 'holding' ? this.holdEnded : undefined;
+      this.holdEnded = undefined;
+      this.events.next({
+        type: 'nopath',
+        device: this.name,
+        from: prev.phase,
+        to: next.phase,
+        paths: next.paths.filter(mayReturn).map((p) => p.id),
+        ...(ended ? { why: ended.why, heldMs: ended.heldMs } : {}),
+        ...(next.phase === 'holding' ? { detail: holdText(next.config.fastIoFailTmoMs) } : {}),
+      });
+    }
   }
 }
 

@@ -38,6 +38,9 @@ export function formatTopology(st: MultipathStatus): string[] {
       const dm = p.state === 'active' ? 'active' : 'failed';
       const dev = p.session.state === 'loggedIn' ? 'running' : p.session.state;
       lines.push(`${lastGroup ? ' ' : '|'} ${lastPath ? '`' : '|'}- ${p.hctl} ${p.name} lun ${p.lun} ${dm} ${CHECKER[p.state]} ${dev}`);
+      // Not in multipath -ll: why a path is not in use, on a line of its own below it (scripts that parse
+      // path lines by their H:C:T:L field skip it).
+      if (p.state !== 'active' && p.detail) lines.push(`${lastGroup ? ' ' : '|'} ${lastPath ? ' ' : '|'}    reason: ${p.detail}`);
     });
   });
   return lines;

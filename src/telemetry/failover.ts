@@ -13,7 +13,9 @@
  *   |- iscsi.session.recovery    the failed path's session relogging in (instrumentSession), with its
  *   |  `- iscsi.login ...        login attempts
  *   events: mpath.path.state (failed -> checking -> active), mpath.checker, mpath.gate, mpath.group.switched
- *   (failover, failback), mpath.io.failed.
+ *   (failover, failback), mpath.io.failed, mpath.nopath (no usable path: holding for a recovering path ->
+ *   no_path_retry's queueing / counting / failing -> serving), mpath.path.gave_up (the path's session
+ *   stopped for good or its replacement_timeout expired; also the span's error status).
  *
  * The root ends when the path is active again (mpath.failover.restored=true): the trace shows the whole
  * outage. A path that stays down longer than `restoreWithinMs` (default 60 s) ends the root there
@@ -58,6 +60,11 @@ import {
   EVENT_MPATH_PATH_REMOVED,
   EVENT_MPATH_PATH_STATE,
   EVENT_MPATH_PROBE,
+  EVENT_MPATH_NOPATH,
+  EVENT_MPATH_PATH_GAVE_UP,
+  ATTR_MPATH_HOLD_PATHS,
+  ATTR_MPATH_HOLD_END,
+  ATTR_MPATH_HOLD_MS,
   SPAN_MPATH_FAILOVER,
   SPAN_MPATH_FAILOVER_DETECT,
   SPAN_MPATH_PATH_RESTORED,
@@ -79,6 +86,8 @@ export interface FailoverInstrumentationOptions {
 const MAX_DETAIL = 256;
 /** A session that left full-feature phase this recently is the failure the device is reacting to. */
 const SESSION_DOWN_RECENT_MS = 1_000;
+/** A path back with held I/O still to complete on it: the failover ends at that completion, or after this. */
+const HELD_COMPLETION_WAIT_MS = 5_000;
 /** A failed stall probe this recent explains a path failure (its close comes right after). */
 const PROBE_RECENT_MS = 2_000;
 
@@ -97,6 +106,10 @@ interface Failover {
   totalBytes: number;
   failed: number;
   firstCompletion: boolean;
+  /** Set when the path is back and its held I/O has yet to complete (see HELD_COMPLETION_WAIT_MS). */
+  endOnCompletion?: NodeJS.Timeout;
+  /** Why the path's session gave up (identity changed, replacement_timeout expired...), if it did. */
+  gaveUp?: string;
   timer: NodeJS.Timeout;
 }
 
@@ -104,7 +117,8 @@ interface Failover {
 export function failoverReason(reason: string, detail: string | undefined): string {
   switch (reason) {
     case 'session-down':
-      return detail ?? 'session-down'; // the session's reason code: reset, closed, nop-timeout, command-timeout...
+      // The detail starts with the session's reason code (reset, closed, nop-timeout, command-timeout...).
+      return detail?.split(/[:;]/)[0].trim() || 'session-down';
     case 'io-error':
       return detail && /command timeout|timed out/i.test(detail) ? 'command-timeout' : 'io-error';
     case 'checker-failed':
@@ -244,7 +258,10 @@ class FailoverTracer {
         } else if (e.to === 'active' && e.from !== 'none') {
           if (f) {
             f.root.addEvent(EVENT_MPATH_PATH_STATE, { from: e.from, to: e.to, reason: e.reason }, now);
-            this.end(f, true, now);
+            // A held outage (no other path took its I/O): the I/O held for this path completes on it right
+            // after this; end with that first completion, so that the trace shows it.
+            if (!f.firstCompletion && f.totalCount > f.failed) f.endOnCompletion = setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
+            else this.end(f, true, now);
           } else this.restoredLate(e.path, now);
         } else f?.root.addEvent(EVENT_MPATH_PATH_STATE, { from: e.from, to: e.to, reason: e.reason, ...(e.detail ? { detail: clip(e.detail) } : {}) }, now);
         break;
@@ -273,6 +290,7 @@ class FailoverTracer {
           f.requeue.addEvent(EVENT_MPATH_FIRST_COMPLETION, attrs, now);
           this.endRequeue(f, now);
         } else f.root.addEvent(EVENT_MPATH_FIRST_COMPLETION, attrs, now);
+        if (f.endOnCompletion) this.end(f, true, now);
         break;
       }
       case 'io.failed': {
@@ -292,6 +310,29 @@ class FailoverTracer {
       case 'checker': {
         const f = this.open.get(e.path);
         if (f) f.root.addEvent(EVENT_MPATH_CHECKER, { ok: e.ok, ...(e.detail ? { detail: clip(e.detail) } : {}) }, now);
+        break;
+      }
+      case 'nopath':
+        for (const f of this.open.values())
+          f.root.addEvent(
+            EVENT_MPATH_NOPATH,
+            {
+              from: e.from,
+              to: e.to,
+              [ATTR_MPATH_HOLD_PATHS]: e.paths.join(','),
+              ...(e.why ? { [ATTR_MPATH_HOLD_END]: e.why, [ATTR_MPATH_HOLD_MS]: e.heldMs ?? 0 } : {}),
+              ...(e.detail ? { detail: e.detail } : {}),
+            },
+            now,
+          );
+        break;
+      case 'path.gaveUp': {
+        const f = this.open.get(e.path);
+        if (f) {
+          f.root.addEvent(EVENT_MPATH_PATH_GAVE_UP, { reason: e.code, detail: clip(e.detail) }, now);
+          // A refusal (identity changed, login refused) or an expired replacement_timeout is the outage's error.
+          f.gaveUp = clip(`${e.code}: ${e.detail}`);
+        }
         break;
       }
       case 'path.removed': {
@@ -400,7 +441,9 @@ class FailoverTracer {
   }
 
   private end(f: Failover, restored: boolean, now: number): void {
+    if (this.open.get(f.path) !== f) return;
     clearTimeout(f.timer);
+    clearTimeout(f.endOnCompletion);
     this.endRequeue(f, now);
     f.root.setAttributes({
       [ATTR_MPATH_FAILOVER_RESTORED]: restored,
@@ -410,6 +453,7 @@ class FailoverTracer {
     });
     // A failover that lost I/O (EIO to the client) is an error; one that only moved I/O is not.
     if (f.failed > 0) f.root.setStatus({ code: SpanStatusCode.ERROR, message: `${f.failed} I/Os failed` });
+    else if (f.gaveUp) f.root.setStatus({ code: SpanStatusCode.ERROR, message: f.gaveUp });
     f.root.end(now);
     this.open.delete(f.path);
     if (f.sessionKey && this.registry.failoverBySession.get(f.sessionKey) === f.ctx) this.registry.failoverBySession.delete(f.sessionKey);

@@ -106,6 +106,10 @@ export const EVENT_LOGIN_OPERATIONAL = 'iscsi.login.operational_negotiation' as 
 export const EVENT_LOGIN_FULL_FEATURE = 'iscsi.login.full_feature' as const;
 export const EVENT_LOGIN_REDIRECTED = 'iscsi.login.redirected' as const;
 export const EVENT_MPATH_PROBE = 'mpath.probe' as const;
+/** Paths I/O is held for (comma-separated), how a hold ended (fast-io-fail-tmo, no-path-can-return) and its length. */
+export const ATTR_MPATH_HOLD_PATHS = 'mpath.hold.paths' as const;
+export const ATTR_MPATH_HOLD_END = 'mpath.hold.end' as const;
+export const ATTR_MPATH_HOLD_MS = 'mpath.hold.duration_ms' as const;
 export const EVENT_MPATH_FIRST_COMPLETION = 'mpath.io.first_completion' as const;
 export const EVENT_MPATH_PATH_STATE = 'mpath.path.state' as const;
 export const EVENT_MPATH_CHECKER = 'mpath.checker' as const;
@@ -113,6 +117,10 @@ export const EVENT_MPATH_GATE = 'mpath.gate' as const;
 export const EVENT_MPATH_GROUP_SWITCHED = 'mpath.group.switched' as const;
 export const EVENT_MPATH_IO_FAILED = 'mpath.io.failed' as const;
 export const EVENT_MPATH_PATH_REMOVED = 'mpath.path.removed' as const;
+/** No usable path: what the device does with I/O changed (holding, queueing, counting, failing, serving). */
+export const EVENT_MPATH_NOPATH = 'mpath.nopath' as const;
+/** A path's session stopped for good or its replacement_timeout expired (identity changed, login refused...). */
+export const EVENT_MPATH_PATH_GAVE_UP = 'mpath.path.gave_up' as const;
 
 // Metric names (units and instruments documented in metrics.ts).
 export const METRIC_MPATH_PATH_OPERATIONS = 'mpath.path.operations' as const;

@@ -12,7 +12,8 @@ let rig: Rig;
 const POLL = 150;
 
 beforeAll(async () => {
-  rig = await startRig({ config: { pathGroupingPolicy: 'multibus', noPathRetry: 4, pollingIntervalMs: POLL } });
+  // fast_io_fail_tmo 0: no hold for the recovering paths, so that no_path_retry alone is the subject here.
+  rig = await startRig({ config: { pathGroupingPolicy: 'multibus', noPathRetry: 4, pollingIntervalMs: POLL, fastIoFailTmoMs: 0 } });
 });
 
 afterAll(async () => {

@@ -111,13 +111,13 @@ describe('failover of in-flight I/O', () => {
 
 describe('no usable path', () => {
   it('no_path_retry N: held I/O fails with TransportError at N checker intervals', async () => {
-    const { dev, paths } = device({ noPathRetry: 3, pollingIntervalMs: 40 }, 1);
+    const { dev, paths } = device({ noPathRetry: 3, pollingIntervalMs: 40, fastIoFailTmoMs: 0 }, 1);
     paths[0].down('reset');
     const t0 = performance.now();
     const err = await read(dev).catch((e: unknown) => e);
     const waited = performance.now() - t0;
     expect(err).toBeInstanceOf(TransportError);
-    expect(String((err as Error).message)).toMatch(/no usable path for 3 checker intervals/);
+    expect(String((err as Error).message)).toMatch(/no_path_retry 3 exhausted/);
     expect(waited).toBeGreaterThanOrEqual(110);
     expect(dev.gate).toBe('failed');
     await expect(read(dev)).rejects.toBeInstanceOf(TransportError); // fails at once now
@@ -226,6 +226,7 @@ describe('grouping and topology', () => {
       "`-+- policy='service-time 0' prio=1 status=active",
       '  |- 1:0:0:1 127.0.0.1:3260/iface0 lun 1 active ready running',
       '  `- 2:0:0:1 127.0.0.1:3260/iface1 lun 1 failed faulty recovering',
+      '       reason: reset; relogging in',
       'mpathb (360000000000000000e00000000010002) IET,VIRTUAL-DISK',
       "size=64M features='1 queue_if_no_path' hwhandler='0' wp=rw",
       "`-+- policy='service-time 0' prio=1 status=active",

@@ -99,6 +99,15 @@ export class FakePath implements PathTransport {
     this.status$.next(status('recovering', code));
   }
 
+  /**
+   * The session gives up: `failed` (identity changed, login refused, reopen_max) or, with state
+   * 'recovering', replacement_timeout expired while it keeps relogging in. Either way its gate is failed.
+   */
+  giveUp(code: string, detail: string, state: 'failed' | 'recovering' = 'failed'): void {
+    this.live?.close(new TransportError(`connection ${code}`));
+    this.status$.next({ state, gate: 'failed', reason: { code: code as SessionStatus['reason']['code'], detail, at: 0 }, at: 0 });
+  }
+
   /** The session relogs in. */
   up(): void {
     this.live = this.newSession();

@@ -10,6 +10,7 @@ import {
   groupPaths,
   pathGroupEvents$,
   pathGroupStatus,
+  noPathPhaseOf,
   validatePathGroupConfig,
   DEFAULT_PATH_GROUP_CONFIG,
   PathGroupConfigError,
@@ -22,6 +23,7 @@ const entry = (id: string, prio = 1, state: PathEntry['state'] = 'active'): Path
   prio,
   state,
   sessionUp: true,
+  recovering: false,
   operatorFailed: false,
   reason: 'added',
   since: 0,
@@ -186,6 +188,125 @@ describe('no_path_retry', () => {
     expect(h.gate()).toBe('queueing');
     h.actor.send({ type: 'cmd.configure', config: { noPathRetry: 2 } }); // long past: fail at once
     expect(h.gate()).toBe('failed');
+  });
+});
+
+describe('hold for a recovering path (fast_io_fail_tmo)', () => {
+  const phase = (h: ReturnType<typeof startGroup>) => noPathPhaseOf(h.actor.getSnapshot());
+  const holdEnds = (h: ReturnType<typeof startGroup>) => h.emitted.flatMap((e) => (e.type === 'mpath.holdEnded' ? [e] : []));
+  const lastFail = (h: ReturnType<typeof startGroup>) => h.emitted.filter((e) => e.type === 'mpath.failHeld').at(-1);
+
+  it('defaults to 5 s and holds I/O, never fails it, while the only path relogs in; the first path back takes it', () => {
+    const h = startGroup({}, [{ id: 'a' }]);
+    expect(h.actor.getSnapshot().context.config.fastIoFailTmoMs).toBe(5_000);
+    const before = h.count('mpath.failHeld');
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    expect(h.gate()).toBe('queueing');
+    expect(phase(h)).toBe('holding');
+    h.advance(4_999);
+    expect(phase(h)).toBe('holding');
+    h.actor.send({ type: 'path.up', id: 'a' }); // relogged in: the checker decides
+    expect(phase(h)).toBe('holding'); // checking counts as may come back
+    h.advance(500); // past the 5 s: the hold would have run out for a path still relogging in
+    expect(phase(h)).toBe('holding');
+    h.actor.send({ type: 'checker.ok', id: 'a' });
+    expect(h.gate()).toBe('open');
+    expect(h.count('mpath.failHeld')).toBe(before);
+    expect(holdEnds(h)).toEqual([]);
+  });
+
+  it('no_path_retry fail: EIO once the hold runs out, not before, saying why', () => {
+    const h = startGroup({ fastIoFailTmoMs: 500 }, [{ id: 'a' }]);
+    const before = h.count('mpath.failHeld');
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    h.advance(499);
+    expect(h.count('mpath.failHeld')).toBe(before);
+    h.advance(1);
+    expect(h.gate()).toBe('failed');
+    expect(h.count('mpath.failHeld')).toBe(before + 1);
+    expect(holdEnds(h)).toEqual([{ type: 'mpath.holdEnded', why: 'fast-io-fail-tmo', heldMs: 500 }]);
+    expect(lastFail(h)).toMatchObject({ reason: 'mpatha: no usable path: no path came back within fast_io_fail_tmo 0.5 s; no_path_retry fail' });
+    // The session still relogs in: when it is back, I/O flows again.
+    h.actor.send({ type: 'path.up', id: 'a' });
+    h.actor.send({ type: 'checker.ok', id: 'a' });
+    expect(h.gate()).toBe('open');
+  });
+
+  it('ends the hold at once when no path can come back any more (replacement_timeout expired, identity changed)', () => {
+    const h = startGroup({}, [{ id: 'a' }, { id: 'b' }]);
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    h.actor.send({ type: 'path.down', id: 'b', reason: 'reset', recovering: true });
+    expect(phase(h)).toBe('holding');
+    h.advance(1_000);
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', detail: 'replacement_timeout expired' });
+    expect(phase(h)).toBe('holding'); // b may still come back
+    expect(h.state('a')).toBe('failed');
+    expect(h.actor.getSnapshot().context.paths.find((p) => p.id === 'a')?.detail).toBe('replacement_timeout expired');
+    h.advance(1_000);
+    h.actor.send({ type: 'path.down', id: 'b', reason: 'identity-changed', detail: 'WWID x -> y' });
+    expect(phase(h)).toBe('failing');
+    expect(holdEnds(h)).toEqual([{ type: 'mpath.holdEnded', why: 'no-path-can-return', heldMs: 2_000 }]);
+    expect(lastFail(h)).toMatchObject({ reason: 'mpatha: no usable path: no path can come back; no_path_retry fail' });
+  });
+
+  it('no_path_retry N counts only from when the hold ended', () => {
+    const h = startGroup({ fastIoFailTmoMs: 1_000, noPathRetry: 2, pollingIntervalMs: 500 }, [{ id: 'a' }]);
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    h.advance(1_000);
+    expect(phase(h)).toBe('counting');
+    expect(h.actor.getSnapshot().context.retrySince).toBe(1_000);
+    h.advance(999);
+    expect(h.gate()).toBe('queueing');
+    h.advance(1);
+    expect(phase(h)).toBe('failing');
+    expect(lastFail(h)).toMatchObject({ reason: expect.stringContaining('no_path_retry 2 exhausted (1 s)') });
+  });
+
+  it("'off' holds as long as a path may come back; 0 does not hold at all", () => {
+    const off = startGroup({ fastIoFailTmoMs: 'off' }, [{ id: 'a' }]);
+    off.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    for (let i = 0; i < 120; i++) off.advance(1_000); // replacement_timeout's default, all of it
+    expect(phase(off)).toBe('holding');
+    off.actor.send({ type: 'path.down', id: 'a', reason: 'reset', detail: 'replacement_timeout expired' });
+    expect(phase(off)).toBe('failing');
+
+    const none = startGroup({ fastIoFailTmoMs: 0 }, [{ id: 'a' }]);
+    none.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    expect(phase(none)).toBe('failing');
+    expect(lastFail(none)).toMatchObject({ reason: expect.stringContaining('fast_io_fail_tmo 0 s') });
+  });
+
+  it('another usable path takes the I/O at once: no hold; an operator-failed path is not waited for', () => {
+    const h = startGroup({ pathGroupingPolicy: 'multibus' }, [{ id: 'a' }, { id: 'b' }]);
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    expect(phase(h)).toBe('serving');
+    expect(h.usable()).toEqual(['b']);
+    h.actor.send({ type: 'cmd.failPath', id: 'a' });
+    h.actor.send({ type: 'path.down', id: 'b', reason: 'reset' });
+    expect(phase(h)).toBe('failing');
+  });
+
+  it('a new fast_io_fail_tmo applies from the loss of the last path; a spent one ends the hold at once', () => {
+    const h = startGroup({ fastIoFailTmoMs: 10_000 }, [{ id: 'a' }]);
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    h.advance(3_000);
+    h.actor.send({ type: 'cmd.configure', config: { fastIoFailTmoMs: 4_000 } });
+    expect(phase(h)).toBe('holding');
+    h.advance(999);
+    expect(phase(h)).toBe('holding');
+    h.advance(1);
+    expect(phase(h)).toBe('failing');
+    h.actor.send({ type: 'path.up', id: 'a' });
+    h.actor.send({ type: 'checker.ok', id: 'a' });
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    h.advance(2_000);
+    h.actor.send({ type: 'cmd.configure', config: { fastIoFailTmoMs: 1_000 } });
+    expect(phase(h)).toBe('failing');
+  });
+
+  it('validates fast_io_fail_tmo', () => {
+    expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, fastIoFailTmoMs: -1 })).toThrow(/fast_io_fail_tmo/);
+    expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, fastIoFailTmoMs: 'never' as never })).toThrow(/fast_io_fail_tmo/);
   });
 });
 

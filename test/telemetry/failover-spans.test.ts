@@ -77,7 +77,7 @@ describe('failover spans over scripted paths', () => {
   });
 
   it('marks a failover that failed I/O upward (no usable path, no_path_retry fail) as an error', async () => {
-    const { dev, paths, spanEnded } = rig({ pathGroupingPolicy: 'failover', noPathRetry: 'fail', pollingIntervalMs: 100 });
+    const { dev, paths, spanEnded } = rig({ pathGroupingPolicy: 'failover', noPathRetry: 'fail', pollingIntervalMs: 100, fastIoFailTmoMs: 0 });
     paths[0].answer = () => 'hold';
     const io = read(dev).catch((e: Error) => e);
     const rootEnded = spanEnded('mpath.failover');
@@ -91,5 +91,68 @@ describe('failover spans over scripted paths', () => {
     expect(root.attributes['mpath.failed.count']).toBeGreaterThan(0);
     expect(root.status.code).toBe(2); // SpanStatusCode.ERROR
     expect(root.events.map((e) => e.name)).toContain('mpath.io.failed');
+  });
+
+  it('a held outage (no other path): hold start, the path back, the first completion after it, no error', async () => {
+    const { dev, paths, exporter, spanEnded, event } = rig({ pathGroupingPolicy: 'failover', pollingIntervalMs: 60_000 });
+    dev.removePath('p1');
+    paths[0].answer = () => 'hold';
+    const io = read(dev);
+    const rootEnded = spanEnded('mpath.failover');
+    const holding = event('nopath', (e) => e.to === 'holding');
+    paths[0].down('reset');
+    expect(await holding).toMatchObject({ paths: ['p0'], detail: 'fast_io_fail_tmo 5 s' });
+    paths[0].answer = () => good();
+    const back = event('nopath', (e) => e.to === 'serving');
+    paths[0].up();
+    await back;
+    expect(await io).toMatchObject({ status: 0 });
+    const root = await rootEnded;
+    expect(root.status.code).not.toBe(2);
+    const names = root.events.map((e) => e.name);
+    const first = names.indexOf('mpath.nopath');
+    expect(first).toBeGreaterThanOrEqual(0);
+    expect(root.events[first].attributes).toMatchObject({ to: 'holding', 'mpath.hold.paths': 'p0' });
+    // The first completion after the hold is on the requeue span, which ends inside the root.
+    const requeue = exporter.getFinishedSpans().find((s) => s.name === 'mpath.requeue' && s.parentSpanContext?.spanId === root.spanContext().spanId)!;
+    const firstCompletion = requeue.events.find((e) => e.name === 'mpath.io.first_completion')!;
+    const t = (h: [number, number]) => h[0] * 1e3 + h[1] / 1e6;
+    expect(t(firstCompletion.time)).toBeGreaterThanOrEqual(t(root.events[first].time));
+    expect(t(root.endTime)).toBeGreaterThanOrEqual(t(firstCompletion.time));
+    expect(root.attributes).toMatchObject({ 'mpath.failover.restored': true, 'mpath.path.new': 'p0' });
+  });
+
+  it('a path that gives up (identity changed) ends the hold: span event, error status, the path detail and EIO', async () => {
+    const { dev, paths, spanEnded, event } = rig({ pathGroupingPolicy: 'failover', pollingIntervalMs: 60_000 }, 200);
+    dev.removePath('p1');
+    paths[0].answer = () => 'hold';
+    const io = read(dev).catch((e: Error) => e);
+    const rootEnded = spanEnded('mpath.failover');
+    const gaveUp = event('path.gaveUp');
+    const failing = event('nopath', (e) => e.to === 'failing');
+    paths[0].down('reset');
+    const why = 'LUN 1 behind t changed identity: WWID 36a -> 36b, serial s1 -> s2';
+    paths[0].giveUp('identity-changed', why);
+    expect(await gaveUp).toMatchObject({ path: 'p0', code: 'identity-changed', detail: `identity-changed: ${why}; session failed, no more relogins` });
+    expect(await failing).toMatchObject({ why: 'no-path-can-return' });
+    expect(String(await io)).toMatch(/no path can come back; no_path_retry fail/);
+    expect(dev.status().groups[0].paths[0].detail).toContain('WWID 36a -> 36b, serial s1 -> s2');
+    const root = await rootEnded;
+    expect(root.status.code).toBe(2);
+    const ev = root.events.find((e) => e.name === 'mpath.path.gave_up');
+    expect(ev?.attributes).toMatchObject({ reason: 'identity-changed' });
+    expect(String(ev?.attributes?.detail)).toContain('WWID 36a -> 36b');
+  });
+
+  it('replacement_timeout expired is said as the path giving up, while the session keeps relogging in', async () => {
+    const { dev, paths, event } = rig({ pathGroupingPolicy: 'failover', fastIoFailTmoMs: 'off', pollingIntervalMs: 60_000 });
+    dev.removePath('p1');
+    const failing = event('nopath', (e) => e.to === 'failing');
+    const gaveUp = event('path.gaveUp');
+    paths[0].down('reset');
+    expect(dev.status().groups[0].paths[0].detail).toBe('reset; relogging in');
+    paths[0].giveUp('reset', 'connection reset by peer', 'recovering');
+    expect(await gaveUp).toMatchObject({ code: 'replacement-timeout', detail: expect.stringMatching(/^replacement_timeout expired while relogging in \(after reset: connection reset by peer\)/) });
+    expect(await failing).toMatchObject({ why: 'no-path-can-return' });
   });
 });

@@ -1,0 +1,25 @@
+/** Device events in words, for log lines (`mpiscsi serve`, mpiscsid) and NATS event details. */
+import type { MultipathEvent } from './device.js';
+
+/** The no-usable-path line: what happens to I/O now, and why the hold before it ended. */
+export function describeNoPath(e: Extract<MultipathEvent, { type: 'nopath' }>): string {
+  const ended =
+    e.why === 'fast-io-fail-tmo'
+      ? `no path came back within the hold (${Math.round(e.heldMs ?? 0)} ms, fast_io_fail_tmo); `
+      : e.why === 'no-path-can-return'
+        ? `no path can come back after ${Math.round(e.heldMs ?? 0)} ms of holding; `
+        : '';
+  switch (e.to) {
+    case 'holding':
+      return `no usable path, holding I/O while ${e.paths.join(', ')} recover${e.paths.length === 1 ? 's' : ''} (${e.detail})`;
+    case 'queueing':
+      return `${ended}queueing I/O until a path returns (no_path_retry queue)`;
+    case 'counting':
+      return `${ended}queueing I/O for no_path_retry checker intervals`;
+    case 'failing':
+      return `${ended}failing I/O (no_path_retry ${e.from === 'counting' ? 'exhausted' : 'fail'})`;
+    case 'serving':
+      return `a path is back: I/O flowing (was ${e.from})`;
+  }
+}
+
