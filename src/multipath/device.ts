@@ -287,7 +287,8 @@ export class MultipathDevice implements ScsiExecutor {
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
     this.actor.on('mpath.dispatchHeld', () => this.dispatchHeld());
-    this.actor.on('mpath.failHeld', (e) => this.failHeld(e.reason));
+    // After the snapshot (and its nopath event, which says why) is out: the reason comes before the failures.
+    this.actor.on('mpath.failHeld', (e) => queueMicrotask(() => this.failHeld(e.reason)));
     this.actor.on('mpath.holdEnded', (e) => (this.holdEnded = e));
     this.actor.on('mpath.check', (e) => {
       for (const id of e.paths) {
@@ -719,7 +720,8 @@ export class MultipathDevice implements ScsiExecutor {
     if (prev.activeGroup !== next.activeGroup)
       this.events.next({ type: 'group.switched', device: this.name, from: prev.activeGroup, to: next.activeGroup, reason: next.switchReason.code });
     if (prev.gate !== next.gate) this.events.next({ type: 'gate', device: this.name, from: prev.gate, to: next.gate });
-    if (prev.phase !== next.phase) {
+    // (A device starts with no path, hence 'failing': its first path is not news.)
+    if (prev.phase !== next.phase && prev.paths.length > 0) {
       const ended = next.phase !== 'holding' && prev.phase === 'holding' ? this.holdEnded : undefined;
       this.holdEnded = undefined;
       this.events.next({
