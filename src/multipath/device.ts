@@ -288,7 +288,11 @@ export class MultipathDevice implements ScsiExecutor {
     });
     this.actor.on('mpath.dispatchHeld', () => this.dispatchHeld());
     // After the snapshot (and its nopath event, which says why) is out: the reason comes before the failures.
-    this.actor.on('mpath.failHeld', (e) => queueMicrotask(() => this.failHeld(e.reason)));
+    this.actor.on('mpath.failHeld', (e) =>
+      queueMicrotask(() => {
+        if (this.closed || this.gate === 'failed') this.failHeld(e.reason); // unless a path came back meanwhile
+      }),
+    );
     this.actor.on('mpath.holdEnded', (e) => (this.holdEnded = e));
     this.actor.on('mpath.check', (e) => {
       for (const id of e.paths) {
