@@ -6,13 +6,12 @@
  * the NATS server restarts, SIGHUP applying changed timers, automatic nodes at start, SIGTERM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { runCli, type CliResult } from '../support/cli.js';
+import { DaemonProcess } from '../support/daemon.js';
 import { Tgtd } from '../support/tgtd.js';
 import { NatsServer } from '../support/nats-server.js';
 import { fio, nbdinfo } from '../support/nbd-clients.js';
@@ -24,7 +23,6 @@ import type { EndpointMethod } from '../../src/control/client.js';
 import { encodeMessage } from '../../src/control/schema.js';
 import { parseSpanLines } from '../../src/cli/trace-summary.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const T0 = 'iqn.2026-11.test:daemon0';
 const T1 = 'iqn.2026-11.test:daemon1';
 const HOST = 'testhost';
@@ -35,52 +33,12 @@ let nats: NatsServer;
 let dir: string;
 let db: string;
 
-/** The daemon as a child process; `waitFor` resolves at the first log line matching, from now on. */
-class Daemon {
-  readonly lines: string[] = [];
-  private waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
-  readonly exited: Promise<number | null>;
-  private constructor(readonly child: ChildProcess) {
-    let buf = '';
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => {
-      buf += s;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.lines.push(line);
-        this.waiters = this.waiters.filter((w) => {
-          if (!w.re.test(line)) return true;
-          w.resolve(line);
-          return false;
-        });
-      }
-    });
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
-  }
-
-  static async start(extra: string[] = [], hostId = HOST, env: Record<string, string> = {}): Promise<Daemon> {
-    const child = spawn(
-      process.execPath,
-      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', db, '--state-dir', join(dir, `state-${hostId}`), '--host-id', hostId, '--nats', nats.url, '--trace-file', join(dir, `trace-${hostId}.jsonl`), ...extra],
-      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
-    );
-    const d = new Daemon(child);
-    // Ready: automatic logins done ("ready") and the control service subscribed.
-    const ready = Promise.all([d.waitFor(/control service on NATS/), d.waitFor(/ ready \(/)]);
-    await Promise.race([ready, d.exited.then((c) => Promise.reject(new Error(`mpiscsid exited ${c}: ${d.lines.join('\n')}`)))]);
-    return d;
-  }
-
-  waitFor(re: RegExp): Promise<string> {
-    return new Promise((resolve) => this.waiters.push({ re, resolve }));
-  }
-
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null) this.child.kill('SIGTERM');
-    return this.exited;
-  }
-}
+/** The built daemon with this file's database, state directory, NATS server and trace file. */
+const Daemon = {
+  start: (extra: string[] = [], hostId = HOST, env: Record<string, string> = {}): Promise<DaemonProcess> =>
+    DaemonProcess.start({ db, dir, nats: nats.url, hostId, extra, env }),
+};
+type Daemon = DaemonProcess;
 
 let daemon: Daemon;
 let client: ControlClient;
