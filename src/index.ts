@@ -1,7 +1,7 @@
 /** mpiscsi's public API: one export list (STYLE.md). Codec layers are exported as namespaces to keep names apart. */
 export * as iscsi from './iscsi/index.js';
 export * as scsi from './scsi/index.js';
-export { LoginError, ProtocolError, DigestError, TransportError, TaskAbortedError } from './iscsi/errors.js';
+export { LoginError, ProtocolError, DigestError, TransportError, TaskAbortedError, ReplacementTimeoutError } from './iscsi/errors.js';
 export { CheckConditionError, ScsiStatusError, ScsiParseError } from './scsi/errors.js';
 export { Connection, connectTcp, type ConnectOptions, type ConnectionStats } from './session/connection.js';
 export { Session, type SessionSetup, type SessionEvent, type TaskHandle } from './session/session.js';

@@ -1,8 +1,8 @@
-/** Turns a parsed iscsi:// URL and CLI options into a logged-in session (shared by the mpiscsi tools). */
+/** Turns a parsed iscsi:// URL and CLI options into session options and discovery (shared by the mpiscsi tools). */
 import type { AuthConfig } from '../iscsi/login.js';
 import { parseChapAlgs, DEFAULT_CHAP_ALGORITHMS } from '../iscsi/chap.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
-import { openSession, discoverTargets, type OpenedSession, type OpenSessionOptions } from '../session/open.js';
+import { discoverTargets, type OpenSessionOptions } from '../session/open.js';
 import type { IscsiUrl } from '../session/url.js';
 import type { DiscoveredTarget } from '../iscsi/discovery.js';
 import { ifaceSourceAddress } from '../session/iface.js';
@@ -43,12 +43,6 @@ export function urlSessionOptions(url: IscsiUrl, opts: CommonOptions): Omit<Open
     localAddress: url.iface === undefined ? undefined : ifaceSourceAddress(url.iface),
     loginTimeoutMs: opts.loginTimeout !== undefined ? opts.loginTimeout * 1000 : undefined,
   };
-}
-
-export function connectUrl(url: IscsiUrl, opts: CommonOptions, extra: Partial<SessionWishes> = {}): Promise<OpenedSession> {
-  if (!url.targetName) throw new RangeError('the URL names no target: iscsi://host[:port]/TARGET_IQN/LUN');
-  const base = urlSessionOptions(url, opts);
-  return openSession({ ...base, targetName: url.targetName, wishes: { ...base.wishes, ...extra } });
 }
 
 export function discoverUrl(url: IscsiUrl, opts: CommonOptions): Promise<DiscoveredTarget[]> {

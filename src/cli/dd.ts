@@ -13,6 +13,20 @@ export interface DdOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/**
+ * The copy stopped before its end: every byte below `at` reached the destination (chunks above it may have
+ * too); `cause` is the first failure.
+ */
+export class DdStoppedError extends Error {
+  override readonly name = 'DdStoppedError';
+  constructor(
+    readonly at: number,
+    override readonly cause: unknown,
+  ) {
+    super(`dd stopped at byte ${at}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
 export function endpointSize(e: Endpoint): number {
   return e.kind === 'lun' ? e.lun.sizeBytes : e.size;
 }
@@ -43,18 +57,25 @@ export async function runDd(opts: DdOptions): Promise<number> {
     const { bytesWritten } = await dst.file.write(data, 0, data.length, off);
     if (bytesWritten !== data.length) throw new Error(`short write to ${dst.path} at ${off}`);
   };
-  let failed = false;
+  let failed: DdStoppedError | undefined;
+  // Chunks being copied: chunks are handed out in order, so all below the lowest of them are copied.
+  const busy = new Set<number>();
   const worker = async (): Promise<void> => {
     const into = Buffer.allocUnsafeSlow(chunk);
     while (next < total && !failed) {
       const off = next;
       const len = Math.min(chunk, total - off);
       next += len;
+      busy.add(off);
       try {
         await writeAt(off, await readAt(off, len, into));
       } catch (err) {
-        failed = true; // stop the other workers: the copy is incomplete either way
-        throw err;
+        // Stop the other workers: the copy is incomplete either way. Their chunks still in flight end on
+        // their own; the first failure is the one reported.
+        failed ??= new DdStoppedError(Math.min(...busy), err);
+        throw failed;
+      } finally {
+        busy.delete(off);
       }
       done += len;
       opts.onProgress?.(done, total);

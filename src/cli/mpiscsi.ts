@@ -2,15 +2,17 @@
 /**
  * `mpiscsi`: tools on libiscsi-style URLs (`iscsi://[user[%pass]@]host[:port]/IQN/LUN`): ls, inq, readcap,
  * dd, perf — the counterparts of libiscsi's iscsi-ls, iscsi-inq, iscsi-readcapacity16, iscsi-dd, iscsi-perf.
+ * Each runs its LUN on one supervised session (supervised.ts), so a target restart costs a stall.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { open, stat } from 'node:fs/promises';
 import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/url.js';
 import { Lun, inquiryData, listLuns, readCapacity, executeScsi } from '../session/lun.js';
-import { connectUrl, discoverUrl, type CommonOptions } from './connect.js';
+import { discoverUrl, type CommonOptions } from './connect.js';
+import { ToolSession, withManagedSession, type ToolOptions } from './supervised.js';
 import { exitCodeFor } from '../control/exit-codes.js';
 import { traceSummary } from './trace-summary.js';
-import { runDd, type Endpoint } from './dd.js';
+import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress } from './progress.js';
 import { startServe } from './serve.js';
@@ -26,7 +28,7 @@ import {
 } from '../scsi/inquiry.js';
 import { readCapacity16 } from '../scsi/cdb.js';
 import { parseReadCapacity16 } from '../scsi/capacity.js';
-import type { Session } from '../session/session.js';
+import type { ScsiExecutor } from '../session/lun.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -51,6 +53,18 @@ function common(cmd: Command): Command {
     .option('--login-timeout <seconds>', 'login timeout', Number, 15);
 }
 
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** `--set` for the tools that run a session of their own (serve has its own, with multipath settings). */
+function settable(cmd: Command): Command {
+  return cmd.option(
+    '--set <key=value>',
+    'node record key: a timer (node.session.timeo.replacement_timeout=30, open-iscsi defaults otherwise) or an iSCSI key (node.conn[0].iscsi.HeaderDigest=CRC32C); repeatable',
+    collect,
+    [] as string[],
+  );
+}
+
 /** Device type names as iscsi-ls and iscsi-inq print them (DIRECT_ACCESS rather than SPC's longer name). */
 function deviceTypeName(t: number): string {
   if (t === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) return 'DIRECT_ACCESS';
@@ -70,16 +84,7 @@ function lsSize(bytes: bigint): string {
   return `${Math.floor(v)}${units[u]}`;
 }
 
-async function withSession<T>(url: IscsiUrl, opts: CommonOptions, fn: (s: Session) => Promise<T>): Promise<T> {
-  const { session } = await connectUrl(url, opts);
-  try {
-    return await fn(session);
-  } finally {
-    await session.logout(5000);
-  }
-}
-
-async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
+async function cmdLs(url: IscsiUrl, opts: ToolOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
   const targets = await discoverUrl(url, opts);
   let failure: unknown;
   const report: Array<{ target: string; portals: string[]; luns?: Array<{ lun: number; type: string; size?: string }> }> = [];
@@ -93,7 +98,7 @@ async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; 
     if (!opts.showLuns) continue;
     const portal = t.portals[0] ?? { host: url.host, port: url.port };
     try {
-      entry.luns = await withSession({ ...url, host: portal.host, port: portal.port, targetName: t.targetName }, opts, (s) =>
+      entry.luns = await withManagedSession({ ...url, host: portal.host, port: portal.port, targetName: t.targetName }, opts, 'ls', (s) =>
         describeLuns(s, !opts.json),
       );
     } catch (err) {
@@ -106,7 +111,7 @@ async function cmdLs(url: IscsiUrl, opts: CommonOptions & { showLuns?: boolean; 
   if (failure) throw new ReportedError(failure);
 }
 
-async function describeLuns(s: Session, print: boolean): Promise<Array<{ lun: number; type: string; size?: string }>> {
+async function describeLuns(s: ScsiExecutor, print: boolean): Promise<Array<{ lun: number; type: string; size?: string }>> {
   const luns = [];
   for (const lun of await listLuns(s)) {
     const inq = parseStandardInquiry(await inquiryData(s, lun));
@@ -144,9 +149,9 @@ function jsonReplacer(_k: string, v: unknown): unknown {
   return v;
 }
 
-async function cmdInq(url: IscsiUrl, opts: CommonOptions & { evpd?: number; page?: number; json?: boolean }): Promise<void> {
+async function cmdInq(url: IscsiUrl, opts: ToolOptions & { evpd?: number; page?: number; json?: boolean }): Promise<void> {
   const lun = url.lun ?? 0;
-  await withSession(url, opts, async (s) => {
+  await withManagedSession(url, opts, 'inq', async (s) => {
     if (!opts.evpd) {
       const inq = parseStandardInquiry(await inquiryData(s, lun));
       if (opts.json) return out(JSON.stringify(inq, jsonReplacer, 2));
@@ -178,12 +183,14 @@ async function cmdInq(url: IscsiUrl, opts: CommonOptions & { evpd?: number; page
     }
     if (opts.json) out(JSON.stringify(parsed, jsonReplacer, 2));
     else printFields(parsed);
-  });
+    // No LU identity to keep: INQUIRY is how one looks at what is behind a LUN, also one that is not there
+    // (peripheral qualifier 3), which the identity read at login would refuse; and one command cannot mix two LUs.
+  }, []);
 }
 
-async function cmdReadcap(url: IscsiUrl, opts: CommonOptions & { json?: boolean }): Promise<void> {
-  await withSession(url, opts, async (s) => {
-    const lun = url.lun ?? 0;
+async function cmdReadcap(url: IscsiUrl, opts: ToolOptions & { json?: boolean }): Promise<void> {
+  const lun = url.lun ?? 0;
+  await withManagedSession(url, opts, 'readcap', async (s) => {
     const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
     const cap = await readCapacity(s, lun);
     if (opts.json) return out(JSON.stringify({ ...rc, blocks: cap.blocks, sizeBytes: cap.sizeBytes }, jsonReplacer, 2));
@@ -194,40 +201,86 @@ async function cmdReadcap(url: IscsiUrl, opts: CommonOptions & { json?: boolean 
     out(`LBPME:${Number(rc.lbpme)} LBPRZ:${Number(rc.lbprz)}`);
     out(`LOWEST ALIGNED LOGICAL BLOCK ADDRESS:${rc.lowestAlignedLba}`);
     out(`Total size:${cap.sizeBytes}`);
-  });
+  }, [lun]);
 }
 
-async function openEndpoint(spec: string, opts: CommonOptions, forWrite: boolean, cleanups: Array<() => Promise<unknown>>): Promise<Endpoint> {
+async function openEndpoint(
+  spec: string,
+  opts: ToolOptions,
+  forWrite: boolean,
+  cleanups: Array<() => Promise<unknown>>,
+  sessions: ToolSession[],
+  log: (line: string) => void,
+): Promise<Endpoint> {
   if (spec.startsWith('iscsi://')) {
     const url = parseIscsiUrl(spec);
-    const { session } = await connectUrl(url, opts);
-    cleanups.push(() => session.logout(5000));
-    return { kind: 'lun', lun: await Lun.open(session, url.lun ?? 0) };
+    const lun = url.lun ?? 0;
+    const s = await ToolSession.open(url, opts, { tool: 'dd', luns: [lun], log });
+    sessions.push(s);
+    cleanups.push(() => s.close());
+    return { kind: 'lun', lun: await Lun.open(s.ms, lun) };
   }
   const file = await open(spec, forWrite ? 'w' : 'r', 0o600);
   cleanups.push(() => file.close());
   return { kind: 'file', file, size: forWrite ? 0 : (await stat(spec)).size, path: spec };
 }
 
-async function cmdDd(opts: CommonOptions & { src: string; dst: string; bs: number; maxInFlight: number }): Promise<void> {
+/**
+ * dd: progress on a TTY (or with --progress), a summary line either way, and when the copy stops, why on
+ * the last line: a session that gave up (changed LU identity, replacement_timeout, refused relogin) is
+ * named for what it is, not for the TransportError its held commands got, and sets the exit code.
+ */
+async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean }): Promise<void> {
   const cleanups: Array<() => Promise<unknown>> = [];
+  const sessions: ToolSession[] = [];
+  let progress: Progress | undefined;
+  // The sessions' lines (connection lost, back) go below the progress line, not into it.
+  const log = (line: string) => {
+    progress?.finish();
+    process.stderr.write(`mpiscsi: ${line}\n`);
+  };
   try {
-    const src = await openEndpoint(opts.src, opts, false, cleanups);
-    const dst = await openEndpoint(opts.dst, opts, true, cleanups);
+    const src = await openEndpoint(opts.src, opts, false, cleanups, sessions, log);
+    const dst = await openEndpoint(opts.dst, opts, true, cleanups, sessions, log);
     const total = src.kind === 'lun' ? src.lun.sizeBytes : src.size;
-    const progress = new Progress(total);
+    const bar = new Progress(total, process.stderr, opts.progress);
+    progress = bar;
     const t0 = performance.now();
-    const copied = await runDd({ src, dst, chunk: opts.bs, inFlight: opts.maxInFlight, onProgress: (d) => progress.update(d) });
-    progress.finish();
-    const secs = (performance.now() - t0) / 1000;
-    process.stderr.write(`${copied} bytes copied in ${secs.toFixed(2)} s (${(copied / secs / 1e6).toFixed(1)} MB/s)\n`);
+    let copied = 0;
+    const summary = () => {
+      const secs = (performance.now() - t0) / 1000;
+      process.stderr.write(`${copied} bytes copied in ${secs.toFixed(2)} s (${(copied / secs / 1e6).toFixed(1)} MB/s)\n`);
+    };
+    try {
+      copied = await runDd({
+        src,
+        dst,
+        chunk: opts.bs,
+        inFlight: opts.maxInFlight,
+        onProgress: (d) => {
+          copied = d;
+          bar.update(d);
+        },
+      });
+    } catch (err) {
+      const stopped = sessions.map((s) => s.stopReason()).find((e) => e !== undefined);
+      if (!(err instanceof DdStoppedError) && !stopped) throw err; // refused before copying (sizes, blocks)
+      bar.finish();
+      summary();
+      const reason = stopped ?? (err as DdStoppedError).cause;
+      const at = err instanceof DdStoppedError ? `dd stopped at byte ${err.at}: ` : '';
+      process.stderr.write(`mpiscsi: ${at}${reason instanceof Error ? reason.message : String(reason)}\n`);
+      throw new ReportedError(reason);
+    }
+    bar.finish();
+    summary();
   } finally {
     for (const c of cleanups.reverse()) await c().catch(() => {});
   }
 }
 
-async function cmdPerf(url: IscsiUrl, opts: CommonOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
-  await withSession(url, opts, async (s) => {
+async function cmdPerf(url: IscsiUrl, opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
+  await withManagedSession(url, opts, 'perf', async (s) => {
     const lun = await Lun.open(s, url.lun ?? 0);
     if (!opts.json) out(`mpiscsi perf: ${redact(url.host)} ${opts.random ? 'random' : 'sequential'} ${opts.write ? 'writes' : 'reads'} of ${opts.blocks} blocks, ${opts.maxRequests} in flight, ${opts.timeout} s`);
     const res = await runPerf({
@@ -246,7 +299,7 @@ async function cmdPerf(url: IscsiUrl, opts: CommonOptions & { maxRequests: numbe
     });
     if (opts.json) out(JSON.stringify(res));
     else out(`finished: ${res.ios} I/Os in ${res.seconds.toFixed(2)} s, ${Math.round(res.iops)} IOPS, ${res.mbps.toFixed(1)} MB/s, ${res.errors} errors`);
-  });
+  }, [url.lun ?? 0]);
 }
 
 async function cmdServe(urls: string[], opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[] }): Promise<void> {
@@ -270,28 +323,29 @@ export function buildProgram(): Command {
     .description('iSCSI tools on iscsi://[user[%password]@]host[:port]/TARGET/LUN URLs (CHAP secrets may come from MPISCSI_CHAP_PASSWORD)')
     .showHelpAfterError()
     .exitOverride();
-  common(program.command('ls').description('discover targets with SendTargets (like iscsi-ls)'))
+  settable(common(program.command('ls').description('discover targets with SendTargets (like iscsi-ls)')))
     .argument('<url>', 'iscsi://host[:port]', urlArg)
     .option('-s, --show-luns', 'log in to each target and list its LUNs')
     .option('--json', 'JSON output')
     .action((url, opts) => cmdLs(url, opts));
-  common(program.command('inq').description('INQUIRY: standard data or a VPD page (like iscsi-inq)'))
+  settable(common(program.command('inq').description('INQUIRY: standard data or a VPD page (like iscsi-inq)')))
     .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
     .option('-e, --evpd <0|1>', 'ask for a VPD page', intArg)
     .option('-c, --page <code>', 'VPD page code (0x00, 0x80, 0x83, 0xb0, 0xb2...)', (v) => intArg(String(Number(v))))
     .option('--json', 'JSON output')
     .action((url, opts) => cmdInq(url, opts));
-  common(program.command('readcap').description('READ CAPACITY(16) (like iscsi-readcapacity16)'))
+  settable(common(program.command('readcap').description('READ CAPACITY(16) (like iscsi-readcapacity16)')))
     .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
     .option('--json', 'JSON output')
     .action((url, opts) => cmdReadcap(url, opts));
-  common(program.command('dd').description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd)'))
+  settable(common(program.command('dd').description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd); rides through target restarts')))
     .requiredOption('-s, --src <url|file>', 'source')
     .requiredOption('-d, --dst <url|file>', 'destination')
     .option('--bs <bytes>', 'bytes per command', intArg, 1 << 20)
     .option('-m, --max-in-flight <n>', 'commands in flight', intArg, 8)
+    .option('--progress', 'progress lines on stderr also when it is not a terminal')
     .action((opts) => cmdDd(opts));
-  common(program.command('perf').description('sequential or random read load (like iscsi-perf)'))
+  settable(common(program.command('perf').description('sequential or random read load (like iscsi-perf)')))
     .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
     .option('-m, --max-requests <n>', 'commands in flight', intArg, 32)
     .option('-b, --blocks <n>', 'blocks per command', intArg, 256)
@@ -305,7 +359,7 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'export on this unix socket (mode 0600)')
     .option('--tcp <host:port>', 'export on TCP (host defaults to 127.0.0.1)')
     .option('--name <name>', 'export name (default: the device alias, mpatha)')
-    .option('--set <key=value>', 'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--set <key=value>', 'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable', collect, [] as string[])
     .action((urls: string[], opts) => cmdServe(urls, opts));
   program
     .command('trace-summary')

@@ -1,5 +1,6 @@
 /** The one mapping from our errors to iscsiadm exit codes (open-iscsi include/iscsi_err.h). */
-import { LoginError, ProtocolError, TransportError, DigestError } from '../iscsi/errors.js';
+import { LoginError, ProtocolError, TransportError, DigestError, ReplacementTimeoutError } from '../iscsi/errors.js';
+import { IdentityChangedError } from '../../machines/session.machine.js';
 
 export const ExitCode = {
   SUCCESS: 0,
@@ -97,6 +98,13 @@ export function exitCodeFor(err: unknown): ExitCode {
         return ExitCode.LOGIN;
     }
   }
+  // A relogin reached another LU behind the same target name and LUN (VPD 0x83 WWID / 0x80 serial changed):
+  // the session is failed for good, like a login the target refuses with status class 2. Not TRANS (4):
+  // that says "connection failure", which invites a retry, and a retry reaches the same other LU.
+  if (err instanceof IdentityChangedError) return ExitCode.FATAL_LOGIN;
+  // The held commands failed because no relogin succeeded within replacement_timeout: the transport
+  // timed out (the kernel logs "session recovery timed out"), iscsiadm's "connection timed out".
+  if (err instanceof ReplacementTimeoutError) return ExitCode.TRANS_TIMEOUT;
   if (err instanceof TransportError || err instanceof DigestError) return ExitCode.TRANS;
   if (err instanceof ProtocolError) return ExitCode.TRANS;
   if (err instanceof RangeError || (err instanceof Error && err.name === 'UrlError')) return ExitCode.INVAL;

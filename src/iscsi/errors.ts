@@ -128,3 +128,15 @@ export class TaskAbortedError extends Error {
     super(message, options);
   }
 }
+
+/**
+ * Session recovery gave up holding commands: the connection failed and no relogin succeeded within
+ * node.session.timeo.replacement_timeout (open-iscsi's recovery_tmo, after which the kernel fails the held
+ * I/O). Relogin may go on; the commands it held have failed.
+ */
+export class ReplacementTimeoutError extends Error {
+  override readonly name = 'ReplacementTimeoutError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -108,6 +108,12 @@ describe('mpiscsi dd', () => {
     expect(r.stderr).toMatch(/not a multiple of the 512-byte block size/);
   });
 
+  it('refuses a multipath setting in --set with a usage error: dd runs one session', async () => {
+    const r = await runCli('mpiscsi', ['dd', '--set', 'no_path_retry=queue', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'never.img')]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toMatch(/no_path_retry is a multipath setting; mpiscsi dd runs one session/);
+  });
+
   it('exits 24 on a wrong CHAP secret and never prints it', async () => {
     const r = await runCli('mpiscsi', ['dd', '-s', join(dir, 'copy.img'), '-d', `iscsi://carol%not-it-123@${tgtd.host}:${tgtd.port}/iqn.2026-11.test:dst/1`]);
     expect(r.code).toBe(24);
