@@ -10,7 +10,7 @@ import { openStore } from '../db/open-store.js';
 import type { RecordStore } from '../db/store.js';
 import { connect } from '@nats-io/transport-node';
 import { admNatsOptions } from './adm/daemon.js';
-import { ExitCode } from '../control/exit-codes.js';
+import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
 import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';
@@ -86,7 +86,7 @@ export async function run(opts: AdmOptions & { version?: boolean; import?: strin
     process.stdout.write(`${PROG} version ${VERSION}\n`);
     return;
   }
-  const opened = await openStore(opts.db, { nats: () => connect(admNatsOptions(opts)) });
+  const opened = await openStore(opts.db, { nats: () => connect(admNatsOptions(opts)), onBadRecord: (_path, err) => warn(`skipping bad record ${err.message}`) });
   try {
     await runWith(opened.store, opts);
   } finally {
@@ -141,7 +141,8 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.IDBM;
     }
     warn(e.message ?? String(err));
-    return ExitCode.GENERIC;
+    // A value refused before it is stored (RecordRuleError, IscsiNameError: RangeErrors) is iscsiadm's INVAL.
+    return exitCodeFor(err);
   }
 }
 

@@ -10,6 +10,7 @@ import type { Rec } from '../db/record.js';
 import { DEFAULT_CHAP_ALGORITHMS, parseChapAlgs } from '../iscsi/chap.js';
 import type { AuthConfig } from '../iscsi/login.js';
 import { discoverTargets } from '../session/open.js';
+import type { SkippedTarget } from '../iscsi/discovery.js';
 import { sourceAddressFromRecord } from '../session/node-session.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError } from './host.js';
@@ -38,6 +39,8 @@ export interface DiscoverOptions {
   settings?: ReadonlyArray<{ key: string; value: string }>;
   /** The initiator name when the iface sets none. */
   initiatorName?: string;
+  /** Each target of the answer not stored, and why (not an iSCSI name, a bad address): for stderr, logs, events. */
+  onSkip?: (skipped: SkippedTarget) => void;
 }
 
 /** Runs SendTargets against `portal`; returns the node keys found (deduplicated). Login and transport errors pass through. */
@@ -55,6 +58,7 @@ export async function discoverAndStore(store: Store, portal: PortalKey, opts: Di
     initiatorName: iface.get('iface.initiatorname') || opts.initiatorName,
     localAddress: sourceAddressFromRecord(iface),
     loginTimeoutMs: (loginTimeout > 0 ? loginTimeout : 15) * 1000,
+    onSkip: opts.onSkip,
   });
   const found: NodeKey[] = [];
   const recs: Rec[] = [];

@@ -63,6 +63,8 @@ export interface LoginResult {
 export interface SendTargetsResponse {
   nodes: Array<{ node: NodeKeyMsg }>;
   logins: LoginResult[];
+  /** Targets or addresses of the answer not stored, with why. */
+  skipped?: string[];
 }
 
 export interface NodeListRequest {

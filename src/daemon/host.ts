@@ -22,6 +22,7 @@ import { PathManager, describeNoPath, type MultipathDevice, type MultipathEvent,
 import { NbdServer } from '../nbd/index.js';
 import { formatTopology } from '../multipath/topology.js';
 import { discoverAndStore } from '../control/discover.js';
+import { describeSkipped } from '../iscsi/discovery.js';
 import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
 import {
   ControlError,
@@ -247,6 +248,7 @@ export class DaemonHost implements ControlHost {
     const portal: PortalKey = { address: req.address, port: req.port || 3260 };
     const ifaces = req.ifaces?.length ? req.ifaces : ['default'];
     const found: NodeKey[] = [];
+    const skipped: string[] = [];
     for (const iface of ifaces) {
       try {
         found.push(
@@ -255,6 +257,11 @@ export class DaemonHost implements ControlHost {
             nonpersistent: req.nonpersistent,
             settings: req.settings,
             initiatorName: this.opts.initiatorName,
+            onSkip: (s) => {
+              const line = describeSkipped(s);
+              skipped.push(line);
+              this.log(`discovery ${portal.address}:${portal.port}: ${line}`);
+            },
           })),
         );
       } catch (err) {
@@ -263,7 +270,7 @@ export class DaemonHost implements ControlHost {
       }
     }
     const logins = req.login ? await this.loginKeys(found) : [];
-    return { nodes: found.map((k) => ({ node: nodeKeyMsg(k) })), logins };
+    return { nodes: found.map((k) => ({ node: nodeKeyMsg(k) })), logins, skipped };
   }
 
   // ---- node records ----

@@ -113,6 +113,8 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
   // A nats-kv:// store gets a connection of its own, so that the records and the control plane fail apart.
   const opened = await openStore(config.db, {
+    // One line per bad record file (path and line where the parser knows it); the file is skipped.
+    onBadRecord: (_path, err) => log(`skipping bad record ${err.message}`),
     nats: () => connect(natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId} records`, maxReconnectAttempts: -1 })),
   });
   const store = opened.store;

@@ -55,6 +55,31 @@ export class KeyedMutex {
 
 const isENOENT = (e: unknown): boolean => (e as NodeJS.ErrnoException)?.code === 'ENOENT';
 
+/** Record files are a few KiB; anything larger is not a record (and is never read whole). */
+export const MAX_RECORD_BYTES = 256 * 1024;
+/** More unknown keys than this make a record file bad rather than a record with warnings. */
+export const MAX_UNKNOWN_KEYS = 1000;
+
+/** A record file that cannot be a record at all (a directory, a FIFO, a symlink, too large): names its path. */
+export class BadRecordFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+    this.name = 'BadRecordFileError';
+  }
+}
+
+export interface FileStoreOptions {
+  /**
+   * Called once per bad record file (and reason) that a listing skipped: garbage or truncated text
+   * (RecordError with file and line), or a file that is no record (BadRecordFileError). Without it,
+   * skipped files are only kept in `problems`.
+   */
+  onBadRecord?: (path: string, err: Error) => void;
+}
+
 /** `<addr>,<port>,<tpgt>` (IPv6 addresses as written: `fe80::1,3260,1`). */
 export function portalDirName(k: { address: string; port: number; tpgt: number }): string {
   return `${k.address},${k.port},${k.tpgt}`;
@@ -132,13 +157,30 @@ export class FileStore implements RecordStore {
   /** Warnings from the last reads (unknown keys, bad values), newest last. */
   readonly warnings: RecordWarning[] = [];
 
-  constructor(root: string) {
+  /** Bad record files listings skipped, each once, oldest first. */
+  readonly problems: { path: string; error: Error }[] = [];
+  private readonly reported = new Set<string>();
+
+  constructor(
+    root: string,
+    private readonly opts: FileStoreOptions = {},
+  ) {
     this.root = resolve(root);
   }
 
   private noteWarnings(ws: readonly RecordWarning[]): void {
-    this.warnings.push(...ws);
+    // No push(...ws): a spread of 100k warnings overflows the stack.
+    for (const w of ws.length > 1000 ? ws.slice(-1000) : ws) this.warnings.push(w);
     if (this.warnings.length > 1000) this.warnings.splice(0, this.warnings.length - 1000);
+  }
+
+  /** A listing skips `path`: reported once per path and reason. */
+  private skip(path: string, error: Error): void {
+    const id = `${path}\0${error.message}`;
+    if (this.reported.has(id)) return;
+    this.reported.add(id);
+    this.problems.push({ path, error });
+    this.opts.onBadRecord?.(path, error);
   }
 
   // ---- low level ----------------------------------------------------------------------------------
@@ -177,17 +219,67 @@ export class FileStore implements RecordStore {
     }
   }
 
-  private async readParsed(path: string, schema: Schema): Promise<ParsedRecord | undefined> {
-    let text: string;
+  /**
+   * The text of the record file at `path`, or undefined if there is none. Never follows a symlink (O_NOFOLLOW
+   * on the file, and the directory it is in must resolve inside the root), never blocks on a FIFO
+   * (O_NONBLOCK, then only regular files are read), never reads more than MAX_RECORD_BYTES.
+   */
+  private async readRecordText(path: string): Promise<string | undefined> {
+    let fh;
     try {
-      text = await fsp.readFile(path, 'utf8');
+      fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch (e) {
       if (isENOENT(e)) return undefined;
-      throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') throw new BadRecordFileError(path, 'is a symbolic link; record files are never followed');
+      throw new BadRecordFileError(path, `cannot be read: ${(e as Error).message}`);
     }
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new BadRecordFileError(path, 'is a directory, not a record file');
+      if (!st.isFile()) throw new BadRecordFileError(path, 'is not a regular file (a FIFO, socket or device)');
+      if (st.size > MAX_RECORD_BYTES) throw new BadRecordFileError(path, `is ${st.size} bytes; a record file is at most ${MAX_RECORD_BYTES}`);
+      const [realRoot, realDir] = await Promise.all([fsp.realpath(this.root), fsp.realpath(dirname(path))]);
+      if (realDir !== realRoot && !realDir.startsWith(realRoot + '/')) {
+        throw new BadRecordFileError(path, `resolves outside the record store (${realDir}); not followed`);
+      }
+      const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
+      let n = 0;
+      for (;;) {
+        const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+        if (bytesRead === 0) break;
+        n += bytesRead;
+        if (n > MAX_RECORD_BYTES) throw new BadRecordFileError(path, `is more than ${MAX_RECORD_BYTES} bytes; a record file is not that large`);
+      }
+      return buf.subarray(0, n).toString('utf8');
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async readParsed(path: string, schema: Schema): Promise<ParsedRecord | undefined> {
+    const text = await this.readRecordText(path);
+    if (text === undefined) return undefined;
     const parsed = parseRecord(text, { schema, file: path });
+    let unknown = 0;
+    for (const w of parsed.warnings) {
+      if (w.message.startsWith('unknown key') && ++unknown > MAX_UNKNOWN_KEYS) {
+        throw new RecordError(path, w.line, `more than ${MAX_UNKNOWN_KEYS} unknown keys; not a record`);
+      }
+    }
     this.noteWarnings(parsed.warnings);
     return parsed;
+  }
+
+  /** The record at `path` if it reads and parses; else the file is reported (once) and skipped. */
+  private async readOrSkip(path: string, schema: Schema): Promise<ParsedRecord | undefined> {
+    try {
+      return await this.readParsed(path, schema);
+    } catch (e) {
+      if (!(e instanceof RecordError || e instanceof BadRecordFileError)) throw e;
+      this.skip(path, e);
+      return undefined;
+    }
   }
 
   private async symlink(target: string, path: string): Promise<void> {
@@ -235,12 +327,22 @@ export class FileStore implements RecordStore {
 
   // ---- nodes ----------------------------------------------------------------------------------------
 
-  /** All node records: new layout, plus legacy files whose record is not also in the new layout. */
+  /**
+   * All node records: new layout, plus legacy files whose record is not also in the new layout. Every record
+   * file is read: one that is garbage, truncated, a directory, a symlink, a FIFO or too large is skipped and
+   * reported once (onBadRecord, problems), so one bad file never hides the good ones.
+   */
   async listNodes(): Promise<NodeKey[]> {
     const out: NodeKey[] = [];
     const nodesDir = join(this.root, 'nodes');
     for (const target of await readDirNames(nodesDir)) {
       const tdir = join(nodesDir, target);
+      const tst = await fsp.lstat(tdir).catch(() => undefined);
+      if (!tst) continue;
+      if (!tst.isDirectory()) {
+        this.skip(tdir, new BadRecordFileError(tdir, tst.isSymbolicLink() ? 'is a symbolic link; not followed' : 'is not a target directory'));
+        continue;
+      }
       for (const entry of await readDirNames(tdir)) {
         const p = join(tdir, entry);
         const st = await fsp.lstat(p).catch(() => undefined);
@@ -251,11 +353,14 @@ export class FileStore implements RecordStore {
           if (portal.tpgt === undefined) continue;
           for (const iface of await readDirNames(p)) {
             if (iface.startsWith('.')) continue;
+            if (!(await this.readOrSkip(join(p, iface), NODE_SCHEMA))) continue;
             out.push({ target, address: portal.address, port: portal.port, tpgt: portal.tpgt, iface });
           }
+        } else if (st.isSymbolicLink()) {
+          this.skip(p, new BadRecordFileError(p, 'is a symbolic link; not followed'));
         } else if (st.isFile() && portal.tpgt === undefined) {
           // Legacy file without tpgt: identity comes from its contents.
-          const parsed = await this.readParsed(p, NODE_SCHEMA);
+          const parsed = await this.readOrSkip(p, NODE_SCHEMA);
           if (!parsed) continue;
           const k = { ...nodeKeyOf(parsed.record), target, address: portal.address, port: portal.port };
           if (!out.some((o) => sameNode(o, k))) out.push(k);

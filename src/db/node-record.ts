@@ -6,6 +6,7 @@
  * node.session.nr_sessions, auth.chap_algs, scan, reopen_max, the integer iface offload keys) placed
  * where 2.1.x records carry them. Defaults: idbm_node_setup_defaults / reference/open-iscsi.md.
  */
+import { checkRecordRule } from './record-rules.js';
 import type { KeyDef, Rec, Schema } from './record.js';
 
 const str = (key: string, def = '', masked = false): KeyDef => ({ key, type: 'str', def, masked });
@@ -148,6 +149,10 @@ export interface Portal {
 
 /** A node record with open-iscsi's defaults for one target, portal and iface. */
 export function defaultNodeRecord(target: string, portal: Portal, iface: string | Rec = 'default'): Rec {
+  // Refused before anything is written: these name the record's directories.
+  checkRecordRule('node.name', target);
+  checkRecordRule('node.conn[0].address', portal.address);
+  if (typeof iface === 'string') checkRecordRule('iface.iscsi_ifacename', iface);
   const r = defaults(NODE_SCHEMA);
   r.set('node.name', target);
   r.set('node.tpgt', String(portal.tpgt ?? -1));
@@ -163,6 +168,7 @@ export function defaultNodeRecord(target: string, portal: Portal, iface: string 
 }
 
 export function defaultIfaceRecord(name: string, transport = 'tcp'): Rec {
+  checkRecordRule('iface.iscsi_ifacename', name);
   const r = defaults(IFACE_SCHEMA);
   r.set('iface.iscsi_ifacename', name);
   r.set('iface.transport_name', transport);
@@ -170,6 +176,7 @@ export function defaultIfaceRecord(name: string, transport = 'tcp'): Rec {
 }
 
 export function defaultDiscoveryRecord(address: string, port = 3260): Rec {
+  checkRecordRule('discovery.sendtargets.address', address);
   const r = defaults(DISCOVERY_SCHEMA);
   r.set('discovery.sendtargets.address', address);
   r.set('discovery.sendtargets.port', String(port));

@@ -17,6 +17,8 @@ export interface OpenStoreOptions {
   nats?: () => Promise<NatsConnection>;
   /** KvStore options (bucket history when created, update attempts); defaults as in KvStoreOptions. */
   kv?: KvStoreOptions;
+  /** A directory store: called once per bad record file a listing skips (FileStoreOptions.onBadRecord). */
+  onBadRecord?: (path: string, err: Error) => void;
 }
 
 export interface OpenedStore {
@@ -40,7 +42,7 @@ export async function openStore(spec: string, opts: OpenStoreOptions = {}): Prom
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(spec)?.[1];
   if (scheme === undefined) {
     if (spec === '') throw new Error('record store: empty --db');
-    return { store: new FileStore(spec), close: async () => {} };
+    return { store: new FileStore(spec, { onBadRecord: opts.onBadRecord }), close: async () => {} };
   }
   if (`${scheme.toLowerCase()}:` !== NATS_KV_SCHEME) {
     throw new Error(`unsupported record store "${spec}": use a directory path or nats-kv://BUCKET`);

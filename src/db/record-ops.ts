@@ -5,6 +5,7 @@
  */
 import { DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, type NodeKey } from './node-record.js';
 import type { Rec, Schema } from './record.js';
+import { recordValueProblem } from './record-rules.js';
 
 /** iscsiadm's -T, -p ADDR[:PORT][,TPGT] and -I: an absent field matches anything. */
 export interface NodeMatch {
@@ -52,6 +53,9 @@ export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, 
   const def = schema.keys.find((k) => k.key === key);
   if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');
   const v = value.trim();
+  // A newline would become a second record line (node.startup = automatic hidden in a password).
+  const why = recordValueProblem(key, v);
+  if (why !== undefined) throw new RecordValueError(key, `Invalid value: ${why}.`);
   if (def.type === 'int') {
     if (!/^[+-]?\d+$/.test(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
     return String(Number.parseInt(v, 10));

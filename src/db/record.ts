@@ -5,6 +5,7 @@
  * that is not `key = value` is an error (RecordError names the file and 1-based line), so a corrupt
  * record is never silently half-read.
  */
+import { checkRecordLines } from './record-rules.js';
 
 /** Version string we write in `# BEGIN RECORD`. */
 export const RECORD_VERSION = '2.1.8';
@@ -169,6 +170,8 @@ function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets
 
 /** Record file text as iscsiadm writes it: fixed order, empty strings omitted, ints always, `*_length` never. */
 export function formatRecord(record: Rec, schema?: Schema, version: string = RECORD_VERSION): string {
+  // Nothing that would turn one value into two lines (or a name into a path) reaches a record file.
+  checkRecordLines(record);
   return [`${BEGIN_RECORD} ${version}`, ...bodyLines(record, schema), END_RECORD, ''].join('\n');
 }
 

@@ -3,6 +3,7 @@
  * (RFC 7143 §13.3 SendTargets, §13.8 TargetAddress, Appendix C SendTargets operation).
  */
 import { ProtocolError } from './errors.js';
+import { iscsiNameProblem } from './names.js';
 import { parseTextData, type TextPair } from './text.js';
 
 /** The IANA iSCSI port, used when a TargetAddress has none (§13.8). */
@@ -95,6 +96,26 @@ export interface ParseSendTargetsOptions {
    * empty portal list.
    */
   discoveryPortal?: { host: string; port: number };
+  /**
+   * Called for each part of the answer left out: a TargetName that is not an iSCSI name (its addresses go
+   * with it), a TargetAddress that does not parse. A target with only bad addresses is left out too. The
+   * rest of the answer is used: one bad target must not hide the good ones.
+   */
+  onSkip?: (skipped: SkippedTarget) => void;
+}
+
+/** One line for a skipped target: the name quoted (it may hold anything a target sent), the address, why. */
+export function describeSkipped(s: SkippedTarget): string {
+  return `skipped target ${JSON.stringify(s.target)}${s.address !== undefined ? ` address ${JSON.stringify(s.address)}` : ''}: ${s.why}`;
+}
+
+/** What parseSendTargets left out of an answer, and why. */
+export interface SkippedTarget {
+  /** The TargetName (as sent, possibly hostile: print it with JSON.stringify). */
+  target: string;
+  /** The TargetAddress left out, when only an address was bad. */
+  address?: string;
+  why: string;
 }
 
 /**
@@ -106,10 +127,20 @@ export function parseSendTargets(pairs: readonly TextPair[], options: ParseSendT
   const targets: DiscoveredTarget[] = [];
   const byName = new Map<string, DiscoveredTarget>();
   let current: DiscoveredTarget | undefined;
+  /** Inside a skipped target: its addresses are skipped with it. */
+  let skipping = false;
+  const hadBadAddress = new Set<DiscoveredTarget>();
   for (const [key, value] of pairs) {
     if (key === 'TargetName') {
-      // §13.4: an iSCSI name is never empty.
-      if (value === '') throw new ProtocolError('SendTargets answer with an empty TargetName (RFC 7143 §13.4)');
+      // §13.4 / §4.2.7: a TargetName is an iSCSI name; anything else (a newline, a path) is not stored.
+      const why = iscsiNameProblem(value);
+      if (why !== undefined) {
+        options.onSkip?.({ target: value, why: `TargetName ${why}` });
+        current = undefined;
+        skipping = true;
+        continue;
+      }
+      skipping = false;
       current = byName.get(value);
       if (!current) {
         current = { targetName: value, portals: [] };
@@ -118,18 +149,32 @@ export function parseSendTargets(pairs: readonly TextPair[], options: ParseSendT
       }
     } else if (key === 'TargetAddress') {
       // Appendix C: addresses follow the TargetName they belong to.
+      if (skipping) continue;
       if (!current) throw new ProtocolError('SendTargets answer has a TargetAddress before any TargetName (RFC 7143 Appendix C)');
-      const a = parseTargetAddress(value);
+      let a: TargetAddress;
+      try {
+        a = parseTargetAddress(value);
+      } catch (err) {
+        options.onSkip?.({ target: current.targetName, address: value, why: (err as Error).message });
+        hadBadAddress.add(current);
+        continue;
+      }
       const portal: Portal = { host: a.host, port: a.port, tpgt: a.tpgt ?? UNKNOWN_TPGT };
       if (!current.portals.some((p) => p.host === portal.host && p.port === portal.port && p.tpgt === portal.tpgt))
         current.portals.push(portal);
     }
   }
+  // A target whose every address was bad did say where it is: not at the discovery portal.
+  const usable = targets.filter((t) => {
+    if (t.portals.length > 0 || !hadBadAddress.has(t)) return true;
+    options.onSkip?.({ target: t.targetName, why: 'no usable TargetAddress' });
+    return false;
+  });
   if (options.discoveryPortal) {
     const { host, port } = options.discoveryPortal;
-    for (const t of targets) if (t.portals.length === 0) t.portals.push({ host, port, tpgt: UNKNOWN_TPGT });
+    for (const t of usable) if (t.portals.length === 0) t.portals.push({ host, port, tpgt: UNKNOWN_TPGT });
   }
-  return targets;
+  return usable;
 }
 
 /** Parses a SendTargets Text Response's joined data segment with the SendTargets value cap. */

@@ -9,7 +9,7 @@ import type { LoginResponse, Pdu } from '../iscsi/pdu.js';
 import { LoginConversation, type AuthConfig, type LoginResult } from '../iscsi/login.js';
 import { DEFAULT_WISHES, type SessionWishes } from '../iscsi/negotiation.js';
 import { encodeTextData } from '../iscsi/text.js';
-import { parseSendTargetsText, sendTargetsRequest, type DiscoveredTarget } from '../iscsi/discovery.js';
+import { parseSendTargetsText, sendTargetsRequest, type DiscoveredTarget, type SkippedTarget } from '../iscsi/discovery.js';
 import { connectTcp, Connection } from './connection.js';
 import { Session } from './session.js';
 import { defaultInitiatorName, randomIsid } from './identity.js';
@@ -178,14 +178,18 @@ function runLogin(conn: Connection, config: LoginConfig, deadline: number, onPro
   });
 }
 
-export interface DiscoverOptions extends Omit<OpenSessionOptions, 'targetName'> {}
+export interface DiscoverOptions extends Omit<OpenSessionOptions, 'targetName'> {
+  /** Each target (or address) of the answer left out, and why (see parseSendTargets). */
+  onSkip?: (skipped: SkippedTarget) => void;
+}
 
 /** SendTargets=All over a Discovery session; logs out afterwards. */
 export async function discoverTargets(opts: DiscoverOptions): Promise<DiscoveredTarget[]> {
-  const { session } = await openSession({ ...opts, targetName: undefined });
+  const { onSkip, ...open } = opts;
+  const { session } = await openSession({ ...open, targetName: undefined });
   try {
     const text = await session.text(encodeTextData(sendTargetsRequest()));
-    return parseSendTargetsText(text);
+    return parseSendTargetsText(text, { onSkip });
   } finally {
     await session.logout(5000);
   }

@@ -127,7 +127,7 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
   it('lists nodes in the file tree order whatever the write order', async () => {
     const store = await make();
     const keys: NodeKey[] = [];
-    for (const target of ['iqn.b:x', 'iqn.a:y', 'iqn.a:Z']) {
+    for (const target of ['iqn.2026-01.b:x', 'iqn.2026-01.a:y', 'iqn.2026-01.a:Z']) {
       for (const address of ['::1', '10.0.0.2', '10.0.0.10']) {
         for (const iface of ['iface1', 'default']) keys.push(nodeKeyOf(defaultNodeRecord(target, { address, port: 3260, tpgt: 1 }, iface)));
       }
@@ -195,9 +195,17 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
     const missing = { ...k, tpgt: 9 };
     await expect(store.updateNode(missing, () => {})).rejects.toThrow(`no node record ${IQN},127.0.0.1,3260,9,default`);
     await expect(store.updateDiscovery({ address: '::1', port: 3260 }, () => {})).rejects.toThrow('no discovery record ::1,3260');
-    await expect(store.putNode(defaultNodeRecord('..', { address: '127.0.0.1', port: 3260, tpgt: 1 }))).rejects.toThrow('invalid target ".."');
-    await expect(store.putNode(defaultNodeRecord(IQN, { address: '', port: 3260, tpgt: 1 }))).rejects.toThrow(/needs node.name/);
-    await expect(store.putIface(defaultIfaceRecord('a/b'))).rejects.toThrow('invalid iface "a/b"');
+    expect(() => defaultNodeRecord('..', { address: '127.0.0.1', port: 3260, tpgt: 1 })).toThrow('node.name = "..": does not start with iqn., eui. or naa.');
+    const traversal = defaultNodeRecord(IQN, { address: '127.0.0.1', port: 3260, tpgt: 1 });
+    traversal.set('node.name', '..');
+    await expect(store.putNode(traversal)).rejects.toThrow('invalid target ".."');
+    const noAddress = defaultNodeRecord(IQN, { address: '127.0.0.1', port: 3260, tpgt: 1 });
+    noAddress.delete('node.conn[0].address');
+    await expect(store.putNode(noAddress)).rejects.toThrow(/needs node.name/);
+    expect(() => defaultIfaceRecord('a/b')).toThrow('iface.iscsi_ifacename = "a/b": may hold only');
+    const slashed = defaultIfaceRecord('ok');
+    slashed.set('iface.iscsi_ifacename', 'a/b');
+    await expect(store.putIface(slashed)).rejects.toThrow('invalid iface "a/b"');
     await expect(store.getIface('')).rejects.toThrow('invalid iface ""');
     await expect(store.putDiscovery(new Map())).rejects.toThrow(/needs discovery.sendtargets.address/);
   });

@@ -7,6 +7,8 @@ import {
   formatPortalRecordName,
   formatTargetAddress,
   parseSendTargets,
+  describeSkipped,
+  type SkippedTarget,
   parseSendTargetsText,
   parseTargetAddress,
   sendTargetsRequest,
@@ -113,29 +115,64 @@ describe('parseSendTargets (Appendix C)', () => {
 
   it('merges a target named twice and keeps each portal once', () => {
     const pairs: TextPair[] = [
-      ['TargetName', 'iqn.x'],
+      ['TargetName', 'iqn.2026-01.x:t'],
       ['TargetAddress', '10.0.0.1:3260,1'],
-      ['TargetName', 'iqn.y'],
-      ['TargetName', 'iqn.x'],
+      ['TargetName', 'iqn.2026-01.y:t'],
+      ['TargetName', 'iqn.2026-01.x:t'],
       ['TargetAddress', '10.0.0.1:3260,1'],
       ['TargetAddress', '10.0.0.2:3260,1'],
     ];
     expect(parseSendTargets(pairs).map((t) => [t.targetName, t.portals.length])).toEqual([
-      ['iqn.x', 2],
-      ['iqn.y', 0],
+      ['iqn.2026-01.x:t', 2],
+      ['iqn.2026-01.y:t', 0],
     ]);
   });
 
   it('gives targets without TargetAddress the discovery portal when asked', () => {
-    const pairs: TextPair[] = [['TargetName', 'iqn.x']];
+    const pairs: TextPair[] = [['TargetName', 'iqn.2026-01.x:t']];
     expect(parseSendTargets(pairs)[0].portals).toEqual([]);
     expect(parseSendTargets(pairs, { discoveryPortal: { host: '::1', port: 3260 } })[0].portals).toEqual([{ host: '::1', port: 3260, tpgt: -1 }]);
   });
 
-  it('rejects a TargetAddress before any TargetName, an empty TargetName, a bad address', () => {
+  it('rejects a TargetAddress before any TargetName', () => {
     expect(() => parseSendTargets([['TargetAddress', '10.0.0.1']])).toThrow(/before any TargetName/);
-    expect(() => parseSendTargets([['TargetName', '']])).toThrow(ProtocolError);
-    expect(() => parseSendTargets([['TargetName', 'iqn.x'], ['TargetAddress', '10.0.0.1:99999']])).toThrow(ProtocolError);
+  });
+
+  it('skips what is not an iSCSI name or a TargetAddress, keeps every good target of the answer, and says why', () => {
+    const skipped: SkippedTarget[] = [];
+    const pairs: TextPair[] = [
+      ['TargetName', 'iqn.2026-01.x:good'],
+      ['TargetAddress', '10.0.0.1:3260,1'],
+      ['TargetName', 'iqn.2026-01.x:y\niface.initiatorname = iqn.2026-01.evil:me'],
+      ['TargetAddress', '10.0.0.9:3260,1'],
+      ['TargetName', ''],
+      ['TargetName', '../../../etc'],
+      ['TargetName', `iqn.2026-01.x:${'a'.repeat(220)}`],
+      ['TargetName', 'iqn.2026-01.x:bad-port'],
+      ['TargetAddress', '10.0.0.1:99999'],
+      ['TargetName', 'iqn.2026-01.x:half'],
+      ['TargetAddress', '10.0.0.2:99999'],
+      ['TargetAddress', '10.0.0.2:3260,2'],
+      ['TargetName', 'eui.0123456789abcdef'],
+    ];
+    const targets = parseSendTargets(pairs, { onSkip: (s) => skipped.push(s), discoveryPortal: { host: '10.0.0.1', port: 3260 } });
+    expect(targets.map((t) => [t.targetName, t.portals.map((p) => `${p.host}:${p.port},${p.tpgt}`)])).toEqual([
+      ['iqn.2026-01.x:good', ['10.0.0.1:3260,1']],
+      ['iqn.2026-01.x:half', ['10.0.0.2:3260,2']],
+      ['eui.0123456789abcdef', ['10.0.0.1:3260,-1']],
+    ]);
+    expect(skipped.map((s) => [s.target.slice(0, 20), s.address ?? '', s.why.split(' (')[0]])).toEqual([
+      ['iqn.2026-01.x:y\nifac', '', 'TargetName has a character iSCSI names do not allow'],
+      ['', '', 'TargetName is empty'],
+      ['../../../etc', '', 'TargetName has a character iSCSI names do not allow'],
+      ['iqn.2026-01.x:aaaaaa', '', 'TargetName is longer than 223 bytes'],
+      ['iqn.2026-01.x:bad-po', '10.0.0.1:99999', 'TargetAddress "10.0.0.1:99999" has a bad port'],
+      ['iqn.2026-01.x:half', '10.0.0.2:99999', 'TargetAddress "10.0.0.2:99999" has a bad port'],
+      ['iqn.2026-01.x:bad-po', '', 'no usable TargetAddress'],
+    ]);
+    expect(describeSkipped(skipped[0])).toBe(
+      'skipped target "iqn.2026-01.x:y\\niface.initiatorname = iqn.2026-01.evil:me": TargetName has a character iSCSI names do not allow ("\\n" at 15; RFC 3722 §6)',
+    );
   });
 
   it('returns nothing for an empty answer (no targets visible to us)', () => {
@@ -144,7 +181,7 @@ describe('parseSendTargets (Appendix C)', () => {
 
   it('accepts values up to 8192 bytes in SendTargets text', () => {
     const zone = 'z'.repeat(400);
-    const data = encodeTextData([['TargetName', 'iqn.x']]);
+    const data = encodeTextData([['TargetName', 'iqn.2026-01.x:t']]);
     const long = Buffer.from(`TargetAddress=[fe80::1%${zone}]:3260,1\0`);
     expect(parseSendTargetsText(Buffer.concat([data, long]))[0].portals[0].host).toBe(`fe80::1%${zone}`);
   });

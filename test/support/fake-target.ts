@@ -49,6 +49,8 @@ export interface FakeTargetOptions {
   cmdWindow?: number;
   /** Login behaviour (authentication, other key values): see ScriptedTargetOptions. */
   login?: ScriptedTargetOptions;
+  /** The SendTargets answer (key, value pairs as sent, hostile ones included). Default: an empty answer. */
+  sendTargets?: Array<[string, string]>;
 }
 
 /** What the fake knows of one TCP connection. Times are performance.now(). */
@@ -460,8 +462,18 @@ export class FakeTarget {
       case Opcode.LOGOUT_REQUEST:
         return this.onLogout(c, pdu);
       case Opcode.TEXT_REQUEST:
-        // No SendTargets here: an empty final answer (§11.11).
-        this.send(c, { opcode: Opcode.TEXT_RESPONSE, final: true, cont: false, itt: pdu.itt, lun: 0, ttt: RESERVED_TAG, ...this.status(c, true) });
+        // The scripted SendTargets answer, or an empty final answer (§11.11).
+        this.send(c, {
+          opcode: Opcode.TEXT_RESPONSE,
+          final: true,
+          cont: false,
+          itt: pdu.itt,
+          lun: 0,
+          ttt: RESERVED_TAG,
+          ...this.status(c, true),
+          // Raw key=value\0 pairs: a hostile answer is sent as it is, unchecked by our encoder.
+          ...(this.o.sendTargets ? { data: Buffer.from(this.o.sendTargets.map(([k, v]) => `${k}=${v}\0`).join('')) } : {}),
+        });
         return;
     }
   }

@@ -5,6 +5,7 @@ import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
 import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
 import { discoverAndStore } from '../../control/discover.js';
+import { describeSkipped } from '../../iscsi/discovery.js';
 import { ControlError } from '../../control/host.js';
 import {
   AdmError,
@@ -45,7 +46,11 @@ function discoveryFailure(address: string, err: unknown): AdmError {
 /** SendTargets against one portal; stores the records unless nonpersistent; returns the node keys found. */
 async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
   try {
-    return await discoverAndStore(store, p, { iface: opts.interface ?? 'default', nonpersistent: !persist });
+    return await discoverAndStore(store, p, {
+      iface: opts.interface ?? 'default',
+      nonpersistent: !persist,
+      onSkip: (s) => process.stderr.write(`iscsiadm: ${p.address}:${p.port}: ${describeSkipped(s)}\n`),
+    });
   } catch (err) {
     if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
     throw discoveryFailure(p.address, err);
