@@ -241,7 +241,8 @@ describe('mpiscsi serve as a program', () => {
       const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
       expect(info.stdout.trim()).toBe(String(SIZE));
       child.kill('SIGUSR1');
-      await waitFor(/size=256M features='0' hwhandler='0' wp=rw/);
+      // The topology arrives line by line: wait for both path lines, not only the header.
+      await waitFor(/size=256M features='0' hwhandler='0' wp=rw[\s\S]*active ready running[\s\S]*active ready running/);
       expect(out.match(/active ready running/g)).toHaveLength(2);
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
