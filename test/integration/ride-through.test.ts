@@ -94,8 +94,10 @@ afterAll(async () => {
 });
 
 describe('one path, default settings, tgtd killed and restarted 1.5 s later', () => {
-  it('nbdcopy reads 256 MiB through the restart: no error, the LU bytes', async () => {
-    const { s, lines, events, uri } = await serve([url(targets[0])]);
+  it('nbdcopy reads 256 MiB through the restart: no error, the LU bytes; the trace shows hold, relogin, first completion', async () => {
+    const exporter = new InMemorySpanExporter();
+    const telemetry = startTelemetry({ env: {}, spanExporters: [exporter] });
+    const { s, lines, events, uri } = await serve([url(targets[0])], [], { telemetry });
     const out = join(dir, 'read.img');
     const copy = nbdcopy(uri, out, { flush: false });
     await moved(s, 32 << 20);
@@ -109,6 +111,23 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
     expect(events.some((e) => e.type === 'io.failed')).toBe(false);
     console.log(`nbdcopy read through a tgtd restart: longest stall ${Math.max(...stalls(events))} ms\n${say}`);
     rmSync(out);
+    // One failover trace: hold start (mpath.nopath holding), the session's recovery with its successful login,
+    // and the first completion of the held I/O (on the requeue span), in that order.
+    await s.close();
+    serving = serving.filter((x) => x !== s);
+    const spans = exporter.getFinishedSpans();
+    const root = spans.find((sp) => sp.name === 'mpath.failover')!;
+    const t = (h: [number, number]) => h[0] * 1e3 + h[1] / 1e6;
+    const children = (parent: typeof root) => spans.filter((sp) => sp.parentSpanContext?.spanId === parent.spanContext().spanId);
+    const hold = root.events.find((e) => e.name === 'mpath.nopath' && e.attributes?.to === 'holding')!;
+    const recovery = children(root).find((sp) => sp.name === 'iscsi.session.recovery')!;
+    const login = children(recovery).filter((sp) => sp.name === 'iscsi.login').find((sp) => sp.status.code !== 2)!;
+    const first = children(root).find((sp) => sp.name === 'mpath.requeue')!.events.find((e) => e.name === 'mpath.io.first_completion')!;
+    expect(t(hold.time)).toBeLessThanOrEqual(t(login.endTime));
+    expect(t(login.endTime)).toBeLessThanOrEqual(t(first.time));
+    expect(root.attributes).toMatchObject({ 'mpath.failover.restored': true });
+    expect(root.status.code).not.toBe(2);
+    await telemetry.shutdown();
   });
 
   it('nbdcopy writes 256 MiB through the restart: the backing file holds the source', async () => {
