@@ -163,6 +163,16 @@ function iscsiadmStates(status: SessionStatus): { conn: string; sess: string } {
   }
 }
 
+/**
+ * A mass login or logout must be asked for: an empty body (a client that forgot its filter, or one whose
+ * fields this version does not know) is not "every record". `startup: 'all'` is the explicit form (-L all).
+ */
+function refuseImplicitAll(endpoint: string, req: NodeLoginRequest): void {
+  const f = req.filter;
+  if (req.startup || (f && (f.target || f.address || f.port || f.iface))) return;
+  throw new ControlError(ExitCode.INVAL, `${endpoint}: name a target, portal or iface, or set startup ("all" for every record); an empty request is not "all"`);
+}
+
 export class DaemonHost implements ControlHost {
   private readonly store: HostStore;
   private readonly pacer = new LoginPacer();
@@ -366,6 +376,7 @@ export class DaemonHost implements ControlHost {
   // ---- login / logout ----
 
   async nodeLogin(req: NodeLoginRequest): Promise<NodeLoginResponse> {
+    refuseImplicitAll('node.login', req);
     let keys = await this.matching(req.filter);
     if (req.startup) {
       if (!['all', 'manual', 'automatic', 'onboot'].includes(req.startup))
@@ -484,6 +495,7 @@ export class DaemonHost implements ControlHost {
   }
 
   async nodeLogout(req: NodeLoginRequest): Promise<NodeLoginResponse> {
+    refuseImplicitAll('node.logout', req);
     let sessions = [...this.sessions.values()].filter((s) => matchesNode(s.key, match(req.filter)));
     if (req.startup && req.startup !== 'all') {
       const picked: HostSession[] = [];

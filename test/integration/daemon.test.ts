@@ -335,6 +335,12 @@ describe('mpiscsid with mpiscsiadm', () => {
       return { code: r.headers?.get('Nats-Service-Error-Code'), message: r.headers?.get('Nats-Service-Error') ?? '' };
     };
     expect((await raw('session.list', new Uint8Array([0xff, 0xff, 0xff]), false)).code).toBe('7');
+    // An empty login or logout body is not "every record": refused with INVAL, nothing logged in or out.
+    for (const subject of ['node.login', 'node.logout']) {
+      const empty = await raw(subject, new Uint8Array(0), false);
+      expect(empty.code).toBe('7');
+      expect(empty.message).toContain('an empty request is not "all"');
+    }
     expect((await raw('node.list', '{"filter": {"target": ', true)).code).toBe('7');
     const unknown = await raw('node.list', '{"filter": {"portt": 1}}', true);
     expect(unknown.code).toBe('7');
