@@ -4,6 +4,7 @@
  * dd, perf — the counterparts of libiscsi's iscsi-ls, iscsi-inq, iscsi-readcapacity16, iscsi-dd, iscsi-perf.
  * Each runs its LUN on one supervised session (supervised.ts), so a target restart costs a stall.
  */
+import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { open, stat } from 'node:fs/promises';
 import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/url.js';
@@ -387,5 +388,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/mpiscsi')) {
+  exitQuietlyOnEpipe();
   main(process.argv).then((code) => process.exit(code));
 }

@@ -4,6 +4,7 @@
  * "iscsiadm surface") on our node database. Record modes (discovery, node, iface) work offline on the
  * database; login, logout and session mode go to mpiscsid over NATS (ISCSID_NOTCONN when it cannot be reached).
  */
+import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RecordError } from '../db/file-store.js';
 import { openStore } from '../db/open-store.js';
@@ -147,5 +148,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/mpiscsiadm')) {
+  exitQuietlyOnEpipe();
   main(process.argv).then((code) => process.exit(code));
 }
