@@ -12,7 +12,7 @@ import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { PathManager, multipathSettings, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
+import { PathManager, multipathSettings, describeGaveUp, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
@@ -113,7 +113,7 @@ export function describeEvent(e: MultipathEvent): string | undefined {
     case 'io.failed':
       return `${at} ${e.device}: I/O failed: ${e.error}`;
     case 'path.gaveUp':
-      return `${at} ${e.device}: path ${e.path} gave up (${e.code}): ${e.detail}`;
+      return `${at} ${e.device}: ${describeGaveUp(e)}`;
     case 'nopath':
       return `${at} ${e.device}: ${describeNoPath(e)}`;
     default:

@@ -18,7 +18,7 @@ import { sessionOptionsFromRecord, timersFromRecord } from '../session/node-sess
 import { inquiryData, listLuns } from '../session/lun.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseStandardInquiry } from '../scsi/inquiry.js';
-import { PathManager, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
+import { PathManager, describeGaveUp, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { formatTopology } from '../multipath/topology.js';
 import { discoverAndStore } from '../control/discover.js';
@@ -243,7 +243,7 @@ export class DaemonHost implements ControlHost {
         return;
       }
       case 'path.gaveUp':
-        this.log(`${e.device}: path ${e.path} gave up (${e.code}): ${e.detail}`);
+        this.log(`${e.device}: ${describeGaveUp(e)}`);
         this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: 'failed', to: 'gave-up', reason: e.code, detail: e.detail, atMs } });
         return;
       default:

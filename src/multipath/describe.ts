@@ -1,6 +1,9 @@
 /** Device events in words, for log lines (`mpiscsi serve`, mpiscsid) and NATS event details. */
 import type { MultipathEvent } from './device.js';
 
+/** A path whose session gave up: its code (identity-changed, replacement-timeout...) and the facts. */
+export const describeGaveUp = (e: Extract<MultipathEvent, { type: 'path.gaveUp' }>): string => `path ${e.path} gave up (${e.code}): ${e.detail}`;
+
 /** The no-usable-path line: what happens to I/O now, and why the hold before it ended. */
 export function describeNoPath(e: Extract<MultipathEvent, { type: 'nopath' }>): string {
   const ended =

@@ -32,4 +32,4 @@ export {
 } from './selectors.js';
 export { LatencyWindow } from './latency.js';
 export { formatSize, formatTopology } from './topology.js';
-export { describeNoPath } from './describe.js';
+export { describeGaveUp, describeNoPath } from './describe.js';

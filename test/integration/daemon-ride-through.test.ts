@@ -7,8 +7,7 @@
  * the failover trace (--trace-file) and the path's detail in `-m mpath` / `--json`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +15,7 @@ import { runCli, type CliResult } from '../support/cli.js';
 import { DaemonProcess } from '../support/daemon.js';
 import { Tgtd } from '../support/tgtd.js';
 import { NatsServer } from '../support/nats-server.js';
-import { nbdcopy, run } from '../support/nbd-clients.js';
+import { fio, nbdcopy, run, sha256File } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
 import type { HostEvent } from '../../src/control/host.js';
@@ -27,7 +26,6 @@ const HOST = 'ridehost';
 const SIZE = 256 * 1024 * 1024;
 /** How long tgtd stays dead: the fault's length, not a wait for anything. */
 const OUTAGE_MS = 1_500;
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dir: string;
@@ -42,20 +40,11 @@ const events: HostEvent[] = [];
 
 const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
 
-async function startTarget(port?: number, decoy = false): Promise<Tgtd> {
-  const t = await Tgtd.start({ port });
-  if (decoy) await t.addTarget('iqn.2026-12.test:decoy', [{ size: 4 * 1024 * 1024 }]);
-  const tid = await t.addTarget(IQN);
-  await t.addLun(tid, 1, { path: backing });
-  return t;
-}
+/** A tgtd with our LU (with `decoy`, another LU behind the same IQN and LUN). */
+const startTarget = (port?: number, decoy = false): Promise<Tgtd> => Tgtd.withFileLun(IQN, backing, { port, decoy });
 
 async function restart(decoy = false): Promise<void> {
-  const port = tgtd.port;
-  await tgtd.kill();
-  await sleep(OUTAGE_MS);
-  await tgtd.stop();
-  tgtd = await startTarget(port, decoy);
+  tgtd = await tgtd.restartAfter(OUTAGE_MS, (port) => startTarget(port, decoy));
 }
 
 /** Resolves at the first event (from now on) that matches. */
@@ -116,7 +105,7 @@ describe('mpiscsid + mpiscsiadm + NBD export, one path, default settings, tgtd r
     await progressed(64);
     await restart();
     await copy;
-    expect(sha256(readFileSync(out))).toBe(sha256(readFileSync(backing)));
+    expect(await sha256File(out)).toBe(await sha256File(backing));
     rmSync(out);
 
     const src = join(dir, 'src.img');
@@ -125,7 +114,7 @@ describe('mpiscsid + mpiscsiadm + NBD export, one path, default settings, tgtd r
     await progressed(64);
     await restart();
     await copy;
-    expect(sha256(readFileSync(backing))).toBe(sha256(readFileSync(src)));
+    expect(await sha256File(backing)).toBe(await sha256File(src));
     rmSync(src);
     expect(events.filter((e) => e.kind === 'mpath' && e.event.kind === 'io.failed')).toEqual([]);
     expect(events.filter((e) => e.kind === 'mpath' && e.event.kind === 'nopath' && e.event.to === 'holding')).toHaveLength(2);
@@ -133,18 +122,12 @@ describe('mpiscsid + mpiscsiadm + NBD export, one path, default settings, tgtd r
   });
 
   it('fio randrw verify=crc32c through two restarts: 0 errors, 0 verify failures', async () => {
-    const fio = spawn('fio', ['--name=ride', '--ioengine=nbd', `--uri=${uri}`, '--rw=randrw', '--bs=4k', '--iodepth=16', '--size=64M', '--verify=crc32c', '--verify_fatal=1', '--verify_state_save=0', '--output-format=json']);
-    let stdout = '';
-    let stderr = '';
-    fio.stdout.on('data', (d) => (stdout += d));
-    fio.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number>((resolve) => fio.on('exit', (code) => resolve(code ?? 1)));
+    const load = fio({ uri, rw: 'randrw', bs: '4k', iodepth: 16, size: '64M', verify: 'crc32c' });
     await progressed(1_000);
     await restart();
     await progressed(1_000);
     await restart();
-    expect(await exited, stderr).toBe(0);
-    const job = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0];
+    const { job } = await load; // rejects with fio's stderr on any I/O or verify error
     expect(job.error).toBe(0);
     console.log(`mpiscsid: fio randrw verify through two tgtd restarts: longest completion ${(Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6).toFixed(0)} ms`);
   });

@@ -7,12 +7,12 @@
  * restarted refusing the relogin (exit 24).
  */
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Tgtd } from '../support/tgtd.js';
+import { sha256File } from '../support/nbd-clients.js';
 import { runCli, spawnCli, type RunningCli } from '../support/cli.js';
 
 const IQN = 'iqn.2026-11.test:dd-restart';
@@ -42,25 +42,12 @@ afterEach(async () => {
 
 /** tgtd with our IQN's LUN 1 on `backing`; with `decoy`, a target created first gives ours tid 2, hence another WWID and serial. */
 async function startTarget(backing: string, port?: number, decoy = false): Promise<Tgtd> {
-  const t = await Tgtd.start({ port });
+  const t = await Tgtd.withFileLun(IQN, backing, { port, decoy });
   started.push(t);
-  if (decoy) await t.addTarget('iqn.2026-11.test:decoy');
-  const tid = await t.addTarget(IQN);
-  await t.addLun(tid, 1, { path: backing });
   return t;
 }
 
 const url = () => `iscsi://${tgtd.host}:${tgtd.port}/${IQN}/1`;
-
-function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (b) => h.update(b))
-      .on('end', () => resolve(h.digest('hex')))
-      .on('error', reject);
-  });
-}
 
 const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
 
@@ -74,10 +61,7 @@ function copiedAtLeast(dd: RunningCli, bytes: number): Promise<string> {
 
 /** Kills tgtd mid-copy and brings `next` up on the same port DOWN_MS later. */
 async function restart(next: (port: number) => Promise<Tgtd>): Promise<void> {
-  const port = tgtd.port;
-  await tgtd.kill();
-  await delay(DOWN_MS);
-  tgtd = await next(port);
+  tgtd = await tgtd.restartAfter(DOWN_MS, next);
 }
 
 /** The connection was lost while the copy was under way: before the progress line at 100%. */

@@ -8,14 +8,13 @@
  * the path's detail, a span event.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Tgtd } from '../support/tgtd.js';
-import { nbdcopy, nbdinfo, run } from '../support/nbd-clients.js';
+import { fio, nbdcopy, nbdinfo, run, sha256File } from '../support/nbd-clients.js';
 import { startServe, type RunningServe } from '../../src/cli/serve.js';
 import type { MultipathEvent } from '../../src/multipath/index.js';
 import { startTelemetry } from '../../src/telemetry/index.js';
@@ -24,7 +23,6 @@ const IQN = 'iqn.2026-12.test:ride-through';
 const SIZE = 256 * 1024 * 1024;
 /** How long tgtd stays dead: the outage the issue describes. It is the fault's length, not a wait for anything. */
 const OUTAGE_MS = 1_500;
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dir: string;
@@ -32,22 +30,12 @@ let backing: string;
 const targets: Tgtd[] = [];
 let serving: RunningServe[] = [];
 
-/** A tgtd with our target (and, with `decoy`, a target before it: ours gets another tid, hence another WWID and serial). */
-async function startTarget(port?: number, decoy = false): Promise<Tgtd> {
-  const t = await Tgtd.start({ port });
-  if (decoy) await t.addTarget('iqn.2026-12.test:decoy', [{ size: 4 * 1024 * 1024 }]);
-  const tid = await t.addTarget(IQN);
-  await t.addLun(tid, 1, { path: backing });
-  return t;
-}
+/** A tgtd with our LU (with `decoy`, another LU behind the same IQN and LUN). */
+const startTarget = (port?: number, decoy = false): Promise<Tgtd> => Tgtd.withFileLun(IQN, backing, { port, decoy });
 
 /** Kills tgtd `i` and starts a new one on its port OUTAGE_MS later (with another LU when `decoy`). */
 async function restart(i: number, decoy = false): Promise<void> {
-  const port = targets[i].port;
-  await targets[i].kill();
-  await sleep(OUTAGE_MS);
-  await targets[i].stop();
-  targets[i] = await startTarget(port, decoy);
+  targets[i] = await targets[i].restartAfter(OUTAGE_MS, (port) => startTarget(port, decoy));
 }
 
 async function serve(urls: string[], set: string[] = [], extra: Partial<Parameters<typeof startServe>[0]> = {}) {
@@ -103,7 +91,7 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
     await moved(s, 32 << 20);
     await restart(0);
     await copy;
-    expect(sha256(readFileSync(out))).toBe(sha256(readFileSync(backing)));
+    expect(await sha256File(out)).toBe(await sha256File(backing));
     const say = lines.join('\n');
     expect(say).toMatch(/no usable path, holding I\/O while 127\.0\.0\.1:\d+\/default recovers \(fast_io_fail_tmo 5 s\)/);
     expect(say).toMatch(/a path is back: I\/O flowing \(was holding\)/);
@@ -138,7 +126,7 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
     await moved(s, 32 << 20);
     await restart(0);
     await copy;
-    expect(sha256(readFileSync(backing))).toBe(sha256(readFileSync(src)));
+    expect(await sha256File(backing)).toBe(await sha256File(src));
     expect(events.some((e) => e.type === 'io.failed')).toBe(false);
     console.log(`nbdcopy write through a tgtd restart: longest stall ${Math.max(...stalls(events))} ms`);
     rmSync(src);
@@ -146,30 +134,12 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
 
   it('fio randrw with verify=crc32c through two restarts: 0 errors, 0 verify failures', async () => {
     const { s, events, uri } = await serve([url(targets[0])]);
-    const fio = spawn('fio', [
-      '--name=ride-through',
-      '--ioengine=nbd',
-      `--uri=${uri}`,
-      '--rw=randrw',
-      '--bs=4k',
-      '--iodepth=16',
-      '--size=64M',
-      '--verify=crc32c',
-      '--verify_fatal=1',
-      '--verify_state_save=0',
-      '--output-format=json',
-    ]);
-    let stdout = '';
-    let stderr = '';
-    fio.stdout.on('data', (d) => (stdout += d));
-    fio.stderr.on('data', (d) => (stderr += d));
-    const exited = new Promise<number>((resolve) => fio.on('exit', (code) => resolve(code ?? 1)));
+    const load = fio({ uri, rw: 'randrw', bs: '4k', iodepth: 16, size: '64M', verify: 'crc32c' });
     await moved(s, 4 << 20);
     await restart(0);
     await moved(s, 4 << 20);
     await restart(0);
-    expect(await exited, stderr).toBe(0);
-    const job = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0];
+    const { job } = await load; // rejects with fio's stderr on any I/O or verify error
     expect(job.error).toBe(0);
     expect(job.write.io_bytes + job.read.io_bytes).toBeGreaterThanOrEqual(64 << 20);
     expect(events.some((e) => e.type === 'io.failed')).toBe(false);
@@ -216,7 +186,7 @@ describe('two paths (two tgtd on one backing file), one restarted', () => {
     await moved(s, 32 << 20);
     await restart(0); // path 0 is the active group's (failover policy)
     await copy;
-    expect(sha256(readFileSync(backing))).toBe(sha256(readFileSync(src)));
+    expect(await sha256File(backing)).toBe(await sha256File(src));
     expect(events.some((e) => e.type === 'nopath')).toBe(false);
     expect(events.some((e) => e.type === 'io.failed')).toBe(false);
     expect(lines.join('\n')).toMatch(/switched from path group 1 to 2 \(failover\)/);

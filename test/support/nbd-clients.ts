@@ -120,8 +120,8 @@ export interface FioOptions {
 /** The parts of a fio JSON job result the tests look at. */
 export interface FioJob {
   error: number;
-  read: { io_bytes: number; total_ios: number; iops: number };
-  write: { io_bytes: number; total_ios: number; iops: number };
+  read: { io_bytes: number; total_ios: number; iops: number; clat_ns: { max: number } };
+  write: { io_bytes: number; total_ios: number; iops: number; clat_ns: { max: number } };
 }
 
 /** Runs one fio job with `ioengine=nbd` and `--output-format=json`; rejects when fio fails (I/O or verify error). */

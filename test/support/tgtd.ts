@@ -88,6 +88,30 @@ export class Tgtd {
     }
   }
 
+  /**
+   * A tgtd serving `iqn` LUN 1 from the existing file `backing`. With `decoy`, a target created first gives
+   * ours another tid, hence another VPD 0x83 WWID and 0x80 serial (tgtd derives both from tid and LUN): the
+   * same IQN and LUN with another LU behind them.
+   */
+  static async withFileLun(iqn: string, backing: string, opts: { port?: number; decoy?: boolean } = {}): Promise<Tgtd> {
+    const t = await Tgtd.start({ port: opts.port });
+    if (opts.decoy) await t.addTarget('iqn.2026-11.test:decoy');
+    const tid = await t.addTarget(iqn);
+    await t.addLun(tid, 1, { path: backing });
+    return t;
+  }
+
+  /**
+   * A target crash and restart: kills this tgtd (-9), keeps it dead `outageMs` (the fault's length, not a
+   * wait for anything), removes its files, and starts its successor on the same port with `next`.
+   */
+  async restartAfter(outageMs: number, next: (port: number) => Promise<Tgtd>): Promise<Tgtd> {
+    await this.kill();
+    await new Promise((r) => setTimeout(r, outageMs));
+    await this.stop();
+    return next(this.port);
+  }
+
   tgtadm(args: string[]): Promise<string> {
     return new Promise((resolve, reject) => {
       execFile(TGTADM, ['-C', String(this.controlPort), '--lld', 'iscsi', ...args], (err, stdout, stderr) => {
