@@ -1,6 +1,6 @@
 /**
  * The client side of the mpiscsi NATS control API (DESIGN.md "Control plane (NATS)"): requests to
- * `mpiscsi.<hostId>.<group>.<verb>` with W3C trace context headers, replies decoded into the ControlHost
+ * `mpiscsi.<hostId>.<access>.<group>.<verb>` with W3C trace context headers, replies decoded into the ControlHost
  * shapes, error replies and an unreachable daemon as ControlError, and decoded event subscriptions.
  */
 import {
@@ -45,7 +45,8 @@ export interface RequestOptions {
 export const DEFAULT_TIMEOUT_MS = 5000;
 
 const BY_METHOD = new Map<string, Endpoint>(ENDPOINTS.map((ep) => [ep.method, ep]));
-const BY_SUBJECT = new Map<string, Endpoint>(ENDPOINTS.map((ep) => [`${ep.group}.${ep.verb}`, ep]));
+/** `<group>.<verb>` -> its read or operate endpoint (the secrets ones are reached by method: nodeShowSecrets...). */
+const BY_SUBJECT = new Map<string, Endpoint>(ENDPOINTS.filter((ep) => ep.access !== 'secrets').map((ep) => [`${ep.group}.${ep.verb}`, ep]));
 
 /** Where an event came from. */
 export interface EventMeta {

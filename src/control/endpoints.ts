@@ -1,11 +1,22 @@
 /**
- * The endpoint table of the control API (DESIGN.md "Control plane (NATS)"): subject `mpiscsi.<hostId>.<group>.<verb>`,
- * the protobuf request and reply types (proto/mpiscsi/v1), and the ControlHost method that answers it.
+ * The endpoint table of the control API (DESIGN.md "Control plane (NATS)"): subject
+ * `mpiscsi.<hostId>.<access>.<group>.<verb>`, the protobuf request and reply types (proto/mpiscsi/v1), and the
+ * ControlHost method that answers it.
+ *
+ * The access token groups the subjects the way nats-server's per-user permissions are written (subject
+ * wildcards, not request bodies): `read` lists and shows (secrets masked), `operate` changes something (logins,
+ * records, paths, exports), `secrets` shows CHAP passwords in clear. A read-only user gets publish permission on
+ * `mpiscsi.*.read.>`, an operator also on `mpiscsi.*.operate.>`, and only who may read secrets on
+ * `mpiscsi.*.secrets.>` (README "Who may do what").
  */
 import { hostname } from 'node:os';
 import type { ControlHost } from './host.js';
 
+/** Who may call an endpoint, as the subject's third token says. */
+export type Access = 'read' | 'operate' | 'secrets';
+
 export interface Endpoint {
+  access: Access;
   group: string;
   verb: string;
   /** Fully qualified protobuf message names. */
@@ -14,7 +25,8 @@ export interface Endpoint {
   method: Exclude<keyof ControlHost, 'onEvent'>;
 }
 
-const e = (group: string, verb: string, request: string, response: string, method: Endpoint['method']): Endpoint => ({
+const e = (access: Access, group: string, verb: string, request: string, response: string, method: Endpoint['method']): Endpoint => ({
+  access,
   group,
   verb,
   request: `mpiscsi.v1.${request}`,
@@ -23,32 +35,34 @@ const e = (group: string, verb: string, request: string, response: string, metho
 });
 
 export const ENDPOINTS: readonly Endpoint[] = [
-  e('discovery', 'sendtargets', 'SendTargetsRequest', 'SendTargetsResponse', 'discoverySendtargets'),
-  e('node', 'list', 'NodeListRequest', 'NodeListResponse', 'nodeList'),
-  e('node', 'show', 'NodeShowRequest', 'NodeShowResponse', 'nodeShow'),
-  e('node', 'new', 'NodeNewRequest', 'NodeChangeResponse', 'nodeNew'),
-  e('node', 'update', 'NodeUpdateRequest', 'NodeChangeResponse', 'nodeUpdate'),
-  e('node', 'delete', 'NodeDeleteRequest', 'NodeChangeResponse', 'nodeDelete'),
-  e('node', 'login', 'NodeLoginRequest', 'NodeLoginResponse', 'nodeLogin'),
-  e('node', 'logout', 'NodeLoginRequest', 'NodeLoginResponse', 'nodeLogout'),
-  e('session', 'list', 'SessionRequest', 'SessionListResponse', 'sessionList'),
-  e('session', 'show', 'SessionRequest', 'SessionListResponse', 'sessionShow'),
-  e('session', 'stats', 'SessionRequest', 'SessionStatsResponse', 'sessionStats'),
-  e('session', 'rescan', 'SessionRequest', 'SessionRescanResponse', 'sessionRescan'),
-  e('session', 'logout', 'SessionRequest', 'SessionLogoutResponse', 'sessionLogout'),
-  e('iface', 'list', 'Empty', 'IfaceListResponse', 'ifaceList'),
-  e('iface', 'new', 'IfaceRequest', 'IfaceListResponse', 'ifaceNew'),
-  e('iface', 'update', 'IfaceRequest', 'IfaceListResponse', 'ifaceUpdate'),
-  e('iface', 'delete', 'IfaceRequest', 'IfaceListResponse', 'ifaceDelete'),
-  e('mpath', 'list', 'MpathRequest', 'MpathListResponse', 'mpathList'),
-  e('mpath', 'show', 'MpathRequest', 'MpathListResponse', 'mpathShow'),
-  e('mpath', 'fail_path', 'MpathPathRequest', 'MpathListResponse', 'mpathFailPath'),
-  e('mpath', 'reinstate_path', 'MpathPathRequest', 'MpathListResponse', 'mpathReinstatePath'),
-  e('mpath', 'switch_group', 'MpathSwitchGroupRequest', 'MpathListResponse', 'mpathSwitchGroup'),
-  e('mpath', 'set_policy', 'MpathSetPolicyRequest', 'MpathListResponse', 'mpathSetPolicy'),
-  e('export', 'list', 'Empty', 'ExportListResponse', 'exportList'),
-  e('export', 'start', 'ExportStartRequest', 'ExportListResponse', 'exportStart'),
-  e('export', 'stop', 'ExportStopRequest', 'ExportListResponse', 'exportStop'),
+  e('operate', 'discovery', 'sendtargets', 'SendTargetsRequest', 'SendTargetsResponse', 'discoverySendtargets'),
+  e('read', 'node', 'list', 'NodeListRequest', 'NodeListResponse', 'nodeList'),
+  e('read', 'node', 'show', 'NodeShowRequest', 'NodeShowResponse', 'nodeShow'),
+  e('secrets', 'node', 'show', 'NodeShowRequest', 'NodeShowResponse', 'nodeShowSecrets'),
+  e('operate', 'node', 'new', 'NodeNewRequest', 'NodeChangeResponse', 'nodeNew'),
+  e('operate', 'node', 'update', 'NodeUpdateRequest', 'NodeChangeResponse', 'nodeUpdate'),
+  e('operate', 'node', 'delete', 'NodeDeleteRequest', 'NodeChangeResponse', 'nodeDelete'),
+  e('operate', 'node', 'login', 'NodeLoginRequest', 'NodeLoginResponse', 'nodeLogin'),
+  e('operate', 'node', 'logout', 'NodeLoginRequest', 'NodeLoginResponse', 'nodeLogout'),
+  e('read', 'session', 'list', 'SessionRequest', 'SessionListResponse', 'sessionList'),
+  e('read', 'session', 'show', 'SessionRequest', 'SessionListResponse', 'sessionShow'),
+  e('secrets', 'session', 'show', 'SessionRequest', 'SessionListResponse', 'sessionShowSecrets'),
+  e('read', 'session', 'stats', 'SessionRequest', 'SessionStatsResponse', 'sessionStats'),
+  e('operate', 'session', 'rescan', 'SessionRequest', 'SessionRescanResponse', 'sessionRescan'),
+  e('operate', 'session', 'logout', 'SessionRequest', 'SessionLogoutResponse', 'sessionLogout'),
+  e('read', 'iface', 'list', 'Empty', 'IfaceListResponse', 'ifaceList'),
+  e('operate', 'iface', 'new', 'IfaceRequest', 'IfaceListResponse', 'ifaceNew'),
+  e('operate', 'iface', 'update', 'IfaceRequest', 'IfaceListResponse', 'ifaceUpdate'),
+  e('operate', 'iface', 'delete', 'IfaceRequest', 'IfaceListResponse', 'ifaceDelete'),
+  e('read', 'mpath', 'list', 'MpathRequest', 'MpathListResponse', 'mpathList'),
+  e('read', 'mpath', 'show', 'MpathRequest', 'MpathListResponse', 'mpathShow'),
+  e('operate', 'mpath', 'fail_path', 'MpathPathRequest', 'MpathListResponse', 'mpathFailPath'),
+  e('operate', 'mpath', 'reinstate_path', 'MpathPathRequest', 'MpathListResponse', 'mpathReinstatePath'),
+  e('operate', 'mpath', 'switch_group', 'MpathSwitchGroupRequest', 'MpathListResponse', 'mpathSwitchGroup'),
+  e('operate', 'mpath', 'set_policy', 'MpathSetPolicyRequest', 'MpathListResponse', 'mpathSetPolicy'),
+  e('read', 'export', 'list', 'Empty', 'ExportListResponse', 'exportList'),
+  e('operate', 'export', 'start', 'ExportStartRequest', 'ExportListResponse', 'exportStart'),
+  e('operate', 'export', 'stop', 'ExportStopRequest', 'ExportListResponse', 'exportStop'),
 ];
 
 /** Event kinds and their messages, published on `mpiscsi.<hostId>.events.<kind>`. */
@@ -58,8 +72,8 @@ export const EVENT_TYPES = {
   mpath: 'mpiscsi.v1.MpathEvent',
 } as const;
 
-export function endpointSubject(hostId: string, ep: Pick<Endpoint, 'group' | 'verb'>): string {
-  return `mpiscsi.${hostId}.${ep.group}.${ep.verb}`;
+export function endpointSubject(hostId: string, ep: Pick<Endpoint, 'access' | 'group' | 'verb'>): string {
+  return `mpiscsi.${hostId}.${ep.access}.${ep.group}.${ep.verb}`;
 }
 
 /** A host id is one subject token: letters, digits, '-' and '_' (no dots or wildcards). */

@@ -75,6 +75,7 @@ export interface NodeListResponse {
 }
 export interface NodeShowRequest {
   filter?: NodeFilter;
+  /** Deprecated and ignored: nodeShowSecrets (secrets.node.show) is the one that shows passwords. */
   showSecrets?: boolean;
 }
 export interface NodeRecordMsg {
@@ -91,9 +92,13 @@ export interface NodeNewRequest {
 export interface NodeUpdateRequest {
   filter?: NodeFilter;
   fields: Field[];
+  /** Required with an empty filter. */
+  all?: boolean;
 }
 export interface NodeDeleteRequest {
   filter?: NodeFilter;
+  /** Required with an empty filter. */
+  all?: boolean;
 }
 export interface NodeChangeResponse {
   nodes: NodeKeyMsg[];
@@ -101,6 +106,8 @@ export interface NodeChangeResponse {
 export interface NodeLoginRequest {
   filter?: NodeFilter;
   startup?: string;
+  /** Every record; required when filter and startup are empty. */
+  all?: boolean;
 }
 export interface NodeLoginResponse {
   results: LoginResult[];
@@ -108,7 +115,10 @@ export interface NodeLoginResponse {
 
 export interface SessionRequest {
   sid?: number;
+  /** Deprecated and ignored: sessionShowSecrets (secrets.session.show) is the one that shows passwords. */
   showSecrets?: boolean;
+  /** With sid 0 on rescan and logout: every session. */
+  all?: boolean;
 }
 export interface NegotiatedParams {
   headerDigest: string;
@@ -316,6 +326,8 @@ export interface ControlHost {
 
   nodeList(req: NodeListRequest): Promise<NodeListResponse>;
   nodeShow(req: NodeShowRequest): Promise<NodeShowResponse>;
+  /** nodeShow with CHAP passwords in clear (subject secrets.node.show). */
+  nodeShowSecrets(req: NodeShowRequest): Promise<NodeShowResponse>;
   nodeNew(req: NodeNewRequest): Promise<NodeChangeResponse>;
   nodeUpdate(req: NodeUpdateRequest): Promise<NodeChangeResponse>;
   nodeDelete(req: NodeDeleteRequest): Promise<NodeChangeResponse>;
@@ -324,6 +336,8 @@ export interface ControlHost {
 
   sessionList(req: SessionRequest): Promise<SessionListResponse>;
   sessionShow(req: SessionRequest): Promise<SessionListResponse>;
+  /** sessionShow with CHAP passwords in clear (subject secrets.session.show). */
+  sessionShowSecrets(req: SessionRequest): Promise<SessionListResponse>;
   sessionStats(req: SessionRequest): Promise<SessionStatsResponse>;
   sessionRescan(req: SessionRequest): Promise<SessionRescanResponse>;
   sessionLogout(req: SessionRequest): Promise<SessionLogoutResponse>;

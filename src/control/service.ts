@@ -1,6 +1,6 @@
 /**
  * The mpiscsi NATS control service (DESIGN.md "Control plane (NATS)"): one NATS services-framework service
- * `mpiscsi` with an endpoint per ENDPOINTS row on `mpiscsi.<hostId>.<group>.<verb>`, answering each request
+ * `mpiscsi` with an endpoint per ENDPOINTS row on `mpiscsi.<hostId>.<access>.<group>.<verb>`, answering each request
  * from a ControlHost in the request's format (protobuf, or proto3 JSON by Content-Type), and publishing the
  * host's events on `mpiscsi.<hostId>.events.<kind>`.
  */
@@ -97,12 +97,13 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
 
   const groups = new Map<string, ReturnType<Service['addGroup']>>();
   for (const ep of ENDPOINTS) {
-    let g = groups.get(ep.group);
+    const prefix = `${ep.access}.${ep.group}`;
+    let g = groups.get(prefix);
     if (!g) {
-      g = service.addGroup(`mpiscsi.${hostId}.${ep.group}`);
-      groups.set(ep.group, g);
+      g = service.addGroup(`mpiscsi.${hostId}.${prefix}`);
+      groups.set(prefix, g);
     }
-    g.addEndpoint(`${ep.group}-${ep.verb}`, {
+    g.addEndpoint(ep.access === 'secrets' ? `${ep.group}-${ep.verb}-secrets` : `${ep.group}-${ep.verb}`, {
       subject: ep.verb,
       metadata: { request: ep.request, response: ep.response },
       handler: (err, msg) => {
@@ -152,7 +153,10 @@ async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg, tracer: 
     const parent = extractTraceContext(h, context.active());
     const span = tracer.startSpan(
       `${ep.group}.${ep.verb}`,
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'nats', 'rpc.service': SERVICE_NAME, 'rpc.method': `${ep.group}.${ep.verb}` } },
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'rpc.system': 'nats', 'rpc.service': SERVICE_NAME, 'rpc.method': `${ep.group}.${ep.verb}`, 'mpiscsi.access': ep.access },
+      },
       parent,
     );
     const ctx = trace.setSpan(parent, span);

@@ -22,6 +22,8 @@ export interface DaemonConfig {
   multipath: Record<string, string>;
   /** Exports may listen on non-loopback addresses. */
   allowRemoteExports: boolean;
+  /** A directory export sockets may be put in besides <stateDir>/nbd. */
+  exportDir?: string;
   /** Log in node.startup = automatic records at start (default true). */
   loginAutomatic: boolean;
 }
@@ -64,6 +66,10 @@ const KEYS: Record<string, Setter> = {
   'nats.tls.ca_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, caFile: v }),
   'nats.tls.cert_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, certFile: v }),
   'nats.tls.key_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, keyFile: v }),
+  'export.socket_dir': (c, v) => {
+    if (!v.startsWith('/')) return 'expected an absolute directory';
+    c.exportDir = v;
+  },
   'export.allow_remote': (c, v) => {
     const b = yesNo(v);
     if (b === undefined) return 'expected Yes or No';

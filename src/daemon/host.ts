@@ -4,8 +4,6 @@
  * session a path of a multipath device (PathManager, grouped by WWID), devices exported over NBD, and every
  * session/path/device state change as an event. DESIGN.md "Control plane (NATS)".
  */
-import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import type { Subscription } from 'rxjs';
 import type { RecordStore, PortalKey } from '../db/store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, NODE_SCHEMA, defaultIfaceRecord, defaultNodeRecord, type NodeKey } from '../db/node-record.js';
@@ -16,10 +14,9 @@ import { ManagedSession } from '../session/managed-session.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { sessionOptionsFromRecord, timersFromRecord } from '../session/node-session.js';
 import { inquiryData, listLuns } from '../session/lun.js';
-import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseStandardInquiry } from '../scsi/inquiry.js';
 import { PathManager, describeGaveUp, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
-import { NbdServer } from '../nbd/index.js';
+import { DaemonExports } from './exports.js';
 import { formatTopology } from '../multipath/topology.js';
 import { discoverAndStore } from '../control/discover.js';
 import { describeSkipped } from '../iscsi/discovery.js';
@@ -97,6 +94,8 @@ export interface DaemonHostOptions {
   multipath?: Partial<MultipathConfig>;
   /** Allow exports on non-loopback TCP addresses. Default false. */
   allowRemoteExports?: boolean;
+  /** A directory export sockets may be put in besides <stateDir>/nbd (`--export-dir`). */
+  exportDir?: string;
   /** A line per notable thing (logins, failures, path changes); never secrets. */
   log?: (line: string) => void;
   /** Called for each new session before its login (telemetry hooks); what it returns is stopped with the session. */
@@ -120,13 +119,6 @@ export interface HostSession {
   instrumentation?: { stop(): void } | void;
 }
 
-interface HostExport {
-  name: string;
-  device: MultipathDevice;
-  server: NbdServer;
-  uris: string[];
-}
-
 const nodeId = (k: NodeKey): string => `${k.target}\0${k.address}\0${k.port}\0${k.iface}`;
 const portalText = (k: NodeKey): string => `${k.address},${k.port}`;
 
@@ -143,7 +135,6 @@ function match(f: NodeFilter | undefined): NodeMatch {
   };
 }
 
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 /** open-iscsi's connection and session state names (session -P 1) for our statechart states. */
 function iscsiadmStates(status: SessionStatus): { conn: string; sess: string } {
@@ -167,10 +158,18 @@ function iscsiadmStates(status: SessionStatus): { conn: string; sess: string } {
  * A mass login or logout must be asked for: an empty body (a client that forgot its filter, or one whose
  * fields this version does not know) is not "every record". `startup: 'all'` is the explicit form (-L all).
  */
-function refuseImplicitAll(endpoint: string, req: NodeLoginRequest): void {
-  const f = req.filter;
-  if (req.startup || (f && (f.target || f.address || f.port || f.iface))) return;
-  throw new ControlError(ExitCode.INVAL, `${endpoint}: name a target, portal or iface, or set startup ("all" for every record); an empty request is not "all"`);
+const namesSome = (f: NodeFilter | undefined): boolean => !!f && !!(f.target || f.address || f.port || f.iface);
+
+/** A mass operation has to say so (`all`, or for logins a startup selection): an empty request is not "all". */
+function refuseImplicitAll(endpoint: string, req: { filter?: NodeFilter; startup?: string; all?: boolean }, how = 'set all for every record'): void {
+  if (req.all || req.startup || namesSome(req.filter)) return;
+  throw new ControlError(ExitCode.INVAL, `${endpoint}: name a target, portal or iface, or ${how}; an empty request is not "all"`);
+}
+
+/** sid 0 on an operation means every session only with all set. */
+function refuseImplicitAllSessions(endpoint: string, req: SessionRequest): void {
+  if (req.sid || req.all) return;
+  throw new ControlError(ExitCode.INVAL, `${endpoint}: name a session (sid) or set all for every session; an empty request is not "all"`);
 }
 
 export class DaemonHost implements ControlHost {
@@ -180,7 +179,7 @@ export class DaemonHost implements ControlHost {
   private readonly sessions = new Map<number, HostSession>();
   /** Node -> its session, or the login in progress (so concurrent logins make one session). */
   private readonly byNode = new Map<string, Promise<HostSession>>();
-  private readonly exports = new Map<string, HostExport>();
+  private readonly exports: DaemonExports;
   private readonly listeners = new Set<(e: HostEvent) => void>();
   private nextSid = 1;
   private closed = false;
@@ -189,6 +188,7 @@ export class DaemonHost implements ControlHost {
   constructor(private readonly opts: DaemonHostOptions) {
     this.store = opts.store;
     this.log = opts.log ?? (() => {});
+    this.exports = new DaemonExports({ stateDir: opts.stateDir, socketDir: opts.exportDir, allowRemote: opts.allowRemoteExports }, this.log);
     this.manager = new PathManager({
       config: opts.multipath,
       onEvent: (e) => this.onMultipathEvent(e),
@@ -301,11 +301,20 @@ export class DaemonHost implements ControlHost {
   }
 
   async nodeShow(req: NodeShowRequest): Promise<NodeShowResponse> {
+    return this.showNodes(req, false);
+  }
+
+  async nodeShowSecrets(req: NodeShowRequest): Promise<NodeShowResponse> {
+    return this.showNodes(req, true);
+  }
+
+  /** Passwords in clear only for the secrets endpoint, whatever the request's (deprecated) showSecrets says. */
+  private async showNodes(req: NodeShowRequest, showSecrets: boolean): Promise<NodeShowResponse> {
     const records = [];
     for (const k of await this.matchingOrFail(req.filter)) {
       const rec = await this.store.getNode(k);
       if (!rec) continue;
-      records.push({ node: nodeKeyMsg(k), fields: recordFields(rec, NODE_SCHEMA, { showSecrets: req.showSecrets, empty: '<empty>' }) });
+      records.push({ node: nodeKeyMsg(k), fields: recordFields(rec, NODE_SCHEMA, { showSecrets, empty: '<empty>' }) });
     }
     return { records };
   }
@@ -338,6 +347,7 @@ export class DaemonHost implements ControlHost {
   }
 
   async nodeUpdate(req: NodeUpdateRequest): Promise<NodeChangeResponse> {
+    refuseImplicitAll('node.update', req);
     const fields = this.checkFields('node', req.fields);
     if (fields.length === 0) throw new ControlError(ExitCode.INVAL, 'update requires name and value');
     const keys = await this.matchingOrFail(req.filter);
@@ -364,6 +374,7 @@ export class DaemonHost implements ControlHost {
   }
 
   async nodeDelete(req: NodeDeleteRequest): Promise<NodeChangeResponse> {
+    refuseImplicitAll('node.delete', req);
     const keys = await this.matchingOrFail(req.filter);
     for (const k of keys) {
       if (this.byNode.has(nodeId(k)))
@@ -376,7 +387,7 @@ export class DaemonHost implements ControlHost {
   // ---- login / logout ----
 
   async nodeLogin(req: NodeLoginRequest): Promise<NodeLoginResponse> {
-    refuseImplicitAll('node.login', req);
+    refuseImplicitAll('node.login', req, 'set all (every record) or startup');
     let keys = await this.matching(req.filter);
     if (req.startup) {
       if (!['all', 'manual', 'automatic', 'onboot'].includes(req.startup))
@@ -495,7 +506,7 @@ export class DaemonHost implements ControlHost {
   }
 
   async nodeLogout(req: NodeLoginRequest): Promise<NodeLoginResponse> {
-    refuseImplicitAll('node.logout', req);
+    refuseImplicitAll('node.logout', req, 'set all (every session) or startup');
     let sessions = [...this.sessions.values()].filter((s) => matchesNode(s.key, match(req.filter)));
     if (req.startup && req.startup !== 'all') {
       const picked: HostSession[] = [];
@@ -595,7 +606,11 @@ export class DaemonHost implements ControlHost {
   }
 
   async sessionShow(req: SessionRequest): Promise<SessionListResponse> {
-    return { sessions: this.selected(req).map((s) => this.sessionInfo(s, !!req.showSecrets)) };
+    return { sessions: this.selected(req).map((s) => this.sessionInfo(s, false)) };
+  }
+
+  async sessionShowSecrets(req: SessionRequest): Promise<SessionListResponse> {
+    return { sessions: this.selected(req).map((s) => this.sessionInfo(s, true)) };
   }
 
   async sessionStats(req: SessionRequest): Promise<SessionStatsResponse> {
@@ -609,12 +624,14 @@ export class DaemonHost implements ControlHost {
   }
 
   async sessionRescan(req: SessionRequest): Promise<SessionRescanResponse> {
+    refuseImplicitAllSessions('session.rescan', req);
     const picked = this.selected(req);
     for (const s of picked) await this.scan(s);
     return { sessions: picked.map((s) => this.sessionInfo(s, false)) };
   }
 
   async sessionLogout(req: SessionRequest): Promise<SessionLogoutResponse> {
+    refuseImplicitAllSessions('session.logout', req);
     const picked = this.selected(req);
     if (picked.length === 0) throw new ControlError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
     return { results: await Promise.all(picked.map((s) => this.logoutSession(s))) };
@@ -783,61 +800,16 @@ export class DaemonHost implements ControlHost {
 
   // ---- exports ----
 
-  private exportsNow(): ExportListResponse {
-    return {
-      exports: [...this.exports.values()].map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
-    };
-  }
-
   async exportList(_req: Empty): Promise<ExportListResponse> {
-    return this.exportsNow();
+    return this.exports.list();
   }
 
   async exportStart(req: ExportStartRequest): Promise<ExportListResponse> {
-    const d = this.device(req.device);
-    const name = req.name || d.name;
-    if (this.exports.has(name)) throw new ControlError(ExitCode.SESS_EXISTS, `export ${name} exists`);
-    let tcp: { host: string; port: number } | undefined;
-    if (req.tcp) {
-      const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(req.tcp);
-      if (!m || Number(m[3]) > 65535) throw new ControlError(ExitCode.INVAL, `tcp "${req.tcp}": expected HOST:PORT`);
-      tcp = { host: m[1] ?? m[2], port: Number(m[3]) };
-      if (!LOOPBACK.test(tcp.host) && !this.opts.allowRemoteExports)
-        throw new ControlError(ExitCode.ACCESS, `export on ${tcp.host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
-    }
-    let socket = req.socket || undefined;
-    if (!socket && !tcp) {
-      const dir = join(this.opts.stateDir, 'nbd');
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      socket = join(dir, `${name}.sock`);
-    }
-    const lun = d.status().groups.flatMap((g) => g.paths)[0]?.lun ?? 0;
-    let block: ScsiBlockDevice;
-    try {
-      block = await ScsiBlockDevice.open(d, lun);
-    } catch (err) {
-      throw new ControlError(exitCodeFor(err), `cannot open ${d.name}: ${(err as Error).message}`);
-    }
-    const server = new NbdServer();
-    server.addExport(name, block);
-    try {
-      const addresses = await server.listen({ socketPath: socket, tcp });
-      const uris = server.uris(name, addresses);
-      this.exports.set(name, { name, device: d, server, uris });
-      this.log(`export ${name} of ${d.name}: ${uris.join(' ')}`);
-    } catch (err) {
-      await server.close();
-      throw new ControlError(ExitCode.INVAL, `cannot listen: ${(err as Error).message}`);
-    }
-    return this.exportsNow();
+    return this.exports.start(req, (name) => this.device(name));
   }
 
   async exportStop(req: ExportStopRequest): Promise<ExportListResponse> {
-    const e = this.exports.get(req.name);
-    if (!e) throw new ControlError(ExitCode.NO_OBJS_FOUND, `export ${req.name} not found`);
-    this.exports.delete(req.name);
-    await e.server.close();
-    return this.exportsNow();
+    return this.exports.stop(req.name);
   }
 
   // ---- lifecycle ----
@@ -856,8 +828,7 @@ export class DaemonHost implements ControlHost {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all([...this.exports.values()].map((e) => e.server.close()));
-    this.exports.clear();
+    await this.exports.closeAll();
     await Promise.allSettled([...this.byNode.values()]);
     await Promise.all([...this.sessions.values()].map((s) => this.logoutSession(s)));
     this.manager.close();

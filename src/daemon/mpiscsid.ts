@@ -45,6 +45,7 @@ export function buildProgram(): Command {
     .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
     .option('--set <key=value>', 'a configuration key (repeatable), e.g. multipath.no_path_retry=queue', (v: string, p: string[]) => [...p, v], [] as string[])
     .option('--allow-remote-exports', 'let NBD exports listen on non-loopback addresses')
+    .option('--export-dir <dir>', 'let export sockets be put in this directory too (default: only <state-dir>/nbd)')
     .option('--no-login-automatic', 'do not log in node.startup = automatic records at start')
     .helpOption('-h, --help', 'print help')
     .exitOverride()
@@ -70,6 +71,7 @@ interface Flags {
   traceFile?: string;
   set: string[];
   allowRemoteExports?: boolean;
+  exportDir?: string;
   loginAutomatic?: boolean;
 }
 
@@ -91,6 +93,7 @@ function overridesOf(f: Flags): Array<{ key: string; value: string }> {
   add('nats.tls.key_file', f.natsTlsKey);
   add('initiator_name', f.initiatorName);
   if (f.allowRemoteExports) add('export.allow_remote', 'Yes');
+  add('export.socket_dir', f.exportDir);
   if (f.loginAutomatic === false) add('startup.login_automatic', 'No');
   for (const s of f.set) {
     const eq = s.indexOf('=');
@@ -135,6 +138,7 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
     stateDir: config.stateDir,
     multipath: multipathConfigOf(config),
     allowRemoteExports: config.allowRemoteExports,
+    exportDir: config.exportDir,
     log,
     onSession: (s) => instrumentSession(s.managed, telemetry, { iface: s.key.iface }),
     onDevice: (d) => void deviceInstrumentation.push(instrumentDevice(d, telemetry)),

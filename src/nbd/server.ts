@@ -2,7 +2,8 @@
  * The NBD server (NetworkBlockDevice/nbd doc/proto.md, fixed newstyle only): named exports of BlockDevices,
  * listening on a unix socket (mode 0600) and/or loopback TCP, one NbdConnection per client.
  */
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BlockDevice } from '../session/block-device.js';
 import { BufferPool } from './buffer-pool.js';
@@ -68,11 +69,30 @@ function listenOn(server: Server, opts: { path: string } | { host: string; port:
   });
 }
 
+/**
+ * Unlinks `path` only if it is still the socket this server bound (same device and inode): a file or socket
+ * someone put there since (after removing ours) stays. There is a window between the check and the unlink, as
+ * in every path-based removal; the socket's directory (0700, the daemon's) is what keeps others out of it.
+ */
+function removeOwnSocket(path: string, own: { dev: number; ino: number } | undefined): void {
+  try {
+    const st = lstatSync(path);
+    if (!own || !st.isSocket() || st.dev !== own.dev || st.ino !== own.ino) return;
+    unlinkSync(path);
+  } catch {
+    /* already gone */
+  }
+}
+
 export class NbdServer {
   private readonly exportsByName = new Map<string, ExportEntry>();
   private readonly conns = new Set<NbdConnection>();
   private readonly servers: Server[] = [];
   private socketPath: string | undefined;
+  /** The socket file this server made (device and inode): close() removes that file and never one that replaced it. */
+  private socketIdentity: { dev: number; ino: number } | undefined;
+  /** The 0700 directory the socket was bound in before it was linked to its public name. */
+  private privateDir: string | undefined;
   private closing: Promise<void> | undefined;
   private readonly host: ConnectionHost;
   readonly limits: ConnectionLimits;
@@ -147,20 +167,25 @@ export class NbdServer {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
+      // Bind in a private directory (0700, beside `path`, so on the same file system), make the socket 0600,
+      // then publish it with link(2): the name appears atomically, already 0600, and never replaces a file that
+      // appeared meanwhile (EEXIST). libuv unlinks the name it bound when the server closes; that is the private
+      // one, so the public name is ours to remove, and removeOwnSocket only removes it while it is our inode.
+      const privateDir = mkdtempSync(join(dirname(path), '.nbd'));
+      const bound = join(privateDir, 's');
       const server = this.newServer();
-      // Create the socket file 0600 from the start (umask), not chmod it after a window others could use.
-      let oldMask: number | undefined;
       try {
-        oldMask = process.umask(0o177);
-      } catch {
-        oldMask = undefined; // worker threads cannot change the umask: chmod below still applies
+        await listenOn(server, { path: bound });
+        chmodSync(bound, 0o600);
+        linkSync(bound, path);
+      } catch (err) {
+        await new Promise<void>((r) => server.close(() => r()));
+        rmSync(privateDir, { recursive: true, force: true });
+        throw err;
       }
-      try {
-        await listenOn(server, { path });
-      } finally {
-        if (oldMask !== undefined) process.umask(oldMask);
-      }
-      chmodSync(path, 0o600);
+      const st = lstatSync(path);
+      this.socketIdentity = { dev: st.dev, ino: st.ino };
+      this.privateDir = privateDir;
       this.servers.push(server);
       this.socketPath = path;
       out.socketPath = path;
@@ -186,13 +211,8 @@ export class NbdServer {
       const stopped = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
       await Promise.all([...this.conns].map((c) => c.shutdown()));
       await stopped;
-      if (this.socketPath) {
-        try {
-          unlinkSync(this.socketPath);
-        } catch {
-          /* already gone */
-        }
-      }
+      if (this.socketPath) removeOwnSocket(this.socketPath, this.socketIdentity);
+      if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
     })();
     return this.closing;
   }

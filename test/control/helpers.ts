@@ -91,6 +91,7 @@ export class RecordingHost implements ControlHost {
   declare discoverySendtargets: ControlHost['discoverySendtargets'];
   declare nodeList: ControlHost['nodeList'];
   declare nodeShow: ControlHost['nodeShow'];
+  declare nodeShowSecrets: ControlHost['nodeShowSecrets'];
   declare nodeNew: ControlHost['nodeNew'];
   declare nodeUpdate: ControlHost['nodeUpdate'];
   declare nodeDelete: ControlHost['nodeDelete'];
@@ -98,6 +99,7 @@ export class RecordingHost implements ControlHost {
   declare nodeLogout: ControlHost['nodeLogout'];
   declare sessionList: ControlHost['sessionList'];
   declare sessionShow: ControlHost['sessionShow'];
+  declare sessionShowSecrets: ControlHost['sessionShowSecrets'];
   declare sessionStats: ControlHost['sessionStats'];
   declare sessionRescan: ControlHost['sessionRescan'];
   declare sessionLogout: ControlHost['sessionLogout'];

@@ -205,9 +205,10 @@ describe('proto3 JSON checks', () => {
   });
 
   it('leaves absent sub-messages out instead of null', () => {
-    expect(decodeJson(T, utf8('{}'))).toEqual({ startup: '' });
+    expect(decodeJson(T, utf8('{}'))).toEqual({ startup: '', all: false });
     expect(decodeProtobuf(T, encodeMessage(T, { filter: { target: 'iqn.x' } }))).toEqual({
       startup: '',
+      all: false,
       filter: { target: 'iqn.x', address: '', port: 0, iface: '' },
     });
   });

@@ -65,9 +65,9 @@ async function rawError(subject: string, body: Uint8Array, json: boolean): Promi
 
 describe('every endpoint', () => {
   for (const json of [false, true]) {
-    it.each(ENDPOINTS.map((ep) => [`${ep.group}.${ep.verb}`, ep] as const))(`%s answers over ${json ? 'JSON' : 'protobuf'}`, async (_name, ep) => {
+    it.each(ENDPOINTS.map((ep) => [`${ep.access}.${ep.group}.${ep.verb}`, ep] as const))(`%s answers over ${json ? 'JSON' : 'protobuf'}`, async (_name, ep) => {
       const req = sample(ep.request, 'req');
-      const res = await client.request(ep.group, ep.verb, req, { json });
+      const res = await client.call(ep.method, req as never, { json });
       expect(res).toEqual(sample(ep.response, ep.method));
       expect(host.calls).toHaveLength(1);
       expect(host.calls[0]!.method).toBe(ep.method);
@@ -78,7 +78,7 @@ describe('every endpoint', () => {
   it('has typed calls and a remote host object', async () => {
     const res = await client.call('nodeLogin', { filter: { target: 'iqn.2026-01.test:t1' }, startup: '' });
     expect(res.results[0]!.message).toBe('nodeLogin-message');
-    expect(host.calls[0]!.req).toEqual({ filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' }, startup: '' });
+    expect(host.calls[0]!.req).toEqual({ filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' }, startup: '', all: false });
     const remote = client.remote({ json: true });
     const list = await remote.mpathList({ device: 'mpatha' });
     expect(list.devices[0]!.sizeBytes).toBe(2 ** 40 + 7);
@@ -88,16 +88,16 @@ describe('every endpoint', () => {
   it('answers JSON requests with a JSON body and Content-Type', async () => {
     const h = natsHeaders();
     h.set('Content-Type', 'application/json');
-    const reply = await clientNc.request(endpointSubject(HOST_ID, { group: 'session', verb: 'stats' }), utf8('{"sid":3}'), { headers: h, timeout: 5000 });
+    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'session', verb: 'stats' }), utf8('{"sid":3}'), { headers: h, timeout: 5000 });
     expect(reply.headers?.get('Content-Type')).toBe('application/json');
     const body = JSON.parse(reply.string()) as { stats: Array<Record<string, number>> };
     expect(body.stats[0]!.txdataOctets).toBe(2 ** 40 + 7);
-    expect(host.calls[0]!.req).toEqual({ sid: 3, showSecrets: false });
+    expect(host.calls[0]!.req).toEqual({ sid: 3, showSecrets: false, all: false });
   });
 });
 
 describe('error replies', () => {
-  const login = endpointSubject(HOST_ID, { group: 'node', verb: 'login' });
+  const login = endpointSubject(HOST_ID, { access: 'operate', group: 'node', verb: 'login' });
 
   it('a malformed protobuf body is INVAL (7)', async () => {
     const r = await rawError(login, new Uint8Array([0x0a, 0x09, 0x01]), false);
@@ -160,7 +160,7 @@ describe('error replies', () => {
     host.replies.set('nodeDelete', () => {
       throw new ControlError(21, 'No records found\nsecond line');
     });
-    const r = await rawError(endpointSubject(HOST_ID, { group: 'node', verb: 'delete' }), new Uint8Array(), false);
+    const r = await rawError(endpointSubject(HOST_ID, { access: 'operate', group: 'node', verb: 'delete' }), new Uint8Array(), false);
     expect(r.code).toBe(21);
     expect(r.header).toBe('No records found second line');
     expect(r.body.message).toBe('No records found\nsecond line');
@@ -206,7 +206,7 @@ describe('service discovery', () => {
     expect(info.metadata).toMatchObject({ host_id: HOST_ID });
     const subjects = info.endpoints.map((e) => e.subject).sort();
     expect(subjects).toEqual(ENDPOINTS.map((ep) => endpointSubject(HOST_ID, ep)).sort());
-    const login = info.endpoints.find((e) => e.subject === 'mpiscsi.h1.node.login')!;
+    const login = info.endpoints.find((e) => e.subject === 'mpiscsi.h1.operate.node.login')!;
     expect(login.metadata).toEqual({ request: 'mpiscsi.v1.NodeLoginRequest', response: 'mpiscsi.v1.NodeLoginResponse' });
   });
 });
@@ -259,7 +259,7 @@ describe('trace context', () => {
     const h = natsHeaders();
     h.set('traceparent', `00-${traceId}-${spanId}-01`);
     h.set('tracestate', 'vendor=abc');
-    const reply = await clientNc.request(endpointSubject(HOST_ID, { group: 'node', verb: 'list' }), new Uint8Array(), { headers: h, timeout: 5000 });
+    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'node', verb: 'list' }), new Uint8Array(), { headers: h, timeout: 5000 });
     expect(reply.headers?.get('Nats-Service-Error-Code') ?? '').toBe('');
     const span = host.calls[0]!.span!;
     expect(span).toMatchObject({ traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
@@ -307,7 +307,7 @@ describe('trace context with a recording tracer and no context manager', () => {
     for (const verb of ['list', 'logout']) {
       const h = natsHeaders();
       h.set('traceparent', `00-${traceId}-${spanId}-01`);
-      await clientNc.request(endpointSubject('h3', { group: 'node', verb }), new Uint8Array(), { headers: h, timeout: 5000 });
+      await clientNc.request(endpointSubject('h3', { access: verb === 'list' ? 'read' : 'operate', group: 'node', verb }), new Uint8Array(), { headers: h, timeout: 5000 });
     }
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['node.list', 'node.logout']);

@@ -219,7 +219,7 @@ describe('mpiscsid with mpiscsiadm', () => {
     const h = natsHeaders();
     h.set('traceparent', `00-${traceId}-${parentSpan}-01`);
     const body = encodeMessage('mpiscsi.v1.MpathPathRequest', { device: 'mpatha', path });
-    const reply = await client.nc.request(`mpiscsi.${HOST}.mpath.fail_path`, body, { headers: h, timeout: 30_000 });
+    const reply = await client.nc.request(`mpiscsi.${HOST}.operate.mpath.fail_path`, body, { headers: h, timeout: 30_000 });
     expect(reply.headers?.get('Nats-Service-Error-Code') ?? '').toBe('');
     await client.call('mpathReinstatePath', { device: 'mpatha', path });
     await restored;
@@ -300,6 +300,7 @@ describe('mpiscsid with mpiscsiadm', () => {
       ['discoverySendtargets', { address: '127.0.0.1', port: tgtd.port, nonpersistent: true }, 0],
       ['nodeList', {}, 0],
       ['nodeShow', { filter: { target: T0 } }, 0],
+      ['nodeShowSecrets', { filter: { target: T0 } }, 0],
       ['nodeNew', { node: { target: S, portal: { address: '127.0.0.1', port: tgtd.port, tpgt: 1 }, iface: 'default' } }, 0],
       ['nodeUpdate', { filter: { target: S }, fields: [{ key: 'node.startup', value: 'manual' }] }, 0],
       ['nodeUpdate', { filter: { target: S }, fields: [{ key: 'node.no_such_key', value: '1' }] }, 7],
@@ -308,6 +309,10 @@ describe('mpiscsid with mpiscsiadm', () => {
       ['nodeLogout', { filter: { target: T1 } }, 21],
       ['sessionList', {}, 0],
       ['sessionShow', { sid }, 0],
+      ['sessionShowSecrets', { sid }, 0],
+      ['sessionRescan', {}, 7],
+      ['sessionLogout', {}, 7],
+      ['nodeDelete', {}, 7],
       ['sessionStats', { sid }, 0],
       ['sessionRescan', { sid }, 0],
       ['sessionLogout', { sid: 9999 }, 2],
@@ -334,15 +339,15 @@ describe('mpiscsid with mpiscsiadm', () => {
       const r = await client.nc.request(`mpiscsi.${HOST}.${subject}`, body, { headers: h, timeout: 10_000 });
       return { code: r.headers?.get('Nats-Service-Error-Code'), message: r.headers?.get('Nats-Service-Error') ?? '' };
     };
-    expect((await raw('session.list', new Uint8Array([0xff, 0xff, 0xff]), false)).code).toBe('7');
+    expect((await raw('read.session.list', new Uint8Array([0xff, 0xff, 0xff]), false)).code).toBe('7');
     // An empty login or logout body is not "every record": refused with INVAL, nothing logged in or out.
-    for (const subject of ['node.login', 'node.logout']) {
+    for (const subject of ['operate.node.login', 'operate.node.logout']) {
       const empty = await raw(subject, new Uint8Array(0), false);
       expect(empty.code).toBe('7');
       expect(empty.message).toContain('an empty request is not "all"');
     }
-    expect((await raw('node.list', '{"filter": {"target": ', true)).code).toBe('7');
-    const unknown = await raw('node.list', '{"filter": {"portt": 1}}', true);
+    expect((await raw('read.node.list', '{"filter": {"target": ', true)).code).toBe('7');
+    const unknown = await raw('read.node.list', '{"filter": {"portt": 1}}', true);
     expect(unknown.code).toBe('7');
     expect(unknown.message).toContain('portt');
     for (const json of [false, true]) {

@@ -5,7 +5,7 @@
  * usable, FUA and FLUSH ordering, device errors through nbdErrno, backpressure, DISC, shutdown and removeExport.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -222,6 +222,31 @@ describe('handshake and options', () => {
     c.close();
     const u = await RawClient.open({ path }, 'x');
     u.close();
+  });
+  it('close removes only the socket it bound: a file or another socket put in its place stays', async () => {
+    const path = join(dir, 'own.sock');
+    const s1 = new NbdServer();
+    s1.addExport('x', dev());
+    await s1.listen({ socketPath: path });
+    rmSync(path);
+    writeFileSync(path, 'not yours');
+    await s1.close();
+    expect(readFileSync(path, 'utf8')).toBe('not yours');
+    rmSync(path);
+    // Another socket under the same name (someone else's server) is not ours either.
+    const s2 = new NbdServer();
+    await s2.listen({ socketPath: path });
+    rmSync(path);
+    const other = createServer();
+    await new Promise<void>((r) => other.listen(path, r));
+    await s2.close();
+    expect(statSync(path).isSocket()).toBe(true);
+    await new Promise<void>((r) => other.close(() => r()));
+    // And its own socket goes.
+    server = new NbdServer();
+    await server.listen({ socketPath: path });
+    await server.close();
+    expect(existsSync(path)).toBe(false);
   });
 });
 

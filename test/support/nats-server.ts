@@ -16,6 +16,8 @@ export interface NatsServerOptions {
   port?: number;
   /** Require this user/password (written to a config file, not the command line). */
   user?: { name: string; password: string };
+  /** Users with nats-server permissions (the `authorization { users = [...] }` block). */
+  users?: NatsUser[];
   /** Require this token. */
   token?: string;
   /** JetStream on (default true). */
@@ -24,6 +26,17 @@ export interface NatsServerOptions {
   nkey?: string;
   /** Serve TLS only: server cert and key; with caFile and verify, client certificates are required. */
   tls?: { certFile: string; keyFile: string; caFile?: string; verify?: boolean };
+}
+
+export interface NatsUser {
+  user: string;
+  password: string;
+  permissions?: { publish?: string[]; subscribe?: string[] };
+}
+
+/** The `authorization` block for `users`, in nats-server's configuration syntax (JSON values are valid in it). */
+export function authorizationBlock(users: readonly NatsUser[]): string {
+  return `authorization {\n  users = [\n${users.map((u) => `    ${JSON.stringify(u)}`).join(',\n')}\n  ]\n}`;
 }
 
 export class NatsServer {
@@ -52,7 +65,8 @@ export class NatsServer {
     const conf = join(this.dir, 'nats.conf');
     const lines = [`listen: "127.0.0.1:${this.port}"`];
     if (this.opts.jetstream !== false) lines.push(`jetstream { store_dir: "${join(this.dir, 'js')}" }`);
-    if (this.opts.user) lines.push(`authorization { user: "${this.opts.user.name}", password: "${this.opts.user.password}" }`);
+    if (this.opts.users) lines.push(authorizationBlock(this.opts.users));
+    else if (this.opts.user) lines.push(`authorization { user: "${this.opts.user.name}", password: "${this.opts.user.password}" }`);
     else if (this.opts.token) lines.push(`authorization { token: "${this.opts.token}" }`);
     else if (this.opts.nkey) lines.push(`authorization { users = [ { nkey: "${this.opts.nkey}" } ] }`);
     if (this.opts.tls) {

@@ -251,7 +251,7 @@ export async function runSession(opts: AdmOptions): Promise<void> {
       return logoutWhere(opts, c, (s) => s.sid === sid);
     }
     if (opts.rescan) {
-      const r = await c.call('sessionRescan', { sid: sid ?? 0 });
+      const r = await c.call('sessionRescan', { sid: sid ?? 0, all: sid === undefined });
       if (r.sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
       if (opts.json) printJson(r.sessions);
       else for (const s of r.sessions) out(`Rescanning session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
@@ -267,7 +267,7 @@ export async function runSession(opts: AdmOptions): Promise<void> {
       for (const k of SESSION_STAT_KEYS) out(`\t${k}: ${st[statFieldName(k)] ?? 0}`);
       return;
     }
-    const r = await c.call(opts.show ? 'sessionShow' : 'sessionList', { sid: sid ?? 0, showSecrets: !!opts.show });
+    const r = await c.call(opts.show ? 'sessionShowSecrets' : 'sessionList', { sid: sid ?? 0 });
     if (r.sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
     if (opts.json) return printJson(r.sessions);
     const level = opts.print ?? 0;

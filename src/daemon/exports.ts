@@ -1,0 +1,168 @@
+/**
+ * mpiscsid's NBD exports (export.{list,start,stop}): one NbdServer per export of a multipath device. What a
+ * request names is checked before anything is made: the export name by one rule (it becomes a file name), the
+ * socket only inside the state directory's nbd/ or the directory the daemon was started with
+ * (`--export-dir`, `export.socket_dir`), TCP only on loopback unless `--allow-remote-exports`.
+ */
+import { mkdirSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import type { MultipathDevice } from '../multipath/index.js';
+import { NbdServer } from '../nbd/index.js';
+import { ScsiBlockDevice } from '../session/scsi-block-device.js';
+import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
+import { ControlError, type ExportListResponse, type ExportStartRequest } from '../control/host.js';
+
+export interface ExportPolicy {
+  /** Default sockets are <stateDir>/nbd/<name>.sock. */
+  stateDir: string;
+  /** One more directory a request's `socket` may name (besides <stateDir>/nbd). */
+  socketDir?: string;
+  /** TCP exports on addresses other than loopback. */
+  allowRemote?: boolean;
+}
+
+/**
+ * Export names become socket file names and NBD export names: letters, digits and `. _ : -`, starting with a
+ * letter or digit, at most 64 characters (so `<name>.sock` always fits a unix socket path under the state
+ * directory). The rule node names follow, narrowed to what a file name can hold anywhere.
+ */
+export const EXPORT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/** The longest unix socket path (sun_path is 108 bytes with its NUL); NbdServer binds 12 bytes longer first. */
+const MAX_SOCKET_PATH = 107 - 12;
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+export function exportNameProblem(name: string): string | undefined {
+  if (EXPORT_NAME_PATTERN.test(name)) return undefined;
+  return `invalid export name ${JSON.stringify(name)}: use letters, digits, '.', '_', ':' and '-' (starting with a letter or digit, at most 64)`;
+}
+
+/** The directory, resolved through symlinks, or the path itself if it does not exist yet. */
+function real(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return resolve(dir);
+  }
+}
+
+const inside = (dir: string, path: string): boolean => {
+  const r = relative(dir, path);
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r));
+};
+
+/** <stateDir>/nbd/<name>.sock, the directory made 0700 if missing. */
+export function defaultSocketPath(policy: ExportPolicy, name: string): string {
+  const nbdDir = join(policy.stateDir, 'nbd');
+  mkdirSync(nbdDir, { recursive: true, mode: 0o700 });
+  return fitting(join(nbdDir, `${name}.sock`));
+}
+
+/**
+ * A socket path a request names, if its directory (symlinks resolved) is <stateDir>/nbd or the policy's
+ * socketDir (or under them). Refusals are ACCESS (13) naming the allowed directories.
+ */
+export function requestedSocketPath(policy: ExportPolicy, socket: string): string {
+  if (socket.includes('\0')) throw new ControlError(ExitCode.INVAL, 'socket path holds a NUL byte');
+  const wanted = resolve(socket);
+  const allowed = [join(policy.stateDir, 'nbd'), ...(policy.socketDir ? [policy.socketDir] : [])].map(real);
+  const dir = real(dirname(wanted));
+  if (!allowed.some((a) => inside(a, dir))) {
+    throw new ControlError(
+      ExitCode.ACCESS,
+      `socket ${JSON.stringify(socket)} refused: exports listen under ${allowed.join(' or ')} (start mpiscsid with --export-dir DIR to allow another directory)`,
+    );
+  }
+  return fitting(join(dir, basename(wanted)));
+}
+
+function fitting(path: string): string {
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH)
+    throw new ControlError(ExitCode.INVAL, `socket path ${path} is longer than a unix socket path can be here (${MAX_SOCKET_PATH} bytes)`);
+  return path;
+}
+
+/** HOST:PORT or [V6]:PORT, loopback unless the policy allows remote exports. */
+export function exportTcp(policy: ExportPolicy, tcp: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(tcp);
+  if (!m || Number(m[3]) > 65535) throw new ControlError(ExitCode.INVAL, `tcp "${tcp}": expected HOST:PORT`);
+  const host = (m[1] ?? m[2])!;
+  if (!LOOPBACK.test(host) && !policy.allowRemote)
+    throw new ControlError(ExitCode.ACCESS, `export on ${host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
+  return { host, port: Number(m[3]) };
+}
+
+interface Running {
+  name: string;
+  device: MultipathDevice;
+  server: NbdServer;
+  uris: string[];
+}
+
+export class DaemonExports {
+  private readonly running = new Map<string, Running>();
+
+  constructor(
+    private readonly policy: ExportPolicy,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  list(): ExportListResponse {
+    return {
+      exports: [...this.running.values()].map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
+    };
+  }
+
+  /** Checks the request, then serves `device`'s first LUN; `device` is looked up only after the checks pass. */
+  async start(req: ExportStartRequest, device: (name: string) => MultipathDevice): Promise<ExportListResponse> {
+    // What the request names is checked before the device is looked up or anything is made.
+    if (req.name) this.checkName(req.name);
+    const tcp = req.tcp ? exportTcp(this.policy, req.tcp) : undefined;
+    const asked = req.socket ? requestedSocketPath(this.policy, req.socket) : undefined;
+    const d = device(req.device);
+    const name = req.name || d.name;
+    this.checkName(name);
+    const socket = asked ?? (tcp ? undefined : defaultSocketPath(this.policy, name));
+    const lun = d.status().groups.flatMap((g) => g.paths)[0]?.lun ?? 0;
+    let block: ScsiBlockDevice;
+    try {
+      block = await ScsiBlockDevice.open(d, lun);
+    } catch (err) {
+      throw new ControlError(exitCodeFor(err), `cannot open ${d.name}: ${(err as Error).message}`);
+    }
+    const server = new NbdServer();
+    server.addExport(name, block);
+    try {
+      const addresses = await server.listen({ socketPath: socket, tcp });
+      const uris = server.uris(name, addresses);
+      this.running.set(name, { name, device: d, server, uris });
+      this.log(`export ${name} of ${d.name}: ${uris.join(' ')}`);
+    } catch (err) {
+      await server.close();
+      throw new ControlError(ExitCode.INVAL, `cannot listen: ${(err as Error).message}`);
+    }
+    return this.list();
+  }
+
+  private checkName(name: string): void {
+    const problem = exportNameProblem(name);
+    if (problem) throw new ControlError(ExitCode.INVAL, problem);
+    if (this.running.has(name)) throw new ControlError(ExitCode.SESS_EXISTS, `export ${name} exists`);
+  }
+
+  /** Stops `name`: clients answered ESHUTDOWN, its socket removed if it is still the one it made. */
+  async stop(name: string): Promise<ExportListResponse> {
+    const e = this.running.get(name);
+    if (!e) throw new ControlError(ExitCode.NO_OBJS_FOUND, `export ${name} not found`);
+    this.running.delete(name);
+    await e.server.close();
+    return this.list();
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.running.values()];
+    this.running.clear();
+    await Promise.all(all.map((e) => e.server.close()));
+  }
+}
