@@ -183,6 +183,9 @@ export class DaemonHost implements ControlHost {
   private readonly listeners = new Set<(e: HostEvent) => void>();
   private nextSid = 1;
   private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Sessions whose login is in progress (abandoned on shutdown). */
+  private readonly loggingIn = new Map<ManagedSession, NodeKey>();
   private readonly log: (line: string) => void;
 
   constructor(private readonly opts: DaemonHostOptions) {
@@ -423,7 +426,7 @@ export class DaemonHost implements ControlHost {
    * SESS_EXISTS (or the same failure); a logged-in node answers SESS_EXISTS.
    */
   async login(k: NodeKey): Promise<HostSession> {
-    if (this.closed) throw new ControlError(ExitCode.INTERNAL, 'the daemon is shutting down');
+    if (this.closed) throw new ControlError(ExitCode.ISCSID_NOTCONN, 'mpiscsid is shutting down: no new logins');
     const id = nodeId(k);
     const running = this.byNode.get(id);
     if (running) {
@@ -459,15 +462,21 @@ export class DaemonHost implements ControlHost {
       this.emit({ kind: 'session', event: { sid, node: nodeKeyMsg(k), state: st.state, gate: st.gate, reason: String(st.reason ?? ''), atMs: Date.now() } }),
     );
     s.instrumentation = this.opts.onSession?.(s);
+    this.loggingIn.set(managed, k);
     try {
       await managed.login();
+      if (this.closed) throw new ControlError(ExitCode.ISCSID_NOTCONN, 'login abandoned: mpiscsid is shutting down');
     } catch (err) {
+      if (this.closed && managed.status.state !== 'loggedIn') err = new ControlError(ExitCode.ISCSID_NOTCONN, 'login abandoned: mpiscsid is shutting down', [], { cause: err });
+      if (managed.status.state === 'loggedIn') await managed.logout().catch(() => {});
       s.sub.unsubscribe();
       managed.stop();
       s.instrumentation?.stop();
       this.log(`sid ${sid}: login to ${k.target} at ${portalText(k)} failed: ${(err as Error).message}`);
       if (err instanceof LoginError || !(err instanceof ControlError)) throw new ControlError(exitCodeFor(err), (err as Error).message, [], { cause: err });
       throw err;
+    } finally {
+      this.loggingIn.delete(managed);
     }
     this.sessions.set(sid, s);
     this.log(`sid ${sid}: logged in to ${k.target} at ${portalText(k)} through iface ${k.iface}`);
@@ -824,13 +833,28 @@ export class DaemonHost implements ControlHost {
     }
   }
 
-  /** Clean shutdown: NBD clients answered ESHUTDOWN, sessions logged out, devices closed. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /**
+   * The first step of a shutdown: no new logins, and every login still in progress is abandoned (its
+   * session stopped, the request answered with the reason) rather than waited for, since a target that does
+   * not answer would hold the shutdown for as long as the login retries. Resolves when each has ended.
+   */
+  async abandonLogins(): Promise<void> {
     this.closed = true;
-    await this.exports.closeAll();
+    for (const [managed, k] of this.loggingIn) {
+      this.log(`abandoning the login to ${k.target} at ${portalText(k)}: mpiscsid is shutting down`);
+      managed.stop();
+    }
     await Promise.allSettled([...this.byNode.values()]);
-    await Promise.all([...this.sessions.values()].map((s) => this.logoutSession(s)));
-    this.manager.close();
+  }
+
+  /** Clean shutdown: pending logins abandoned, NBD clients answered ESHUTDOWN, sessions logged out, devices closed. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.abandonLogins();
+      await this.exports.closeAll();
+      await Promise.all([...this.sessions.values()].map((s) => this.logoutSession(s)));
+      this.manager.close();
+    })();
+    return this.closing;
   }
 }

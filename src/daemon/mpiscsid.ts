@@ -112,7 +112,12 @@ export interface RunningDaemon {
   shutdown(): Promise<void>;
 }
 
-export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
+/**
+ * Starts the daemon: records, telemetry, the control service (as soon as NATS answers), then the automatic
+ * logins. `signal` aborting during the start abandons the logins in progress, so a SIGTERM at start is not
+ * held by a target that does not answer; the caller then shuts the returned daemon down.
+ */
+export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
   // A nats-kv:// store gets a connection of its own, so that the records and the control plane fail apart.
   const opened = await openStore(config.db, {
@@ -168,12 +173,15 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
   })();
   control.catch((err) => log(`NATS: ${(err as Error).message}`));
 
-  if (config.loginAutomatic) {
+  const onAbort = () => void host.abandonLogins();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (config.loginAutomatic && !signal?.aborted) {
     for (const r of await host.loginAutomatic()) {
       const where = `[iface: ${r.node.iface}, target: ${r.node.target}, portal: ${r.node.portal.address},${r.node.portal.port}]`;
       log(r.code === 0 ? `Login to ${where} successful (sid ${r.sid}).` : `Could not login to ${where}: ${r.message} (${r.code})`);
     }
   }
+  signal?.removeEventListener('abort', onAbort);
 
   const reload = async () => {
     try {
@@ -192,6 +200,8 @@ export async function startDaemon(flags: Flags): Promise<RunningDaemon> {
 
   const shutdown = async () => {
     stopping = true;
+    // Abandoned logins are answered while the control service still can; then it stops taking requests.
+    await host.abandonLogins();
     await service?.stop().catch(() => {});
     await host.close();
     for (const i of deviceInstrumentation) i.stop();
@@ -212,24 +222,31 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number };
     return e.code === 'commander.helpDisplayed' || e.exitCode === 0 ? ExitCode.SUCCESS : ExitCode.INVAL;
   }
+  // Signals count from the start: one during the automatic logins abandons them, then the daemon stops.
+  const starting = new AbortController();
+  let stop = (sig: string): void => {
+    log(`${sig}: shutting down (abandoning the logins in progress)`);
+    starting.abort();
+  };
+  const onSignal = (sig: string) => () => stop(sig);
+  process.on('SIGTERM', onSignal('SIGTERM'));
+  process.on('SIGINT', onSignal('SIGINT'));
   let daemon: RunningDaemon;
   try {
-    daemon = await startDaemon(flags);
+    daemon = await startDaemon(flags, starting.signal);
   } catch (err) {
     log((err as Error).message);
     if (err instanceof RecordError) return ExitCode.IDBM;
     return err instanceof ConfigError || err instanceof RangeError ? ExitCode.INVAL : ExitCode.GENERIC;
   }
-  // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
-  log(`ready (host id ${daemon.config.hostId}, db ${daemon.config.db})`);
-  process.on('SIGHUP', () => void daemon.reload());
+  const running = daemon;
   return new Promise<number>((resolve) => {
     let done = false;
-    const stop = (sig: string) => {
+    const shutdown = (sig: string | undefined) => {
       if (done) return;
       done = true;
-      log(`${sig}: shutting down`);
-      daemon.shutdown().then(
+      if (sig) log(`${sig}: shutting down`);
+      running.shutdown().then(
         () => {
           log('stopped');
           resolve(ExitCode.SUCCESS);
@@ -240,8 +257,11 @@ export async function main(argv: string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    if (starting.signal.aborted) return shutdown(undefined);
+    // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
+    log(`ready (host id ${running.config.hostId}, db ${running.config.db})`);
+    process.on('SIGHUP', () => void running.reload());
+    stop = shutdown;
   });
 }
 

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
 import { runCli } from '../support/cli.js';
@@ -67,6 +69,18 @@ describe('mpiscsi inq and readcap', () => {
     expect(JSON.parse(v.stdout).wwid).toMatch(/^3[0-9a-f]{32}$/);
     const sn = await runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x80', url('iqn.2026-11.test:src')]);
     expect(sn.stdout).toMatch(/serialNumber:beaf11/);
+  });
+
+  it('exits quietly when the reader of stdout goes away (| head): no stack trace, status 141 as a SIGPIPE death', async () => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'inq', url('iqn.2026-11.test:src')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.destroy(); // the reader is gone before the first line
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(141);
   });
 
   it('prints READ CAPACITY(16) like iscsi-readcapacity16', async () => {

@@ -47,15 +47,20 @@ export class DaemonProcess {
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
   }
 
-  /** Starts mpiscsid; resolves once automatic logins are done ("ready") and the control service is subscribed. */
-  static async start(o: DaemonOptions): Promise<DaemonProcess> {
+  /** Spawns mpiscsid without waiting for anything (to signal it while it starts). */
+  static launch(o: DaemonOptions): DaemonProcess {
     const traceFile = join(o.dir, `trace-${o.hostId}.jsonl`);
     const child = spawn(
       process.execPath,
       [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', o.db, '--state-dir', join(o.dir, `state-${o.hostId}`), '--host-id', o.hostId, '--nats', o.nats, '--trace-file', traceFile, ...(o.extra ?? [])],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
     );
-    const d = new DaemonProcess(child, traceFile);
+    return new DaemonProcess(child, traceFile);
+  }
+
+  /** Starts mpiscsid; resolves once automatic logins are done ("ready") and the control service is subscribed. */
+  static async start(o: DaemonOptions): Promise<DaemonProcess> {
+    const d = DaemonProcess.launch(o);
     const ready = Promise.all([d.waitFor(/control service on NATS/), d.waitFor(/ ready \(/)]);
     await Promise.race([ready, d.exited.then((c) => Promise.reject(new Error(`mpiscsid exited ${c}: ${d.lines.join('\n')}`)))]);
     return d;
