@@ -20,6 +20,8 @@ export interface IscsiUrl {
   iface?: string;
 }
 
+import { iscsiNameProblem } from '../iscsi/names.js';
+
 export class UrlError extends Error {
   override readonly name = 'UrlError';
 }
@@ -31,6 +33,15 @@ const DIGESTS: Record<string, Array<'None' | 'CRC32C'>> = {
   'crc32c-none': ['CRC32C', 'None'],
 };
 
+/** Percent-decoding whose failure names the part (and never echoes a password). */
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new UrlError(`bad percent-encoding in the ${what} of the iSCSI URL`);
+  }
+}
+
 export function parseIscsiUrl(text: string, env: NodeJS.ProcessEnv = process.env): IscsiUrl {
   const m = /^iscsi:\/\/(?:([^@/]*)@)?(\[[^\]]+\]|[^/:?]+)(?::(\d+))?(?:\/([^/?]*)(?:\/([^/?]*))?)?\/?(?:\?(.*))?$/.exec(text);
   if (!m) throw new UrlError(`not an iSCSI URL: expected iscsi://[user[%password]@]host[:port]/target/lun, got "${redact(text)}"`);
@@ -39,22 +50,27 @@ export function parseIscsiUrl(text: string, env: NodeJS.ProcessEnv = process.env
   const port = rawPort === undefined ? 3260 : Number(rawPort);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UrlError(`bad port "${rawPort}" in iSCSI URL`);
   const url: IscsiUrl = { host, port };
-  if (target) url.targetName = decodeURIComponent(target);
+  if (target) {
+    url.targetName = decode(target, 'target name');
+    // A target name goes into a login and from there into records and listings: RFC 3722 before anything.
+    const problem = iscsiNameProblem(url.targetName);
+    if (problem) throw new UrlError(`bad target name in iSCSI URL: ${problem}`);
+  }
   if (rawLun !== undefined && rawLun !== '') {
     if (!/^\d+$/.test(rawLun) || Number(rawLun) > 0x3fff) throw new UrlError(`bad LUN "${rawLun}" in iSCSI URL`);
     url.lun = Number(rawLun);
   }
   if (userinfo !== undefined) {
     const pct = userinfo.indexOf('%');
-    url.username = decodeURIComponent(pct < 0 ? userinfo : userinfo.slice(0, pct));
-    if (pct >= 0) url.password = decodeURIComponent(userinfo.slice(pct + 1));
+    url.username = decode(pct < 0 ? userinfo : userinfo.slice(0, pct), 'user name');
+    if (pct >= 0) url.password = decode(userinfo.slice(pct + 1), 'password');
   }
   if (query) {
     for (const part of query.split('&')) {
       if (!part) continue;
       const eq = part.indexOf('=');
       const key = eq < 0 ? part : part.slice(0, eq);
-      const value = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+      const value = eq < 0 ? '' : decode(part.slice(eq + 1), `argument ${key}`);
       switch (key) {
         case 'target_user':
           url.targetUsername = value;
