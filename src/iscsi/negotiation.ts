@@ -341,6 +341,9 @@ export class Negotiator {
     if (this.outcomes.has(key)) return; // duplicates are caught by the caller's key tracker
     if (SPECIAL_ANSWERS.has(value)) {
       this.outcomes.set(key, { via: 'special', special: value });
+      // Fails at once, not after the final response: a target that refused may never send one.
+      if (key === 'HeaderDigest') this.checkDigestRefused(key, this.wishes.headerDigest);
+      if (key === 'DataDigest') this.checkDigestRefused(key, this.wishes.dataDigest);
       return;
     }
     switch (rule.type) {
@@ -488,6 +491,23 @@ export class Negotiator {
       throw negotiationError(
         `${key} fell back to its default ${value}, which we do not accept (we require ${acceptable.join(',')}; RFC 7143 §13.1)`,
       );
+  }
+
+  /**
+   * A Reject to our digest list (§6.2.1: the responder supports none of the values) means the target
+   * insists on the value we left out. Going on with the default None would give a session the target does
+   * not want (it may drop it, or wait for digests that never come), so the login fails here, naming the
+   * key and the value to set.
+   */
+  private checkDigestRefused(key: 'HeaderDigest' | 'DataDigest', offered: readonly string[]): void {
+    if (this.outcomes.get(key)?.special !== REJECT) return;
+    const wanted = ['CRC32C', 'None'].filter((d) => !offered.includes(d));
+    const setting = wanted.length > 0 ? wanted[0] : 'CRC32C,None';
+    const urlKey = key === 'HeaderDigest' ? 'header_digest' : 'data_digest';
+    throw negotiationError(
+      `target rejected ${key}=${offered.join(',')} (it accepts none of the values we offered, RFC 7143 §6.2.1): ` +
+        `set node.conn[0].iscsi.${key} = ${setting} (${urlKey}=${setting} in an iscsi:// URL)`,
+    );
   }
 
   private cached?: NegotiatedParams;

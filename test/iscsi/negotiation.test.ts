@@ -277,17 +277,18 @@ describe('Reject, Irrelevant, NotUnderstood and missing answers', () => {
     ['ImmediateData', 'NotUnderstood', 'immediateData', true],
     ['DefaultTime2Retain', 'Irrelevant', 'defaultTime2Retain', 20],
     ['FirstBurstLength', 'Irrelevant', 'firstBurstLength', 65536],
-    ['HeaderDigest', 'Reject', 'headerDigest', false],
   ] as const)('%s=%s falls back to the default and says so', (key, answer, field, value) => {
     const { n, params } = negotiate(withAnswer(key, answer));
     expect(params[field]).toBe(value);
     expect(n.warnings.join('\n')).toContain(`target answered ${key}=${answer}; using the default`);
   });
 
-  it('fails when a digest falls back to None although we require CRC32C', () => {
-    expect(() => negotiate(withAnswer('HeaderDigest', 'Reject'), { headerDigest: ['CRC32C'] })).toThrow(
-      /HeaderDigest fell back to its default None/,
-    );
+  it.each([
+    ['HeaderDigest', { headerDigest: ['None'] }, /target rejected HeaderDigest=None .*set node\.conn\[0\]\.iscsi\.HeaderDigest = CRC32C \(header_digest=CRC32C/],
+    ['DataDigest', { dataDigest: ['CRC32C'] }, /target rejected DataDigest=CRC32C .*DataDigest = None \(data_digest=None/],
+    ['HeaderDigest', { headerDigest: ['CRC32C', 'None'] }, /target rejected HeaderDigest=CRC32C,None .*HeaderDigest = CRC32C,None/],
+  ] as Array<[string, Partial<SessionWishes>, RegExp]>)('fails at once when the target rejects our %s list, naming the setting that would do (%j)', (key, wishes, message) => {
+    expect(() => negotiate(withAnswer(key, 'Reject'), wishes)).toThrow(message);
   });
 
   it('uses the default for a key the target left unanswered, and says so', () => {
