@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what mpiscsi's demo, tests and benchmarks need on a fresh Debian machine (root or sudo):
-# the real peers (tgtd, nats-server, libnbd, fio, qemu-img with libiscsi, libiscsi's tools) and npm packages.
+# the real peers (tgtd, istgt, nats-server, libnbd, fio, qemu-img with libiscsi, libiscsi's tools) and npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need=()
 for pair in tgtd:tgt tgtadm:tgt nats-server:nats-server nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio \
-  qemu-img:qemu-utils iscsi-perf:libiscsi-bin iscsi-ls:libiscsi-bin; do
+  qemu-img:qemu-utils iscsi-perf:libiscsi-bin iscsi-ls:libiscsi-bin istgt:istgt; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then need+=("$pkg"); fi
 done

@@ -63,7 +63,9 @@ function settable(cmd: Command): Command {
     'node record key: a timer (node.session.timeo.replacement_timeout=30, open-iscsi defaults otherwise) or an iSCSI key (node.conn[0].iscsi.HeaderDigest=CRC32C); repeatable',
     collect,
     [] as string[],
-  );
+  )
+    .option('--command-timeout <seconds>', 'a command outstanding this long is aborted (ABORT TASK, LU RESET, TARGET WARM RESET, new connection) and issued again', Number, 30)
+    .option('--command-retries <n>', 'times a command is issued again before it fails (it also fails after (n+1) x the command timeout)', intArg, 5);
 }
 
 /** Device type names as iscsi-ls and iscsi-inq print them (DIRECT_ACCESS rather than SPC's longer name). */

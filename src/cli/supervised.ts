@@ -19,6 +19,10 @@ import { parseSettings } from './serve.js';
 export interface ToolOptions extends CommonOptions {
   /** `--set KEY=VALUE`: node record keys (timers, iSCSI keys, node.session.cmds_max), as `mpiscsi serve` takes them. */
   set?: string[];
+  /** `--command-timeout`: seconds a command may be outstanding before the abort/reset escalation (default 30). */
+  commandTimeout?: number;
+  /** `--command-retries`: times a command that did not complete is issued again (default 5). */
+  commandRetries?: number;
 }
 
 /** A bad `--set` or flag value: iscsiadm's INVAL exit code (7), like other RangeErrors. */
@@ -28,6 +32,8 @@ export class ToolUsageError extends RangeError {
 
 export interface ToolSettings {
   timers: SessionTimers;
+  commandTimeoutMs: number;
+  maxRetries: number;
   wishes: Partial<SessionWishes>;
   cmdsMax?: number;
 }
@@ -47,12 +53,22 @@ export function toolSettings(opts: ToolOptions, tool: string): ToolSettings {
   }
   if (opts.loginTimeout !== undefined && !Number.isFinite(opts.loginTimeout))
     throw new ToolUsageError('--login-timeout: expected a number of seconds');
+  if (opts.commandTimeout !== undefined && !(Number.isFinite(opts.commandTimeout) && opts.commandTimeout > 0))
+    throw new ToolUsageError('--command-timeout: expected a positive number of seconds');
+  if (opts.commandRetries !== undefined && !(Number.isInteger(opts.commandRetries) && opts.commandRetries >= 0 && opts.commandRetries <= 100))
+    throw new ToolUsageError('--command-retries: expected an integer from 0 to 100');
   try {
     const parsed = parseSettings(sets);
     const record = { ...parsed.record };
     if (opts.loginTimeout !== undefined) record[TIMER_RECORD_KEYS.loginTimeoutMs] ??= String(opts.loginTimeout);
     const once = record[TIMER_RECORD_KEYS.initialLoginRetryMax] === undefined ? { initialLoginRetryMax: 1 } : {};
-    return { timers: timersFromNodeRecord(record, once), wishes: parsed.wishes, cmdsMax: parsed.cmdsMax };
+    return {
+      timers: timersFromNodeRecord(record, once),
+      wishes: parsed.wishes,
+      cmdsMax: parsed.cmdsMax,
+      commandTimeoutMs: (opts.commandTimeout ?? 30) * 1000,
+      maxRetries: opts.commandRetries ?? 5,
+    };
   } catch (err) {
     // A timer value parseSettings let through to its own check (TimerConfigError names the key): a usage error too.
     if (err instanceof TimerConfigError) throw new ToolUsageError(`--set ${err.message}`);
@@ -100,6 +116,8 @@ export class ToolSession {
       wishes: { ...base.wishes, ...settings.wishes },
       cmdsMax: settings.cmdsMax,
       timers: settings.timers,
+      commandTimeoutMs: settings.commandTimeoutMs,
+      maxRetries: settings.maxRetries,
       luns: how.luns,
     });
     const s = new ToolSession(ms, settings.timers);

@@ -1,5 +1,5 @@
 /** The one mapping from our errors to iscsiadm exit codes (open-iscsi include/iscsi_err.h). */
-import { LoginError, ProtocolError, TransportError, DigestError, ReplacementTimeoutError } from '../iscsi/errors.js';
+import { LoginError, ProtocolError, TransportError, DigestError, ReplacementTimeoutError, CommandTimeoutError } from '../iscsi/errors.js';
 import { IdentityChangedError } from '../../machines/session.machine.js';
 
 export const ExitCode = {
@@ -105,6 +105,8 @@ export function exitCodeFor(err: unknown): ExitCode {
   // The held commands failed because no relogin succeeded within replacement_timeout: the transport
   // timed out (the kernel logs "session recovery timed out"), iscsiadm's "connection timed out".
   if (err instanceof ReplacementTimeoutError) return ExitCode.TRANS_TIMEOUT;
+  // A command the target never completed, through every abort, reset and re-issue: timed out, like the above.
+  if (err instanceof CommandTimeoutError) return ExitCode.TRANS_TIMEOUT;
   if (err instanceof TransportError || err instanceof DigestError) return ExitCode.TRANS;
   if (err instanceof ProtocolError) return ExitCode.TRANS;
   if (err instanceof RangeError || (err instanceof Error && err.name === 'UrlError')) return ExitCode.INVAL;

@@ -130,6 +130,19 @@ export class TaskAbortedError extends Error {
 }
 
 /**
+ * A command the target did not complete although it was given its time again and again: it timed out (the
+ * SCSI command timeout), was aborted or its connection dropped by the escalation, and was re-issued up to
+ * the retry limit, or its run time passed (retries + 1) x the command timeout (Linux's
+ * scsi_cmd_runtime_exceeded). Nothing waits forever on a target that takes commands and never answers them.
+ */
+export class CommandTimeoutError extends Error {
+  override readonly name = 'CommandTimeoutError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/**
  * Session recovery gave up holding commands: the connection failed and no relogin succeeded within
  * node.session.timeo.replacement_timeout (open-iscsi's recovery_tmo, after which the kernel fails the held
  * I/O). Relogin may go on; the commands it held have failed.

@@ -510,3 +510,19 @@ export function reportTargetPortGroups(options: ReportTargetPortGroupsOptions = 
   cdb.writeUInt32BE(allocationLength, 6);
   return command(cdb, 'read', allocationLength);
 }
+
+/**
+ * A CDB for messages: "READ(16) LBA 2048, 8 blocks" for the READ/WRITE commands, the opcode's name (or hex)
+ * for the others. Reads only the bytes present, so any buffer will do.
+ */
+export function describeCdb(cdb: Buffer): string {
+  const op = cdb[0];
+  if (op === undefined) return 'empty CDB';
+  const rw = (name: string, lba: bigint | number, blocks: number) => `${name} LBA ${lba}, ${blocks} blocks`;
+  if ((op === ScsiOpcode.READ_10 || op === ScsiOpcode.WRITE_10) && cdb.length >= 10)
+    return rw(op === ScsiOpcode.READ_10 ? 'READ(10)' : 'WRITE(10)', cdb.readUInt32BE(2), cdb.readUInt16BE(7));
+  if ((op === ScsiOpcode.READ_16 || op === ScsiOpcode.WRITE_16) && cdb.length >= 16)
+    return rw(op === ScsiOpcode.READ_16 ? 'READ(16)' : 'WRITE(16)', cdb.readBigUInt64BE(2), cdb.readUInt32BE(10));
+  const name = Object.entries(ScsiOpcode).find(([, v]) => v === op)?.[0];
+  return name ? name.replace(/_(\d+)$/, '($1)').replaceAll('_', ' ') : `opcode 0x${op.toString(16).padStart(2, '0')}`;
+}

@@ -26,7 +26,8 @@ import {
 import type { ConnectionWatchEvent, WatchCommand, WatchInput } from '../../machines/connection.machine.js';
 import type { SessionTimers } from '../../machines/timers.js';
 import { AsyncEvent, LogoutResponseCode, TmfFunction, TmfResponse, RESERVED_TAG } from '../iscsi/constants.js';
-import { DigestError, ProtocolError, TaskAbortedError, TransportError } from '../iscsi/errors.js';
+import { CommandTimeoutError, DigestError, ProtocolError, TaskAbortedError, TransportError } from '../iscsi/errors.js';
+import { describeCdb } from '../scsi/cdb.js';
 import { parseDeviceIdentification, parseStandardInquiry, parseUnitSerialNumber, wwid } from '../scsi/inquiry.js';
 import { inquiryData, listLuns, type ScsiExecutor } from './lun.js';
 import { CheckConditionError } from '../scsi/errors.js';
@@ -48,7 +49,11 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
    * (the SCSI command timeout; Linux's default is 30 s). 0 disables.
    */
   commandTimeoutMs?: number;
-  /** Times one command may be re-issued after an abort or a connection failure before it fails. Default 5. */
+  /**
+   * Times one command may be re-issued after an abort or a connection failure before it fails. Default 5
+   * (sd's SD_MAX_RETRIES). A command that timed out also fails, with a CommandTimeoutError, once it has run
+   * (maxRetries + 1) x commandTimeoutMs since its first issue (Linux's scsi_cmd_runtime_exceeded).
+   */
   maxRetries?: number;
   /** LUNs whose identity (VPD 0x83 WWID, VPD 0x80 serial) is checked after every relogin; default: all reported. */
   luns?: number[];
@@ -82,6 +87,10 @@ interface Command {
   handle: TaskHandle;
   timer?: NodeJS.Timeout;
   timedOut: boolean;
+  /** Times the command timeout expired on it, over all its issues. */
+  timeouts: number;
+  /** performance.now() of its first issue. */
+  firstSentAt?: number;
 }
 
 /**
@@ -215,7 +224,7 @@ export class ManagedSession {
   /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
-      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, timedOut: false });
+      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, timedOut: false, timeouts: 0 });
     });
   }
 
@@ -232,9 +241,11 @@ export class ManagedSession {
 
   private send(session: Session, cmd: Command): void {
     cmd.timedOut = false;
+    cmd.firstSentAt ??= performance.now();
     if (this.commandTimeoutMs > 0)
       cmd.timer = setTimeout(() => {
         cmd.timedOut = true;
+        cmd.timeouts++;
         this.actor.send({ type: 'task.timedOut', itt: cmd.handle.itt, lun: cmd.handle.lun });
       }, this.commandTimeoutMs);
     session.execute(cmd.req, cmd.handle).then(
@@ -246,11 +257,30 @@ export class ManagedSession {
         this.settle(cmd);
         // Connection failure, or the target let go of it after a TMF: the command did not complete,
         // so it is safe to issue again (ERL 0 reinstatement clears the old session's tasks).
-        if ((err instanceof TransportError || err instanceof TaskAbortedError) && cmd.retries < this.maxRetries && !isLogout(err) && !this.opts.failFast) {
+        const again = (err instanceof TransportError || err instanceof TaskAbortedError) && !isLogout(err) && !this.opts.failFast;
+        if (again && cmd.timeouts > 0 && (cmd.retries >= this.maxRetries || this.ranOutOfTime(cmd))) cmd.reject(this.gaveUp(cmd, err));
+        else if (again && cmd.retries < this.maxRetries) {
           cmd.retries++;
           this.dispatch(cmd);
         } else cmd.reject(err);
       },
+    );
+  }
+
+  private ranOutOfTime(cmd: Command): boolean {
+    return cmd.firstSentAt !== undefined && performance.now() - cmd.firstSentAt >= (this.maxRetries + 1) * this.commandTimeoutMs;
+  }
+
+  /** The error of a command the target never completed: what it was, how often it timed out and was re-issued. */
+  private gaveUp(cmd: Command, last: Error): CommandTimeoutError {
+    const s = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
+    const ran = cmd.firstSentAt === undefined ? 0 : performance.now() - cmd.firstSentAt;
+    return new CommandTimeoutError(
+      `${describeCdb(cmd.req.cdb)} on LUN ${cmd.req.lun} of ${this.key} never completed: ` +
+        `it timed out ${cmd.timeouts} time${cmd.timeouts === 1 ? '' : 's'} (command timeout ${s(this.commandTimeoutMs)}) ` +
+        `and was issued ${cmd.retries + 1} times in ${s(ran)}; giving up (retries ${this.maxRetries}, ` +
+        `run-time limit ${s((this.maxRetries + 1) * this.commandTimeoutMs)}); last: ${last.message}`,
+      { cause: last },
     );
   }
 
