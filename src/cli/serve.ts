@@ -7,6 +7,7 @@
 import { timersFromNodeRecord, TIMER_RECORD_KEYS } from '../../machines/timers.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
 import { ManagedSession } from '../session/managed-session.js';
+import { sayLoginWarnings } from '../session/login-warnings.js';
 import { WISH_KEYS } from '../session/node-session.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
@@ -164,12 +165,14 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
         sessionKey: `${u.host}:${u.port}/${u.iface ?? 'default'}#${i}`,
       }),
   );
+  const warned = paths.map((p) => sayLoginWarnings(p, (w) => out(`${p.key}: login warning: ${w}`)));
   instrumented.push(instrumentPathManager(manager, telemetry));
   for (const [i, p] of paths.entries()) instrumented.push(instrumentSession(p, telemetry, { iface: urls[i].iface ?? 'default' }));
   const cleanup = async () => {
     manager.close();
     await Promise.all(paths.map((p) => p.logout().catch(() => {})));
     for (const p of paths) p.stop();
+    for (const w of warned) w.unsubscribe();
     for (const i of instrumented.splice(0)) i.stop();
     await (opts.telemetry ? telemetry.forceFlush() : telemetry.shutdown()).catch(() => {});
   };

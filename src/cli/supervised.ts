@@ -11,6 +11,7 @@ import { TIMER_RECORD_KEYS, TimerConfigError, timersFromNodeRecord, type Session
 import { LoginError, ReplacementTimeoutError, TransportError } from '../iscsi/errors.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
 import { ManagedSession } from '../session/managed-session.js';
+import { sayLoginWarnings } from '../session/login-warnings.js';
 import type { IscsiUrl } from '../session/url.js';
 import { MULTIPATH_SETTING_KEYS } from '../multipath/index.js';
 import { urlSessionOptions, type CommonOptions } from './connect.js';
@@ -86,6 +87,7 @@ function why(st: SessionStatus): string {
 /** A logged-in supervised session of one tool run; close() logs out and stops it. */
 export class ToolSession {
   private report: Subscription | undefined;
+  private warnings: Subscription | undefined;
   /**
    * The session's timers run on the shared TickClock, whose timers do not keep the process alive (the
    * daemon has its sockets for that). A tool waiting out Time2Wait or a backoff with its connection gone
@@ -121,14 +123,17 @@ export class ToolSession {
       luns: how.luns,
     });
     const s = new ToolSession(ms, settings.timers);
+    const log = how.log ?? ((line: string) => process.stderr.write(`mpiscsi: ${line}\n`));
+    s.warnings = sayLoginWarnings(ms, (w) => log(`${ms.key}: login warning: ${w}`));
     try {
       await ms.login();
     } catch (err) {
+      s.warnings.unsubscribe();
       ms.stop();
       clearInterval(s.alive);
       throw err;
     }
-    s.report = reportRecovery(ms, settings.timers, how.log ?? ((line) => process.stderr.write(`mpiscsi: ${line}\n`)));
+    s.report = reportRecovery(ms, settings.timers, log);
     return s;
   }
 
@@ -169,6 +174,7 @@ export class ToolSession {
   /** Logs out (from any state) and stops the session. */
   async close(): Promise<void> {
     this.report?.unsubscribe();
+    this.warnings?.unsubscribe();
     await this.ms.logout().catch(() => {});
     this.ms.stop();
     clearInterval(this.alive);

@@ -11,6 +11,7 @@ import type { Rec } from '../db/record.js';
 import { IDENTITY_KEYS, MASK, checkRecordValue, matchesNode, recordFields, type NodeMatch } from '../db/record-ops.js';
 import { LoginError } from '../iscsi/errors.js';
 import { ManagedSession } from '../session/managed-session.js';
+import { sayLoginWarnings } from '../session/login-warnings.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { sessionOptionsFromRecord, timersFromRecord } from '../session/node-session.js';
 import { inquiryData, listLuns } from '../session/lun.js';
@@ -137,6 +138,13 @@ function match(f: NodeFilter | undefined): NodeMatch {
 
 
 /** open-iscsi's connection and session state names (session -P 1) for our statechart states. */
+/** A session's reason as the event and the listing carry it: "nop-timeout: no NOP-In within 5 s". */
+function reasonText(status: SessionStatus): string {
+  const { code, detail, error } = status.reason;
+  const why = detail ?? (error instanceof Error ? error.message : undefined);
+  return why ? `${code}: ${why}` : code;
+}
+
 function iscsiadmStates(status: SessionStatus): { conn: string; sess: string } {
   switch (status.state) {
     case 'loggedIn':
@@ -459,8 +467,9 @@ export class DaemonHost implements ControlHost {
     });
     const s: HostSession = { sid, key: k, managed, rec, paths: new Map() };
     s.sub = managed.events$.subscribe((st) =>
-      this.emit({ kind: 'session', event: { sid, node: nodeKeyMsg(k), state: st.state, gate: st.gate, reason: String(st.reason ?? ''), atMs: Date.now() } }),
+      this.emit({ kind: 'session', event: { sid, node: nodeKeyMsg(k), state: st.state, gate: st.gate, reason: reasonText(st), atMs: Date.now() } }),
     );
+    s.sub.add(sayLoginWarnings(managed, (w) => this.log(`sid ${sid}: login to ${k.target} at ${portalText(k)}: warning: ${w}`)));
     s.instrumentation = this.opts.onSession?.(s);
     this.loggingIn.set(managed, k);
     try {
@@ -572,7 +581,7 @@ export class DaemonHost implements ControlHost {
       connectionState: st.conn,
       sessionState: st.sess,
       internalState: status.state,
-      reason: String(status.reason ?? ''),
+      reason: reasonText(status),
       params: p
         ? {
             headerDigest: p.headerDigest ? 'CRC32C' : 'None',

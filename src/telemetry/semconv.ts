@@ -105,6 +105,10 @@ export const EVENT_LOGIN_SECURITY = 'iscsi.login.security_negotiation' as const;
 export const EVENT_LOGIN_OPERATIONAL = 'iscsi.login.operational_negotiation' as const;
 export const EVENT_LOGIN_FULL_FEATURE = 'iscsi.login.full_feature' as const;
 export const EVENT_LOGIN_REDIRECTED = 'iscsi.login.redirected' as const;
+/** One per warning of a successful login (a key answered Reject or left unanswered, a short CHAP secret...). */
+export const EVENT_LOGIN_WARNING = 'iscsi.login.warning' as const;
+/** The warning's text, one printable line. */
+export const ATTR_ISCSI_LOGIN_WARNING = 'iscsi.login.warning.message' as const;
 export const EVENT_MPATH_PROBE = 'mpath.probe' as const;
 /** Paths I/O is held for (comma-separated), how a hold ended (fast-io-fail-tmo, no-path-can-return) and its length. */
 export const ATTR_MPATH_HOLD_PATHS = 'mpath.hold.paths' as const;

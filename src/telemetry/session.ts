@@ -11,6 +11,7 @@ import type { Subscription } from 'rxjs';
 import { LoginError } from '../iscsi/errors.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { ManagedSession, SessionLoginEvent } from '../session/managed-session.js';
+import { oneLine } from '../session/login-warnings.js';
 import type { SessionStatus } from '../../machines/session.machine.js';
 import { metricsOf } from './metrics.js';
 import { clockMs, NOOP_INSTRUMENTATION, registryOf, type Instrumentation } from './registry.js';
@@ -23,6 +24,7 @@ import {
   ATTR_ISCSI_IFACE,
   ATTR_ISCSI_LOGIN_ATTEMPT,
   ATTR_ISCSI_LOGIN_PHASE,
+  ATTR_ISCSI_LOGIN_WARNING,
   ATTR_ISCSI_RECOVERY_ATTEMPTS,
   ATTR_ISCSI_RECOVERY_REASON,
   ATTR_ISCSI_SESSION_ID,
@@ -42,6 +44,7 @@ import {
   EVENT_LOGIN_OPERATIONAL,
   EVENT_LOGIN_REDIRECTED,
   EVENT_LOGIN_SECURITY,
+  EVENT_LOGIN_WARNING,
   ISCSI_PARAM_PREFIX,
   SPAN_ISCSI_LOGIN,
   SPAN_ISCSI_SESSION_RECOVERY,
@@ -218,6 +221,7 @@ export function instrumentSession(session: ManagedSession, telemetry: Telemetry,
             ...(l.chapAlgorithm ? { [ATTR_ISCSI_AUTH_CHAP_ALGORITHM]: l.chapAlgorithm } : {}),
             ...negotiatedAttributes(l.params),
           });
+          for (const w of l.warnings) span?.addEvent(EVENT_LOGIN_WARNING, { [ATTR_ISCSI_LOGIN_WARNING]: oneLine(w) }, now);
           span?.setStatus({ code: SpanStatusCode.OK });
         } else {
           const type = errorType(e.error);
