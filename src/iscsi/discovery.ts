@@ -2,6 +2,7 @@
  * SendTargets discovery: the request, parsing of TargetName/TargetAddress answers, and portal formatting
  * (RFC 7143 §13.3 SendTargets, §13.8 TargetAddress, Appendix C SendTargets operation).
  */
+import { isIP } from 'node:net';
 import { ProtocolError } from './errors.js';
 import { iscsiNameProblem } from './names.js';
 import { parseTextData, type TextPair } from './text.js';
@@ -84,9 +85,26 @@ export function parseTargetAddress(value: string): TargetAddress {
       host = rest;
     }
   }
-  if (host === '' || /[\s,\[\]]/.test(host))
-    throw new ProtocolError(`TargetAddress ${JSON.stringify(value)} has no usable host (RFC 7143 §13.8)`);
+  if (!usableHost(host))
+    throw new ProtocolError(
+      `TargetAddress ${JSON.stringify(value)} has no usable host (RFC 7143 §13.8: an IPv4 or IPv6 address or a DNS name)`,
+    );
   return tpgt === undefined ? { host, port } : { host, port, tpgt };
+}
+
+/** A DNS name (RFC 1123 labels, at most 253 bytes, a trailing dot allowed). */
+const DNS_NAME = /^(?=.{1,254}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+
+/**
+ * An address a target may send us to (§13.8 domainname): IPv4, IPv6 (with a zone of name characters), or a
+ * DNS name. Anything else (control characters, spaces, slashes, a NUL-free but hostile string) is refused
+ * before it is stored or connected to.
+ */
+function usableHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  const zone = host.indexOf('%');
+  if (zone > 0 && isIP(host.slice(0, zone)) === 6) return /^[A-Za-z0-9_.-]{1,64}$/.test(host.slice(zone + 1));
+  return DNS_NAME.test(host);
 }
 
 export interface ParseSendTargetsOptions {

@@ -42,7 +42,7 @@ describe('parseTargetAddress (§13.8)', () => {
     expect(parseTargetAddress(value)).toEqual(expected);
   });
 
-  it.each(['', ':3260', ',1', '[::1', '[::1]x', '[::1]:', '[]:3260', '10.0.0.1:0', '10.0.0.1:65536', '10.0.0.1:abc', '10.0.0.1,70000', '10.0.0.1,x', '10.0.0.1,', 'a b:3260'])(
+  it.each(['', ':3260', ',1', '[::1', '[::1]x', '[::1]:', '[]:3260', '10.0.0.1:0', '10.0.0.1:65536', '10.0.0.1:abc', '10.0.0.1,70000', '10.0.0.1,x', '10.0.0.1,', 'a b:3260', 'evil\u001b[2J:3260', 'host/..:3260', '-x.example:3260', '[fe80::1%a b]', '10.0.0.0/8:3260', 'a_b.example:3260'])(
     'rejects %j',
     (value) => {
       expect(() => parseTargetAddress(value)).toThrow(ProtocolError);

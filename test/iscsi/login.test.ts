@@ -470,8 +470,9 @@ describe('login status (§11.13.5)', () => {
     }
   });
 
-  it('a redirect without a usable TargetAddress still fails as a redirect', () => {
-    for (const data of [undefined, encodeTextData([['TargetAddress', '[::1']])]) {
+  it('a redirect without a usable TargetAddress (missing, malformed, not an address or DNS name) fails as a redirect, not followed', () => {
+    const hostile = ['[::1', 'evil\u001b]0;pwned\u0007.example:3260', 'host\nnode.startup = automatic:3260', '../../etc:3260'];
+    for (const data of [undefined, ...hostile.map((a) => encodeTextData([['TargetAddress', a]]))]) {
       const conv = new LoginConversation(config());
       const req = conv.start();
       try {
@@ -481,6 +482,7 @@ describe('login status (§11.13.5)', () => {
         expect((err as LoginError).kind).toBe('redirect');
         expect((err as LoginError).targetAddress).toBeUndefined();
         expect((err as LoginError).message).toMatch(/no TargetAddress|unusable TargetAddress/);
+        expect((err as LoginError).message).not.toMatch(/[\u0000-\u001f]/); // quoted, never raw
       }
     }
   });
