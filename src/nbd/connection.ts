@@ -494,19 +494,32 @@ export class NbdConnection {
 
   // --- output and teardown -------------------------------------------------------------------------------
 
-  /** Writes the buffers as one unit (corked, so header and data leave together); `cb` once flushed or failed. */
+  /**
+   * Queues the buffers as one unit; `cb` once flushed or failed. The socket stays corked until the current
+   * turn of the event loop has run its callbacks (process.nextTick runs after the promise jobs queued with
+   * it), so every reply completed by one iSCSI read leaves in one writev instead of one syscall each.
+   */
   private send(buffers: Buffer[], cb?: () => void): void {
     if (this.socket.destroyed || !this.socket.writable) {
       cb?.();
       return;
     }
-    this.socket.cork();
-    buffers.forEach((b, i) => {
-      if (i === buffers.length - 1 && cb) this.socket.write(b, () => cb());
-      else this.socket.write(b);
-    });
-    this.socket.uncork();
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    for (let i = 0; i < buffers.length; i++) {
+      if (i === buffers.length - 1 && cb) this.socket.write(buffers[i], cb);
+      else this.socket.write(buffers[i]);
+    }
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   private onClientEnd(): void {
     // The client will send nothing more; answer what is owed, then end our side too.
