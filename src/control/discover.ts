@@ -10,7 +10,8 @@ import type { Rec } from '../db/record.js';
 import { DEFAULT_CHAP_ALGORITHMS, parseChapAlgs } from '../iscsi/chap.js';
 import type { AuthConfig } from '../iscsi/login.js';
 import { discoverTargets } from '../session/open.js';
-import type { SkippedTarget } from '../iscsi/discovery.js';
+import { formatTargetAddress, type SkippedTarget } from '../iscsi/discovery.js';
+import { nodeLinkProblem, RecordRuleError } from '../db/record-rules.js';
 import { sourceAddressFromRecord } from '../session/node-session.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError } from './host.js';
@@ -67,8 +68,19 @@ export async function discoverAndStore(store: Store, portal: PortalKey, opts: Di
     for (const p of t.portals) {
       const k: NodeKey = { target: t.targetName, address: p.host, port: p.port, tpgt: p.tpgt, iface: ifaceName };
       if (found.some((f) => same(f, k))) continue;
+      // A target the DB cannot hold (an address or a whole key over the file system's limits) is skipped and
+      // said, before anything is written; the rest of the answer is stored.
+      let rec: Rec;
+      try {
+        const tooLong = nodeLinkProblem(k);
+        if (tooLong) throw new RecordRuleError('node.name', k.target, tooLong);
+        rec = (await store.getNode(k)) ?? defaultNodeRecord(k.target, { address: k.address, port: k.port, tpgt: k.tpgt }, iface);
+      } catch (err) {
+        if (!(err instanceof RecordRuleError)) throw err;
+        opts.onSkip?.({ target: t.targetName, address: formatTargetAddress({ host: p.host, port: p.port, tpgt: p.tpgt }), why: err.message });
+        continue;
+      }
       found.push(k);
-      const rec = (await store.getNode(k)) ?? defaultNodeRecord(k.target, { address: k.address, port: k.port, tpgt: k.tpgt }, iface);
       rec.set('node.discovery_address', portal.address);
       rec.set('node.discovery_port', String(portal.port));
       rec.set('node.discovery_type', 'send_targets');

@@ -27,6 +27,7 @@ import {
   type NodeKey,
 } from './node-record.js';
 import type { ImportResult, PortalKey, RecordStore, RecordUpdate } from './store.js';
+import { nodeLinkProblem, RecordRuleError } from './record-rules.js';
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -285,7 +286,8 @@ export class FileStore implements RecordStore {
   private async symlink(target: string, path: string): Promise<void> {
     // Made under a temporary name and renamed over the old link: replacing is atomic.
     await this.mkdirs(dirname(path));
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+    // A short temporary name: a link name near NAME_MAX must not fail for the temporary one.
+    const tmp = join(dirname(path), `.link.tmp-${randomBytes(6).toString('hex')}`);
     await fsp.symlink(target, tmp);
     try {
       await fsp.rename(tmp, path);
@@ -384,6 +386,9 @@ export class FileStore implements RecordStore {
   private async writeNodeUnlocked(rec: Rec, discovery?: 'static' | PortalKey): Promise<NodeKey> {
     const k = nodeKeyOf(rec);
     if (!k.target || !k.address) throw new Error('node record needs node.name and node.conn[0].address');
+    // Refused before anything is written: the discovery link carries the whole key in one file name.
+    const tooLong = nodeLinkProblem(k);
+    if (tooLong) throw new RecordRuleError('node.name', k.target, tooLong);
     await this.writeAtomic(this.nodePath(k), formatRecord(rec, NODE_SCHEMA));
     // Written in the new form: a legacy file for this portal is replaced.
     await fsp.rm(this.legacyNodePath(k), { force: true }).catch(() => undefined);

@@ -48,6 +48,18 @@ export function portalAddressProblem(address: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Why a node cannot be stored: its discovery link (send_targets/PORTAL/ or static/) is one file name
+ * "TARGET,ADDRESS,PORT,TPGT,IFACE", which a 223-byte name with a long address and iface can take past
+ * NAME_MAX. Checked before anything of the node is written. Undefined when it fits.
+ */
+export function nodeLinkProblem(k: { target: string; address: string; port: number; tpgt: number; iface: string }): string | undefined {
+  const bytes = Buffer.byteLength(`${k.target},${k.address},${k.port},${k.tpgt},${k.iface}`);
+  return bytes > NAME_MAX_BYTES
+    ? `with portal ${k.address}:${k.port},${k.tpgt} and iface ${k.iface} it makes a ${bytes}-byte record link name, over the file system's ${NAME_MAX_BYTES}`
+    : undefined;
+}
+
 /** The rule for each key whose values are names; every other key only has to be one line of text. */
 const NAME_KEYS: Readonly<Record<string, (v: string) => string | undefined>> = {
   'node.name': iscsiNameProblem,

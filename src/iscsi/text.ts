@@ -25,8 +25,9 @@ export const REPEATABLE_KEYS: ReadonlySet<string> = new Set(['TargetName', 'Targ
 /**
  * §6.1: a key is a standard-label (letters, digits, '.', '-', '+', '@', '_'; first a capital letter) or a
  * public extension key `X#<label>` (§13.26 X#NodeArchitecture). Vendor keys `X-...` are standard-labels.
+ * RFC 7143's own iSCSIProtocolLevel (§13.24) starts with a small letter, so any letter may come first.
  */
-const KEY_RE = /^(?:X#[A-Za-z0-9.\-+@_]+|[A-Z][A-Za-z0-9.\-+@_]*)$/;
+const KEY_RE = /^(?:X#[A-Za-z0-9.\-+@_]+|[A-Za-z][A-Za-z0-9.\-+@_]*)$/;
 
 export interface TextParseOptions {
   /**
@@ -38,7 +39,9 @@ export interface TextParseOptions {
   opcode?: number;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a value that starts with U+FEFF keeps it (and a name holding it is then refused as such),
+// rather than losing it silently on the way in.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function isValidKeyName(key: string): boolean {
   return key.length <= MAX_KEY_LENGTH && KEY_RE.test(key);

@@ -186,10 +186,11 @@ export interface DiscoverOptions extends Omit<OpenSessionOptions, 'targetName'> 
 /** SendTargets=All over a Discovery session; logs out afterwards. */
 export async function discoverTargets(opts: DiscoverOptions): Promise<DiscoveredTarget[]> {
   const { onSkip, ...open } = opts;
-  const { session } = await openSession({ ...open, targetName: undefined });
+  const { session, host, port } = await openSession({ ...open, targetName: undefined });
   try {
     const text = await session.text(encodeTextData(sendTargetsRequest()));
-    return parseSendTargetsText(text, { onSkip });
+    // Appendix C: a target listed without TargetAddress is reached through the portal we asked.
+    return parseSendTargetsText(text, { onSkip, discoveryPortal: { host, port } });
   } finally {
     await session.logout(5000);
   }

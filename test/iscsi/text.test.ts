@@ -53,7 +53,7 @@ describe('parseTextData', () => {
     ['missing final NUL', b('A=1'), /NUL/],
     ["missing '='", b('A=1\0Bogus\0'), /without '='/],
     ['empty key', b('=x\0'), /invalid key/],
-    ['key starting lowercase', b('authMethod=None\0'), /invalid key/],
+    ['key starting with a digit', b('9AuthMethod=None\0'), /invalid key/],
     ['key with a space', b('Auth Method=None\0'), /invalid key/],
     ['key with a colon', b('A:B=1\0'), /invalid key/],
     ['key of 64 bytes', b(`A${'x'.repeat(63)}=1\0`), /invalid key/],
