@@ -2,7 +2,6 @@
  * SendTargets discovery: the request, parsing of TargetName/TargetAddress answers, and portal formatting
  * (RFC 7143 §13.3 SendTargets, §13.8 TargetAddress, Appendix C SendTargets operation).
  */
-import { isIP } from 'node:net';
 import { ProtocolError } from './errors.js';
 import { iscsiNameProblem } from './names.js';
 import { parseTextData, type TextPair } from './text.js';
@@ -101,10 +100,36 @@ const DNS_NAME = /^(?=.{1,254}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:
  * before it is stored or connected to.
  */
 function usableHost(host: string): boolean {
-  if (isIP(host) !== 0) return true;
+  if (isIPv4(host) || isIPv6(host)) return true;
   const zone = host.indexOf('%');
-  if (zone > 0 && isIP(host.slice(0, zone)) === 6) return /^[A-Za-z0-9_.-]{1,64}$/.test(host.slice(zone + 1));
+  if (zone > 0 && isIPv6(host.slice(0, zone))) return /^[A-Za-z0-9_.-]{1,64}$/.test(host.slice(zone + 1));
   return DNS_NAME.test(host);
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function isIPv4(s: string): boolean {
+  return IPV4.test(s);
+}
+
+/** RFC 4291 §2.2 text forms: eight groups, one "::" for a run of zero groups, an IPv4 tail for the last two. */
+function isIPv6(s: string): boolean {
+  const halves = s.split('::');
+  if (halves.length > 2) return false;
+  const groups = (part: string): string[] | undefined => (part === '' ? [] : part.split(':'));
+  const head = groups(halves[0]);
+  const tail = halves.length === 2 ? groups(halves[1]) : [];
+  if (!head || !tail) return false;
+  const all = [...head, ...tail];
+  let count = all.length;
+  const last = all[all.length - 1];
+  if (last !== undefined && last.includes('.')) {
+    if (!isIPv4(last)) return false;
+    all.pop();
+    count += 1; // an IPv4 tail stands for two groups
+  }
+  if (!all.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  return halves.length === 2 ? count <= 7 : count === 8;
 }
 
 export interface ParseSendTargetsOptions {

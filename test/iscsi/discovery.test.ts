@@ -180,10 +180,12 @@ describe('parseSendTargets (Appendix C)', () => {
   });
 
   it('accepts values up to 8192 bytes in SendTargets text', () => {
-    const zone = 'z'.repeat(400);
+    // A 253-character DNS name with port and tag: 265 bytes, over the 255 of other keys.
+    const host = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
     const data = encodeTextData([['TargetName', 'iqn.2026-01.x:t']]);
-    const long = Buffer.from(`TargetAddress=[fe80::1%${zone}]:3260,1\0`);
-    expect(parseSendTargetsText(Buffer.concat([data, long]))[0].portals[0].host).toBe(`fe80::1%${zone}`);
+    const long = Buffer.from(`TargetAddress=${host}:65535,65535\0`);
+    expect(host.length).toBe(253);
+    expect(parseSendTargetsText(Buffer.concat([data, long]))[0].portals[0].host).toBe(host);
   });
 });
 
@@ -203,5 +205,28 @@ describe('portal formatting', () => {
   it('leaves an unknown tag out of a TargetAddress', () => {
     expect(formatTargetAddress({ host: '10.0.0.1', port: 3260, tpgt: UNKNOWN_TPGT })).toBe('10.0.0.1:3260');
     expect(formatTargetAddress({ host: '10.0.0.1', port: 3260 })).toBe('10.0.0.1:3260');
+  });
+});
+
+describe('TargetAddress hosts: IP literals as node:net reads them', () => {
+  it('an IPv6 literal in brackets is taken exactly when node:net isIP says it is one', async () => {
+    const { isIP } = await import('node:net');
+    // With a colon a host can only be an IPv6 literal (a DNS name has none), so node:net is the oracle.
+    const tricky = fc
+      .oneof(fc.ipV6(), fc.ipV4Extended().map((v4) => `::ffff:${v4}`), fc.stringMatching(/^[0-9a-f:.]{1,45}$/))
+      .filter((h) => h.includes(':'));
+    fc.assert(
+      fc.property(tricky, (h) => {
+        const ours = (() => {
+          try {
+            return parseTargetAddress(`[${h}]`).host === h;
+          } catch {
+            return false;
+          }
+        })();
+        expect(ours, h).toBe(isIP(h) === 6);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
