@@ -239,6 +239,10 @@ export class ScsiBlockDevice implements BlockDevice {
       canTrim,
       // WRITE SAME(16), or zero writes when the LU refuses it: always possible on a writable LU.
       canWriteZeroes: true,
+      // proto.md: with NBD_FLAG_CAN_MULTI_CONN a FLUSH (or FUA) on one connection must make durable every
+      // write completed on any connection. Every connection to an export goes to this one device, a write is
+      // replied to only after the target's GOOD status, and a FLUSH is SYNCHRONIZE CACHE on the LU, whose
+      // cache is the LU's whatever path or connection carried the writes (SBC-3): so the promise holds.
       canMultiConn: true,
       description: id ? `${ident}, ${id}` : ident,
     };

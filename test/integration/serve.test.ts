@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { fio, nbdinfo, type FioJob } from '../support/nbd-clients.js';
 import { startServe, type RunningServe } from '../../src/cli/serve.js';
 
 const IQN = 'iqn.2026-11.test:mpath';
@@ -103,6 +104,40 @@ describe('mpiscsi serve', () => {
     expect(sha256(readFileSync(backing))).toBe(sha256(data));
     r = await run('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', input, uri]);
     expect(r.stdout, r.stderr).toMatch(/Images are identical/);
+  });
+
+  it('multi-conn (NBD_FLAG_CAN_MULTI_CONN): nbdcopy over 4 connections and 4 fio jobs with verify on one export', async () => {
+    const info = await nbdinfo(uri);
+    expect(info.exports[0].can_multi_conn).toBe(true);
+    const input = join(dir, 'multi.img');
+    const data = randomBytes(SIZE);
+    writeFileSync(input, data);
+    let r = await run('nbdcopy', ['--connections=4', '--requests=16', input, uri]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = join(dir, 'multi-out.img');
+    r = await run('nbdcopy', ['--connections=4', uri, out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(data));
+    expect(sha256(readFileSync(backing))).toBe(sha256(data));
+    // Four jobs, four NBD connections, each writing 8 MiB of its own quarter and verifying it.
+    const quarter = SIZE / 4;
+    const each = 8 * 1024 * 1024;
+    const { raw } = await fio({
+      uri,
+      rw: 'randwrite',
+      bs: '4k',
+      iodepth: 8,
+      size: String(each),
+      verify: 'crc32c',
+      fsync: 64,
+      extra: ['--numjobs=4', `--offset_increment=${quarter}`],
+    });
+    const jobs = (raw as { jobs: FioJob[] }).jobs;
+    expect(jobs).toHaveLength(4);
+    for (const j of jobs) {
+      expect(j.error).toBe(0);
+      expect(j.write.io_bytes).toBe(each);
+    }
   });
 
   it('fio with verify sees no error while one path is reset, another blackholed, then both restored', async () => {
