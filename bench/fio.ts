@@ -27,6 +27,8 @@ export interface FioJob {
 
 /** Completion-latency percentiles the reports use; fio prints them as keys like "99.900000". */
 export const PERCENTILES = [50, 99, 99.9] as const;
+/** The percentiles fio is asked for: the report's, and enough more to draw a latency CDF. */
+export const CDF_PERCENTILES = [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.5, 99.9, 99.99] as const;
 
 /** The arguments for one fio job with the nbd engine, JSON output on stdout. */
 export function fioArgs(job: FioJob): string[] {
@@ -42,7 +44,7 @@ export function fioArgs(job: FioJob): string[] {
     '--time_based=1',
     `--runtime=${Math.max(1, Math.round(job.runtimeMs))}ms`,
     '--group_reporting=1',
-    `--percentile_list=${PERCENTILES.join(':')}`,
+    `--percentile_list=${CDF_PERCENTILES.join(':')}`,
     '--output-format=json',
   ];
   if (job.size !== undefined) args.push(`--size=${job.size}`);

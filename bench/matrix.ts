@@ -18,10 +18,10 @@ import { cpus, loadavg, release, tmpdir, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tgtd } from '../test/support/tgtd.js';
-import { cleanUpOnExit, describeFailure, execText, killChildren, killTgtdNow, run, track } from './processes.js';
+import { cleanUpOnExit, countSyscalls, cpuSeconds, describeFailure, execText, killChildren, killTgtdNow, run, track } from './processes.js';
 import { FaultProxy } from '../test/support/fault-proxy.js';
 import { clatPercentile, fioArgs, longestStall, parseFioJson, parseFioLog, throughputSeries, PERCENTILES, type FioResult, type FioRw, type ThroughputPoint } from './fio.js';
-import { barChart, timeChart, type Marker, type Panel } from './svg.js';
+import { barChart, cdfChart, timeChart, type Marker, type Panel } from './svg.js';
 
 /** dist/bench/matrix.js -> repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -42,6 +42,8 @@ interface Options {
   peers: PeerId[];
   matrix: boolean;
   failover: boolean;
+  /** After the matrix: syscalls per I/O of each NBD server under strace, 4 KiB workloads. */
+  syscalls: boolean;
   out: string;
   quick: boolean;
 }
@@ -56,7 +58,7 @@ const PEER_LABEL: Record<PeerId, string> = {
 };
 
 const USAGE = `usage: node dist/bench/matrix.js [--quick] [--seconds S] [--rounds N] [--failover-seconds S]
-       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--out DIR]
+       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--out DIR]
   --quick               1.5 s per cell, 1 round, 6 s failover runs (for development)
   --seconds S           seconds per cell (default 4)
   --rounds N            rounds; the order of the peers rotates every round (default 3)
@@ -74,6 +76,7 @@ function parseArgs(argv: string[]): Options {
     peers: [...PEER_IDS],
     matrix: true,
     failover: true,
+    syscalls: true,
     out: join(ROOT, 'bench', 'results'),
     quick: false,
   };
@@ -101,6 +104,7 @@ function parseArgs(argv: string[]): Options {
       o.peers = ids as PeerId[];
     } else if (a === '--no-matrix') o.matrix = false;
     else if (a === '--no-failover') o.failover = false;
+    else if (a === '--no-syscalls') o.syscalls = false;
     else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
@@ -242,17 +246,27 @@ interface Sample {
   mbps: number;
   /** Completion latency percentiles, microseconds (fio only: iscsi-perf prints none). */
   clatUs?: { p50: number; p99: number; p999: number; max: number };
+  /** CPU microseconds (user + system, every thread) the NBD server process spent per I/O. */
+  cpuUsPerIo?: number;
+  /** I/Os completed. */
+  ios?: number;
+  /** Completion-latency CDF points: [percentile, microseconds]. */
+  cdf?: Array<[number, number]>;
 }
 
-async function runFio(uri: string, w: Workload, seconds: number, name: string): Promise<Sample> {
+async function runFio(uri: string, w: Workload, seconds: number, name: string, serverPid?: number): Promise<Sample> {
   const args = fioArgs({ name, uri, rw: fioRw(w), bs: w.bs, iodepth: w.iodepth, runtimeMs: seconds * 1000 });
+  const cpu0 = await cpuSeconds(serverPid);
   const r = await run('fio', args, (seconds + 60) * 1000);
+  const cpu1 = await cpuSeconds(serverPid);
   if (r.code !== 0) throw new Error(`fio ${describeFailure(r)}`);
   const res = parseFioJson(r.stdout);
   if (res.error !== 0) throw new Error(`fio job error ${res.error}: ${res.preamble}`);
   const d = w.write ? res.write : res.read;
   const us = (p: number) => (clatPercentile(d, p) ?? NaN) / 1000;
-  return { iops: d.iops, mbps: (d.iops * w.bs) / 1e6, clatUs: { p50: us(50), p99: us(99), p999: us(99.9), max: d.clat.maxNs / 1000 } };
+  const cpuUsPerIo = cpu0 !== undefined && cpu1 !== undefined && d.ios > 0 ? ((cpu1 - cpu0) * 1e6) / d.ios : undefined;
+  const cdf = [...d.clat.percentilesNs].sort((a, b) => a[0] - b[0]).map(([p, ns]): [number, number] => [p, ns / 1000]);
+  return { iops: d.iops, mbps: (d.iops * w.bs) / 1e6, clatUs: { p50: us(50), p99: us(99), p999: us(99.9), max: d.clat.maxNs / 1000 }, cpuUsPerIo, ios: d.ios, cdf };
 }
 
 async function runIscsiPerf(url: string, w: Workload, seconds: number): Promise<Sample> {
@@ -264,6 +278,17 @@ async function runIscsiPerf(url: string, w: Workload, seconds: number): Promise<
   if (r.code !== 0 || !last) throw new Error(`iscsi-perf ${describeFailure(r)}`);
   const iops = Number(last[1]);
   return { iops, mbps: (iops * w.bs) / 1e6 };
+}
+
+/** Syscalls per I/O of one NBD server process on one workload (strace -c -f attached for one fio run). */
+interface SyscallRow {
+  peer: PeerId;
+  workload: string;
+  label: string;
+  calls: number;
+  ios: number;
+  perIo: number;
+  top: Array<{ name: string; calls: number }>;
 }
 
 // ---------------------------------------------------------------------------------------------- statistics
@@ -286,7 +311,9 @@ interface Ratio {
 interface CellSummary {
   workload: string;
   label: string;
-  peers: Partial<Record<PeerId, { rounds: number; iops: number; mbps: number; clatUs?: { p50: number; p99: number; p999: number; max: number } }>>;
+  peers: Partial<
+    Record<PeerId, { rounds: number; iops: number; mbps: number; clatUs?: { p50: number; p99: number; p999: number; max: number }; cpuUsPerIo?: number; cdf?: Array<[number, number]> }>
+  >;
   /** "mpiscsi-1path/qemu-nbd" etc. */
   ratios: Record<string, Ratio>;
 }
@@ -306,7 +333,12 @@ function summarize(w: Workload, rounds: RoundRecord[]): CellSummary {
     const ss = mine.flatMap((r) => (r.samples[p] ? [r.samples[p]!] : []));
     if (!ss.length) continue;
     const lat = ss.flatMap((s) => (s.clatUs ? [s.clatUs] : []));
+    const cpu = ss.flatMap((s) => (s.cpuUsPerIo !== undefined ? [s.cpuUsPerIo] : []));
+    // The CDF of the median round (by p50), not a mix of rounds.
+    const byP50 = ss.filter((s) => s.cdf && s.clatUs).sort((a, b) => a.clatUs!.p50 - b.clatUs!.p50);
     peers[p] = {
+      cpuUsPerIo: cpu.length ? median(cpu) : undefined,
+      cdf: byP50.length ? byP50[byP50.length >> 1].cdf : undefined,
       rounds: ss.length,
       iops: median(ss.map((s) => s.iops)),
       mbps: median(ss.map((s) => s.mbps)),
@@ -503,7 +535,7 @@ function ratioCell(r: Ratio | undefined): string {
   return r.rounds > 1 ? `${f2(r.median)}x (${f2(r.min)}–${f2(r.max)})` : `${f2(r.median)}x`;
 }
 
-function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record<string, string>, opts: Options, load: string, errors: string[]): string {
+function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record<string, string>, opts: Options, load: string, errors: string[], syscalls: SyscallRow[] = []): string {
   const lines: string[] = [];
   if (cells.length) {
     const peer = (c: CellSummary, p: PeerId) => {
@@ -534,6 +566,38 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
       return l ? `${f0(l.p50)} / ${f0(l.p99)} / ${f0(l.p999)}` : '–';
     };
     for (const c of cells) lines.push(`| ${c.workload} | ${lat(c, 'mpiscsi-1path')} | ${lat(c, 'mpiscsi-2path')} | ${lat(c, 'qemu-nbd')} |`);
+    const cpu = (c: CellSummary, p: PeerId) => {
+      const v = c.peers[p]?.cpuUsPerIo;
+      return v === undefined ? '–' : f1(v);
+    };
+    lines.push(
+      '',
+      '**CPU per I/O** of the NBD server process (µs of user + system time over every thread, from /proc/PID/stat, per completed I/O; medians over rounds):',
+      '',
+      '| workload | mpiscsi 1 path | mpiscsi 2 paths | qemu-nbd |',
+      '|---|---:|---:|---:|',
+    );
+    for (const c of cells) lines.push(`| ${c.workload} | ${cpu(c, 'mpiscsi-1path')} | ${cpu(c, 'mpiscsi-2path')} | ${cpu(c, 'qemu-nbd')} |`);
+    if (syscalls.length) {
+      const peers = [...new Set(syscalls.map((r) => r.peer))];
+      const wls = [...new Set(syscalls.map((r) => r.workload))];
+      lines.push(
+        '',
+        '**Syscalls per I/O** of the NBD server process (`strace -c -f -p PID` attached for one fio run of each 4 KiB workload; strace slows the server, so these runs count, they do not time; busiest calls in brackets):',
+        '',
+        `| workload | ${peers.join(' | ')} |`,
+        `|---|${peers.map(() => '---:').join('|')}|`,
+      );
+      for (const w of wls)
+        lines.push(
+          `| ${w} | ${peers
+            .map((p) => {
+              const r = syscalls.find((x) => x.peer === p && x.workload === w);
+              return r ? `${f2(r.perIo)} (${r.top.slice(0, 3).map((t) => `${t.name} ${f2(t.calls / r.ios)}`).join(', ')})` : '–';
+            })
+            .join(' | ')} |`,
+        );
+    }
     lines.push(
       '',
       `${opts.rounds} round(s) x ${opts.seconds} s per cell; the order of the peers rotates every round. One tgtd process, ` +
@@ -589,6 +653,25 @@ function latencySvg(cells: CellSummary[], opts: Options): string {
   });
 }
 
+/** 4 KiB cells, one panel each, every NBD peer's completion-latency CDF (the median round's). */
+function cdfSvg(cells: CellSummary[], opts: Options): string {
+  const fioPeers = (['mpiscsi-1path', 'mpiscsi-2path', 'qemu-nbd'] as const).filter((p) => opts.peers.includes(p));
+  const small = cells.filter((c) => c.workload.startsWith('4k'));
+  return cdfChart({
+    title: 'Completion latency CDF, 4 KiB (fio clat)',
+    subtitle: `the median round of ${opts.rounds} x ${opts.seconds} s per peer; one tgtd, null LUN, loopback; log scale`,
+    xLabel: 'completion latency (µs)',
+    width: Math.max(960, 300 * small.length),
+    panels: small.map((c) => ({
+      title: c.workload,
+      series: fioPeers.flatMap((p) => {
+        const cdf = c.peers[p]?.cdf;
+        return cdf ? [{ label: PEER_LABEL[p], points: cdf.map(([pct, us]) => ({ x: us, y: pct })) }] : [];
+      }),
+    })),
+  });
+}
+
 function failoverSvg(failovers: FailoverResult[], seconds: number): string {
   const panels: Panel[] = failovers.map((f) => {
     const markers: Marker[] = [
@@ -628,6 +711,7 @@ async function main(): Promise<void> {
   const rounds: RoundRecord[] = [];
   const errors: string[] = [];
   const failovers: FailoverResult[] = [];
+  const syscalls: SyscallRow[] = [];
   const log = (s: string) => process.stderr.write(`matrix: ${s}\n`);
 
   tgtd = await Tgtd.start({ hosts: HOSTS });
@@ -664,7 +748,7 @@ async function main(): Promise<void> {
               else {
                 const e = exports.get(p)!;
                 if (e.process.exitCode !== null || e.process.signalCode !== null) throw new Error(`${p} exited`);
-                rec.samples[p] = await runFio(e.uri, w, opts.seconds, w.id);
+                rec.samples[p] = await runFio(e.uri, w, opts.seconds, w.id, e.process.pid);
               }
             } catch (err) {
               rec.errors.push(`${p}: ${(err as Error).message}`);
@@ -676,6 +760,21 @@ async function main(): Promise<void> {
             `round ${r + 1}/${opts.rounds} ${w.id}: ` +
               order.map((p) => `${p} ${rec.samples[p] ? `${f1(rec.samples[p]!.mbps)} MB/s ${f0(rec.samples[p]!.iops)} IOPS` : 'failed'}`).join(', '),
           );
+        }
+      }
+      if (opts.syscalls) {
+        // strace slows the traced server (qemu-nbd more than us), so these runs give counts, not speeds.
+        for (const w of workloads.filter((x) => x.bs === 4096)) {
+          for (const [p, e] of exports) {
+            try {
+              const { result, count } = await countSyscalls(e.process.pid!, join(dir, `strace-${p}-${w.id}.txt`), () => runFio(e.uri, w, opts.seconds, `strace-${w.id}`));
+              const ios = result.ios ?? 0;
+              syscalls.push({ peer: p, workload: w.id, label: w.label, calls: count.calls, ios, perIo: ios > 0 ? count.calls / ios : NaN, top: count.top });
+              log(`syscalls ${w.id} ${p}: ${f2(count.calls / ios)} per I/O (${count.calls} calls, ${ios} I/Os)`);
+            } catch (err) {
+              errors.push(`syscalls ${w.id} ${p}: ${(err as Error).message}`);
+            }
+          }
         }
       }
       for (const e of exports.values()) e.process.kill('SIGKILL');
@@ -713,7 +812,7 @@ async function main(): Promise<void> {
 
   const cells = workloads.filter((w) => rounds.some((r) => r.workload === w.id)).map((w) => summarize(w, rounds));
   const load = `${loadBefore} before, ${loadavg().map(f2).join(' ')} after`;
-  const md = markdown(cells, failovers, env, opts, load, errors);
+  const md = markdown(cells, failovers, env, opts, load, errors, syscalls);
   process.stdout.write('\n' + md);
   mkdirSync(opts.out, { recursive: true });
   const json = {
@@ -724,6 +823,7 @@ async function main(): Promise<void> {
     cells,
     rounds,
     failover: failovers,
+    syscalls,
     errors,
   };
   const written: string[] = [];
@@ -734,6 +834,7 @@ async function main(): Promise<void> {
   write('matrix.json', JSON.stringify(json, null, 2) + '\n');
   write('matrix.md', md);
   if (cells.length) write('latency-percentiles.svg', latencySvg(cells, opts));
+  if (cells.some((c) => c.workload.startsWith('4k'))) write('latency-cdf.svg', cdfSvg(cells, opts));
   if (failovers.length) write('failover-throughput.svg', failoverSvg(failovers, opts.failoverSeconds));
   log(`wrote ${written.join(', ')}`);
   const fioFailed = failovers.some((f) => 'failed' in f.fio || f.fio.error !== 0);

@@ -85,3 +85,52 @@ export function killTgtdNow(t: Tgtd): void {
   for (const f of [`/var/run/tgtd/socket.${t.controlPort}`, `/var/run/tgtd/socket.${t.controlPort}.lock`]) rmSync(f, { force: true });
   rmSync(t.dir, { recursive: true, force: true });
 }
+
+/** Clock ticks per second of /proc/PID/stat's utime and stime (sysconf(_SC_CLK_TCK), 100 on Linux). */
+let clockTicks: number | undefined;
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc/PID/stat; undefined if gone. */
+export async function cpuSeconds(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  clockTicks ??= Number((await execText('getconf', ['CLK_TCK']).catch(() => '100')).trim()) || 100;
+  try {
+    const { readFileSync } = await import('node:fs');
+    // Fields after "(comm) ": state is field 3, utime 14 and stime 15 (proc(5)).
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `strace -c` counted while attached: calls in all, and the busiest syscalls. */
+export interface SyscallCount {
+  calls: number;
+  top: Array<{ name: string; calls: number }>;
+}
+
+/**
+ * Attaches `strace -c -f` to a running process (all its threads) until `during` settles, then detaches
+ * and returns the counts. strace slows the traced process down, so throughput under it is not reported.
+ */
+export async function countSyscalls<T>(pid: number, file: string, during: () => Promise<T>): Promise<{ result: T; count: SyscallCount }> {
+  const { readFileSync, existsSync } = await import('node:fs');
+  const st = track(spawn('strace', ['-c', '-f', '-p', String(pid), '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let err = '';
+  st.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+  // strace says "Process N attached" (per thread) on stderr once it is in.
+  for (let i = 0; i < 200 && !/attached/.test(err); i++) {
+    if (st.exitCode !== null) throw new Error(`strace exited: ${err.trim()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const result = await during();
+  st.kill('SIGINT');
+  await new Promise((r) => (st.exitCode !== null ? r(undefined) : st.once('exit', r)));
+  if (!existsSync(file)) throw new Error(`strace wrote no summary: ${err.trim()}`);
+  const rows = readFileSync(file, 'utf8').split('\n').map((l) => l.trim().split(/\s+/));
+  // Rows: % time, seconds, usecs/call, calls, [errors], syscall; the last is "total".
+  const parsed = rows.filter((r) => r.length >= 5 && /^\d/.test(r[0]) && /^\d+$/.test(r[3])).map((r) => ({ name: r[r.length - 1], calls: Number(r[3]) }));
+  const total = parsed.find((r) => r.name === 'total');
+  const top = parsed.filter((r) => r.name !== 'total').sort((a, b) => b.calls - a.calls).slice(0, 6);
+  return { result, count: { calls: total?.calls ?? top.reduce((s, r) => s + r.calls, 0), top } };
+}

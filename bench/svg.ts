@@ -331,3 +331,60 @@ export function barChart(o: BarChartOptions): string {
   body.push(text(lx + 10, 62, `bars in each cluster, left to right: ${o.seriesLabels.join(', ')}`, { fill: '#555' }));
   return document(width, height, body);
 }
+
+// ------------------------------------------------------------------------------------------ CDF
+
+export interface CdfPanel {
+  title: string;
+  /** Each series' points: x the latency, y the percentile (0..100). */
+  series: Series[];
+}
+
+export interface CdfChartOptions {
+  title: string;
+  subtitle?: string;
+  xLabel: string;
+  panels: CdfPanel[];
+  width?: number;
+  panelHeight?: number;
+}
+
+/**
+ * Latency CDFs, one panel each (side by side), every series a step-free polyline through its percentile
+ * points: x on a log scale shared by all panels, y the percentile. Legend under the title.
+ */
+export function cdfChart(o: CdfChartOptions): string {
+  const width = o.width ?? 960;
+  const height = o.panelHeight ?? 340;
+  const top = 70;
+  const bottom = 48;
+  const gap = 56;
+  const left = 60;
+  const n = Math.max(1, o.panels.length);
+  const panelWidth = (width - left - 24 - gap * (n - 1)) / n;
+  const xs = o.panels.flatMap((p) => p.series.flatMap((s) => s.points.map((q) => q.x))).filter((v) => v > 0 && Number.isFinite(v));
+  const domain: [number, number] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [1, 10];
+  const labels = [...new Set(o.panels.flatMap((p) => p.series.map((s) => s.label)))];
+  const colour = (label: string, given?: string) => given ?? PALETTE[labels.indexOf(label) % PALETTE.length];
+  const body: string[] = [text(left, 22, o.title, { 'font-size': 15, 'font-weight': 'bold' })];
+  if (o.subtitle) body.push(text(left, 40, o.subtitle, { fill: '#555' }));
+  labels.forEach((l, i) => {
+    const x = left + i * 150;
+    body.push(el('line', { x1: x, x2: x + 18, y1: 54, y2: 54, stroke: colour(l), 'stroke-width': 2 }));
+    body.push(text(x + 24, 58, l));
+  });
+  o.panels.forEach((p, i) => {
+    const area = { left: left + i * (panelWidth + gap), right: left + i * (panelWidth + gap) + panelWidth, top: top + 14, bottom: top + height - bottom };
+    const x = logScale(domain, [area.left, area.right]);
+    const y = linearScale([0, 100], [area.bottom, area.top], 5);
+    body.push(text(area.left, top + 6, p.title, { 'font-weight': 'bold' }));
+    body.push(...axes(x, y, area));
+    body.push(text((area.left + area.right) / 2, area.bottom + 34, o.xLabel, { 'text-anchor': 'middle', fill: '#333' }));
+    for (const s of p.series) {
+      const pts = s.points.filter((q) => q.x > 0 && Number.isFinite(q.x)).map((q) => `${px(x(q.x))},${px(y(q.y))}`);
+      if (pts.length) body.push(el('polyline', { class: 'series', 'data-label': s.label, points: pts.join(' '), fill: 'none', stroke: colour(s.label, s.color), 'stroke-width': 2 }));
+    }
+  });
+  body.push(text(14, top + height / 2, 'percentile', { transform: `rotate(-90 14 ${top + height / 2})`, 'text-anchor': 'middle', fill: '#333' }));
+  return document(width, top + height + 8, body);
+}

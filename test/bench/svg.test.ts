@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { barChart, esc, formatTick, linearScale, logScale, niceTicks, timeChart, TIME_LAYOUT } from '../../bench/svg.js';
+import { barChart, cdfChart, esc, formatTick, linearScale, logScale, niceTicks, timeChart, TIME_LAYOUT } from '../../bench/svg.js';
 import { clatPercentile, fioArgs, FioOutputError, longestStall, parseFioJson, parseFioLog, throughputSeries } from '../../bench/fio.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -337,7 +337,7 @@ describe('fio output parsing (fio 3.33, nbd engine, captured from mpiscsi serve)
     expect(plain).toContain('--uri=nbd+unix:///a?socket=/s');
     expect(plain).toContain('--runtime=1500ms');
     expect(plain).toContain('--norandommap=1');
-    expect(plain).toContain('--percentile_list=50:99:99.9');
+    expect(plain).toContain('--percentile_list=1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9:99.99');
     expect(plain.some((a) => a.startsWith('--verify'))).toBe(false);
     const verify = fioArgs({ name: 'v', uri: 'u', rw: 'randwrite', bs: 4096, iodepth: 32, runtimeMs: 1000, verifyBacklog: 64, logPrefix: '/tmp/p', logAvgMsec: 100 });
     expect(verify).toContain('--verify=crc32c');
@@ -345,5 +345,32 @@ describe('fio output parsing (fio 3.33, nbd engine, captured from mpiscsi serve)
     expect(verify).not.toContain('--norandommap=1');
     expect(verify).toContain('--write_bw_log=/tmp/p');
     expect(verify).toContain('--log_unix_epoch=1');
+  });
+});
+
+describe('cdfChart', () => {
+  it('draws one polyline per series and panel, rising left to right on a shared log x axis', () => {
+    const cdf = (scale: number) => [1, 50, 99, 99.9].map((p) => ({ x: scale * (1 + p), y: p }));
+    const svg = cdfChart({
+      title: 'CDF',
+      xLabel: 'µs',
+      panels: [
+        { title: 'qd1', series: [{ label: 'a', points: cdf(1) }, { label: 'b', points: cdf(2) }] },
+        { title: 'qd32', series: [{ label: 'a', points: cdf(10) }] },
+      ],
+    });
+    const root = parseXml(svg);
+    const lines = all(root, (e) => e.name === 'polyline');
+    expect(lines.map((l) => l.attrs['data-label'])).toEqual(['a', 'b', 'a']);
+    for (const l of lines) {
+      const pts = l.attrs.points.split(' ').map((p) => p.split(',').map(Number));
+      for (let i = 1; i < pts.length; i++) {
+        expect(pts[i][0]).toBeGreaterThan(pts[i - 1][0]); // later percentiles further right
+        expect(pts[i][1]).toBeLessThan(pts[i - 1][1]); // and higher up
+      }
+    }
+    // The same colour for a label in every panel.
+    expect(lines[0].attrs.stroke).toBe(lines[2].attrs.stroke);
+    expect(lines[0].attrs.stroke).not.toBe(lines[1].attrs.stroke);
   });
 });
