@@ -1,8 +1,10 @@
 /**
  * Session and connection timer values in milliseconds, derived from open-iscsi node record keys (seconds)
  * with open-iscsi's defaults (reference/open-iscsi.md "node.session", "node.conn[0]"; RFC 7143 §13.15 for
- * DefaultTime2Wait), plus the pure backoff and remaining-time arithmetic the statecharts use.
+ * DefaultTime2Wait), plus the pure backoff and remaining-time arithmetic the statecharts use. The rule of
+ * each record key lives in timer-values.ts, shared with the record checks.
  */
+import { rangeProblem, timerValueProblem, TIMER_VALUE_RULES, type TimerRule } from './timer-values.js';
 
 /** Every timer the session and connection machines run. Durations in milliseconds; counts are attempts. */
 export interface SessionTimers {
@@ -54,35 +56,6 @@ export const DEFAULT_SESSION_TIMERS: Readonly<SessionTimers> = Object.freeze({
   backoffCapMs: 30_000,
 });
 
-type Rule = {
-  /** Durations are seconds in the record and milliseconds here; counts are taken as they are. */
-  unit: 'seconds' | 'count';
-  /** Smallest value allowed (inclusive); replacement_timeout alone may be negative. */
-  min: number;
-  /** Largest value allowed (inclusive). */
-  max?: number;
-  /** min is exclusive: the value must be above it. */
-  minExclusive?: boolean;
-};
-
-const RULES: { readonly [K in keyof SessionTimers]: Rule } = {
-  noopOutIntervalMs: { unit: 'seconds', min: 0 },
-  noopOutTimeoutMs: { unit: 'seconds', min: 0 },
-  loginTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  authTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  logoutTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  replacementTimeoutMs: { unit: 'seconds', min: -Infinity },
-  abortTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  luResetTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  tgtResetTimeoutMs: { unit: 'seconds', min: 0, minExclusive: true },
-  // RFC 7143 §13.15: DefaultTime2Wait is 0..3600 seconds.
-  defaultTime2WaitMs: { unit: 'seconds', min: 0, max: 3600 },
-  initialLoginRetryMax: { unit: 'count', min: 0 },
-  reopenMax: { unit: 'count', min: 0 },
-  backoffBaseMs: { unit: 'seconds', min: 0, minExclusive: true },
-  backoffCapMs: { unit: 'seconds', min: 0, minExclusive: true },
-};
-
 /** The node record key each timer is read from (open-iscsi spelling). Ours have none. */
 export const TIMER_RECORD_KEYS = {
   noopOutIntervalMs: 'node.conn[0].timeo.noop_out_interval',
@@ -99,6 +72,15 @@ export const TIMER_RECORD_KEYS = {
   reopenMax: 'node.session.reopen_max',
 } as const satisfies Partial<Record<keyof SessionTimers, string>>;
 
+type Rule = TimerRule;
+
+/** Each field's rule: the record key's (src/db/timer-values.ts), and for ours without a key, here. */
+const RULES: { readonly [K in keyof SessionTimers]: Rule } = {
+  ...(Object.fromEntries(Object.entries(TIMER_RECORD_KEYS).map(([field, key]) => [field, TIMER_VALUE_RULES[key]])) as Record<keyof typeof TIMER_RECORD_KEYS, Rule>),
+  backoffBaseMs: { unit: 'seconds', min: 0, minExclusive: true },
+  backoffCapMs: { unit: 'seconds', min: 0, minExclusive: true },
+};
+
 /** A timer value that cannot be used; `key` is the record key (or the SessionTimers field). */
 export class TimerConfigError extends Error {
   override readonly name = 'TimerConfigError';
@@ -110,8 +92,6 @@ export class TimerConfigError extends Error {
     super(`${key} = ${JSON.stringify(value)}: ${reason}`);
   }
 }
-
-const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 /**
  * SessionTimers from an open-iscsi node record (`key -> value` as written in the record file). Durations
@@ -126,13 +106,10 @@ export function timersFromNodeRecord(
   for (const [field, key] of Object.entries(TIMER_RECORD_KEYS) as [keyof typeof TIMER_RECORD_KEYS, string][]) {
     const raw = record[key];
     if (raw === undefined || raw.trim() === '') continue;
-    const text = raw.trim();
-    if (!NUMBER.test(text)) throw new TimerConfigError(key, raw, 'not a number');
-    const n = Number(text);
-    const rule = RULES[field];
-    if (rule.unit === 'count' && !Number.isInteger(n)) throw new TimerConfigError(key, raw, 'must be a whole number');
-    checkRange(key, raw, n, rule, rule.unit === 'seconds' ? ' s' : '');
-    timers[field] = rule.unit === 'seconds' ? Math.round(n * 1000) : n;
+    const problem = timerValueProblem(key, raw);
+    if (problem) throw new TimerConfigError(key, raw, problem);
+    const n = Number(raw.trim());
+    timers[field] = RULES[field].unit === 'seconds' ? Math.round(n * 1000) : n;
   }
   return validateTimers({ ...timers, ...overrides });
 }
@@ -165,11 +142,8 @@ export function mergeTimers(base: SessionTimers, patch: Partial<SessionTimers>):
 
 /** `n` is in the rule's unit (seconds or count); messages show bounds times `scale` with `unit`. */
 function checkRange(key: string, raw: unknown, n: number, rule: Rule, unit: string, scale = 1): void {
-  const bound = (b: number) => (unit === '' ? b : b * scale);
-  if (rule.minExclusive ? n <= rule.min : n < rule.min) {
-    throw new TimerConfigError(key, raw, `must be ${rule.minExclusive ? 'above' : 'at least'} ${bound(rule.min)}${unit}`);
-  }
-  if (rule.max !== undefined && n > rule.max) throw new TimerConfigError(key, raw, `must be at most ${bound(rule.max)}${unit}`);
+  const problem = rangeProblem(rule, n, unit, scale);
+  if (problem) throw new TimerConfigError(key, raw, problem);
 }
 
 /**

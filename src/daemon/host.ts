@@ -66,6 +66,7 @@ import {
 } from '../control/host.js';
 import { multipathSettings } from '../multipath/config.js';
 import type { SessionStatus } from '../../machines/session.machine.js';
+import { TIMER_VALUE_CHECK } from '../../machines/timer-values.js';
 
 /** The record store the host needs (FileStore, or the JetStream KV store with the same methods). */
 export type HostStore = Pick<
@@ -334,7 +335,7 @@ export class DaemonHost implements ControlHost {
     const schema = kind === 'node' ? NODE_SCHEMA : IFACE_SCHEMA;
     return (fields ?? []).map((f) => {
       try {
-        return { key: f.key, value: checkRecordValue(schema, IDENTITY_KEYS[kind], f.key, f.value) };
+        return { key: f.key, value: checkRecordValue(schema, IDENTITY_KEYS[kind], f.key, f.value, TIMER_VALUE_CHECK) };
       } catch (err) {
         throw new ControlError(ExitCode.INVAL, (err as Error).message, ['Could not execute operation on all records: invalid parameter']);
       }

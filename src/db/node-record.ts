@@ -11,6 +11,8 @@ import type { KeyDef, Rec, Schema } from './record.js';
 
 const str = (key: string, def = '', masked = false): KeyDef => ({ key, type: 'str', def, masked });
 const int = (key: string, def: number): KeyDef => ({ key, type: 'int', def: String(def) });
+/** A timer in seconds; ours may have a fraction (machines/timer-values.ts holds the rule). */
+const secs = (key: string, def: number): KeyDef => ({ key, type: 'num', def: String(def) });
 const en = (key: string, def: string, options: readonly string[]): KeyDef => ({ key, type: 'enum', def, options });
 
 const NO_YES = ['No', 'Yes'] as const;
@@ -65,10 +67,10 @@ export const NODE_SCHEMA: Schema = {
     str('node.session.auth.username_in'),
     str('node.session.auth.password_in', '', true),
     str('node.session.auth.chap_algs', 'MD5'),
-    int('node.session.timeo.replacement_timeout', 120),
-    int('node.session.err_timeo.abort_timeout', 15),
-    int('node.session.err_timeo.lu_reset_timeout', 30),
-    int('node.session.err_timeo.tgt_reset_timeout', 30),
+    secs('node.session.timeo.replacement_timeout', 120),
+    secs('node.session.err_timeo.abort_timeout', 15),
+    secs('node.session.err_timeo.lu_reset_timeout', 30),
+    secs('node.session.err_timeo.tgt_reset_timeout', 30),
     int('node.session.err_timeo.host_reset_timeout', 60),
     en('node.session.iscsi.FastAbort', 'Yes', NO_YES),
     en('node.session.iscsi.InitialR2T', 'No', NO_YES),
@@ -87,11 +89,11 @@ export const NODE_SCHEMA: Schema = {
     en('node.conn[0].startup', 'manual', STARTUP),
     int('node.conn[0].tcp.window_size', 524288),
     int('node.conn[0].tcp.type_of_service', 0),
-    int('node.conn[0].timeo.logout_timeout', 15),
-    int('node.conn[0].timeo.login_timeout', 30),
-    int('node.conn[0].timeo.auth_timeout', 45),
-    int('node.conn[0].timeo.noop_out_interval', 5),
-    int('node.conn[0].timeo.noop_out_timeout', 5),
+    secs('node.conn[0].timeo.logout_timeout', 15),
+    secs('node.conn[0].timeo.login_timeout', 30),
+    secs('node.conn[0].timeo.auth_timeout', 45),
+    secs('node.conn[0].timeo.noop_out_interval', 5),
+    secs('node.conn[0].timeo.noop_out_timeout', 5),
     int('node.conn[0].iscsi.MaxXmitDataSegmentLength', 0),
     int('node.conn[0].iscsi.MaxRecvDataSegmentLength', 262144),
     en('node.conn[0].iscsi.HeaderDigest', 'None', DIGEST),

@@ -49,14 +49,30 @@ export class RecordValueError extends RangeError {
  * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, a value its type
  * accepts. Returns the normalised value.
  */
-export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string): string {
+/**
+ * Rules of keys whose values a layer above the database knows (the timer keys: machines/timer-values.ts),
+ * applied instead of the schema's type: `owns` says which keys, `problem` why a value is refused.
+ */
+export interface ValueRules {
+  owns(key: string): boolean;
+  problem(key: string, value: string): string | undefined;
+}
+
+export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string, rules?: ValueRules): string {
   const def = schema.keys.find((k) => k.key === key);
   if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');
   const v = value.trim();
   // A newline would become a second record line (node.startup = automatic hidden in a password).
   const why = recordValueProblem(key, v);
   if (why !== undefined) throw new RecordValueError(key, `Invalid value: ${why}.`);
-  if (def.type === 'int') {
+  // Timer keys: the rule the login applies, so `-v -5` is refused here rather than stored and failing every
+  // later login, and `-v 0.5` is taken as --set takes it.
+  if (rules?.owns(key)) {
+    const problem = rules.problem(key, v);
+    if (problem !== undefined) throw new RecordValueError(key, `Invalid value "${value}": ${problem}.`);
+    return String(Number(v));
+  }
+  if (def.type === 'int' || def.type === 'num') {
     if (!/^[+-]?\d+$/.test(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
     return String(Number.parseInt(v, 10));
   }

@@ -12,7 +12,8 @@ export const RECORD_VERSION = '2.1.8';
 export const BEGIN_RECORD = '# BEGIN RECORD';
 export const END_RECORD = '# END RECORD';
 
-export type KeyType = 'str' | 'int' | 'enum';
+/** 'num': a number of seconds that may have a fraction (our timer keys: "0.5"); whole values read as open-iscsi's. */
+export type KeyType = 'str' | 'int' | 'num' | 'enum';
 
 export interface KeyDef {
   readonly key: string;
@@ -74,6 +75,7 @@ function cTrim(s: string): string {
 export const isLengthKey = (key: string): boolean => key.endsWith('_length');
 
 const INT_RE = /^[+-]?\d+$/;
+const NUM_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
 function schemaIndex(schema: Schema | undefined): Map<string, KeyDef> {
   return new Map((schema?.keys ?? []).map((k) => [k.key, k]));
@@ -136,6 +138,14 @@ export function parseRecord(text: string, opts: { schema?: Schema; file?: string
       record.set(key, String(Number.parseInt(value, 10)));
       return;
     }
+    if (def.type === 'num') {
+      if (!NUM_RE.test(value)) {
+        warnings.push({ file, line: lineNo, key, message: `bad number "${value}" for "${key}" ignored` });
+        return;
+      }
+      record.set(key, String(Number(value)));
+      return;
+    }
     if (def.type === 'enum' && !(def.options ?? []).includes(value)) {
       warnings.push({ file, line: lineNo, key, message: `unknown value "${value}" for "${key}" ignored` });
       return;
@@ -152,11 +162,11 @@ function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets
   for (const def of schema?.keys ?? []) {
     if (isLengthKey(def.key)) continue;
     let value = record.get(def.key) ?? def.def;
-    if (def.type === 'int' && value === '') value = def.def === '' ? '0' : def.def;
+    if ((def.type === 'int' || def.type === 'num') && value === '') value = def.def === '' ? '0' : def.def;
     if (show) {
       if (def.masked && value !== '' && !show.showSecrets) value = '********';
       out.push(`${def.key} = ${value === '' ? '<empty>' : value}`);
-    } else if (def.type === 'int' || value !== '') {
+    } else if (def.type === 'int' || def.type === 'num' || value !== '') {
       out.push(`${def.key} = ${value}`);
     }
   }

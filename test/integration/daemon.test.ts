@@ -112,7 +112,10 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(topo.filter((l) => /\d+:0:0:1 .*active/.test(l))).toHaveLength(2);
 
     // Events: each session reached loggedIn and each path became active.
-    expect(events.filter((e) => e.kind === 'session' && e.event.state === 'loggedIn').length).toBeGreaterThanOrEqual(2);
+    const loggedIn = events.filter((e) => e.kind === 'session' && e.event.state === 'loggedIn');
+    expect(loggedIn.length).toBeGreaterThanOrEqual(2);
+    // The reason as text (it was "[object Object]"): the machine's reason code, then its detail if any.
+    for (const e of loggedIn) expect(e.kind === 'session' && e.event.reason).toMatch(/^logged-in(: .+)?$/);
     expect(events.filter((e) => e.kind === 'path' && e.event.to === 'active').length).toBeGreaterThanOrEqual(2);
     sub.unsubscribe();
 
@@ -122,6 +125,23 @@ describe('mpiscsid with mpiscsiadm', () => {
     const again = await adm('-m', 'node', '-T', T0, '-p', `127.0.0.1:${tgtd.port}`, '-l');
     expect(again.code).toBe(15);
     expect(again.stderr).toBe('mpiscsiadm: default: 1 session requested, but 1 already present.\n');
+  });
+
+  it('node.update through the daemon refuses a timer value a login would refuse (exit 7, record unchanged) and takes 0.5 s', async () => {
+    const key = 'node.conn[0].timeo.noop_out_timeout';
+    const show = async () => lines((await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`)).stdout).find((l) => l.startsWith(`${key} = `));
+    const before = await show();
+    for (const v of ['-5', 'abc', '1e3']) {
+      const r = await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`, '-o', 'update', '-n', key, '-v', v);
+      expect(r.code, `${v}: ${r.stderr}`).toBe(7);
+      expect(r.stderr).toContain(key);
+      expect(await show()).toBe(before);
+    }
+    const r = await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`, '-o', 'update', '-n', key, '-v', '0.5');
+    expect(r.code, r.stderr).toBe(0);
+    expect(await show()).toBe(`${key} = 0.5`);
+    const back = await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`, '-o', 'update', '-n', key, '-v', '5');
+    expect(back.code, back.stderr).toBe(0);
   });
 
   it('20 concurrent logins of one node make one session', async () => {

@@ -11,6 +11,7 @@ import { runCli, type CliResult } from '../support/cli.js';
 import { Tgtd } from '../support/tgtd.js';
 import { freePort } from '../support/ports.js';
 import { FileStore, NODE_SCHEMA, DISCOVERY_SCHEMA, formatRecord, parseRecord, showRecord } from '../../src/db/index.js';
+import { sessionOptionsFromRecord } from '../../src/session/node-session.js';
 
 const T0 = 'iqn.2026-11.test:adm0';
 const T1 = 'iqn.2026-11.test:adm1';
@@ -100,6 +101,32 @@ describe('mpiscsiadm -m discovery', () => {
     expect(found.every((f) => f.port === tgtd.port && f.tpgt === 1 && f.iface === 'default')).toBe(true);
     const show = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal);
     expect(show.stdout).toContain('node.session.timeo.replacement_timeout = 7\n');
+  });
+
+  it('a timer value a login would refuse is refused when stored (exit 7, record unchanged); 0.5 s is taken and used', async () => {
+    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
+    const key = 'node.conn[0].timeo.noop_out_interval';
+    const file = async () => (await new FileStore(db).getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' }))!;
+    const before = (await file()).get(key);
+    for (const [v, why] of [
+      ['-5', /must be at least 0 s/],
+      ['abc', /not a number/],
+    ] as const) {
+      const r = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', key, '-v', v);
+      expect(r.code, r.stderr).toBe(7);
+      expect(r.stderr).toMatch(why);
+      expect((await file()).get(key)).toBe(before);
+    }
+    const r = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', key, '-v', '0.5');
+    expect(r.code, r.stderr).toBe(0);
+    const rec = await file();
+    expect(rec.get(key)).toBe('0.5');
+    // What the login is built from: 500 ms between NOP-Outs.
+    expect(sessionOptionsFromRecord(rec).timers?.noopOutIntervalMs).toBe(500);
+    // DefaultTime2Wait is sent to the target: whole seconds only.
+    const t2w = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', 'node.session.iscsi.DefaultTime2Wait', '-v', '0.5');
+    expect(t2w.code).toBe(7);
+    expect(t2w.stderr).toMatch(/must be a whole number/);
   });
 
   it('discoverydb: -o show of the stored record, --discover runs it, -o delete removes its nodes', async () => {
