@@ -1,7 +1,8 @@
 /**
  * The control API's message codec (DESIGN.md "Control plane (NATS)"): loads proto/mpiscsi/v1/*.proto with
  * protobufjs at runtime and turns plain objects into protobuf binary or proto3 JSON and back, rejecting
- * malformed bodies and unknown fields with a ControlDecodeError.
+ * malformed bodies with a ControlDecodeError. Binary bodies follow proto3: unknown fields are skipped (a newer
+ * client's added field reaches an older daemon harmlessly); JSON stays strict (an unknown key is an error).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -116,7 +117,7 @@ export function encodeJson(typeName: string, obj: unknown): Uint8Array {
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
-/** Decodes a body as `format`; a malformed body or an unknown field throws ControlDecodeError. */
+/** Decodes a body as `format`; a malformed body (or, in JSON, an unknown field) throws ControlDecodeError. */
 export function decodeMessage<T = Record<string, unknown>>(typeName: string, data: Uint8Array, format: WireFormat = 'protobuf'): T {
   return format === 'json' ? decodeJson<T>(typeName, data) : decodeProtobuf<T>(typeName, data);
 }
@@ -125,7 +126,7 @@ export function decodeProtobuf<T = Record<string, unknown>>(typeName: string, da
   const t = messageType(typeName);
   let msg: protobuf.Message;
   try {
-    // protobufjs skips unknown fields and trusts wire types; walk the tags first so neither passes unseen.
+    // protobufjs trusts wire types; walk the tags first so a wrong one does not pass unseen.
     checkWire(t, data, typeName, typeName);
     msg = t.decode(data);
   } catch (err) {
@@ -197,7 +198,7 @@ function readTag(r: protobuf.Reader): { at: number; id: number; wt: number } {
   return { at, id: tag >>> 3, wt: tag & 7 };
 }
 
-/** Walks every tag of `data` as message `t`: unknown field numbers and wrong wire types are rejected. */
+/** Walks every tag of `data` as message `t`: wrong wire types are rejected, unknown fields skipped (proto3). */
 function checkWire(t: protobuf.Type, data: Uint8Array, top: string, path: string): void {
   const r = protobuf.Reader.create(data);
   while (r.pos < r.len) {
@@ -205,10 +206,11 @@ function checkWire(t: protobuf.Type, data: Uint8Array, top: string, path: string
     if (id === 0) throw new ControlDecodeError(top, `malformed protobuf ${path}: field number 0 at offset ${at}`);
     const field = t.fieldsById[id];
     if (!field) {
-      throw new ControlDecodeError(
-        top,
-        `unknown field number ${id} (wire type ${wt}) in ${t.fullName.slice(1)} at ${path} offset ${at}`,
-      );
+      // proto3: an unknown field is skipped, so that a client one version newer (a field added to a request)
+      // is served by a daemon not yet upgraded. It must still be well formed: a group (3, 4) or a wire type
+      // proto3 does not have is malformed.
+      skipUnknown(r, wt, top, `${path} field ${id}`, at);
+      continue;
     }
     const where = `${path}.${field.name}`;
     const wrongWire = (want: number): ControlDecodeError =>
@@ -226,6 +228,13 @@ function checkWire(t: protobuf.Type, data: Uint8Array, top: string, path: string
       else throw wrongWire(want);
     }
   }
+}
+
+/** Skips an unknown field's value; throws on a wire type proto3 has no use for, or a value that runs out. */
+function skipUnknown(r: protobuf.Reader, wt: number, top: string, where: string, at: number): void {
+  if (wt !== 0 && wt !== 1 && wt !== WIRE_LEN && wt !== 5)
+    throw new ControlDecodeError(top, `malformed protobuf ${where}: wire type ${wt} (offset ${at})`);
+  r.skipType(wt);
 }
 
 /** A map entry is a message with key = 1 and value = 2. */
@@ -247,7 +256,7 @@ function checkMapEntry(field: protobuf.MapField, data: Uint8Array, top: string, 
         r.skipType(wt);
       }
     } else {
-      throw new ControlDecodeError(top, `unknown field number ${id} in map entry ${path} at offset ${at}`);
+      skipUnknown(r, wt, top, `${path} map entry field ${id}`, at);
     }
   }
 }

@@ -61,11 +61,17 @@ describe.each(ALL_TYPES)('%s', (typeName) => {
     expect(decodeJson(typeName, new Uint8Array())).toEqual(fromProto);
   });
 
-  it('rejects an unknown protobuf field number', () => {
-    // Field 99, wire type 0 (varint): tag 99 << 3 = 792 = 0x98 0x06.
-    const body = new Uint8Array([...encodeProtobuf(typeName, full), 0x98, 0x06, 0x01]);
-    const err = decodeError(() => decodeProtobuf(typeName, body));
-    expect(err.message).toContain('unknown field number 99');
+  it('skips an unknown protobuf field of every proto3 wire type (a newer sender), as proto3 decoders do', () => {
+    // Field 99: tag 99 << 3 | wt = 0x98|wt 0x06. Varint, 64-bit, length-delimited, 32-bit.
+    const extra = [0x98, 0x06, 0x01, 0x99, 0x06, 1, 2, 3, 4, 5, 6, 7, 8, 0x9a, 0x06, 0x02, 0x61, 0x62, 0x9d, 0x06, 1, 2, 3, 4];
+    const body = new Uint8Array([...encodeProtobuf(typeName, full), ...extra]);
+    expect(decodeProtobuf(typeName, body)).toEqual(decodeProtobuf(typeName, encodeProtobuf(typeName, full)));
+  });
+
+  it('still rejects an unknown field that is malformed (group wire type, or cut short)', () => {
+    const base = [...encodeProtobuf(typeName, full)];
+    expect(decodeError(() => decodeProtobuf(typeName, new Uint8Array([...base, 0x9b, 0x06]))).message).toMatch(/wire type 3/);
+    expect(decodeError(() => decodeProtobuf(typeName, new Uint8Array([...base, 0x9a, 0x06, 0x05, 0x61]))).message).toMatch(/malformed protobuf/);
   });
 
   it('rejects an unknown JSON field', () => {
@@ -75,11 +81,14 @@ describe.each(ALL_TYPES)('%s', (typeName) => {
 });
 
 describe('protobuf checks', () => {
-  it('rejects an unknown field inside a nested message, naming where', () => {
+  it('skips an unknown field inside a nested message; a wrong wire type there is still named', () => {
     // NodeLoginRequest.filter (field 1, LEN) holding field 9 varint.
-    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x0a, 0x02, 0x48, 0x01])));
-    expect(err.message).toContain('unknown field number 9');
+    const skipped = decodeProtobuf<{ filter: unknown }>('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x0a, 0x02, 0x48, 0x01]));
+    expect(skipped.filter).toEqual(decodeProtobuf<{ filter: unknown }>('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x0a, 0x00])).filter);
+    // filter.target (field 1) is a string; as a varint it is malformed, and the error says where.
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.NodeLoginRequest', new Uint8Array([0x0a, 0x02, 0x08, 0x01])));
     expect(err.message).toContain('filter');
+    expect(err.message).toMatch(/wire type 0, expected 2/);
   });
 
   it('rejects a truncated length-delimited field', () => {
@@ -103,9 +112,12 @@ describe('protobuf checks', () => {
   it('checks map entries (MpathSetPolicyRequest.settings)', () => {
     const ok = encodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', { device: 'mpatha', settings: { failback: 'immediate' } });
     expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', ok)).toEqual({ device: 'mpatha', settings: { failback: 'immediate' } });
-    // settings entry holding field 3.
-    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, 0x02, 0x18, 0x01])));
-    expect(err.message).toContain('unknown field number 3 in map entry');
+    // A settings entry holding an unknown field 3 beside its key and value: skipped.
+    const entry = [0x0a, 0x01, 0x6b, 0x12, 0x01, 0x76, 0x18, 0x01];
+    expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, entry.length, ...entry]))).toMatchObject({ settings: { k: 'v' } });
+    // A map key with the wrong wire type is still an error.
+    const err = decodeError(() => decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, 0x02, 0x08, 0x01])));
+    expect(err.message).toMatch(/map key wire type 0, expected 2/);
   });
 
   it('never throws anything but ControlDecodeError on random bytes', () => {

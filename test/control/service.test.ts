@@ -108,11 +108,20 @@ describe('error replies', () => {
     expect(host.calls).toHaveLength(0);
   });
 
-  it('a protobuf body with an unknown field is INVAL (7)', async () => {
+  it('a protobuf body with a field numbered above the schema (a newer client) is served, the field skipped (proto3)', async () => {
     const body = new Uint8Array([...encodeMessage('mpiscsi.v1.NodeLoginRequest', { startup: 'all' }), 0x98, 0x06, 0x01]);
+    const reply: Msg = await clientNc.request(login, body, { timeout: 5000, headers: natsHeaders() });
+    expect(reply.headers?.get('Nats-Service-Error-Code') ?? '').toBe('');
+    expect(decodeMessage('mpiscsi.v1.NodeLoginResponse', reply.data).results).toBeDefined();
+    expect(host.calls).toHaveLength(1);
+    expect(host.calls[0]!.req).toMatchObject({ startup: 'all' });
+  });
+
+  it('an unknown field with a group wire type is still malformed: INVAL (7)', async () => {
+    const body = new Uint8Array([...encodeMessage('mpiscsi.v1.NodeLoginRequest', { startup: 'all' }), 0x9b, 0x06]);
     const r = await rawError(login, body, false);
     expect(r.code).toBe(7);
-    expect(r.body.message).toMatch(/unknown field number 99/);
+    expect(r.body.message).toMatch(/malformed protobuf .*wire type 3/);
     expect(host.calls).toHaveLength(0);
   });
 
