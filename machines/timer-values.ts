@@ -36,6 +36,15 @@ export const TIMER_VALUE_RULES: Readonly<Record<string, TimerRule>> = {
 
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
 
+/**
+ * A decimal number as settings are written ("5", "0.5", "-1"), or undefined. Not Number(): that takes "0x10",
+ * "1e3", "Infinity" and " " (as 0), none of which a record or multipath.conf means.
+ */
+export function parseDecimal(text: string): number | undefined {
+  const t = text.trim();
+  return NUMBER.test(t) ? Number(t) : undefined;
+}
+
 /** Why `raw` cannot be the value of timer key `key` (a reason, without the key), or undefined. */
 export function timerValueProblem(key: string, raw: string): string | undefined {
   const rule = TIMER_VALUE_RULES[key];

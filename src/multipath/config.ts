@@ -13,6 +13,7 @@ import {
   type PathGroupConfig,
 } from '../../machines/path-group.machine.js';
 import { PATH_SELECTOR_NAMES, type PathSelectorName } from './selectors.js';
+import { parseDecimal } from '../../machines/timer-values.js';
 
 export interface MultipathConfig extends PathGroupConfig {
   /** path_selector. Default 'service-time' (multipath-tools' default). */
@@ -83,8 +84,8 @@ export const MULTIPATH_SETTING_KEYS = [
 ] as const;
 
 const seconds = (key: string, v: string): number => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new PathGroupConfigError(`${key} ${v}: expected seconds > 0`);
+  const n = parseDecimal(v);
+  if (n === undefined || n <= 0) throw new PathGroupConfigError(`${key} ${v}: expected seconds > 0`);
   return Math.round(n * 1000);
 };
 
@@ -115,8 +116,8 @@ export function multipathSettings(settings: Readonly<Record<string, string>>): P
       case 'no_path_retry': {
         if (v === 'fail' || v === 'queue') out.noPathRetry = v;
         else {
-          const n = Number(v);
-          if (!(Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`no_path_retry '${v}' is not fail, queue or a count > 0`);
+          const n = parseDecimal(v);
+          if (!(n !== undefined && Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`no_path_retry '${v}' is not fail, queue or a count > 0`);
           out.noPathRetry = n as NoPathRetry;
         }
         break;
@@ -131,15 +132,15 @@ export function multipathSettings(settings: Readonly<Record<string, string>>): P
         // multipath.conf: "off" or seconds; 0 = no hold for a recovering path (ours takes fractions too).
         if (v === 'off') out.fastIoFailTmoMs = 'off';
         else {
-          const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-          if (!Number.isFinite(n)) throw new PathGroupConfigError(`fast_io_fail_tmo '${v}' is not off or seconds >= 0`);
+          const n = parseDecimal(v);
+          if (n === undefined || n < 0) throw new PathGroupConfigError(`fast_io_fail_tmo '${v}' is not off or seconds >= 0`);
           out.fastIoFailTmoMs = Math.round(n * 1000);
         }
         break;
       }
       case 'rr_min_io_rq': {
-        const n = Number(v);
-        if (!(Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`rr_min_io_rq '${v}' is not a positive integer`);
+        const n = parseDecimal(v);
+        if (!(n !== undefined && Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`rr_min_io_rq '${v}' is not a positive integer`);
         out.rrMinIoRq = n;
         break;
       }

@@ -117,6 +117,14 @@ describe('settings (multipath.conf names)', () => {
     expect(() => multipathSettings({ path_selector: 'historical-service-time 0' })).toThrow(/path_selector/);
     expect(() => multipathSettings({ no_path_retry: '0' })).toThrow(/no_path_retry/);
     expect(() => multipathSettings({ polling_interval: '-1' })).toThrow(/polling_interval/);
+    // Number() would take these (16, 1000, Infinity, 0); a setting is a decimal number.
+    for (const v of ['0x10', '1e3', 'Infinity', ' ']) {
+      expect(() => multipathSettings({ polling_interval: v }), v).toThrow(/polling_interval/);
+      expect(() => multipathSettings({ no_path_retry: v }), v).toThrow(/no_path_retry/);
+      expect(() => multipathSettings({ rr_min_io_rq: v }), v).toThrow(/rr_min_io_rq/);
+      expect(() => multipathSettings({ fast_io_fail_tmo: v }), v).toThrow(/fast_io_fail_tmo/);
+    }
+    expect(multipathSettings({ polling_interval: '0.5', fast_io_fail_tmo: '0' })).toEqual({ pollingIntervalMs: 500, fastIoFailTmoMs: 0 });
     expect(() => mergeMultipathConfig(DEFAULT_MULTIPATH_CONFIG, { probeTimeoutMs: 0 })).toThrow(/probe timeout/);
   });
 });
