@@ -30,6 +30,7 @@ import {
 import { readCapacity16 } from '../scsi/cdb.js';
 import { parseReadCapacity16 } from '../scsi/capacity.js';
 import type { ScsiExecutor } from '../session/lun.js';
+import { versionLine } from './version.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -324,6 +325,7 @@ async function cmdServe(urls: string[], opts: CommonOptions & { socket?: string;
 export function buildProgram(): Command {
   const program = new Command('mpiscsi')
     .description('iSCSI tools on iscsi://[user[%password]@]host[:port]/TARGET/LUN URLs (CHAP secrets may come from MPISCSI_CHAP_PASSWORD)')
+    .version(versionLine('mpiscsi').trimEnd(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
   settable(common(program.command('ls').description('discover targets with SendTargets (like iscsi-ls)')))

@@ -18,8 +18,9 @@ import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
 import { runSession } from './adm/daemon.js';
 import { runExport, runMpath } from './adm/mpath.js';
+import { packageVersionOf } from './version.js';
 
-export const VERSION = '0.1.0';
+export const VERSION = packageVersionOf();
 const MODES = ['discovery', 'discoverydb', 'node', 'session', 'iface', 'fw', 'host', 'mpath', 'export'] as const;
 
 function printLevel(v: string): number {

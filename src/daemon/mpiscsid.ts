@@ -17,6 +17,7 @@ import { DaemonHost } from './host.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
+import { versionLine } from '../cli/version.js';
 
 export const PROG = 'mpiscsid';
 
@@ -27,6 +28,7 @@ function log(line: string): void {
 export function buildProgram(): Command {
   return new Command(PROG)
     .description('mpiscsi daemon: iSCSI sessions, multipath devices, NBD exports, NATS control service')
+    .version(versionLine(PROG).trimEnd(), '-V, --version', 'print the version')
     .addOption(new Option('-c, --config <file>', 'configuration file (iscsid.conf style key = value)').env('MPISCSID_CONFIG'))
     .addOption(new Option('--db <dir>', 'node database (directory, or nats-kv://BUCKET)').env('MPISCSI_DB'))
     .option('--state-dir <dir>', 'runtime files (export sockets)')

@@ -151,3 +151,20 @@ describe('mpiscsi perf', () => {
     expect(r.stderr).toMatch(/not an iSCSI URL/);
   });
 });
+
+describe('--version', () => {
+  it('each of the three programs prints "PROG version X" from package.json and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    for (const prog of ['mpiscsi', 'mpiscsiadm'] as const) {
+      const r = await runCli(prog, ['--version']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(`${prog} version ${version}\n`);
+    }
+    const d = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'src', 'daemon', 'mpiscsid.js'), '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    d.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    const [code] = (await once(d, 'exit')) as [number];
+    expect(code).toBe(0);
+    expect(out).toBe(`mpiscsid version ${version}\n`);
+  });
+});
