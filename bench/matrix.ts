@@ -184,15 +184,23 @@ async function startServe(id: string, name: string, socket: string, urls: string
   const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   const exp: Export = { id, uri: '', process: child, lines: [] };
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-  let partial = '';
   const waiters = new Set<() => void>();
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-    const parts = (partial + s).split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) exp.lines.push({ at: Date.now(), line });
-    for (const w of waiters) w();
+  // The URI comes on stdout, the event lines (path failed/active, with timestamps) on stderr: both are kept.
+  const lineReader = () => {
+    let partial = '';
+    return (s: string) => {
+      const parts = (partial + s).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts) exp.lines.push({ at: Date.now(), line });
+      for (const w of waiters) w();
+    };
+  };
+  const fromStderr = lineReader();
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => {
+    stderr = (stderr + s).slice(-4000);
+    fromStderr(s);
   });
+  child.stdout!.setEncoding('utf8').on('data', lineReader());
   await new Promise<void>((resolvePromise, reject) => {
     const timer = setTimeout(() => reject(new Error(`${id}: serve printed no URI in 30 s: ${stderr}`)), 30_000);
     const check = () => {

@@ -26,7 +26,10 @@ export interface ServeOptions {
   set: string[];
   initiatorName?: string;
   chapAlgs?: string;
+  /** Results: the NBD URIs, once listening (default stdout, so `uri=$(mpiscsi serve ... | head -1)` works). */
   out?: (line: string) => void;
+  /** Log lines: path and device events, login warnings and failures (default stderr; `out` when only it is given). */
+  log?: (line: string) => void;
   /**
    * Traces and metrics. Default: startTelemetry() from the OTEL_* environment (off without an OTLP
    * endpoint), shut down (flushed) by close(); a given one is flushed by close() and left running.
@@ -132,6 +135,7 @@ export interface RunningServe {
 /** Logs in every path, groups them, and exports the device. Resolves once the export is listening. */
 export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const out = opts.out ?? ((line: string) => process.stdout.write(line + '\n'));
+  const log = opts.log ?? opts.out ?? ((line: string) => process.stderr.write(line + '\n'));
   if (opts.urls.length === 0) throw new ServeUsageError('no paths: give one or more iscsi://host[:port]/TARGET/LUN URLs');
   if (!opts.socket && !opts.tcp) throw new ServeUsageError('no export address: give --socket PATH and/or --tcp HOST:PORT');
   const urls: IscsiUrl[] = opts.urls.map((u) => parseIscsiUrl(u));
@@ -148,7 +152,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
     config: multipathSettings(settings.multipath),
     onEvent: (e) => {
       const line = describeEvent(e);
-      if (line) out(line);
+      if (line) log(line);
     },
   });
   const paths = urls.map(
@@ -165,7 +169,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
         sessionKey: `${u.host}:${u.port}/${u.iface ?? 'default'}#${i}`,
       }),
   );
-  const warned = paths.map((p) => sayLoginWarnings(p, (w) => out(`${p.key}: login warning: ${w}`)));
+  const warned = paths.map((p) => sayLoginWarnings(p, (w) => log(`${p.key}: login warning: ${w}`)));
   instrumented.push(instrumentPathManager(manager, telemetry));
   for (const [i, p] of paths.entries()) instrumented.push(instrumentSession(p, telemetry, { iface: urls[i].iface ?? 'default' }));
   const cleanup = async () => {
@@ -182,7 +186,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
     for (const [i, r] of logins.entries()) {
       const name = paths[i].key.replace(/#\d+$/, '');
       if (r.status === 'rejected') {
-        out(`mpiscsi: path ${name}: login failed: ${(r.reason as Error).message}`);
+        log(`mpiscsi: path ${name}: login failed: ${(r.reason as Error).message}`);
         continue;
       }
       const d = await manager.addPath(paths[i], { name, lun });

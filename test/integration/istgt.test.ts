@@ -261,8 +261,10 @@ describe('mpiscsi serve', () => {
       const want = await sha256File(input);
       expect(await sha256File(back)).toBe(want);
       expect(await sha256File(istgt.lunPath('serve'))).toBe(want);
-      expect(out).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
-      expect(out).not.toMatch(/-> failed/);
+      // Path events are log lines: on stderr (stdout carries only the URI).
+      expect(out.split('\n')[0]).toBe(uri);
+      expect(err).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
+      expect(err).not.toMatch(/-> failed/);
       child.kill('SIGTERM');
       expect(await exited, err).toBe(0);
     } finally {

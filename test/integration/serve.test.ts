@@ -240,7 +240,7 @@ describe('mpiscsi serve with no usable path (no_path_retry 15 x polling_interval
 });
 
 describe('mpiscsi serve as a program', () => {
-  it('prints the NBD URI when ready, the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
+  it('prints the NBD URI as its first stdout line when ready (logs on stderr), the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
     const sock = join(dir, 'cli.sock');
     const child = spawn(process.execPath, [
       join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
@@ -253,9 +253,16 @@ describe('mpiscsi serve as a program', () => {
       `iscsi://127.0.0.2:${tgtd.port}/${IQN}/1`,
     ]);
     try {
+      // Results on stdout (the URI first, the topology on SIGUSR1), log lines on stderr.
       let out = '';
+      let stdout = '';
       const watchers = new Set<() => void>();
       child.stdout.on('data', (d) => {
+        out += d;
+        stdout += d;
+        for (const w of watchers) w();
+      });
+      child.stderr.on('data', (d) => {
         out += d;
         for (const w of watchers) w();
       });
@@ -271,6 +278,8 @@ describe('mpiscsi serve as a program', () => {
           check();
         });
       await waitFor(new RegExp(`nbd\\+unix:///disk\\?socket=${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
+      // `uri=$(mpiscsi serve ... | head -1)`: the first stdout line is the URI, every log line went to stderr.
+      expect(stdout.split('\n')[0]).toBe(`nbd+unix:///disk?socket=${sock}`);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.2:\d+\/default none -> active \(added\)/);
       const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
