@@ -422,6 +422,7 @@ const pathGroupSetup = setup({
     noneMayReturn: ({ context }) => context.activeGroup < 0 && !context.paths.some(mayReturn),
     holdSpent: ({ context }) => context.activeGroup < 0 && holdLeftMs(context) <= 0 && !context.paths.some(checkingNow),
     holdOff: ({ context }) => context.config.fastIoFailTmoMs === 'off',
+    holdNotSpent: ({ context }) => holdLeftMs(context) > 0,
     noPathFail: ({ context }) => context.config.noPathRetry === 'fail',
     noPathQueue: ({ context }) => context.config.noPathRetry === 'queue',
     noPathRetryExpired: ({ context }) =>
@@ -704,7 +705,12 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
                 route: { always: [{ guard: 'holdOff', target: 'unbounded' }, { target: 'waiting' }] },
                 /** fast_io_fail_tmo from the loss of the last usable path. */
                 waiting: { after: { pathHold: 'spent' } },
-                spent: {},
+                /**
+                 * Node's timers run on the loop's millisecond clock and may fire a fraction of a millisecond before
+                 * the clock `now` reads: then the hold is not quite spent, and without a new timer nothing would
+                 * look again until the next event (a checker tick, polling_interval later). Wait out the rest.
+                 */
+                spent: { always: { guard: 'holdNotSpent', target: 'waiting' } },
                 /** fast_io_fail_tmo off: until no path may come back (replacement_timeout bounds each). */
                 unbounded: {},
               },

@@ -30,7 +30,7 @@ import {
 import { readCapacity16 } from '../scsi/cdb.js';
 import { parseReadCapacity16 } from '../scsi/capacity.js';
 import type { ScsiExecutor } from '../session/lun.js';
-import { versionLine } from './version.js';
+import { versionLine } from '../control/version.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 

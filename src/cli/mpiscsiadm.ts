@@ -18,7 +18,7 @@ import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
 import { runSession } from './adm/daemon.js';
 import { runExport, runMpath } from './adm/mpath.js';
-import { packageVersionOf } from './version.js';
+import { packageVersionOf } from '../control/version.js';
 
 export const VERSION = packageVersionOf();
 const MODES = ['discovery', 'discoverydb', 'node', 'session', 'iface', 'fw', 'host', 'mpath', 'export'] as const;

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { packageVersionOf } from './version.js';
 
 /** A request, reply or event body that is not a valid encoding of the message it should be. */
 export class ControlDecodeError extends Error {
@@ -60,12 +61,7 @@ export function findPackageRoot(from: string = import.meta.url): string {
 
 /** The package's version from its package.json (the service's version in $SRV.INFO). */
 export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
-    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
+  return packageVersionOf();
 }
 
 let cachedRoot: protobuf.Root | undefined;

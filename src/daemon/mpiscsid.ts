@@ -17,7 +17,7 @@ import { DaemonHost } from './host.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
-import { versionLine } from '../cli/version.js';
+import { versionLine } from '../control/version.js';
 
 export const PROG = 'mpiscsid';
 

@@ -26,9 +26,17 @@ export interface GroupHarness {
   takeChecks(): string[];
 }
 
-export function startGroup(config: Partial<PathGroupConfig> = {}, paths: { id: string; prio?: number; up?: boolean }[] = []): GroupHarness {
+/**
+ * `skew.nowLagMs` (read at every call, so a test can change it): the machine's `now` reads that much behind
+ * the timers' clock, as performance.now() can when Node's millisecond timers fire a fraction early.
+ */
+export function startGroup(
+  config: Partial<PathGroupConfig> = {},
+  paths: { id: string; prio?: number; up?: boolean }[] = [],
+  skew: { nowLagMs: number } = { nowLagMs: 0 },
+): GroupHarness {
   const clock = new SimulatedClock();
-  const actor = createActor(pathGroupMachine, { clock, input: { name: 'mpatha', config, now: () => clock.now() } });
+  const actor = createActor(pathGroupMachine, { clock, input: { name: 'mpatha', config, now: () => clock.now() - skew.nowLagMs } });
   const emitted: PathGroupEmitted[] = [];
   actor.on('*', (e) => emitted.push(e as PathGroupEmitted));
   actor.start();

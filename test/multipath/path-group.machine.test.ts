@@ -232,6 +232,20 @@ describe('hold for a recovering path (fast_io_fail_tmo)', () => {
     expect(h.gate()).toBe('open');
   });
 
+  it('a hold timer that fires a fraction of a millisecond early still ends the hold (not one polling_interval later)', () => {
+    // The device's `now` is performance.now(); Node's timers run on the loop's whole milliseconds.
+    const skew = { nowLagMs: 0 };
+    const h = startGroup({ fastIoFailTmoMs: 500, pollingIntervalMs: 60_000 }, [{ id: 'a' }], skew);
+    const before = h.count('mpath.failHeld');
+    h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
+    skew.nowLagMs = 0.4; // the hold timer fires when `now` still reads 499.6 ms
+    h.advance(500);
+    expect(h.count('mpath.failHeld')).toBe(before); // 0.4 ms of the hold left by `now`
+    h.advance(1);
+    expect(h.gate()).toBe('failed');
+    expect(h.count('mpath.failHeld')).toBe(before + 1);
+  });
+
   it('ends the hold at once when no path can come back any more (replacement_timeout expired, identity changed)', () => {
     const h = startGroup({}, [{ id: 'a' }, { id: 'b' }]);
     h.actor.send({ type: 'path.down', id: 'a', reason: 'reset', recovering: true });
