@@ -41,6 +41,15 @@ beforeEach(() => {
 });
 
 describe('mpiscsiadm -m discovery', () => {
+  it('-P 1 on an empty database prints the four empty sections and exits 21, as iscsiadm 2.1.8', async () => {
+    const r = await adm('-m', 'discovery', '-P', '1');
+    expect(r).toEqual({
+      code: 21,
+      stderr: '',
+      stdout: 'SENDTARGETS:\nNo targets found.\niSNS:\nNo targets found.\nSTATIC:\nNo targets found.\nFIRMWARE:\nNo targets found.\n',
+    });
+  });
+
   it('SendTargets prints iscsiadm lines and stores discovery and node records', async () => {
     const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal);
     expect(r.stderr).toBe('');
@@ -282,10 +291,15 @@ describe('mpiscsiadm -m iface', () => {
     const l = await adm('-m', 'iface');
     expect(l).toEqual({ code: 0, stderr: '', stdout: 'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\n' });
 
-    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).stdout).toBe('New interface if0 added\n');
-    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).code).toBe(6);
+    // iscsiadm 2.1.8's two lines, and again (rc 0) when it exists: provisioning re-runs.
+    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\nNew interface if0 added\n' });
     const up = await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.ipaddress', '-v', '127.0.0.1');
     expect(up).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\n' });
+    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\nNew interface if0 added\n' });
+    expect((await adm('-m', 'iface', '-I', 'if0')).stdout).toContain('iface.ipaddress = 127.0.0.1\n'); // kept
+    expect(await adm('-m', 'iface', '-I', 'missing', '-o', 'delete')).toEqual({ code: 7, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing.\n' });
+    const nodeMissing = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260', '-I', 'missing-iface');
+    expect(nodeMissing).toEqual({ code: 3, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing-iface.\n' });
     expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.nope', '-v', '1')).code).toBe(7);
     expect((await adm('-m', 'iface')).stdout).toBe(
       'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\nif0 tcp,<empty>,127.0.0.1,<empty>,<empty>\n',
@@ -303,10 +317,10 @@ describe('mpiscsiadm -m iface', () => {
 
     expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'delete')).stdout).toBe('if0 unbound and deleted.\n');
     expect((await adm('-m', 'node')).code).toBe(21);
-    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'delete')).code).toBe(21);
+    expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'delete')).code).toBe(7); // iscsiadm 2.1.8: "Could not read iface info", rc 7
     expect((await adm('-m', 'iface', '-I', 'default', '-o', 'delete')).code).toBe(7);
     expect((await adm('-m', 'iface', '-I', 'nosuch')).code).toBe(21);
-    expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1', '-I', 'nosuch')).code).toBe(21);
+    expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1', '-I', 'nosuch')).code).toBe(3);
   });
 });
 

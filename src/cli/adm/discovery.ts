@@ -90,6 +90,8 @@ async function listDiscovery(store: RecordStore, opts: AdmOptions): Promise<void
     for (const l of treeLines(statics)) out(l);
     out('FIRMWARE:');
     out('No targets found.');
+    // iscsiadm 2.1.8: the sections are printed, and nothing in any of them is NO_OBJS_FOUND (21).
+    if (st.length === 0 && statics.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND);
     return;
   }
   if (portals.length === 0) throw noRecords();

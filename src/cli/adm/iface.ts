@@ -4,13 +4,17 @@ import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
 import { ExitCode } from '../../control/exit-codes.js';
-import { AdmError, checkParam, noRecords, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
+import { AdmError, checkParam, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
 
 const IFACE_IDENTITY = IDENTITY_KEYS.iface;
 
-export async function readIface(store: RecordStore, name: string): Promise<Rec> {
+/**
+ * The iface record, or iscsiadm's "Could not read iface info for NAME." with the exit code of the mode
+ * asking: 21 (NO_OBJS_FOUND) to show it, 7 (INVAL) to delete it, 3 for `-m node -o new -I` (iscsiadm 2.1.8).
+ */
+export async function readIface(store: RecordStore, name: string, code: number = ExitCode.NO_OBJS_FOUND): Promise<Rec> {
   const rec = await store.getIface(name);
-  if (!rec) throw new AdmError(ExitCode.NO_OBJS_FOUND, `Could not read iface info for ${name}.`);
+  if (!rec) throw new AdmError(code, `Could not read iface info for ${name}.`);
   return rec;
 }
 
@@ -47,14 +51,17 @@ export async function runIface(store: RecordStore, opts: AdmOptions): Promise<vo
       return;
     }
     case 'new': {
-      if (builtin || (await store.getIface(name))) {
-        throw new AdmError(ExitCode.IDBM, `Could not create new interface ${name}: it exists.`);
+      if (builtin) throw new AdmError(ExitCode.IDBM, `Could not create new interface ${name}: it is built in.`);
+      // As iscsiadm 2.1.8: "NAME updated." then "New interface NAME added", and again with rc 0 when it
+      // exists (provisioning re-runs). An existing record keeps its settings.
+      if (!(await store.getIface(name))) {
+        try {
+          await store.putIface(defaultIfaceRecord(name));
+        } catch (err) {
+          throw new AdmError(ExitCode.INVAL, `Could not create new interface ${name}: ${(err as Error).message}.`);
+        }
       }
-      try {
-        await store.putIface(defaultIfaceRecord(name));
-      } catch (err) {
-        throw new AdmError(ExitCode.INVAL, `Could not create new interface ${name}: ${(err as Error).message}.`);
-      }
+      out(`${name} updated.`);
       out(`New interface ${name} added`);
       return;
     }
@@ -70,7 +77,7 @@ export async function runIface(store: RecordStore, opts: AdmOptions): Promise<vo
     }
     case 'delete': {
       if (builtin) throw new AdmError(ExitCode.INVAL, `Could not delete iface ${name}: built-in ifaces cannot be deleted.`);
-      if (!(await store.getIface(name))) throw noRecords();
+      await readIface(store, name, ExitCode.INVAL);
       // Node records bound to the iface go with it, as in iscsiadm ("unbound").
       for (const k of await store.listNodes()) if (k.iface === name) await store.deleteNode(k);
       await store.deleteIface(name);

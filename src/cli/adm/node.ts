@@ -78,7 +78,7 @@ export function treeJson(keys: readonly NodeKey[]) {
 async function nodeNew(store: RecordStore, opts: AdmOptions, f: NodeFilter): Promise<void> {
   if (f.target === undefined || f.portal === undefined) throw usage('-o new requires a target name (-T) and a portal (-p)');
   const ifaceName = f.iface ?? 'default';
-  const iface = await readIface(store, ifaceName);
+  const iface = await readIface(store, ifaceName, ExitCode.NOMEM); // iscsiadm 2.1.8 answers 3 here
   const port = f.portal.port ?? 3260;
   const tpgt = f.portal.tpgt ?? -1;
   const rec = defaultNodeRecord(f.target, { address: f.portal.address, port, tpgt }, iface);
