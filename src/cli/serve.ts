@@ -13,7 +13,7 @@ import { LoginPacer } from '../session/login-pacer.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { PathManager, multipathSettings, describeGaveUp, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
+import { PathManager, multipathSettings, describeGate, describeGaveUp, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
@@ -109,7 +109,7 @@ export function describeEvent(e: MultipathEvent): string | undefined {
     case 'group.switched':
       return `${at} ${e.device}: switched from path group ${e.from + 1} to ${e.to + 1} (${e.reason})`;
     case 'gate':
-      return `${at} ${e.device}: ${e.to === 'open' ? 'I/O flowing' : e.to === 'queueing' ? 'no usable path, queueing I/O' : `I/O ${e.to}`} (was ${e.from})`;
+      return `${at} ${e.device}: ${describeGate(e)}`;
     case 'probe':
       return e.ok ? undefined : `${at} ${e.device}: path ${e.path} stalled ${Math.round(e.stalledMs)} ms and did not answer a NOP-Out probe`;
     case 'checker':

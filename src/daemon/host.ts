@@ -16,7 +16,7 @@ import { LoginPacer } from '../session/login-pacer.js';
 import { sessionOptionsFromRecord, timersFromRecord } from '../session/node-session.js';
 import { inquiryData, listLuns } from '../session/lun.js';
 import { parseStandardInquiry } from '../scsi/inquiry.js';
-import { PathManager, describeGaveUp, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
+import { PathManager, describeGate, describeGaveUp, describeNoPath, type MultipathDevice, type MultipathEvent, type MultipathConfig } from '../multipath/index.js';
 import { DaemonExports } from './exports.js';
 import { formatTopology } from '../multipath/topology.js';
 import { discoverAndStore } from '../control/discover.js';
@@ -236,7 +236,7 @@ export class DaemonHost implements ControlHost {
         this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: '', to: 'removed', reason: e.reason, detail: e.detail ?? '', atMs } });
         return;
       case 'gate':
-        this.log(`${e.device}: I/O gate ${e.from} -> ${e.to}`);
+        this.log(`${e.device}: ${describeGate(e)}`);
         this.emit({ kind: 'mpath', event: { device: e.device, kind: 'gate', from: e.from, to: e.to, reason: '', detail: '', atMs } });
         return;
       case 'group.switched':

@@ -4,6 +4,13 @@ import type { MultipathEvent } from './device.js';
 /** A path whose session gave up: its code (identity-changed, replacement-timeout...) and the facts. */
 export const describeGaveUp = (e: Extract<MultipathEvent, { type: 'path.gaveUp' }>): string => `path ${e.path} gave up (${e.code}): ${e.detail}`;
 
+/**
+ * A gate change in words: "I/O flowing (was failed)" rather than "gate failed -> open", which reads like a
+ * failure when it is a device's first path becoming active.
+ */
+export const describeGate = (e: Extract<MultipathEvent, { type: 'gate' }>): string =>
+  `${e.to === 'open' ? 'I/O flowing' : e.to === 'queueing' ? 'no usable path, queueing I/O' : `I/O ${e.to}`} (I/O gate, was ${e.from})`;
+
 /** The no-usable-path line: what happens to I/O now, and why the hold before it ended. */
 export function describeNoPath(e: Extract<MultipathEvent, { type: 'nopath' }>): string {
   const ended =

@@ -32,4 +32,4 @@ export {
 } from './selectors.js';
 export { LatencyWindow } from './latency.js';
 export { formatSize, formatTopology } from './topology.js';
-export { describeGaveUp, describeNoPath } from './describe.js';
+export { describeGate, describeGaveUp, describeNoPath } from './describe.js';

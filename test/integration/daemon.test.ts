@@ -116,6 +116,9 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(loggedIn.length).toBeGreaterThanOrEqual(2);
     // The reason as text (it was "[object Object]"): the machine's reason code, then its detail if any.
     for (const e of loggedIn) expect(e.kind === 'session' && e.event.reason).toMatch(/^logged-in(: .+)?$/);
+    // The device's first path opening its gate is said as I/O flowing, not as "failed -> open".
+    expect(daemon.lines.some((l) => /mpath[a-z]+: I\/O flowing \(I\/O gate, was failed\)/.test(l)), daemon.lines.join('\n')).toBe(true);
+    expect(daemon.lines.some((l) => /gate failed -> open/.test(l))).toBe(false);
     expect(events.filter((e) => e.kind === 'path' && e.event.to === 'active').length).toBeGreaterThanOrEqual(2);
     sub.unsubscribe();
 
