@@ -13,7 +13,7 @@
  */
 import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
 import { cpus, loadavg, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { ManagedSession } from '../src/session/managed-session.js';
 import { LoginPacer, type LoginSlotRelease } from '../src/session/login-pacer.js';
+import { connectOnce } from '../test/support/ports.js';
 
 const TGTD = existsSync('/usr/sbin/tgtd') ? '/usr/sbin/tgtd' : 'tgtd';
 const TGTADM = existsSync('/usr/sbin/tgtadm') ? '/usr/sbin/tgtadm' : 'tgtadm';
@@ -143,16 +144,6 @@ function listenOnce(host: string, port: number): Promise<number> {
   });
 }
 
-function probe(host: string, port: number): Promise<void> {
-  return new Promise((res, rej) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      res();
-    });
-    s.once('error', rej);
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -171,7 +162,7 @@ async function startTgtd(hosts: string[], targets: number): Promise<{ port: numb
     if (exited) throw new Error(exited);
     try {
       await tgtadm(['--op', 'show', '--mode', 'sys']);
-      for (const h of hosts) await probe(h, port);
+      for (const h of hosts) await connectOnce(h, port);
       break;
     } catch (err) {
       if (attempt > 200) throw new Error(`tgtd did not become ready: ${(err as Error).message}; ${stderr}`);

@@ -23,6 +23,7 @@ export {
   sessionEvents$,
   sessionMachine,
   sessionStatus,
+  reasonText,
   stateNameOf,
   type IdentityInput,
   type LoginInput,

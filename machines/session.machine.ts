@@ -914,6 +914,13 @@ export interface SessionStatus {
   at: number;
 }
 
+/** A status's reason as text: its code, then its detail (or its error's message): "nop-timeout: no PDU within 5 s". */
+export function reasonText(status: SessionStatus): string {
+  const { code, detail, error } = status.reason;
+  const why = detail ?? (error instanceof Error ? error.message : undefined);
+  return why ? `${code}: ${why}` : code;
+}
+
 /** The session's state, gate and the reason it got there, at any time. */
 export function sessionStatus(snapshot: SessionSnapshot): SessionStatus {
   return { state: stateNameOf(snapshot), gate: gateOf(snapshot), reason: snapshot.context.reason, at: snapshot.context.since };

@@ -6,7 +6,7 @@
  * only then are they re-issued. Timers and iSCSI keys: open-iscsi's defaults, `--set KEY=VALUE` as serve.
  */
 import type { Subscription } from 'rxjs';
-import { IdentityChangedError, type SessionStatus } from '../../machines/session.machine.js';
+import { IdentityChangedError, reasonText, type SessionStatus } from '../../machines/session.machine.js';
 import { TIMER_RECORD_KEYS, TimerConfigError, timersFromNodeRecord, type SessionTimers } from '../../machines/timers.js';
 import { LoginError, ReplacementTimeoutError, TransportError } from '../iscsi/errors.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
@@ -79,11 +79,6 @@ export function toolSettings(opts: ToolOptions, tool: string): ToolSettings {
 
 const seconds = (ms: number): string => (ms < 0 ? 'forever' : `${+(ms / 1000).toFixed(3)} s`);
 
-function why(st: SessionStatus): string {
-  const detail = st.reason.detail ?? (st.reason.error instanceof Error ? st.reason.error.message : undefined);
-  return detail ? `${st.reason.code}: ${detail}` : st.reason.code;
-}
-
 /** A logged-in supervised session of one tool run; close() logs out and stops it. */
 export class ToolSession {
   private report: Subscription | undefined;
@@ -149,21 +144,21 @@ export class ToolSession {
     if (st.state === 'failed') {
       switch (st.reason.code) {
         case 'identity-changed':
-          return error instanceof Error ? error : new IdentityChangedError(`${key}: ${why(st)}`);
+          return error instanceof Error ? error : new IdentityChangedError(`${key}: ${reasonText(st)}`);
         case 'auth-failed':
         case 'login-rejected':
           if (error instanceof LoginError)
             return new LoginError(`relogin to ${key} refused: ${error.message}`, error.kind, error.statusClass, error.statusDetail, { cause: error });
           break;
         case 'reopen-exhausted':
-          return new TransportError(`session ${key} stopped relogging in (node.session.reopen_max ${this.timers.reopenMax}): ${why(st)}`, { cause: error });
+          return new TransportError(`session ${key} stopped relogging in (node.session.reopen_max ${this.timers.reopenMax}): ${reasonText(st)}`, { cause: error });
       }
-      return new TransportError(`session ${key} failed (${why(st)})`, { cause: error });
+      return new TransportError(`session ${key} failed (${reasonText(st)})`, { cause: error });
     }
     if (st.state === 'recovering' && st.gate === 'failed') {
       const last = this.ms.actor.getSnapshot().context.lastError;
       return new ReplacementTimeoutError(
-        `${key}: connection lost (${why(st)}) and not back within node.session.timeo.replacement_timeout ` +
+        `${key}: connection lost (${reasonText(st)}) and not back within node.session.timeo.replacement_timeout ` +
           `(${seconds(this.timers.replacementTimeoutMs)})${last instanceof Error ? `; last relogin attempt: ${last.message}` : ''}`,
         { cause: error },
       );
@@ -213,13 +208,13 @@ function reportRecovery(ms: ManagedSession, timers: SessionTimers, log: (line: s
   return ms.events$.subscribe((st) => {
     if (st.state === 'recovering' && prev.state !== 'recovering') {
       downAt = st.at;
-      log(`${ms.key}: connection lost (${why(st)}); holding I/O while relogging in (replacement_timeout ${seconds(timers.replacementTimeoutMs)})`);
+      log(`${ms.key}: connection lost (${reasonText(st)}); holding I/O while relogging in (replacement_timeout ${seconds(timers.replacementTimeoutMs)})`);
     }
     if (st.state === 'recovering' && st.gate === 'failed' && prev.gate !== 'failed')
       log(`${ms.key}: replacement_timeout ${seconds(timers.replacementTimeoutMs)} expired; held I/O failed`);
     if (st.state === 'loggedIn' && prev.state === 'recovering')
       log(`${ms.key}: logged in again after ${((st.at - downAt) / 1000).toFixed(1)} s, LU identity unchanged; I/O resumed`);
-    if (st.state === 'failed' && prev.state !== 'failed') log(`${ms.key}: session failed (${why(st)})`);
+    if (st.state === 'failed' && prev.state !== 'failed') log(`${ms.key}: session failed (${reasonText(st)})`);
     prev = st;
   });
 }

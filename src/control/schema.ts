@@ -4,11 +4,10 @@
  * malformed bodies with a ControlDecodeError. Binary bodies follow proto3: unknown fields are skipped (a newer
  * client's added field reaches an older daemon harmlessly); JSON stays strict (an unknown key is an error).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
-import { packageVersionOf } from './version.js';
 
 /** A request, reply or event body that is not a valid encoding of the message it should be. */
 export class ControlDecodeError extends Error {
@@ -57,11 +56,6 @@ export function findPackageRoot(from: string = import.meta.url): string {
     if (up === dir) throw new Error(`proto/${PROTO_FILES[0]} not found above ${from}`);
     dir = up;
   }
-}
-
-/** The package's version from its package.json (the service's version in $SRV.INFO). */
-export function packageVersion(): string {
-  return packageVersionOf();
 }
 
 let cachedRoot: protobuf.Root | undefined;

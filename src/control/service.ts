@@ -19,10 +19,10 @@ import {
   encodeMessage,
   JSON_CONTENT_TYPE,
   loadSchema,
-  packageVersion,
   type WireFormat,
 } from './schema.js';
 import { extractTraceContext, type HeaderCarrier } from './trace.js';
+import { packageVersionOf } from './version.js';
 
 /** The services-framework name every mpiscsi daemon registers ($SRV.PING.mpiscsi). */
 export const SERVICE_NAME = 'mpiscsi';
@@ -90,7 +90,7 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
   const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);
   const service = await svcm.add({
     name: SERVICE_NAME,
-    version: opts.version ?? packageVersion(),
+    version: opts.version ?? packageVersionOf(),
     description: opts.description ?? `mpiscsi control API (host ${hostId})`,
     metadata: { host_id: hostId },
   });

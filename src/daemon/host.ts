@@ -65,7 +65,7 @@ import {
   statFieldName,
 } from '../control/host.js';
 import { multipathSettings } from '../multipath/config.js';
-import type { SessionStatus } from '../../machines/session.machine.js';
+import { reasonText, type SessionStatus } from '../../machines/session.machine.js';
 import { TIMER_VALUE_CHECK } from '../../machines/timer-values.js';
 
 /** The record store the host needs (FileStore, or the JetStream KV store with the same methods). */
@@ -139,13 +139,6 @@ function match(f: NodeFilter | undefined): NodeMatch {
 
 
 /** open-iscsi's connection and session state names (session -P 1) for our statechart states. */
-/** A session's reason as the event and the listing carry it: "nop-timeout: no NOP-In within 5 s". */
-function reasonText(status: SessionStatus): string {
-  const { code, detail, error } = status.reason;
-  const why = detail ?? (error instanceof Error ? error.message : undefined);
-  return why ? `${code}: ${why}` : code;
-}
-
 function iscsiadmStates(status: SessionStatus): { conn: string; sess: string } {
   switch (status.state) {
     case 'loggedIn':

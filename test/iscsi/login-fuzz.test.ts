@@ -224,25 +224,12 @@ const dataArb: fc.Arbitrary<Buffer | undefined> = weighted<Buffer | undefined>(
   [4, chapTextArb],
 );
 
-interface ResponseSpec {
+/** A Login Response's fields as the fuzzer draws them, and how it ties them to the request. */
+interface ResponseSpec extends Omit<LoginResponse, 'opcode' | 'data'> {
   /** Copy ITT, ISID and CSG from the request (and Version-active 0), so the response gets past the first checks. */
   anchored: boolean;
   /** T and NSG as the request asked. */
   followStage: boolean;
-  transit: boolean;
-  cont: boolean;
-  csg: number;
-  nsg: number;
-  versionMax: number;
-  versionActive: number;
-  isid: number;
-  tsih: number;
-  itt: number;
-  statSN: number;
-  expCmdSN: number;
-  maxCmdSN: number;
-  statusClass: number;
-  statusDetail: number;
   data: Buffer | undefined;
 }
 

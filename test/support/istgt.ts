@@ -17,8 +17,7 @@ import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import { freePort } from './ports.js';
+import { freePort, connectOnce } from './ports.js';
 
 const ISTGT = existsSync('/usr/sbin/istgt') ? '/usr/sbin/istgt' : 'istgt';
 
@@ -296,7 +295,7 @@ export class Istgt {
         // istgt writes its PidFile once every portal listens: our child's pid there first, so that a
         // connection to the port is known to reach this istgt and not whatever else took the port.
         if (readPid(this.pidFile) !== child.pid) throw new Error(`no pid ${child.pid} in ${this.pidFile} yet`);
-        await Promise.race([probe(this.host, this.port), died]);
+        await Promise.race([connectOnce(this.host, this.port), died]);
         return;
       } catch (err) {
         if (!this.running()) throw await died.catch((e: unknown) => e);
@@ -337,13 +336,3 @@ function readPid(path: string): number | undefined {
   }
 }
 
-function probe(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve();
-    });
-    s.once('error', reject);
-  });
-}

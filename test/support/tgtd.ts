@@ -7,8 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync, ft
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import { freePort } from './ports.js';
+import { freePort, connectOnce } from './ports.js';
 
 const TGTD = existsSync('/usr/sbin/tgtd') ? '/usr/sbin/tgtd' : 'tgtd';
 const TGTADM = existsSync('/usr/sbin/tgtadm') ? '/usr/sbin/tgtadm' : 'tgtadm';
@@ -79,7 +78,7 @@ export class Tgtd {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.tgtadm(['--op', 'show', '--mode', 'sys']);
-        for (const h of this.hosts) await probe(h, this.port);
+        for (const h of this.hosts) await connectOnce(h, this.port);
         return;
       } catch (err) {
         if (attempt > 200) throw new Error(`tgtd did not become ready: ${String(err)}; ${this.stderr.join('')}`);
@@ -193,13 +192,3 @@ function pickControlPort(): number {
   }
 }
 
-function probe(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve();
-    });
-    s.once('error', reject);
-  });
-}
