@@ -4,7 +4,7 @@
  * files, work directories); and commands run to completion with their output collected.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import type { Tgtd } from '../test/support/tgtd.js';
 
 export interface RunOutput {
@@ -94,7 +94,6 @@ export async function cpuSeconds(pid: number | undefined): Promise<number | unde
   if (pid === undefined) return undefined;
   clockTicks ??= Number((await execText('getconf', ['CLK_TCK']).catch(() => '100')).trim()) || 100;
   try {
-    const { readFileSync } = await import('node:fs');
     // Fields after "(comm) ": state is field 3, utime 14 and stime 15 (proc(5)).
     const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(rest[11]) + Number(rest[12])) / clockTicks;
@@ -114,7 +113,6 @@ export interface SyscallCount {
  * and returns the counts. strace slows the traced process down, so throughput under it is not reported.
  */
 export async function countSyscalls<T>(pid: number, file: string, during: () => Promise<T>): Promise<{ result: T; count: SyscallCount }> {
-  const { readFileSync, existsSync } = await import('node:fs');
   const st = track(spawn('strace', ['-c', '-f', '-p', String(pid), '-o', file], { stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   st.stderr!.on('data', (b: Buffer) => (err += b.toString()));

@@ -49,9 +49,8 @@ export function parseDecimal(text: string): number | undefined {
 export function timerValueProblem(key: string, raw: string): string | undefined {
   const rule = TIMER_VALUE_RULES[key];
   if (!rule) return undefined;
-  const text = raw.trim();
-  if (!NUMBER.test(text)) return 'not a number';
-  const n = Number(text);
+  const n = parseDecimal(raw);
+  if (n === undefined) return 'not a number';
   if ((rule.unit === 'count' || rule.whole) && !Number.isInteger(n)) return 'must be a whole number';
   return rangeProblem(rule, n, rule.unit === 'seconds' ? ' s' : '');
 }

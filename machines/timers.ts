@@ -4,7 +4,7 @@
  * DefaultTime2Wait), plus the pure backoff and remaining-time arithmetic the statecharts use. The rule of
  * each record key lives in timer-values.ts, shared with the record checks.
  */
-import { rangeProblem, timerValueProblem, TIMER_VALUE_RULES, type TimerRule } from './timer-values.js';
+import { parseDecimal, rangeProblem, timerValueProblem, TIMER_VALUE_RULES, type TimerRule } from './timer-values.js';
 
 /** Every timer the session and connection machines run. Durations in milliseconds; counts are attempts. */
 export interface SessionTimers {
@@ -74,7 +74,7 @@ export const TIMER_RECORD_KEYS = {
 
 type Rule = TimerRule;
 
-/** Each field's rule: the record key's (src/db/timer-values.ts), and for ours without a key, here. */
+/** Each field's rule: the record key's (timer-values.ts), and for ours without a key, here. */
 const RULES: { readonly [K in keyof SessionTimers]: Rule } = {
   ...(Object.fromEntries(Object.entries(TIMER_RECORD_KEYS).map(([field, key]) => [field, TIMER_VALUE_RULES[key]])) as Record<keyof typeof TIMER_RECORD_KEYS, Rule>),
   backoffBaseMs: { unit: 'seconds', min: 0, minExclusive: true },
@@ -108,7 +108,7 @@ export function timersFromNodeRecord(
     if (raw === undefined || raw.trim() === '') continue;
     const problem = timerValueProblem(key, raw);
     if (problem) throw new TimerConfigError(key, raw, problem);
-    const n = Number(raw.trim());
+    const n = parseDecimal(raw)!; // timerValueProblem found it a number
     timers[field] = RULES[field].unit === 'seconds' ? Math.round(n * 1000) : n;
   }
   return validateTimers({ ...timers, ...overrides });

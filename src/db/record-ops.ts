@@ -46,10 +46,6 @@ export class RecordValueError extends RangeError {
 }
 
 /**
- * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, a value its type
- * accepts. Returns the normalised value.
- */
-/**
  * Rules of keys whose values a layer above the database knows (the timer keys: machines/timer-values.ts),
  * applied instead of the schema's type: `owns` says which keys, `problem` why a value is refused.
  */
@@ -58,6 +54,10 @@ export interface ValueRules {
   problem(key: string, value: string): string | undefined;
 }
 
+/**
+ * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, a value its type
+ * (or `rules`, for the keys they own) accepts. Returns the normalised value.
+ */
 export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string, rules?: ValueRules): string {
   const def = schema.keys.find((k) => k.key === key);
   if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');

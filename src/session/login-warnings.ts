@@ -5,7 +5,7 @@
  * events (src/telemetry/session.ts). A warning quotes what the target sent, so it is made one printable line
  * first: a target must not be able to write lines of its own into a log.
  */
-import { filter, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import type { ManagedSession } from './managed-session.js';
 
 /** Longest warning said; a hostile target's 8 KiB value is cut, with the count of what was left out. */
@@ -29,7 +29,7 @@ export function oneLine(text: string): string {
  */
 export function sayLoginWarnings(session: ManagedSession, say: (warning: string) => void): Subscription {
   const said = new Set<string>();
-  return session.loginEvents$.pipe(filter((e) => e.type === 'login.succeeded')).subscribe((e) => {
+  return session.loginEvents$.subscribe((e) => {
     if (e.type !== 'login.succeeded') return;
     for (const w of e.login.warnings) {
       const line = oneLine(w);

@@ -3,6 +3,7 @@
  * libiscsi's tools take them. CHAP secrets may also come from the environment (LIBISCSI_CHAP_PASSWORD,
  * LIBISCSI_CHAP_TARGET_PASSWORD, or MPISCSI_CHAP_*), so they stay out of `ps`.
  */
+import { iscsiNameProblem } from '../iscsi/names.js';
 
 export interface IscsiUrl {
   host: string;
@@ -19,8 +20,6 @@ export interface IscsiUrl {
   /** Source address or network device to bind (our `?iface=`; see iface.ts). */
   iface?: string;
 }
-
-import { iscsiNameProblem } from '../iscsi/names.js';
 
 export class UrlError extends Error {
   override readonly name = 'UrlError';

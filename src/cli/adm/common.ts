@@ -123,8 +123,7 @@ export function hostPort(address: string, port: number): string {
   return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
-/** The line discovery and `-m node` print: `127.0.0.1:3260,1 iqn...`. */
-/** `127.0.0.1:3260,1 IQN`; a record without a portal group tag shows it as iscsiadm 2.1.8 does, unsigned (4294967295). */
+/** The line discovery and `-m node` print: `127.0.0.1:3260,1 IQN`; a record without a portal group tag shows it as iscsiadm 2.1.8 does, unsigned (4294967295). */
 export function nodeLine(k: NodeKey): string {
   return `${hostPort(k.address, k.port)},${k.tpgt < 0 ? k.tpgt >>> 0 : k.tpgt} ${k.target}`;
 }
