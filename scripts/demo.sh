@@ -68,7 +68,7 @@ $ADM -m session
 
 step "the multipath device (multipath -ll) and its NBD export"
 $ADM -m mpath
-uri=$($ADM -m export -o new --device mpatha --socket "$work/mpatha.sock" | awk '{print $3}')
+uri=$($ADM -m export -o new --device mpatha | awk '{print $3}')
 echo "$uri"
 nbdinfo "$uri" | sed -n '1,6p'
 
