@@ -25,6 +25,7 @@ export {
   sessionStatus,
   reasonText,
   stateNameOf,
+  time2WaitMsOf,
   type IdentityInput,
   type LoginInput,
   type LoginOutput,

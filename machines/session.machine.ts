@@ -258,6 +258,15 @@ function effectiveTime2WaitMs(c: SessionContext): number {
   return c.time2WaitOverrideMs ?? c.negotiatedTime2WaitMs ?? c.timers.defaultTime2WaitMs;
 }
 
+/**
+ * The Time2Wait the session waits (or will wait) before its next relogin: the `time2Wait` delay's choice
+ * (an async message's or Logout Response's, else the negotiated DefaultTime2Wait, else the timer's), for
+ * whoever reports it (telemetry), so that nobody restates the rule.
+ */
+export function time2WaitMsOf(snapshot: SessionSnapshot): number {
+  return effectiveTime2WaitMs(snapshot.context);
+}
+
 function tmfTimeoutMs(c: SessionContext): number {
   switch (c.tmfFn) {
     case 'luReset':

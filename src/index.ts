@@ -18,6 +18,7 @@ export { ScsiBlockDevice, type ScsiBlockDeviceOptions } from './session/scsi-blo
 export type { BlockDevice, BlockDeviceInfo } from './session/block-device.js';
 export { LoginPacer } from './session/login-pacer.js';
 export { TickClock } from './session/tick-clock.js';
+export { systemClock, type Clock } from './session/clock.js';
 export { startServe, type ServeOptions, type RunningServe } from './cli/serve.js';
 export { KvStore, StoreConflictError, openStore, type RecordStore, type RecordUpdate, type KvStoreOptions, type OpenStoreOptions, type OpenedStore } from './db/index.js';
 export * as telemetry from './telemetry/index.js';

@@ -3,7 +3,8 @@
  * device or the NBD server sits on top. The path-group statechart (machines/path-group.machine.ts) owns path
  * states, groups, failback, no_path_retry and the checker's clock; this runtime runs the data path (selector,
  * re-issue on another path, holding while no path works), the path checker's TEST UNIT READY and the fast
- * stall detection, and reports path facts to the machine. DESIGN.md "Failover model".
+ * stall detection, and reports path facts to the machine. DESIGN.md "Failover model". Every timer and
+ * timestamp, the machine's included, is on the one injected Clock (src/session/clock.ts).
  */
 import { createActor } from 'xstate';
 import { Subject, type Observable, type Subscription } from 'rxjs';
@@ -32,6 +33,7 @@ import { testUnitReady } from '../scsi/cdb.js';
 import { classifyStatus, type SenseClass } from '../scsi/classify.js';
 import { parseSense } from '../scsi/sense.js';
 import { ScsiStatus } from '../scsi/status.js';
+import { Sweep, systemClock, withDeadline, type Clock } from '../session/clock.js';
 import { executeScsi, type ScsiExecutor } from '../session/lun.js';
 import type { ScsiCommandRequest, ScsiResult } from '../session/types.js';
 import { DEFAULT_MULTIPATH_CONFIG, mergeMultipathConfig, type MultipathConfig } from './config.js';
@@ -81,8 +83,11 @@ export interface MultipathDeviceOptions {
   name: string;
   wwid: string;
   config?: Partial<MultipathConfig>;
-  /** Timer clock for the statechart (xstate's `clock`: a SimulatedClock in tests). Default real timers. */
-  clock?: { setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown; clearTimeout(id: unknown): void };
+  /**
+   * Every timer and timestamp of the device: the statechart's timers and `now`, the stall sweep, the
+   * checker's and probes' timeouts, the I/O start times. Default systemClock; a SimulatedClock in tests.
+   */
+  clock?: Clock;
 }
 
 export type MultipathEvent =
@@ -174,6 +179,7 @@ interface Io {
   readonly reject: (e: Error) => void;
   /** Bumped at every issue; a result of an older attempt is stale and ignored (each I/O completes once). */
   attempt: number;
+  /** Clock time of the current attempt: its latency, and the stall sweep's deadline, count from here. */
   startedAt: number;
   /** When the first attempt was issued (the stall a failover costs is measured from here). */
   firstStartedAt: number;
@@ -233,14 +239,6 @@ function senseClass(res: ScsiResult): SenseClass {
 const holdText = (tmo: number | 'off'): string =>
   tmo === 'off' ? 'fast_io_fail_tmo off: held while a path may come back' : `fast_io_fail_tmo ${+(tmo / 1000).toFixed(3)} s`;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TransportError(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** A down session's state in words, for the path's detail (`-m mpath`, serve's lines, events). */
@@ -263,7 +261,12 @@ export class MultipathDevice implements ScsiExecutor {
   private readonly paths = new Map<string, PathRuntime>();
   private held: Io[] = [];
   private readonly events = new Subject<MultipathEvent>();
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly clock: Clock;
+  /**
+   * The stall sweep: armed by the first I/O issued while it is quiet, every stallSweepMs while any I/O is
+   * outstanding, quiet when none is (an idle device wakes nobody). The data path's cost is one comparison.
+   */
+  private readonly stallSweep: Sweep;
   private closed = false;
   private probing = 0;
   private added = 0;
@@ -282,9 +285,11 @@ export class MultipathDevice implements ScsiExecutor {
     this.wwid = opts.wwid;
     this.cfg = mergeMultipathConfig(DEFAULT_MULTIPATH_CONFIG, opts.config);
     this.selector = createSelector(this.cfg.pathSelector, { rrMinIoRq: this.cfg.rrMinIoRq });
+    const clock = (this.clock = opts.clock ?? systemClock);
+    this.stallSweep = new Sweep(clock, (now) => this.sweep(now));
     this.actor = createActor(pathGroupMachine, {
-      input: { name: opts.name, config: this.groupConfig() },
-      ...(opts.clock ? { clock: opts.clock } : {}),
+      input: { name: opts.name, config: this.groupConfig(), now: () => clock.now() },
+      clock,
     });
     this.actor.on('mpath.dispatchHeld', () => this.dispatchHeld());
     // After the snapshot (and its nopath event, which says why) is out: the reason comes before the failures.
@@ -303,7 +308,6 @@ export class MultipathDevice implements ScsiExecutor {
     this.actor.start();
     this.lastStatus = pathGroupStatus(this.actor.getSnapshot());
     this.actorSub = this.actor.subscribe((snap) => this.observe(snap));
-    this.restartSweep();
   }
 
   /** Path, group, gate, re-issue, probe and checker events, as they happen. */
@@ -389,17 +393,16 @@ export class MultipathDevice implements ScsiExecutor {
     const next = mergeMultipathConfig(this.cfg, patch);
     if (next.pathSelector !== this.cfg.pathSelector || next.rrMinIoRq !== this.cfg.rrMinIoRq)
       this.selector = createSelector(next.pathSelector, { rrMinIoRq: next.rrMinIoRq });
-    const sweepChanged = next.stallSweepMs !== this.cfg.stallSweepMs;
     this.cfg = next;
     this.send({ type: 'cmd.configure', config: this.groupConfig() });
-    if (sweepChanged) this.restartSweep();
+    // A new stallSweepMs or stall floor takes effect at the next wake-up (or the next I/O, if that is sooner).
   }
 
   /** Stops the machine and the timers; held I/O fails. The paths' sessions are the caller's to close. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweepTimer);
+    this.stallSweep.stop();
     for (const p of this.paths.values()) p.sub?.unsubscribe();
     this.actorSub.unsubscribe();
     this.actor.stop();
@@ -489,8 +492,10 @@ export class MultipathDevice implements ScsiExecutor {
 
   private issue(p: PathRuntime, io: Io): void {
     const attempt = ++io.attempt;
-    io.startedAt = performance.now();
-    if (attempt === 1) io.firstStartedAt = io.startedAt;
+    const now = this.clock.now();
+    io.startedAt = now;
+    if (attempt === 1) io.firstStartedAt = now;
+    if (this.cfg.stallFloorMs > 0) this.stallSweep.arm(now + this.cfg.stallSweepMs);
     p.ios.add(io);
     p.inFlightBytes += io.bytes;
     p.stats.issued++;
@@ -508,7 +513,7 @@ export class MultipathDevice implements ScsiExecutor {
   private onResult(p: PathRuntime, io: Io, attempt: number, res: ScsiResult): void {
     if (io.done || io.attempt !== attempt) return; // already sent elsewhere: this path's answer is stale
     this.detach(p, io);
-    const now = performance.now();
+    const now = this.clock.now();
     p.lastCompletionAt = now;
     p.latency.record(now - io.startedAt);
     if (res.status !== ScsiStatus.GOOD && senseClass(res) === 'transport') {
@@ -620,13 +625,13 @@ export class MultipathDevice implements ScsiExecutor {
     const entry = this.actor.getSnapshot().context.paths.find((e) => e.id === p.name);
     if (!entry) return;
     // An active path with I/O in flight or completing is not idle: its I/O is the check.
-    if (entry.state === 'active' && (p.inFlight > 0 || performance.now() - p.lastCompletionAt < this.cfg.pollingIntervalMs)) return;
+    if (entry.state === 'active' && (p.inFlight > 0 || this.clock.now() - p.lastCompletionAt < this.cfg.pollingIntervalMs)) return;
     p.checking = true;
     let result: { ok: true } | { ok: false; detail: string };
     try {
       if (p.transport.gate !== 'open' || !p.transport.session) throw new TransportError('session not in full-feature phase');
       if (p.recheckIdentity && p.identity) {
-        const now = await withTimeout(readWwid(p.transport, p.lun), this.cfg.checkerTimeoutMs, 'WWID check');
+        const now = await this.checkerDeadline(readWwid(p.transport, p.lun), 'WWID check');
         if (this.paths.get(p.name) !== p) return;
         if (now.wwid !== p.identity.wwid) {
           this.removePath(p.name, 'wwid-changed', `WWID ${p.identity.wwid} -> ${now.wwid}`);
@@ -634,7 +639,7 @@ export class MultipathDevice implements ScsiExecutor {
         }
         p.recheckIdentity = false;
       }
-      await withTimeout(executeScsi(p.transport, p.lun, testUnitReady()), this.cfg.checkerTimeoutMs, 'TEST UNIT READY');
+      await this.checkerDeadline(executeScsi(p.transport, p.lun, testUnitReady()), 'TEST UNIT READY');
       result = { ok: true };
     } catch (err) {
       result = { ok: false, detail: message(err) };
@@ -646,29 +651,31 @@ export class MultipathDevice implements ScsiExecutor {
     this.send(result.ok ? { type: 'checker.ok', id: p.name } : { type: 'checker.fail', id: p.name, reason: result.detail });
   }
 
-  private restartSweep(): void {
-    clearInterval(this.sweepTimer);
-    if (this.closed) return;
-    this.sweepTimer = setInterval(() => this.sweep(), this.cfg.stallSweepMs);
-    this.sweepTimer.unref();
+  private checkerDeadline<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = this.cfg.checkerTimeoutMs;
+    return withDeadline(this.clock, p, ms, () => new TransportError(`${what} timed out after ${ms} ms`));
   }
 
   /**
    * Fast detection (issue 4): a path whose oldest outstanding I/O is older than max(floor, factor x p99)
    * is probed with a NOP-Out at once; no answer within probeTimeoutMs drops its connection, which fails its
-   * I/Os back to us for re-issue. A probe that comes back means busy but healthy: left alone.
+   * I/Os back to us for re-issue. A probe that comes back means busy but healthy: left alone. Returns when
+   * to look again: in stallSweepMs while any I/O is outstanding, else never (the next issue arms it).
    */
-  private sweep(): void {
-    const { stallFloorMs, stallFactor } = this.cfg;
-    if (stallFloorMs <= 0) return;
-    const now = performance.now();
+  private sweep(now: number): number | undefined {
+    const { stallFloorMs, stallFactor, stallSweepMs } = this.cfg;
+    if (stallFloorMs <= 0 || this.closed) return undefined;
+    let busy = false;
     for (const p of this.paths.values()) {
-      if (p.ios.size === 0 || p.probing || now < p.probeAfter) continue;
+      if (p.ios.size === 0) continue;
+      busy = true;
+      if (p.probing || now < p.probeAfter) continue;
       const oldest = p.ios.values().next().value as Io;
       const limit = Math.max(stallFloorMs, stallFactor * (p.latency.quantile(0.99) ?? 0));
       const stalled = now - oldest.startedAt;
       if (stalled >= limit) this.probe(p, stalled, limit);
     }
+    return busy ? now + stallSweepMs : undefined;
   }
 
   private probe(p: PathRuntime, stalledMs: number, limit: number): void {
@@ -680,7 +687,7 @@ export class MultipathDevice implements ScsiExecutor {
     const timeout = this.cfg.probeTimeoutMs;
     s.ping(timeout).then(
       (rttMs) => {
-        p.probeAfter = performance.now() + limit;
+        p.probeAfter = this.clock.now() + limit;
         this.events.next({ type: 'probe', device: this.name, path: p.name, ok: true, stalledMs, rttMs });
       },
       (err: unknown) => {

@@ -4,6 +4,7 @@
  * topology. A path removed because its WWID changed (LUN reuse accidents) is never taken back.
  */
 import type { Subscription } from 'rxjs';
+import type { Clock } from '../session/clock.js';
 import { MultipathDevice, type MultipathEvent, type PathTransport } from './device.js';
 import type { MultipathConfig } from './config.js';
 import { identifyPath, type PathIdentity } from './identity.js';
@@ -16,6 +17,8 @@ export interface PathManagerOptions {
   aliasPrefix?: string;
   /** Every device's events, as they happen (e.g. a line per path state change). */
   onEvent?: (e: MultipathEvent) => void;
+  /** The clock of every device created (MultipathDeviceOptions.clock). Default systemClock. */
+  clock?: Clock;
 }
 
 /** a, b, ..., z, aa, ab... as multipath's user_friendly_names. */
@@ -86,6 +89,7 @@ export class PathManager {
         name: this.aliasFor(identity.wwid),
         wwid: identity.wwid,
         config: this.opts.config,
+        ...(this.opts.clock ? { clock: this.opts.clock } : {}),
       });
       this.byWwid.set(identity.wwid, device);
       for (const l of this.deviceListeners) l(device);

@@ -168,8 +168,6 @@ export class Connection {
   private digests: DigestOptions = { headerDigest: false, dataDigest: false };
   private handler: ConnectionHandler | undefined;
   private closedWith: Error | undefined;
-  /** Time (performance.now()) of the last byte received: any PDU counts as life for NOP timers. */
-  lastReceived = performance.now();
 
   constructor(readonly socket: Socket, readonly cid = 0) {
     const reader = (socket as Socket & { [READER]?: Reader })[READER];
@@ -286,7 +284,6 @@ export class Connection {
 
   private onDirect(n: number): void {
     if (this.closedWith) return;
-    this.lastReceived = performance.now();
     try {
       this.framer.directReceived(n, this.emitPdu);
     } catch (err) {
@@ -296,7 +293,6 @@ export class Connection {
 
   private onData(chunk: Buffer, volatile: boolean): void {
     if (this.closedWith) return;
-    this.lastReceived = performance.now();
     this.volatileRead = volatile;
     try {
       this.framer.push(chunk, this.emitPdu, volatile);

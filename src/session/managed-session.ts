@@ -35,7 +35,8 @@ import { openSession, type LoginProgressEvent, type OpenSessionOptions } from '.
 import { emptyStats, type ConnectionStats } from './connection.js';
 import type { LoginResult } from '../iscsi/login.js';
 import type { LoginPacer } from './login-pacer.js';
-import { TickClock, type Clock } from './tick-clock.js';
+import { Sweep, systemClock, type Clock } from './clock.js';
+import { TickClock } from './tick-clock.js';
 import { randomIsid } from './identity.js';
 import type { Session, TaskHandle } from './session.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
@@ -64,8 +65,9 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
   /** Shared login pacer: each login attempt's connect + login conversation takes one of its slots. */
   pacer?: LoginPacer;
   /**
-   * Clock for the statecharts' timers. Default: the shared TickClock (100 ms ticks), so many sessions'
-   * timers wake the process together; a timer fires at most one tick late.
+   * Every timer and timestamp of the session: the statecharts' timers and `now`, the command deadlines, the
+   * liveness throttle. Default: the shared TickClock (100 ms ticks over systemClock), so many sessions'
+   * timers wake the process together; a timer fires at most one tick late. Tests give a SimulatedClock.
    */
   clock?: Clock;
   /**
@@ -77,7 +79,14 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
 }
 
 /** One clock for every session by default (see TickClock). */
-const sharedClock = new TickClock(100);
+const sharedClock = new TickClock(100, systemClock.now);
+
+/**
+ * At most one conn.pduReceived per this long while PDUs flow (the first after a quiet spell or a NOP-Out goes
+ * at once): the connection machine only needs to know the connection is alive to within a fraction of
+ * noop_out_interval, and one XState event per PDU would cost more than the PDU.
+ */
+const LIFE_EVERY_MS = 100;
 
 interface Command {
   req: ScsiCommandRequest;
@@ -85,11 +94,12 @@ interface Command {
   reject(e: Error): void;
   retries: number;
   handle: TaskHandle;
-  timer?: NodeJS.Timeout;
+  /** When the command timeout of its current issue expires (clock time); see ManagedSession.timing. */
+  deadline: number;
   timedOut: boolean;
   /** Times the command timeout expired on it, over all its issues. */
   timeouts: number;
-  /** performance.now() of its first issue. */
+  /** Clock time of its first issue. */
   firstSentAt?: number;
 }
 
@@ -121,6 +131,14 @@ export class ManagedSession {
   private identity: LuIdentity | undefined;
   private readonly commandTimeoutMs: number;
   private readonly maxRetries: number;
+  private readonly clock: Clock;
+  /**
+   * Commands whose command timeout runs, in issue order. Every issue gets the same timeout, so the first is
+   * the next to expire: one Sweep timer set to its deadline serves them all, and issuing a command costs a
+   * Set insertion, not a timer.
+   */
+  private readonly timing = new Set<Command>();
+  private readonly deadlines: Sweep;
   private readonly loginEvents = new Subject<SessionLoginEvent>();
   /** Counters of the connections this session had before the current one. */
   private readonly retired: ConnectionStats = emptyStats();
@@ -143,9 +161,11 @@ export class ManagedSession {
     this.isid = randomIsid();
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
     this.maxRetries = opts.maxRetries ?? 5;
+    const clock = (this.clock = opts.clock ?? sharedClock);
+    this.deadlines = new Sweep(clock, (now) => this.expire(now));
     this.actor = createActor(ManagedSession.machine, {
-      input: { sessionKey: this.key, timers: opts.timers, random: opts.random },
-      clock: opts.clock ?? sharedClock,
+      input: { sessionKey: this.key, timers: opts.timers, random: opts.random, now: () => clock.now() },
+      clock,
     });
     runtimes.set(this.actor.system, this);
     this.actor.on('session.failHeld', (e) => this.failHeld(e.reason));
@@ -216,6 +236,7 @@ export class ManagedSession {
 
   /** Stops the actor; the connection, if any, is dropped. */
   stop(): void {
+    this.deadlines.stop();
     this.actor.stop();
     this.current?.close(new TaskAbortedError('session stopped'));
     this.failHeld('operator-logout');
@@ -224,7 +245,7 @@ export class ManagedSession {
   /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
-      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, timedOut: false, timeouts: 0 });
+      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, deadline: 0, timedOut: false, timeouts: 0 });
     });
   }
 
@@ -241,13 +262,13 @@ export class ManagedSession {
 
   private send(session: Session, cmd: Command): void {
     cmd.timedOut = false;
-    cmd.firstSentAt ??= performance.now();
-    if (this.commandTimeoutMs > 0)
-      cmd.timer = setTimeout(() => {
-        cmd.timedOut = true;
-        cmd.timeouts++;
-        this.actor.send({ type: 'task.timedOut', itt: cmd.handle.itt, lun: cmd.handle.lun });
-      }, this.commandTimeoutMs);
+    const now = this.clock.now();
+    cmd.firstSentAt ??= now;
+    if (this.commandTimeoutMs > 0) {
+      cmd.deadline = now + this.commandTimeoutMs;
+      this.timing.add(cmd);
+      this.deadlines.arm(cmd.deadline);
+    }
     session.execute(cmd.req, cmd.handle).then(
       (res) => {
         this.settle(cmd);
@@ -267,14 +288,29 @@ export class ManagedSession {
     );
   }
 
+  /**
+   * The command timeout of each command issued longest ago that has expired by `now`: the machine escalates
+   * it (ABORT TASK -> LU RESET -> TARGET WARM RESET). Returns the next deadline, if any.
+   */
+  private expire(now: number): number | undefined {
+    for (const cmd of this.timing) {
+      if (cmd.deadline > now) return cmd.deadline;
+      this.timing.delete(cmd);
+      cmd.timedOut = true;
+      cmd.timeouts++;
+      this.actor.send({ type: 'task.timedOut', itt: cmd.handle.itt, lun: cmd.handle.lun });
+    }
+    return undefined;
+  }
+
   private ranOutOfTime(cmd: Command): boolean {
-    return cmd.firstSentAt !== undefined && performance.now() - cmd.firstSentAt >= (this.maxRetries + 1) * this.commandTimeoutMs;
+    return cmd.firstSentAt !== undefined && this.clock.now() - cmd.firstSentAt >= (this.maxRetries + 1) * this.commandTimeoutMs;
   }
 
   /** The error of a command the target never completed: what it was, how often it timed out and was re-issued. */
   private gaveUp(cmd: Command, last: Error): CommandTimeoutError {
     const s = (ms: number) => `${+(ms / 1000).toFixed(3)} s`;
-    const ran = cmd.firstSentAt === undefined ? 0 : performance.now() - cmd.firstSentAt;
+    const ran = cmd.firstSentAt === undefined ? 0 : this.clock.now() - cmd.firstSentAt;
     return new CommandTimeoutError(
       `${describeCdb(cmd.req.cdb)} on LUN ${cmd.req.lun} of ${this.key} never completed: ` +
         `it timed out ${cmd.timeouts} time${cmd.timeouts === 1 ? '' : 's'} (command timeout ${s(this.commandTimeoutMs)}) ` +
@@ -285,8 +321,7 @@ export class ManagedSession {
   }
 
   private settle(cmd: Command): void {
-    if (cmd.timer) clearTimeout(cmd.timer);
-    cmd.timer = undefined;
+    this.timing.delete(cmd);
     if (cmd.timedOut) this.actor.send({ type: 'task.done', itt: cmd.handle.itt });
   }
 
@@ -414,7 +449,23 @@ export class ManagedSession {
       sendBack({ type: 'conn.failed', reason: 'closed' });
       return () => {};
     }
-    session.onLife(() => sendBack({ type: 'conn.pduReceived' }));
+    // Liveness is the connection machine's lastRxAt alone: the session calls the hook for a PDU while it is
+    // set, and the hook takes itself off for LIFE_EVERY_MS after telling the machine (no timestamp per PDU).
+    let rearm: unknown;
+    const life = (): void => {
+      session.onLife(undefined);
+      sendBack({ type: 'conn.pduReceived' });
+      rearm = this.clock.setTimeout(() => {
+        rearm = undefined;
+        session.onLife(life);
+      }, LIFE_EVERY_MS);
+    };
+    const listen = (): void => {
+      if (rearm !== undefined) this.clock.clearTimeout(rearm);
+      rearm = undefined;
+      session.onLife(life);
+    };
+    listen();
     const off = session.on((e) => {
       if (e.type === 'closed') sendBack({ type: 'conn.failed', reason: classifyFailure(e.error), error: e.error });
       else if (e.type === 'async') {
@@ -426,12 +477,16 @@ export class ManagedSession {
       }
     });
     receive((cmd) => {
-      if (cmd.type === 'watch.sendNop') session.sendNop();
+      if (cmd.type === 'watch.sendNop') {
+        listen(); // the NOP-In that answers it must reach the machine at once
+        session.sendNop();
+      }
       else if (cmd.type === 'watch.drop') session.close(new TransportError(`connection dropped: ${cmd.reason}`));
     });
     if (session.closed) sendBack({ type: 'conn.failed', reason: 'closed' });
     return () => {
       off();
+      if (rearm !== undefined) this.clock.clearTimeout(rearm);
       session.onLife(undefined);
     };
   }

@@ -84,10 +84,11 @@ export class Session {
   private readonly cmdsMax: number;
   private closedWith: Error | undefined;
   private readonly logoutOnRequest: boolean;
-  /** Liveness hook: called for the first PDU after `wantLife()`, and at most every 100 ms otherwise. */
+  /**
+   * Liveness hook: called for each PDU received while it is set. Its owner (ManagedSession's connection
+   * watch) unsets it between the reports it needs, so a busy connection pays one check per PDU.
+   */
   private lifeHook: (() => void) | undefined;
-  private lifeWanted = false;
-  private lastLife = 0;
 
   constructor(readonly conn: Connection, setup: SessionSetup) {
     this.targetName = setup.targetName;
@@ -154,7 +155,6 @@ export class Session {
         inEnd: 0,
         expDataSN: 0,
         outSent: 0,
-        issuedAt: 0,
       };
       this.tasks.set(task.itt, task);
       if (handle) {
@@ -182,7 +182,6 @@ export class Session {
    */
   sendNop(): void {
     if (this.closedWith) return;
-    this.lifeWanted = true;
     this.sendPing(this.allocItt());
   }
 
@@ -359,7 +358,6 @@ export class Session {
     task.cmdSN = this.cmdSN;
     this.cmdSN = serialAdd(this.cmdSN, 1);
     this.issued++;
-    task.issuedAt = performance.now();
     // §11.3.1.1 / §13.13-13.14: immediate data up to FirstBurstLength and one PDU; unsolicited Data-Out up
     // to FirstBurstLength when InitialR2T=No; the rest on R2T.
     let immediate = 0;
@@ -412,14 +410,7 @@ export class Session {
   }
 
   private onPdu(pdu: Pdu): void {
-    if (this.lifeHook) {
-      const now = performance.now();
-      if (this.lifeWanted || now - this.lastLife >= 100) {
-        this.lifeWanted = false;
-        this.lastLife = now;
-        this.lifeHook();
-      }
-    }
+    if (this.lifeHook !== undefined) this.lifeHook();
     switch (pdu.opcode) {
       case Opcode.SCSI_DATA_IN:
         this.onDataIn(pdu);

@@ -16,5 +16,4 @@ export interface Task {
   expDataSN: number;
   /** Bytes of write data sent (unsolicited + R2T-driven). */
   outSent: number;
-  issuedAt: number;
 }

@@ -4,12 +4,12 @@
  * (bench/sessions.ts: 256 sessions with 1 s NOP intervals). A timer fires at most one tick late, never early.
  */
 
-/** The timer interface XState's createActor takes as `clock` (xstate's own Clock type is not exported). */
-export interface Clock {
-  setTimeout(fn: (...args: unknown[]) => void, timeout: number): unknown;
-  clearTimeout(id: unknown): void;
-}
+import type { Clock } from './clock.js';
 
+/**
+ * Real Node timers, coalesced; `now` is the time base the deadlines are rounded in (ManagedSession's shared
+ * clock gives systemClock's). With a SimulatedClock a test needs no TickClock: it has no real timers to save.
+ */
 export class TickClock implements Clock {
   private readonly buckets = new Map<number, Map<number, () => void>>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
@@ -18,14 +18,18 @@ export class TickClock implements Clock {
 
   constructor(
     readonly tickMs = 100,
-    private readonly now: () => number = Date.now,
+    private readonly readNow: () => number = Date.now,
   ) {
     if (!(tickMs > 0)) throw new RangeError(`tick must be positive, got ${tickMs}`);
   }
 
+  now(): number {
+    return this.readNow();
+  }
+
   setTimeout(fn: (...args: unknown[]) => void, timeout: number): number {
     const id = this.nextId++;
-    const now = this.now();
+    const now = this.readNow();
     const due = Math.ceil((now + Math.max(0, timeout)) / this.tickMs) * this.tickMs;
     let bucket = this.buckets.get(due);
     if (!bucket) {

@@ -12,7 +12,7 @@ import { LoginError } from '../iscsi/errors.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { ManagedSession, SessionLoginEvent } from '../session/managed-session.js';
 import { oneLine } from '../session/login-warnings.js';
-import type { SessionStatus } from '../../machines/session.machine.js';
+import { time2WaitMsOf, type SessionStatus } from '../../machines/session.machine.js';
 import { metricsOf } from './metrics.js';
 import { clockMs, NOOP_INSTRUMENTATION, registryOf, type Instrumentation } from './registry.js';
 import type { Telemetry } from './setup.js';
@@ -116,8 +116,7 @@ export function instrumentSession(session: ManagedSession, telemetry: Telemetry,
     const { at, status } = pendingRecovery;
     pendingRecovery = undefined;
     const parent = registry.failoverBySession.get(session.key) ?? ROOT_CONTEXT;
-    const c = session.actor.getSnapshot().context;
-    const time2WaitMs = c.time2WaitOverrideMs ?? c.negotiatedTime2WaitMs ?? c.timers.defaultTime2WaitMs;
+    const time2WaitMs = time2WaitMsOf(session.actor.getSnapshot());
     const span = tracer.startSpan(
       SPAN_ISCSI_SESSION_RECOVERY,
       {

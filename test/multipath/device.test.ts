@@ -2,9 +2,11 @@
  * MultipathDevice over scripted paths: path selection per group, re-issue on another path at once when a
  * path fails (each I/O completes once), target answers returned from the one path that ran them, holding
  * per no_path_retry, the path checker (TEST UNIT READY, WWID re-check), fast stall detection with a NOP
- * probe, grouping by WWID and ALUA priorities, and the topology.
+ * probe, grouping by WWID and ALUA priorities, and the topology. Every device and path runs on its own
+ * SimulatedClock: the timers are the subject, so time passes only when a test moves it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { readBlocks, writeBlocks } from '../../src/scsi/cdb.js';
 import { CheckConditionError } from '../../src/scsi/errors.js';
 import { executeScsi } from '../../src/session/lun.js';
@@ -15,21 +17,25 @@ import type { MultipathConfig } from '../../src/multipath/config.js';
 import { encodeReportTargetPortGroups, AsymmetricAccessState } from '../../src/scsi/rtpg.js';
 import { SenseKey } from '../../src/scsi/sense.js';
 import { tgtd } from '../scsi/fixtures.js';
-import { checkCondition, eventually, FakePath, good, sleep } from './fake-path.js';
+import { advance, advanceUntil, checkCondition, FakePath, good, settle, track } from './fake-path.js';
 
 const devices: MultipathDevice[] = [];
 afterEach(() => {
   for (const d of devices.splice(0)) d.close();
 });
 
-function device(config: Partial<MultipathConfig>, n: number): { dev: MultipathDevice; paths: FakePath[]; events: MultipathEvent[] } {
-  const dev = new MultipathDevice({ name: 'mpatha', wwid: '360000000000000000e00000000010001', config: { pollingIntervalMs: 60_000, ...config } });
+function device(
+  config: Partial<MultipathConfig>,
+  n: number,
+): { dev: MultipathDevice; paths: FakePath[]; events: MultipathEvent[]; clock: SimulatedClock } {
+  const clock = new SimulatedClock();
+  const dev = new MultipathDevice({ name: 'mpatha', wwid: '360000000000000000e00000000010001', config: { pollingIntervalMs: 60_000, ...config }, clock });
   devices.push(dev);
-  const paths = Array.from({ length: n }, (_, i) => new FakePath(`p${i}`));
+  const paths = Array.from({ length: n }, (_, i) => new FakePath(`p${i}`, clock));
   paths.forEach((p, i) => dev.addPath(p, { name: `p${i}`, lun: 10 + i }));
   const events: MultipathEvent[] = [];
   dev.events$.subscribe((e) => events.push(e));
-  return { dev, paths, events };
+  return { dev, paths, events, clock };
 }
 
 const read = (dev: MultipathDevice, lba = 0) => executeScsi(dev, 1, readBlocks({ lba, blocks: 8, blockSize: 512 }));
@@ -55,12 +61,13 @@ describe('failover of in-flight I/O', () => {
     const { dev, paths, events } = device({ pathGroupingPolicy: 'multibus', pathSelector: 'round-robin' }, 2);
     paths[0].answer = () => 'hold';
     const ios = Array.from({ length: 6 }, (_, i) => read(dev, i));
-    await sleep(1);
+    await paths[0].whenPending(3);
+    await settle();
     expect(paths[0].pending.length).toBe(3);
     const results: string[] = [];
     ios.forEach((p, i) => p.then(() => results.push(`ok${i}`), () => results.push(`err${i}`)));
     paths[0].down('reset');
-    await sleep(1);
+    await settle(); // no time passes: "at once"
     expect(results.sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4', 'ok5']);
     expect(paths[1].dataCalls.length).toBe(6);
     expect(events.filter((e) => e.type === 'io.reissued')).toHaveLength(3);
@@ -100,9 +107,12 @@ describe('failover of in-flight I/O', () => {
 
   it('gives up after maxReissues path failures in a row', async () => {
     // Each path fails its command while its session stays up, and the checker keeps reinstating them.
-    const { dev, paths } = device({ pathGroupingPolicy: 'multibus', maxReissues: 3, noPathRetry: 'queue', pollingIntervalMs: 10 }, 2);
+    const { dev, paths, clock } = device({ pathGroupingPolicy: 'multibus', maxReissues: 3, noPathRetry: 'queue', pollingIntervalMs: 10 }, 2);
     paths.forEach((p) => (p.answer = (req) => (req.cdb[0] === 0 ? good() : new TransportError('flaky'))));
-    const err = await read(dev).catch((e: unknown) => e);
+    const io = track(read(dev));
+    await advanceUntil(clock, () => io.state !== 'pending', 200, 'the I/O settled');
+    const err = io.error;
+    expect(io.state).toBe('rejected');
     expect(err).toBeInstanceOf(TransportError);
     expect((err as Error).message).toMatch(/failed on 4 paths in a row/);
     expect(paths[0].dataCalls.length + paths[1].dataCalls.length).toBe(4);
@@ -111,57 +121,64 @@ describe('failover of in-flight I/O', () => {
 
 describe('no usable path', () => {
   it('no_path_retry N: held I/O fails with TransportError at N checker intervals', async () => {
-    const { dev, paths } = device({ noPathRetry: 3, pollingIntervalMs: 40, fastIoFailTmoMs: 0 }, 1);
+    const { dev, paths, clock } = device({ noPathRetry: 3, pollingIntervalMs: 40, fastIoFailTmoMs: 0 }, 1);
     paths[0].down('reset');
-    const t0 = performance.now();
-    const err = await read(dev).catch((e: unknown) => e);
-    const waited = performance.now() - t0;
+    const io = track(read(dev));
+    const waited = await advanceUntil(clock, () => io.state !== 'pending', 1_000, 'the held I/O failed');
+    const err = io.error;
     expect(err).toBeInstanceOf(TransportError);
     expect(String((err as Error).message)).toMatch(/no_path_retry 3 exhausted/);
-    expect(waited).toBeGreaterThanOrEqual(110);
+    expect(waited).toBe(3 * 40); // the third checker interval, not sooner and not a tick later
     expect(dev.gate).toBe('failed');
     await expect(read(dev)).rejects.toBeInstanceOf(TransportError); // fails at once now
   });
 
   it('no_path_retry N: a path back before the deadline completes the held I/O without error', async () => {
-    const { dev, paths } = device({ noPathRetry: 10, pollingIntervalMs: 50 }, 1);
+    const { dev, paths, clock } = device({ noPathRetry: 10, pollingIntervalMs: 50 }, 1);
     paths[0].down('reset');
     const io = read(dev);
-    await sleep(5);
+    await advance(clock, 5);
     expect(dev.heldCount).toBe(1);
     paths[0].up();
     await expect(io).resolves.toMatchObject({ status: 0 });
     expect(stateOf(dev, 'p0')).toBe('active');
   });
 
-  it('no_path_retry fail: fails at once', async () => {
-    const { dev, paths } = device({ noPathRetry: 'fail' }, 1);
+  it('no_path_retry fail: fails at once when the hold for the recovering path ends', async () => {
+    const { dev, paths, clock } = device({ noPathRetry: 'fail' }, 1);
     paths[0].down('reset');
-    await expect(read(dev)).rejects.toThrow(/no usable path/);
+    const io = read(dev);
+    const failed = track(io);
+    // Held for fast_io_fail_tmo (default 5 s) while the path relogs in; then no_path_retry fail: no counting.
+    expect(await advanceUntil(clock, () => failed.state !== 'pending', 10_000, 'the held I/O failed')).toBe(5_000);
+    await expect(io).rejects.toThrow(/no usable path/);
+    await expect(read(dev)).rejects.toThrow(/no usable path/); // and at once from now on
   });
 });
 
 describe('path checker', () => {
   it('reinstates a relogged-in path only after its WWID matches and TEST UNIT READY passes', async () => {
-    const { dev, paths } = device({ pathGroupingPolicy: 'multibus' }, 2);
+    const { dev, paths, clock } = device({ pathGroupingPolicy: 'multibus' }, 2);
     dev.removePath('p0');
-    const p = new FakePath('x');
+    const p = new FakePath('x', clock);
     const identity = { wwid: '360000000000000000e00000000010001', vendor: 'IET', product: 'VIRTUAL-DISK', revision: '0001', tpgs: 0, prio: 1 };
     dev.addPath(p, { name: 'x', lun: 1, identity });
     p.down('nop-timeout');
     expect(stateOf(dev, 'x')).toBe('failed');
     p.answer = (req) => (req.cdb[0] === 0 ? checkCondition(SenseKey.NOT_READY, 0x04, 0x03) : good());
     p.up();
-    await eventually(() => stateOf(dev, 'x') === 'failed');
+    expect(stateOf(dev, 'x')).toBe('checking');
+    await settle(); // the check that session-up asks for runs at once: no time passes
+    expect(stateOf(dev, 'x')).toBe('failed');
     expect(p.calls.some((r) => r.cdb[0] === 0x12 && r.cdb[2] === 0x83)).toBe(true);
     p.answer = () => good();
     dev.configure({ pollingIntervalMs: 20 });
-    await eventually(() => stateOf(dev, 'x') === 'active');
+    expect(await advanceUntil(clock, () => stateOf(dev, 'x') === 'active', 1_000, 'x active')).toBeLessThanOrEqual(20);
     expect(paths[1].gate).toBe('open');
   });
 
   it('removes a path whose LU changed WWID behind it; it never rejoins', async () => {
-    const mgr = new PathManager({ config: { pathGroupingPolicy: 'multibus', pollingIntervalMs: 60_000 } });
+    const mgr = new PathManager({ config: { pathGroupingPolicy: 'multibus', pollingIntervalMs: 60_000 }, clock: new SimulatedClock() });
     const a = new FakePath('a');
     const b = new FakePath('b');
     const dev = await mgr.addPath(a, { name: 'a', lun: 1 });
@@ -171,7 +188,8 @@ describe('path checker', () => {
     other[other.length - 1] ^= 0xff; // another NAA: another LU
     b.vpd83 = other;
     b.up();
-    await eventually(() => !dev.pathNames.includes('b'));
+    await settle(); // the checker's WWID read on session-up, at once
+    expect(dev.pathNames).toEqual(['a']);
     await expect(mgr.addPath(b, { name: 'b', lun: 1 })).rejects.toThrow(/does not rejoin/);
     expect(mgr.devices).toHaveLength(1);
     mgr.close();
@@ -182,25 +200,25 @@ describe('fast detection', () => {
   const cfg: Partial<MultipathConfig> = { pathGroupingPolicy: 'multibus', pathSelector: 'round-robin', stallFloorMs: 30, probeTimeoutMs: 40, stallSweepMs: 5 };
 
   it('probes a path whose I/O stalls, and fails it over when the NOP-Out goes unanswered', async () => {
-    const { dev, paths, events } = device(cfg, 2);
+    const { dev, paths, events, clock } = device(cfg, 2);
     paths[0].answer = () => 'hold';
     paths[0].live!.pings = 'silent';
-    const t0 = performance.now();
-    const res = await read(dev);
-    const took = performance.now() - t0;
-    expect(res.status).toBe(0);
-    expect(took).toBeGreaterThanOrEqual(60);
-    expect(took).toBeLessThan(1000);
-    expect(events.find((e) => e.type === 'probe')).toMatchObject({ path: 'p0', ok: false });
+    const io = track(read(dev));
+    const took = await advanceUntil(clock, () => io.state !== 'pending', 1_000, 'the read completed');
+    expect(io.state).toBe('resolved');
+    expect(io.value?.status).toBe(0);
+    // Stalled for the 30 ms floor (seen by the 5 ms sweep at once), then 40 ms without a NOP-In.
+    expect(took).toBe(30 + 40);
+    expect(events.find((e) => e.type === 'probe')).toMatchObject({ path: 'p0', ok: false, stalledMs: 30 });
     expect(paths[0].live!.closed).toBe(true);
   });
 
   it('leaves a busy path alone when the probe is answered', async () => {
-    const { dev, paths, events } = device(cfg, 2);
+    const { dev, paths, events, clock } = device(cfg, 2);
     paths[0].answer = () => 'hold';
     const io = read(dev);
-    await eventually(() => events.some((e) => e.type === 'probe'));
-    expect(events.find((e) => e.type === 'probe')).toMatchObject({ path: 'p0', ok: true });
+    expect(await advanceUntil(clock, () => events.some((e) => e.type === 'probe'), 1_000, 'a probe')).toBe(30);
+    expect(events.find((e) => e.type === 'probe')).toMatchObject({ path: 'p0', ok: true, stalledMs: 30, rttMs: 0.1 });
     expect(stateOf(dev, 'p0')).toBe('active');
     paths[0].release();
     await expect(io).resolves.toMatchObject({ status: 0 });
@@ -210,7 +228,7 @@ describe('fast detection', () => {
 
 describe('grouping and topology', () => {
   it('groups paths by WWID into devices and prints multipath -ll', async () => {
-    const mgr = new PathManager({ config: { pathGroupingPolicy: 'multibus', noPathRetry: 'queue', pollingIntervalMs: 60_000 } });
+    const mgr = new PathManager({ config: { pathGroupingPolicy: 'multibus', noPathRetry: 'queue', pollingIntervalMs: 60_000 }, clock: new SimulatedClock() });
     const paths = [new FakePath('a'), new FakePath('b'), new FakePath('c')];
     paths[2].vpd83 = Buffer.from(tgtd.vpdDeviceIdentification);
     paths[2].vpd83[paths[2].vpd83.length - 1] = 2; // LUN 2's NAA
@@ -236,7 +254,7 @@ describe('grouping and topology', () => {
   });
 
   it('ALUA: priorities from REPORT TARGET PORT GROUPS; group_by_prio prefers the optimized group', async () => {
-    const mgr = new PathManager({ config: { pathGroupingPolicy: 'group_by_prio', pollingIntervalMs: 60_000 } });
+    const mgr = new PathManager({ config: { pathGroupingPolicy: 'group_by_prio', pollingIntervalMs: 60_000 }, clock: new SimulatedClock() });
     const std = Buffer.from(tgtd.standardInquiry);
     std[5] |= 0x10; // TPGS = implicit
     const withTpg = (tpg: number) => {
@@ -276,7 +294,9 @@ describe('grouping and topology', () => {
     expect(paths[1].dataCalls.length).toBe(1);
     expect(dev.switchGroup(0)).toBe(false); // p0 is failed
     dev.reinstatePath('p0');
-    await eventually(() => stateOf(dev, 'p0') === 'active');
+    expect(stateOf(dev, 'p0')).toBe('checking');
+    await settle(); // reinstate_path checks at once
+    expect(stateOf(dev, 'p0')).toBe('active');
     expect(dev.switchGroup(0)).toBe(true);
     await read(dev);
     expect(paths[0].dataCalls.length).toBe(1);

@@ -1,9 +1,13 @@
 /**
  * A scripted path for MultipathDevice tests: a PathTransport whose session state, command answers and NOP
  * probe the test controls. Its LU answers INQUIRY, VPD 0x80/0x83, READ CAPACITY and MODE SENSE with the
- * bytes tgtd sent (test/scsi/fixtures.ts); other commands go to `answer` (default: GOOD, zero data).
+ * bytes tgtd sent (test/scsi/fixtures.ts); other commands go to `answer` (default: GOOD, zero data). A silent
+ * probe times out on the path's clock (give the device's SimulatedClock), and the helpers below drive that
+ * clock instead of sleeping.
  */
 import { BehaviorSubject } from 'rxjs';
+import type { SimulatedClock } from 'xstate';
+import { systemClock, type Clock } from '../../src/session/clock.js';
 import type { SessionStatus } from '../../machines/session.machine.js';
 import { TransportError } from '../../src/iscsi/errors.js';
 import type { PathTransport, ProbeTarget } from '../../src/multipath/device.js';
@@ -32,12 +36,15 @@ class FakeSession implements ProbeTarget {
   /** 'answer': pings come back at once; 'silent': they time out. */
   pings: 'answer' | 'silent' = 'answer';
   pingCount = 0;
-  constructor(private readonly onClose: (e: Error) => void) {}
+  constructor(
+    private readonly onClose: (e: Error) => void,
+    private readonly clock: Clock,
+  ) {}
   ping(timeoutMs: number): Promise<number> {
     this.pingCount++;
     if (this.closed) return Promise.reject(new TransportError('closed'));
     if (this.pings === 'answer') return Promise.resolve(0.1);
-    return new Promise((_, reject) => setTimeout(() => reject(new TransportError(`NOP-Out ping timed out after ${timeoutMs} ms`)), timeoutMs));
+    return new Promise((_, reject) => this.clock.setTimeout(() => reject(new TransportError(`NOP-Out ping timed out after ${timeoutMs} ms`)), timeoutMs));
   }
   close(error: Error = new TransportError('session closed')): void {
     if (this.closed) return;
@@ -60,8 +67,12 @@ export class FakePath implements PathTransport {
   std: Buffer = tgtd.standardInquiry;
   /** When set, REPORT TARGET PORT GROUPS answers with it. */
   rtpg: Buffer | undefined;
+  private readonly pendingWaiters: { n: number; resolve(): void }[] = [];
 
-  constructor(readonly key: string) {
+  constructor(
+    readonly key: string,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.status$ = new BehaviorSubject<SessionStatus>(status('loggedIn'));
     this.live = this.newSession();
   }
@@ -89,8 +100,19 @@ export class FakePath implements PathTransport {
     if (lu) return Promise.resolve(lu);
     const a = this.answer(req);
     if (a instanceof Error) return Promise.reject(a);
-    if (a === 'hold') return new Promise((resolve, reject) => this.pending.push({ req, resolve, reject }));
+    if (a === 'hold')
+      return new Promise((resolve, reject) => {
+        this.pending.push({ req, resolve, reject });
+        for (const w of this.pendingWaiters.splice(0)) if (this.pending.length >= w.n) w.resolve();
+        else this.pendingWaiters.push(w);
+      });
     return Promise.resolve(a);
+  }
+
+  /** Resolves once `n` commands are held here (they reached the path), at once if they already are. */
+  whenPending(n: number): Promise<void> {
+    if (this.pending.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.pendingWaiters.push({ n, resolve }));
   }
 
   /** The connection fails: held commands fail with TransportError, the session goes recovering. */
@@ -122,7 +144,7 @@ export class FakePath implements PathTransport {
   private newSession(): FakeSession {
     const s = new FakeSession((e) => {
       for (const p of this.pending.splice(0)) p.reject(e);
-    });
+    }, this.clock);
     return s;
   }
 
@@ -153,13 +175,53 @@ function status(state: 'loggedIn' | 'recovering', code = 'logged-in'): SessionSt
   };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Lets every promise job that is ready run (a macrotask turn drains the microtask queue): what a device does
+ * in reaction to a fake answer or a fired timer is promise chains, done by the time this resolves. Not a sleep:
+ * no time passes on the device's clock.
+ */
+export const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** Polls until `pred` holds (for states reached through real timers). */
-export async function eventually(pred: () => boolean, timeoutMs = 2000): Promise<void> {
-  const t0 = Date.now();
-  while (!pred()) {
-    if (Date.now() - t0 > timeoutMs) throw new Error('condition not reached in time');
-    await sleep(2);
+/**
+ * Moves `clock` forward `ms` one millisecond at a time, settling after each step, so that every timer fires
+ * at its own due time and sees what the timers before it caused (SimulatedClock.increment(ms) would fire
+ * them all at the end time).
+ */
+export async function advance(clock: SimulatedClock, ms: number): Promise<void> {
+  await settle();
+  for (let i = 0; i < ms; i++) {
+    clock.increment(1);
+    await settle();
   }
+}
+
+/**
+ * Advances `clock` a millisecond at a time until `pred` holds; returns the simulated milliseconds that took.
+ * Fails after `limitMs` of simulated time: the condition depends on timers that should have fired by then.
+ */
+export async function advanceUntil(clock: SimulatedClock, pred: () => boolean, limitMs: number, what = 'condition'): Promise<number> {
+  const t0 = clock.now();
+  await settle();
+  while (!pred()) {
+    if (clock.now() - t0 >= limitMs) throw new Error(`${what} not reached within ${limitMs} simulated ms`);
+    clock.increment(1);
+    await settle();
+  }
+  return clock.now() - t0;
+}
+
+/** Whether `p` has settled yet, and how (read it after settle() or advance()). */
+export function track<T>(p: Promise<T>): { readonly state: 'pending' | 'resolved' | 'rejected'; readonly value?: T; readonly error?: unknown } {
+  const t: { state: 'pending' | 'resolved' | 'rejected'; value?: T; error?: unknown } = { state: 'pending' };
+  p.then(
+    (v) => {
+      t.state = 'resolved';
+      t.value = v;
+    },
+    (e: unknown) => {
+      t.state = 'rejected';
+      t.error = e;
+    },
+  );
+  return t;
 }
