@@ -222,7 +222,9 @@ function main(): void {
   results.push(crcCase(4096), crcCase(128 * 1024));
 
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  console.log(`\nmpiscsi codec benchmark: Node ${process.version}, ${cpu}; medians of ${ROUNDS} x ${ROUND_MS} ms after ${WARMUP_MS} ms warm-up; decode input in ${SOCKET_CHUNK / 1024} KiB chunks\n`);
+  console.log(
+    `\nmpiscsi codec benchmark: Node ${process.version}, ${cpu}; medians of ${ROUNDS} x ${ROUND_MS} ms after ${WARMUP_MS} ms warm-up; decode input in ${SOCKET_CHUNK / 1024} KiB chunks\n`,
+  );
   console.log('| case | digests | ops/s | throughput | spread |');
   console.log('|---|---|---:|---:|---:|');
   for (const r of results)
@@ -230,7 +232,11 @@ function main(): void {
   if (jsonFile) {
     writeFileSync(
       jsonFile,
-      JSON.stringify({ node: process.version, cpu, date: new Date().toISOString(), warmupMs: WARMUP_MS, roundMs: ROUND_MS, results }, null, 2) + '\n',
+      `${JSON.stringify(
+        { node: process.version, cpu, date: new Date().toISOString(), warmupMs: WARMUP_MS, roundMs: ROUND_MS, results },
+        null,
+        2,
+      )}\n`,
     );
     console.log(`\nwrote ${jsonFile}`);
   }

@@ -31,7 +31,10 @@ async function main(): Promise<void> {
   const hostId = values['host-id'];
   if (!hostId) throw new Error('--host-id is required');
   const interval = Number(values['interval-ms']);
-  const client = await ControlClient.connect(natsConnectionOptions({ servers: values.nats, name: 'failover-watch' }), { hostId, timeoutMs: 5000 });
+  const client = await ControlClient.connect(natsConnectionOptions({ servers: values.nats, name: 'failover-watch' }), {
+    hostId,
+    timeoutMs: 5000,
+  });
   const t0 = Date.now();
   const samples: Sample[] = [];
   const markers: Array<{ t: number; path: string; to: string; reason: string }> = [];

@@ -56,11 +56,7 @@ export function fioArgs(job: FioJob): string[] {
     args.push('--verify=crc32c', '--verify_fatal=1', '--verify_state_save=0', `--verify_backlog=${job.verifyBacklog}`, '--do_verify=1');
   }
   if (job.logPrefix !== undefined) {
-    args.push(
-      `--write_bw_log=${job.logPrefix}`,
-      `--log_avg_msec=${job.logAvgMsec ?? 100}`,
-      '--log_unix_epoch=1',
-    );
+    args.push(`--write_bw_log=${job.logPrefix}`, `--log_avg_msec=${job.logAvgMsec ?? 100}`, '--log_unix_epoch=1');
   }
   return args;
 }
@@ -137,12 +133,12 @@ export function parseFioJson(stdout: string): FioResult {
   } catch (err) {
     throw new FioOutputError(`fio output is not JSON: ${(err as Error).message}`);
   }
-  const jobs = doc['jobs'];
+  const jobs = doc.jobs;
   if (!Array.isArray(jobs) || jobs.length === 0) throw new FioOutputError('fio JSON has no jobs');
   const job = jobs[0] as Json;
   return {
     version: typeof doc['fio version'] === 'string' ? doc['fio version'] : 'unknown',
-    jobname: typeof job['jobname'] === 'string' ? job['jobname'] : '',
+    jobname: typeof job.jobname === 'string' ? job.jobname : '',
     error: num(job, 'error'),
     read: direction(obj(job, 'read')),
     write: direction(obj(job, 'write')),
@@ -235,7 +231,8 @@ export function longestStall(series: ThroughputPoint[], fromS = -Infinity, toS =
   let prev: number | undefined;
   for (const p of series) {
     if (p.mbps <= 0 || p.t < fromS || p.t > toS) continue;
-    if (prev !== undefined && (p.t - prev) * 1000 > best.longestMs) best = { longestMs: Math.round((p.t - prev) * 1000), fromS: prev, toS: p.t };
+    if (prev !== undefined && (p.t - prev) * 1000 > best.longestMs)
+      best = { longestMs: Math.round((p.t - prev) * 1000), fromS: prev, toS: p.t };
     prev = p.t;
   }
   return best;

@@ -136,9 +136,20 @@ async function startTarget(): Promise<Target> {
 
 // ---------------------------------------------------------------------------------------------- one run
 
-
 async function runMpiscsi(url: string, w: Workload, seconds: number): Promise<Sample> {
-  const args = [MPISCSI, 'perf', '-m', String(IN_FLIGHT), '-b', String(w.blocks), ...(w.random ? ['-r'] : []), '-t', String(seconds), '--json', url];
+  const args = [
+    MPISCSI,
+    'perf',
+    '-m',
+    String(IN_FLIGHT),
+    '-b',
+    String(w.blocks),
+    ...(w.random ? ['-r'] : []),
+    '-t',
+    String(seconds),
+    '--json',
+    url,
+  ];
   const r = await run(process.execPath, args, (seconds + 30) * 1000);
   if (r.code !== 0) throw new Error(`mpiscsi perf ${describeFailure(r)}`);
   const line = r.stdout.trim().split('\n').pop() ?? '';
@@ -198,10 +209,14 @@ function summarize(w: Workload, rounds: Round[]): Summary | undefined {
 
 // ---------------------------------------------------------------------------------------------- report
 
+/** dpkg-query's --showformat for a package's version: dpkg's own field syntax, not a JavaScript template. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: the `${Version}` is for dpkg-query to expand.
+const DPKG_VERSION = '${Version}';
+
 async function machine(): Promise<Record<string, string>> {
   const cpu = cpus();
-  const tgt = (await execText(TGTD, ['-V'])) || (await execText('dpkg-query', ['-W', '-f', '${Version}', 'tgt']));
-  const libiscsi = await execText('dpkg-query', ['-W', '-f', '${Version}', 'libiscsi-bin']);
+  const tgt = (await execText(TGTD, ['-V'])) || (await execText('dpkg-query', ['-W', '-f', DPKG_VERSION, 'tgt']));
+  const libiscsi = await execText('dpkg-query', ['-W', '-f', DPKG_VERSION, 'libiscsi-bin']);
   return {
     os: `${osType()} ${release()}`,
     cpus: `${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown'}`,
@@ -215,7 +230,13 @@ const f1 = (n: number) => n.toFixed(1);
 const f0 = (n: number) => Math.round(n).toString();
 const f2 = (n: number) => n.toFixed(2);
 
-function markdown(summaries: Summary[], rounds: Round[], env: Record<string, string>, opts: { rounds: number; seconds: number }, load: string): string {
+function markdown(
+  summaries: Summary[],
+  rounds: Round[],
+  env: Record<string, string>,
+  opts: { rounds: number; seconds: number },
+  load: string,
+): string {
   const lines = [
     `| workload | mpiscsi MB/s | mpiscsi IOPS | iscsi-perf MB/s | iscsi-perf IOPS | ratio of medians | median of round ratios (min–max) | goal | result |`,
     `|---|---:|---:|---:|---:|---:|---:|---|---|`,
@@ -237,7 +258,7 @@ function markdown(summaries: Summary[], rounds: Round[], env: Record<string, str
   );
   if (failed.length)
     lines.push('', `Failed rounds (left out): ${failed.map((r) => `${r.workload} #${r.round}: ${r.errors.join('; ')}`).join(' / ')}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------- main
@@ -279,13 +300,26 @@ async function main(): Promise<void> {
   } finally {
     killAll();
   }
-  const summaries = WORKLOADS.flatMap((w) => summarize(w, rounds.filter((r) => r.workload === w.name)) ?? []);
+  const summaries = WORKLOADS.flatMap(
+    (w) =>
+      summarize(
+        w,
+        rounds.filter((r) => r.workload === w.name),
+      ) ?? [],
+  );
   const load = `${loadBefore} before, ${loadavg().map(f2).join(' ')} after`;
   const md = markdown(summaries, rounds, env, opts, load);
-  process.stdout.write('\n' + md);
-  const json = { startedAt, options: { ...opts, inFlight: IN_FLIGHT, json: undefined, md: undefined }, machine: { ...env, load }, target: { url: target.url, tgtdControl: target.control }, summary: summaries, rounds };
+  process.stdout.write(`\n${md}`);
+  const json = {
+    startedAt,
+    options: { ...opts, inFlight: IN_FLIGHT, json: undefined, md: undefined },
+    machine: { ...env, load },
+    target: { url: target.url, tgtdControl: target.control },
+    summary: summaries,
+    rounds,
+  };
   for (const [file, text] of [
-    [opts.json, JSON.stringify(json, null, 2) + '\n'],
+    [opts.json, `${JSON.stringify(json, null, 2)}\n`],
     [opts.md, md],
   ] as const) {
     mkdirSync(dirname(file), { recursive: true });

@@ -72,7 +72,10 @@ export function execText(cmd: string, args: string[]): Promise<string> {
 
 /** The last lines of a failed command's output, for an error message. */
 export function describeFailure(r: RunOutput): string {
-  const text = (r.stderr.trim() || r.stdout.trim()).split(/[\r\n]+/).slice(-3).join(' | ');
+  const text = (r.stderr.trim() || r.stdout.trim())
+    .split(/[\r\n]+/)
+    .slice(-3)
+    .join(' | ');
   return `exit ${r.code ?? r.signal}${text ? `: ${text}` : ''}`;
 }
 
@@ -125,10 +128,17 @@ export async function countSyscalls<T>(pid: number, file: string, during: () => 
   st.kill('SIGINT');
   await new Promise((r) => (st.exitCode !== null ? r(undefined) : st.once('exit', r)));
   if (!existsSync(file)) throw new Error(`strace wrote no summary: ${err.trim()}`);
-  const rows = readFileSync(file, 'utf8').split('\n').map((l) => l.trim().split(/\s+/));
+  const rows = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/));
   // Rows: % time, seconds, usecs/call, calls, [errors], syscall; the last is "total".
-  const parsed = rows.filter((r) => r.length >= 5 && /^\d/.test(r[0]) && /^\d+$/.test(r[3])).map((r) => ({ name: r[r.length - 1], calls: Number(r[3]) }));
+  const parsed = rows
+    .filter((r) => r.length >= 5 && /^\d/.test(r[0]) && /^\d+$/.test(r[3]))
+    .map((r) => ({ name: r[r.length - 1], calls: Number(r[3]) }));
   const total = parsed.find((r) => r.name === 'total');
-  const top = parsed.filter((r) => r.name !== 'total').sort((a, b) => b.calls - a.calls).slice(0, 6);
+  const top = parsed
+    .filter((r) => r.name !== 'total')
+    .sort((a, b) => b.calls - a.calls)
+    .slice(0, 6);
   return { result, count: { calls: total?.calls ?? top.reduce((s, r) => s + r.calls, 0), top } };
 }

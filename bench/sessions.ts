@@ -144,7 +144,6 @@ function listenOnce(host: string, port: number): Promise<number> {
   });
 }
 
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startTgtd(hosts: string[], targets: number): Promise<{ port: number; pid: number }> {
@@ -205,7 +204,10 @@ function threadCpuMs(): Map<string, number> {
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/\d+$/, '').trim();
+      const name = stat
+        .slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+        .replace(/\d+$/, '')
+        .trim();
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       out.set(name, (out.get(name) ?? 0) + ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
     }
@@ -310,7 +312,9 @@ async function main(): Promise<void> {
   const tgtdLoginCpuMs = diff(procCpuMs(pid), tgtdCpu0);
   latencies.sort((a, b) => a - b);
   const held = [...pacer.heldMs].sort((a, b) => a - b);
-  log(`logged in ${latencies.length}/${o.sessions} in ${loginAllMs.toFixed(0)} ms${failures.length ? `; failures: ${failures.slice(0, 3).join('; ')}` : ''}`);
+  log(
+    `logged in ${latencies.length}/${o.sessions} in ${loginAllMs.toFixed(0)} ms${failures.length ? `; failures: ${failures.slice(0, 3).join('; ')}` : ''}`,
+  );
 
   const afterLogin = await settleMemory();
   const enteredAt = sessions.map((s) => s.status.at);
@@ -360,7 +364,15 @@ async function main(): Promise<void> {
   const idleCpuPct = ((cpu.user + cpu.system) / 1000 / idleWallMs) * 100;
   const result = {
     date: new Date().toISOString(),
-    host: { cpus: cpus().length, model: cpus()[0]?.model, kernel: release(), node: process.version, exposeGc: !!gc, loadavgBefore: load0, loadavgAfter: loadavg() },
+    host: {
+      cpus: cpus().length,
+      model: cpus()[0]?.model,
+      kernel: release(),
+      node: process.version,
+      exposeGc: !!gc,
+      loadavgBefore: load0,
+      loadavgAfter: loadavg(),
+    },
     config: { ...o, json: undefined, md: undefined, targets, hosts, timers },
     login: {
       loggedIn: latencies.length,
@@ -421,16 +433,21 @@ async function main(): Promise<void> {
     `| login slot held (connect + login) p50 / p99 | ${f(result.login.slotHeldMs.p50)} / ${f(result.login.slotHeldMs.p99)} ms | | |`,
     `| RSS per session after idle | ${f(result.memory.rssKiBPerSessionAfterIdle)} KiB | | |`,
     `| JS heap used / heap reserved / external per session | ${f(result.memory.heapKiBPerSession)} / ${f(result.memory.heapTotalKiBPerSession)} / ${f(result.memory.externalKiBPerSession)} KiB | | |`,
-    `| idle CPU user / system | ${f(result.idle.cpuUserMs, 0)} / ${f(result.idle.cpuSystemMs, 0)} ms; event loop utilization ${f(elu.utilization * 100, 2)} %; by thread (ms): ${Object.entries(threadCpu).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ')} | | |`,
+    `| idle CPU user / system | ${f(result.idle.cpuUserMs, 0)} / ${f(result.idle.cpuSystemMs, 0)} ms; event loop utilization ${f(elu.utilization * 100, 2)} %; by thread (ms): ${Object.entries(
+      threadCpu,
+    )
+      .filter(([, v]) => v > 0)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} | | |`,
     `| sessions undisturbed through idle | ${stillIn}/${n} | ${n} | ${pass(stillIn === n)} |`,
     `| tgtd CPU at idle / during login | ${f(result.idle.tgtdCpuPctOfCore, 2)} % of a core / ${f(tgtdLoginCpuMs, 0)} ms | | |`,
     `| tgtd RSS | ${f(tgtdRssKiB === undefined ? undefined : tgtdRssKiB / 1024)} MiB | | |`,
     `| all logged out | ${f(logoutAllMs, 0)} ms (${n - logoutFailures.length}/${n}) | | |`,
     '',
   ].join('\n');
-  process.stdout.write(md + '\n');
+  process.stdout.write(`${md}\n`);
   for (const file of [o.json, o.md]) mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(o.json, JSON.stringify(result, null, 2) + '\n');
+  writeFileSync(o.json, `${JSON.stringify(result, null, 2)}\n`);
   writeFileSync(o.md, md);
   log(`wrote ${o.json} and ${o.md}`);
   if (!allIn || failures.length) process.exitCode = 1;

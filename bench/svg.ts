@@ -53,7 +53,7 @@ export function niceTicks(min: number, max: number, count = 6): number[] {
 export function niceCeil(v: number): number {
   if (!(v > 0)) return 1;
   const pow = 10 ** Math.floor(Math.log10(v));
-  return ([1, 2, 2.5, 5, 10].map((m) => m * pow).find((s) => s >= v * (1 - 1e-12)) ?? 10 * pow);
+  return [1, 2, 2.5, 5, 10].map((m) => m * pow).find((s) => s >= v * (1 - 1e-12)) ?? 10 * pow;
 }
 
 export function linearScale(domain: [number, number], range: [number, number], tickCount = 6): Scale {
@@ -106,7 +106,12 @@ function document(width: number, height: number, body: string[]): string {
 }
 
 /** Axes with ticks and grid lines for one plot area; the tick lines carry their value as data-value. */
-function axes(x: Scale | undefined, y: Scale, area: { left: number; top: number; right: number; bottom: number }, yFormat = formatTick): string[] {
+function axes(
+  x: Scale | undefined,
+  y: Scale,
+  area: { left: number; top: number; right: number; bottom: number },
+  yFormat = formatTick,
+): string[] {
   const out: string[] = [];
   for (const v of y.ticks) {
     const yy = y(v);
@@ -118,7 +123,9 @@ function axes(x: Scale | undefined, y: Scale, area: { left: number; top: number;
     for (const v of x.ticks) {
       const xx = x(v);
       out.push(el('line', { class: 'grid x', x1: xx, x2: xx, y1: area.top, y2: area.bottom, stroke: '#f0f0f0' }));
-      out.push(el('line', { class: 'tick x', 'data-value': String(v), x1: xx, x2: xx, y1: area.bottom, y2: area.bottom + 4, stroke: '#333' }));
+      out.push(
+        el('line', { class: 'tick x', 'data-value': String(v), x1: xx, x2: xx, y1: area.bottom, y2: area.bottom + 4, stroke: '#333' }),
+      );
       out.push(text(xx, area.bottom + 16, formatTick(v), { 'text-anchor': 'middle', fill: '#333' }));
     }
   out.push(el('line', { class: 'axis x', x1: area.left, x2: area.right, y1: area.bottom, y2: area.bottom, stroke: '#333' }));
@@ -189,12 +196,18 @@ export function timeChart(o: TimeChartOptions): string {
     const g: string[] = [text(area.left, top - 14, panel.title, { 'font-weight': 'bold' })];
     if (panel.note) g.push(text(area.right, top - 14, panel.note, { 'text-anchor': 'end', fill: '#555' }));
     g.push(...axes(x, y, area));
-    g.push(text(area.left - 52, (top + bottom) / 2, o.yLabel, { transform: `rotate(-90 ${px(area.left - 52)} ${px((top + bottom) / 2)})`, 'text-anchor': 'middle' }));
+    g.push(
+      text(area.left - 52, (top + bottom) / 2, o.yLabel, {
+        transform: `rotate(-90 ${px(area.left - 52)} ${px((top + bottom) / 2)})`,
+        'text-anchor': 'middle',
+      }),
+    );
     panel.series.forEach((s, si) => {
       const color = s.color ?? PALETTE[si % PALETTE.length];
       const pts = s.points
         .filter((q) => q.x >= 0 && q.x <= xMax)
-        .map((q) => `${px(x(q.x))},${px(y(q.y))}`).join(' ');
+        .map((q) => `${px(x(q.x))},${px(y(q.y))}`)
+        .join(' ');
       g.push(el('polyline', { class: 'series', 'data-label': s.label, points: pts, fill: 'none', stroke: color, 'stroke-width': 1.5 }));
     });
     // Legend at the top right, under the note (a lone series is named by the y label).
@@ -279,11 +292,17 @@ export function barChart(o: BarChartOptions): string {
   const values = o.groups.flatMap((g) => g.clusters.flatMap((c) => c.values.filter((v): v is number => v !== undefined && v > 0)));
   const lo = values.length ? Math.min(...values) : 1;
   const hi = values.length ? Math.max(...values) : 10;
-  const y = o.log === false ? linearScale([0, niceCeil(hi * 1.1)], [area.bottom, area.top], 6) : logScale([lo, hi], [area.bottom, area.top]);
+  const y =
+    o.log === false ? linearScale([0, niceCeil(hi * 1.1)], [area.bottom, area.top], 6) : logScale([lo, hi], [area.bottom, area.top]);
   const body: string[] = [text(L.left, 22, o.title, { 'font-size': 16, 'font-weight': 'bold' })];
   if (o.subtitle) body.push(text(L.left, 40, o.subtitle, { fill: '#555' }));
   body.push(...axes(undefined, y, area, o.yFormat));
-  body.push(text(20, (area.top + area.bottom) / 2, o.yLabel, { transform: `rotate(-90 20 ${px((area.top + area.bottom) / 2)})`, 'text-anchor': 'middle' }));
+  body.push(
+    text(20, (area.top + area.bottom) / 2, o.yLabel, {
+      transform: `rotate(-90 20 ${px((area.top + area.bottom) / 2)})`,
+      'text-anchor': 'middle',
+    }),
+  );
   const nGroups = Math.max(1, o.groups.length);
   const groupWidth = (area.right - area.left - L.groupGap * (nGroups + 1)) / nGroups;
   const clusterColors = new Map<string, string>();
@@ -316,7 +335,13 @@ export function barChart(o: BarChartOptions): string {
         );
       });
       const lx = cx + clusterWidth / 2;
-      g.push(text(lx, area.bottom + 12, c.label, { 'text-anchor': 'end', 'font-size': 10, transform: `rotate(-40 ${px(lx)} ${px(area.bottom + 12)})` }));
+      g.push(
+        text(lx, area.bottom + 12, c.label, {
+          'text-anchor': 'end',
+          'font-size': 10,
+          transform: `rotate(-40 ${px(lx)} ${px(area.bottom + 12)})`,
+        }),
+      );
     });
     g.push(text(gx + groupWidth / 2, area.bottom + 74, grp.label, { 'text-anchor': 'middle', 'font-size': 11, 'font-weight': 'bold' }));
     body.push(el('g', { class: 'group', 'data-label': grp.label }, g));
@@ -374,7 +399,12 @@ export function cdfChart(o: CdfChartOptions): string {
     body.push(text(x + 24, 58, l));
   });
   o.panels.forEach((p, i) => {
-    const area = { left: left + i * (panelWidth + gap), right: left + i * (panelWidth + gap) + panelWidth, top: top + 14, bottom: top + height - bottom };
+    const area = {
+      left: left + i * (panelWidth + gap),
+      right: left + i * (panelWidth + gap) + panelWidth,
+      top: top + 14,
+      bottom: top + height - bottom,
+    };
     const x = logScale(domain, [area.left, area.right]);
     const y = linearScale([0, 100], [area.bottom, area.top], 5);
     body.push(text(area.left, top + 6, p.title, { 'font-weight': 'bold' }));
@@ -382,9 +412,21 @@ export function cdfChart(o: CdfChartOptions): string {
     body.push(text((area.left + area.right) / 2, area.bottom + 34, o.xLabel, { 'text-anchor': 'middle', fill: '#333' }));
     for (const s of p.series) {
       const pts = s.points.filter((q) => q.x > 0 && Number.isFinite(q.x)).map((q) => `${px(x(q.x))},${px(y(q.y))}`);
-      if (pts.length) body.push(el('polyline', { class: 'series', 'data-label': s.label, points: pts.join(' '), fill: 'none', stroke: colour(s.label, s.color), 'stroke-width': 2 }));
+      if (pts.length)
+        body.push(
+          el('polyline', {
+            class: 'series',
+            'data-label': s.label,
+            points: pts.join(' '),
+            fill: 'none',
+            stroke: colour(s.label, s.color),
+            'stroke-width': 2,
+          }),
+        );
     }
   });
-  body.push(text(14, top + height / 2, 'percentile', { transform: `rotate(-90 14 ${top + height / 2})`, 'text-anchor': 'middle', fill: '#333' }));
+  body.push(
+    text(14, top + height / 2, 'percentile', { transform: `rotate(-90 14 ${top + height / 2})`, 'text-anchor': 'middle', fill: '#333' }),
+  );
   return document(width, top + height + 8, body);
 }

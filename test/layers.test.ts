@@ -89,15 +89,24 @@ describe('layering (dependency-cruiser)', () => {
     // Allowed imports, one per kind of rule, so that a rule matching too much shows up as an unexpected line.
     file('src/settings/table.ts', "export const table = { 'node.startup': 'manual' };\n");
     file('src/scsi/cdb.ts', "import { table } from '../settings/table.js';\nexport const cdb = table;\n");
-    file('src/iscsi/pdu.ts', "import { cdb } from '../scsi/cdb.js';\nimport { createHash } from 'node:crypto';\nexport const pdu = [cdb, createHash];\n");
+    file(
+      'src/iscsi/pdu.ts',
+      "import { cdb } from '../scsi/cdb.js';\nimport { createHash } from 'node:crypto';\nexport const pdu = [cdb, createHash];\n",
+    );
     file('src/db/record.ts', "import { pdu } from '../iscsi/pdu.js';\nexport const record = pdu;\n");
     file(
       'machines/ok.machine.ts',
       "import { setup } from 'xstate';\nimport { Subject } from 'rxjs';\nimport { table } from '../src/settings/table.js';\nexport const m = [setup, Subject, table];\n",
     );
-    file('src/session/session.ts', "import { record } from '../db/record.js';\nimport { m } from '../../machines/ok.machine.js';\nexport const s = [record, m];\n");
+    file(
+      'src/session/session.ts',
+      "import { record } from '../db/record.js';\nimport { m } from '../../machines/ok.machine.js';\nexport const s = [record, m];\n",
+    );
     file('src/telemetry/spans.ts', "import { trace } from '@opentelemetry/api';\nexport const spans = trace;\n");
-    file('src/services/nodes.ts', "import { s } from '../session/session.js';\nimport { spans } from '../telemetry/spans.js';\nexport const nodes = [s, spans];\n");
+    file(
+      'src/services/nodes.ts',
+      "import { s } from '../session/session.js';\nimport { spans } from '../telemetry/spans.js';\nexport const nodes = [s, spans];\n",
+    );
     file('src/control/handlers.ts', "import { nodes } from '../services/nodes.js';\nexport const handlers = nodes;\n");
     file('src/cli/adm.ts', "import { handlers } from '../control/handlers.js';\nexport const adm = handlers;\n");
     file('src/index.ts', "export { adm } from './cli/adm.js';\n");
@@ -122,7 +131,10 @@ describe('layering (dependency-cruiser)', () => {
     // A run-time cycle and a type-only one.
     file('src/nbd/a.ts', "import { b } from './b.js';\nexport const a = () => b;\n");
     file('src/nbd/b.ts', "import { a } from './a.js';\nexport const b = () => a;\n");
-    file('src/scsi/sense.ts', "import { SenseError } from './errors.js';\nexport interface Sense { key: number }\nexport const e = SenseError;\n");
+    file(
+      'src/scsi/sense.ts',
+      "import { SenseError } from './errors.js';\nexport interface Sense { key: number }\nexport const e = SenseError;\n",
+    );
     file('src/scsi/errors.ts', "import type { Sense } from './sense.js';\nexport class SenseError extends Error { sense?: Sense }\n");
 
     it('reports exactly the planted violations', () => {

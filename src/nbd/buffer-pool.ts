@@ -31,9 +31,9 @@ export class BufferPool {
   put(b: Buffer): void {
     if (b.length > this.maxBuffer || b.length !== this.sizeClass(b.length)) return;
     if (this.pooledBytes + b.length > this.maxPooledBytes) return;
-    let list = this.free.get(b.length);
-    if (!list) this.free.set(b.length, (list = []));
-    list.push(b);
+    const list = this.free.get(b.length);
+    if (list) list.push(b);
+    else this.free.set(b.length, [b]);
     this.pooledBytes += b.length;
   }
 

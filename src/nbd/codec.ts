@@ -62,7 +62,8 @@ export function decodeString(bytes: Buffer, context: string, offset: number): st
 /** UTF-8 bytes of a spec string; throws RangeError for strings the spec forbids (our own bug, not the peer's). */
 export function encodeString(s: string, what = 'string'): Buffer {
   const b = Buffer.from(s, 'utf8');
-  if (b.length > NBD_MAX_STRING_LENGTH) throw new RangeError(`${what} is ${b.length} bytes; NBD strings are at most ${NBD_MAX_STRING_LENGTH}`);
+  if (b.length > NBD_MAX_STRING_LENGTH)
+    throw new RangeError(`${what} is ${b.length} bytes; NBD strings are at most ${NBD_MAX_STRING_LENGTH}`);
   if (b.includes(0)) throw new RangeError(`${what} contains NUL`);
   return b;
 }
@@ -175,7 +176,7 @@ export function encodeInfoRequest(req: InfoRequest): Buffer {
   b.writeUInt32BE(name.length, 0);
   name.copy(b, 4);
   b.writeUInt16BE(req.infos.length, 4 + name.length);
-  req.infos.forEach((t, i) => b.writeUInt16BE(t, 6 + name.length + 2 * i));
+  for (const [i, t] of req.infos.entries()) b.writeUInt16BE(t, 6 + name.length + 2 * i);
   return b;
 }
 
@@ -377,7 +378,14 @@ export function encodeOffsetDataHeader(cookie: bigint, offset: bigint, dataLengt
 /** S: NBD_REPLY_TYPE_ERROR chunk: error value and a message for humans (truncated to keep it short). */
 export function encodeErrorChunk(cookie: bigint, error: number, message = '', flags = NBD_REPLY_FLAG_DONE): Buffer {
   let msg = Buffer.from(message, 'utf8');
-  if (msg.length > 1024) msg = Buffer.from(msg.subarray(0, 1024).toString('utf8').replace(/\uFFFD+$/, ''), 'utf8');
+  if (msg.length > 1024)
+    msg = Buffer.from(
+      msg
+        .subarray(0, 1024)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, ''),
+      'utf8',
+    );
   const b = Buffer.alloc(STRUCTURED_REPLY_HEADER_LENGTH + 6 + msg.length);
   encodeChunkHeader({ flags, type: NBD_REPLY_TYPE_ERROR, cookie, length: 6 + msg.length }).copy(b, 0);
   b.writeUInt32BE(error >>> 0, STRUCTURED_REPLY_HEADER_LENGTH);
@@ -420,7 +428,8 @@ export function decodeReplyHeader(buf: Buffer): Decoded<ReplyHeader> | undefined
 
 /** Payload of NBD_REPLY_TYPE_OFFSET_DATA: offset and at least one byte of data. */
 export function parseOffsetData(payload: Buffer): { offset: bigint; data: Buffer } {
-  if (payload.length < 9) throw new NbdProtocolError('NBD_REPLY_TYPE_OFFSET_DATA', 0, `payload of ${payload.length} bytes is shorter than 9`);
+  if (payload.length < 9)
+    throw new NbdProtocolError('NBD_REPLY_TYPE_OFFSET_DATA', 0, `payload of ${payload.length} bytes is shorter than 9`);
   return { offset: payload.readBigUInt64BE(0), data: payload.subarray(8) };
 }
 
@@ -625,7 +634,8 @@ export class ServerStreamDecoder {
             ? { type: 'simpleReply', error: h.error, cookie: h.cookie, data: b.subarray(d.bytes) }
             : { type: 'simpleReply', error: h.error, cookie: h.cookie };
         }
-        if (h.length > this.maxPayload) throw new NbdProtocolError('structured reply', 16, `payload length ${h.length} exceeds ${this.maxPayload}`);
+        if (h.length > this.maxPayload)
+          throw new NbdProtocolError('structured reply', 16, `payload length ${h.length} exceeds ${this.maxPayload}`);
         if (q.length < d.bytes + h.length) return undefined;
         const b = q.take(d.bytes + h.length);
         return { type: 'chunk', flags: h.flags, chunkType: h.type, cookie: h.cookie, payload: b.subarray(d.bytes) };

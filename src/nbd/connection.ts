@@ -31,6 +31,7 @@ import {
   parseExportName,
   parseInfoRequest,
   type ClientMessage,
+  type InfoRequest,
   type RequestHeader,
 } from './codec.js';
 import type { BufferPool } from './buffer-pool.js';
@@ -216,7 +217,11 @@ export class NbdConnection {
           this.hardDisconnect(new NbdProtocolError('NBD_OPT_EXPORT_NAME', 12, `name of ${msg.length} bytes`));
           return;
         }
-        this.optionReply(msg.option, KNOWN_OPTIONS.has(msg.option) ? C.NBD_REP_ERR_TOO_BIG : C.NBD_REP_ERR_UNSUP, `option data of ${msg.length} bytes is too large`);
+        this.optionReply(
+          msg.option,
+          KNOWN_OPTIONS.has(msg.option) ? C.NBD_REP_ERR_TOO_BIG : C.NBD_REP_ERR_UNSUP,
+          `option data of ${msg.length} bytes is too large`,
+        );
         return;
       case 'option':
         this.handleOption(msg.option, msg.data);
@@ -259,7 +264,8 @@ export class NbdConnection {
         return this.abort();
       case C.NBD_OPT_LIST:
         if (data.length !== 0) return this.optionReply(option, C.NBD_REP_ERR_INVALID, 'NBD_OPT_LIST takes no data');
-        for (const e of this.host.listExports()) this.send([encodeOptionReply(option, C.NBD_REP_SERVER, encodeServerEntry(e.name, e.description))]);
+        for (const e of this.host.listExports())
+          this.send([encodeOptionReply(option, C.NBD_REP_SERVER, encodeServerEntry(e.name, e.description))]);
         return this.optionReply(option, C.NBD_REP_ACK);
       case C.NBD_OPT_INFO:
       case C.NBD_OPT_GO:
@@ -276,7 +282,7 @@ export class NbdConnection {
   }
 
   private infoOrGo(option: number, data: Buffer): void {
-    let req;
+    let req: InfoRequest;
     try {
       req = parseInfoRequest(data, C.optionName(option));
     } catch (err) {
@@ -333,10 +339,10 @@ export class NbdConnection {
   }
 
   /** Runs one request and sends its reply; `cost` bytes count against the in-flight limit until it is flushed. */
-  private start(h: RequestHeader, cost: number, work: () => Promise<Buffer | void>): void {
+  private start(h: RequestHeader, cost: number, work: () => Promise<Buffer | undefined>): void {
     this.inflight++;
     this.inflightBytes += cost;
-    let p: Promise<Buffer | void>;
+    let p: Promise<Buffer | undefined>;
     try {
       p = work();
     } catch (err) {
@@ -387,7 +393,8 @@ export class NbdConnection {
       if (h.offset !== 0n || h.length !== 0) fail(C.NBD_EINVAL, 'offset and length must be zero');
       return;
     }
-    if (h.type === C.NBD_CMD_TRIM && (this.flags & C.NBD_FLAG_SEND_TRIM) === 0 && !info.readOnly) fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_TRIM was not advertised');
+    if (h.type === C.NBD_CMD_TRIM && (this.flags & C.NBD_FLAG_SEND_TRIM) === 0 && !info.readOnly)
+      fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_TRIM was not advertised');
     if (h.type === C.NBD_CMD_WRITE_ZEROES && (this.flags & C.NBD_FLAG_SEND_WRITE_ZEROES) === 0 && !info.readOnly)
       fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_WRITE_ZEROES was not advertised');
     const writes = h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_TRIM || h.type === C.NBD_CMD_WRITE_ZEROES;
@@ -405,7 +412,7 @@ export class NbdConnection {
     if ((h.flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0 && !entry.fastZero) fail(C.NBD_ENOTSUP, 'zeroing is not fast on this export');
   }
 
-  private async execute(h: RequestHeader, data: Buffer | undefined): Promise<Buffer | void> {
+  private async execute(h: RequestHeader, data: Buffer | undefined): Promise<Buffer | undefined> {
     const dev = this.entry!.device;
     const info = dev.info;
     const offset = Number(h.offset);

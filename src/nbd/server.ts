@@ -125,7 +125,8 @@ export class NbdServer {
   /** Serves `device` as export `name` (UTF-8, at most 4096 bytes, no NUL). */
   addExport(name: string, device: BlockDevice, options: ExportOptions = {}): void {
     const bytes = Buffer.byteLength(name, 'utf8');
-    if (bytes > NBD_MAX_STRING_LENGTH || name.includes('\0')) throw new RangeError(`export name ${JSON.stringify(name)} is not a valid NBD string`);
+    if (bytes > NBD_MAX_STRING_LENGTH || name.includes('\0'))
+      throw new RangeError(`export name ${JSON.stringify(name)} is not a valid NBD string`);
     if (this.exportsByName.has(name)) throw new Error(`export ${JSON.stringify(name)} already exists`);
     this.exportsByName.set(name, {
       name,
@@ -222,7 +223,8 @@ export class NbdServer {
     const out: string[] = [];
     const enc = encodeURIComponent(name);
     if (addresses.socketPath) out.push(`nbd+unix:///${enc}?socket=${addresses.socketPath}`);
-    if (addresses.tcp) out.push(`nbd://${addresses.tcp.host.includes(':') ? `[${addresses.tcp.host}]` : addresses.tcp.host}:${addresses.tcp.port}/${enc}`);
+    if (addresses.tcp)
+      out.push(`nbd://${addresses.tcp.host.includes(':') ? `[${addresses.tcp.host}]` : addresses.tcp.host}:${addresses.tcp.port}/${enc}`);
     return out;
   }
 

@@ -19,9 +19,7 @@ export function need(buf: Buffer, offset: number, length: number, page: string, 
  * (truncated) or, with some targets, padded beyond it. Returns the part that belongs to the response.
  */
 export function framed(buf: Buffer, availableLength: number): { data: Buffer; truncated: boolean } {
-  return buf.length < availableLength
-    ? { data: buf, truncated: true }
-    : { data: buf.subarray(0, availableLength), truncated: false };
+  return buf.length < availableLength ? { data: buf, truncated: true } : { data: buf.subarray(0, availableLength), truncated: false };
 }
 
 /** Lowercase hex of the bytes, no separators. */

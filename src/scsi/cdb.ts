@@ -104,9 +104,7 @@ function dataBytes(cmd: string, blocks: number, blockSize: number): number {
   checkInteger(cmd, 'block size', blockSize, 1, U32_MAX);
   const bytes = blocks * blockSize;
   if (bytes > U32_MAX) {
-    throw new RangeError(
-      `${cmd}: ${blocks} blocks of ${blockSize} bytes exceed the 32-bit iSCSI Expected Data Transfer Length`,
-   );
+    throw new RangeError(`${cmd}: ${blocks} blocks of ${blockSize} bytes exceed the 32-bit iSCSI Expected Data Transfer Length`);
   }
   return bytes;
 }
@@ -340,9 +338,7 @@ export const MAX_UNMAP_DESCRIPTORS = Math.floor((U16_MAX - UNMAP_HEADER_LENGTH) 
 export function encodeUnmapParameterList(ranges: readonly UnmapRange[]): Buffer {
   const cmd = 'UNMAP';
   if (ranges.length > MAX_UNMAP_DESCRIPTORS) {
-    throw new RangeError(
-      `${cmd}: ${ranges.length} block descriptors exceed the ${MAX_UNMAP_DESCRIPTORS} a parameter list can hold`,
-   );
+    throw new RangeError(`${cmd}: ${ranges.length} block descriptors exceed the ${MAX_UNMAP_DESCRIPTORS} a parameter list can hold`);
   }
   const descriptorBytes = ranges.length * UNMAP_DESCRIPTOR_LENGTH;
   const list = Buffer.alloc(UNMAP_HEADER_LENGTH + descriptorBytes);

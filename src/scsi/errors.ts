@@ -18,7 +18,7 @@ export class ScsiParseError extends Error {
     readonly offset: number,
     detail: string,
     options?: ErrorOptions,
- ) {
+  ) {
     super(`${page}: ${detail} (offset ${offset})`, options);
   }
 }
@@ -36,7 +36,7 @@ export class CheckConditionError extends Error {
   constructor(
     readonly sense: SenseData,
     options?: ErrorOptions,
- ) {
+  ) {
     super(`CHECK CONDITION: ${senseSummary(sense)}`, options);
   }
 }
@@ -52,7 +52,7 @@ export class ScsiStatusError extends Error {
   constructor(
     readonly status: number,
     options?: ErrorOptions,
- ) {
+  ) {
     const statusName = scsiStatusName(status);
     super(`SCSI status ${statusName} (0x${hex2(status)})`, options);
     this.statusName = statusName;

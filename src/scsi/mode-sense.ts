@@ -121,11 +121,11 @@ function parseModeParameters(buf: Buffer, h: HeaderLayout): ModeParameters {
       h.longLba
         ? { numberOfBlocks: data.readBigUInt64BE(o), blockLength: data.readUInt32BE(o + 12) }
         : { numberOfBlocks: BigInt(data.readUInt32BE(o)), blockLength: data.readUIntBE(o + 5, 3) },
-   );
+    );
   }
 
   const pages: ModePageData[] = [];
-  for (let o = pagesStart; o < data.length;) {
+  for (let o = pagesStart; o < data.length; ) {
     const page = parsePageAt(data, o, h.availableLength, name, truncated);
     if (page === undefined) break;
     pages.push(page);
@@ -151,13 +151,7 @@ function parseModeParameters(buf: Buffer, h: HeaderLayout): ModeParameters {
  * sub_page format (SPF) a 4-byte header with SUBPAGE CODE and a 2-byte PAGE LENGTH. Undefined when the
  * allocation length cut the page; a page past the MODE DATA LENGTH is malformed.
  */
-function parsePageAt(
-  data: Buffer,
-  o: number,
-  available: number,
-  name: string,
-  truncated: boolean,
-): ModePageData | undefined {
+function parsePageAt(data: Buffer, o: number, available: number, name: string, truncated: boolean): ModePageData | undefined {
   const spf = (data[o] & 0x40) !== 0;
   const headerLength = spf ? 4 : 2;
   if (o + headerLength > data.length) {

@@ -105,7 +105,7 @@ export function parseReportTargetPortGroups(buf: Buffer): ReportTargetPortGroups
   }
 
   const groups: TargetPortGroup[] = [];
-  for (let o = groupsStart; o < data.length;) {
+  for (let o = groupsStart; o < data.length; ) {
     if (o + GROUP_HEADER_LENGTH > data.length) {
       if (truncated) break;
       throw new ScsiParseError(PAGE, o, 'target port group descriptor runs past the RETURN DATA LENGTH');
@@ -158,10 +158,7 @@ export function encodeReportTargetPortGroups(
 ): Buffer {
   const extended = options.implicitTransitionTime !== undefined;
   const headerLength = extended ? 8 : 4;
-  const length = groups.reduce(
-    (n, g) => n + GROUP_HEADER_LENGTH + g.relativeTargetPorts.length * PORT_LENGTH,
-    headerLength,
- );
+  const length = groups.reduce((n, g) => n + GROUP_HEADER_LENGTH + g.relativeTargetPorts.length * PORT_LENGTH, headerLength);
   const buf = Buffer.alloc(length);
   buf.writeUInt32BE(length - 4, 0);
   if (extended) {

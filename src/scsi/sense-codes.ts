@@ -349,4 +349,3 @@ export function ascDescription(asc: number, ascq: number): string {
   if (asc === 0x4d) return `TAGGED OVERLAPPED COMMANDS (TASK TAG ${hexByte(ascq)})`;
   return `ASC ${hexByte(asc)} ASCQ ${hexByte(ascq)}`;
 }
-

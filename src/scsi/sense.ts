@@ -212,7 +212,7 @@ function parseDescriptor(buf: Buffer, responseCode: number): SenseData {
   let endOfMedium = false;
   let ili = false;
 
-  for (let o = 8; o < data.length;) {
+  for (let o = 8; o < data.length; ) {
     // A descriptor cut off where the buffer ends is truncation; one that runs past the ADDITIONAL SENSE
     // LENGTH is a malformed response.
     if (o + 2 > data.length) {
@@ -325,7 +325,11 @@ export interface FixedSenseFields {
  */
 export function encodeFixedSense(fields: FixedSenseFields): Buffer {
   const { key, asc, ascq, deferred = false, information } = fields;
-  for (const [name, value, max] of [['key', key, 0x0f], ['asc', asc, 0xff], ['ascq', ascq, 0xff]] as const) {
+  for (const [name, value, max] of [
+    ['key', key, 0x0f],
+    ['asc', asc, 0xff],
+    ['ascq', ascq, 0xff],
+  ] as const) {
     if (!Number.isInteger(value) || value < 0 || value > max) {
       throw new RangeError(`fixed sense: ${name} ${value} is not an integer in 0..${max}`);
     }

@@ -129,12 +129,27 @@ function createMetrics(meter: Meter, telemetry: Telemetry): TelemetryMetrics {
     advice: { explicitBucketBoundaries: STALL_BUCKETS },
   });
 
-  const operations = meter.createObservableCounter(METRIC_MPATH_PATH_OPERATIONS, { description: 'I/Os completed on a path', unit: '{operation}' });
+  const operations = meter.createObservableCounter(METRIC_MPATH_PATH_OPERATIONS, {
+    description: 'I/Os completed on a path',
+    unit: '{operation}',
+  });
   const io = meter.createObservableCounter(METRIC_MPATH_PATH_IO, { description: 'Bytes of the I/Os completed on a path', unit: 'By' });
-  const outstanding = meter.createObservableUpDownCounter(METRIC_MPATH_PATH_OUTSTANDING, { description: 'I/Os in flight on a path', unit: '{operation}' });
-  const reissued = meter.createObservableCounter(METRIC_MPATH_PATH_REISSUED, { description: 'I/Os that failed on a path and were re-issued on another', unit: '{operation}' });
-  const pathState = meter.createObservableUpDownCounter(METRIC_MPATH_PATH_STATE, { description: 'Path state: 1 for the current state', unit: '{path}' });
-  const held = meter.createObservableUpDownCounter(METRIC_MPATH_HELD, { description: 'I/Os held while no path works', unit: '{operation}' });
+  const outstanding = meter.createObservableUpDownCounter(METRIC_MPATH_PATH_OUTSTANDING, {
+    description: 'I/Os in flight on a path',
+    unit: '{operation}',
+  });
+  const reissued = meter.createObservableCounter(METRIC_MPATH_PATH_REISSUED, {
+    description: 'I/Os that failed on a path and were re-issued on another',
+    unit: '{operation}',
+  });
+  const pathState = meter.createObservableUpDownCounter(METRIC_MPATH_PATH_STATE, {
+    description: 'Path state: 1 for the current state',
+    unit: '{path}',
+  });
+  const held = meter.createObservableUpDownCounter(METRIC_MPATH_HELD, {
+    description: 'I/Os held while no path works',
+    unit: '{operation}',
+  });
   meter.addBatchObservableCallback(
     (result) => {
       for (const device of registry.devices) {
@@ -156,13 +171,22 @@ function createMetrics(meter: Meter, telemetry: Telemetry): TelemetryMetrics {
     [operations, io, outstanding, reissued, pathState, held],
   );
 
-  const sessionState = meter.createObservableUpDownCounter(METRIC_ISCSI_SESSION_STATE, { description: 'iSCSI session state: 1 for the current state', unit: '{session}' });
+  const sessionState = meter.createObservableUpDownCounter(METRIC_ISCSI_SESSION_STATE, {
+    description: 'iSCSI session state: 1 for the current state',
+    unit: '{session}',
+  });
   const data = meter.createObservableCounter(METRIC_ISCSI_CONNECTION_DATA, {
     description: 'SCSI data bytes sent (txdata_octets) and received (rxdata_octets), all connections of the session',
     unit: 'By',
   });
-  const pdus = meter.createObservableCounter(METRIC_ISCSI_CONNECTION_PDUS, { description: 'iSCSI PDUs by kind (iscsiadm --stats)', unit: '{pdu}' });
-  const errors = meter.createObservableCounter(METRIC_ISCSI_CONNECTION_ERRORS, { description: 'Digest errors and timeouts (iscsiadm --stats)', unit: '{error}' });
+  const pdus = meter.createObservableCounter(METRIC_ISCSI_CONNECTION_PDUS, {
+    description: 'iSCSI PDUs by kind (iscsiadm --stats)',
+    unit: '{pdu}',
+  });
+  const errors = meter.createObservableCounter(METRIC_ISCSI_CONNECTION_ERRORS, {
+    description: 'Digest errors and timeouts (iscsiadm --stats)',
+    unit: '{error}',
+  });
   meter.addBatchObservableCallback(
     (result) => {
       for (const { session, attributes } of registry.sessions.values()) {
@@ -176,7 +200,8 @@ function createMetrics(meter: Meter, telemetry: Telemetry): TelemetryMetrics {
   const observeConnection = (result: BatchObservableResult, st: ConnectionStats, attributes: Attributes) => {
     result.observe(data, st.txdata_octets, { ...attributes, [ATTR_NETWORK_IO_DIRECTION]: 'transmit' });
     result.observe(data, st.rxdata_octets, { ...attributes, [ATTR_NETWORK_IO_DIRECTION]: 'receive' });
-    for (const [key, kind, dir] of PDU_COUNTERS) result.observe(pdus, st[key], { ...attributes, [ATTR_ISCSI_PDU_TYPE]: kind, [ATTR_NETWORK_IO_DIRECTION]: dir });
+    for (const [key, kind, dir] of PDU_COUNTERS)
+      result.observe(pdus, st[key], { ...attributes, [ATTR_ISCSI_PDU_TYPE]: kind, [ATTR_NETWORK_IO_DIRECTION]: dir });
     result.observe(errors, st.digest_err, { ...attributes, [ATTR_ERROR_TYPE]: 'digest' });
     result.observe(errors, st.timeout_err, { ...attributes, [ATTR_ERROR_TYPE]: 'timeout' });
   };
@@ -194,10 +219,12 @@ export function ioDurationObserver(device: MultipathDevice, histogram: Histogram
     let attrs = byPath.get(path);
     if (!attrs) {
       const base = { [ATTR_MPATH_DEVICE]: device.name, [ATTR_MPATH_WWID]: device.wwid, [ATTR_MPATH_PATH]: path };
-      attrs = [{ ...base, [ATTR_DISK_IO_DIRECTION]: 'read' }, { ...base, [ATTR_DISK_IO_DIRECTION]: 'write' }];
+      attrs = [
+        { ...base, [ATTR_DISK_IO_DIRECTION]: 'read' },
+        { ...base, [ATTR_DISK_IO_DIRECTION]: 'write' },
+      ];
       byPath.set(path, attrs);
     }
     histogram.record(latencyMs / 1000, attrs[write ? 1 : 0]);
   };
 }
-

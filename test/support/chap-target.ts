@@ -87,7 +87,14 @@ export const TGT_VALUES: Record<string, string> = {
 };
 
 const HASHES: Record<number, string> = { 5: 'md5', 6: 'sha1', 7: 'sha256', 8: 'sha3-256' };
-const MIN_KEYS = new Set(['MaxBurstLength', 'FirstBurstLength', 'DefaultTime2Retain', 'MaxOutstandingR2T', 'MaxConnections', 'ErrorRecoveryLevel']);
+const MIN_KEYS = new Set([
+  'MaxBurstLength',
+  'FirstBurstLength',
+  'DefaultTime2Retain',
+  'MaxOutstandingR2T',
+  'MaxConnections',
+  'ErrorRecoveryLevel',
+]);
 const MAX_KEYS = new Set(['DefaultTime2Wait']);
 const AND_KEYS = new Set(['ImmediateData', 'IFMarker', 'OFMarker']);
 const OR_KEYS = new Set(['InitialR2T', 'DataPDUInOrder', 'DataSequenceInOrder']);
@@ -119,7 +126,11 @@ function decodeBinary(v: string): Buffer {
 }
 
 function hash(alg: number, id: number, secret: string, challenge: Buffer): Buffer {
-  return createHash(HASHES[alg]).update(Buffer.from([id])).update(secret, 'utf8').update(challenge).digest();
+  return createHash(HASHES[alg])
+    .update(Buffer.from([id]))
+    .update(secret, 'utf8')
+    .update(challenge)
+    .digest();
 }
 
 /** A target side of the login, one Login Response per Login Request. */
@@ -128,7 +139,9 @@ export class ScriptedTarget {
   readonly log: Array<{ req: LoginRequest; resp: LoginResponse }> = [];
   /** The mutual challenges initiators sent us (for 'reflect-challenge' on the next login). */
   readonly receivedChallenges: Buffer[] = [];
-  private readonly o: Required<Pick<ScriptedTargetOptions, 'portalGroupTag' | 'auth' | 'algorithms' | 'challengeLength' | 'tsih' | 'statSN'>> &
+  private readonly o: Required<
+    Pick<ScriptedTargetOptions, 'portalGroupTag' | 'auth' | 'algorithms' | 'challengeLength' | 'tsih' | 'statSN'>
+  > &
     ScriptedTargetOptions;
   private readonly random: (n: number) => Buffer;
   private statSN: number;
@@ -261,8 +274,7 @@ export class ScriptedTarget {
     switch (this.phase) {
       case 'first': {
         if (!get('InitiatorName')) throw new Error('scripted target: no InitiatorName in the first request');
-        if (this.bad('redirect'))
-          return this.fail(req, 1, 1, encodeText([['TargetAddress', this.o.redirectTo ?? '192.0.2.7:3261,2']]));
+        if (this.bad('redirect')) return this.fail(req, 1, 1, encodeText([['TargetAddress', this.o.redirectTo ?? '192.0.2.7:3261,2']]));
         const type = get('SessionType') ?? 'Normal';
         if (type === 'Normal' && this.o.targetName && get('TargetName') !== this.o.targetName) return this.fail(req, 2, 3);
         if (req.csg === 1) {

@@ -14,15 +14,10 @@ export interface CliResult {
 export function runCli(program: 'mpiscsi' | 'mpiscsiadm', args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const script = join(root, 'dist', 'src', 'cli', `${program}.js`);
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [script, ...args],
-      { env: { ...process.env, ...env }, maxBuffer: 64 << 20 },
-      (err, stdout, stderr) => {
-        const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-        resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-      },
-    );
+    execFile(process.execPath, [script, ...args], { env: { ...process.env, ...env }, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
   });
 }
 

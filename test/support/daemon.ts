@@ -32,8 +32,7 @@ export class DaemonProcess {
     let buf = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => {
       buf += s;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         this.lines.push(line);
@@ -52,7 +51,20 @@ export class DaemonProcess {
     const traceFile = join(o.dir, `trace-${o.hostId}.jsonl`);
     const child = spawn(
       process.execPath,
-      [join(root, 'dist/src/daemon/mpiscsid.js'), '--db', o.db, '--state-dir', join(o.dir, `state-${o.hostId}`), '--host-id', o.hostId, '--nats', o.nats, '--trace-file', traceFile, ...(o.extra ?? [])],
+      [
+        join(root, 'dist/src/daemon/mpiscsid.js'),
+        '--db',
+        o.db,
+        '--state-dir',
+        join(o.dir, `state-${o.hostId}`),
+        '--host-id',
+        o.hostId,
+        '--nats',
+        o.nats,
+        '--trace-file',
+        traceFile,
+        ...(o.extra ?? []),
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
     );
     return new DaemonProcess(child, traceFile);

@@ -21,7 +21,16 @@ import {
   TmfResponse,
 } from '../../src/iscsi/constants.js';
 import { framePdu, PduFramer } from '../../src/iscsi/framer.js';
-import { encodeBhs, type DataOut, type InitiatorPdu, type LoginRequest, type LogoutRequest, type Pdu, type ScsiCommand, type TaskMgmtRequest } from '../../src/iscsi/pdu.js';
+import {
+  encodeBhs,
+  type DataOut,
+  type InitiatorPdu,
+  type LoginRequest,
+  type LogoutRequest,
+  type Pdu,
+  type ScsiCommand,
+  type TaskMgmtRequest,
+} from '../../src/iscsi/pdu.js';
 import { serialAdd, serialGte, serialLt, serialLte } from '../../src/iscsi/serial.js';
 import { encodeTextData, parseTextData } from '../../src/iscsi/text.js';
 import { ScriptedTarget, type ScriptedTargetOptions } from './chap-target.js';
@@ -228,7 +237,10 @@ export class FakeTarget {
   }
 
   /** The next PDU of `opcode` (matching `match`) received after this call. */
-  nextPdu<O extends InitiatorPdu['opcode']>(opcode: O, match?: (pdu: PduOf<O>, conn: FakeConnection) => boolean): Promise<Received<PduOf<O>>> {
+  nextPdu<O extends InitiatorPdu['opcode']>(
+    opcode: O,
+    match?: (pdu: PduOf<O>, conn: FakeConnection) => boolean,
+  ): Promise<Received<PduOf<O>>> {
     return this.when(
       (e) => e.type === 'pdu' && e.received.pdu.opcode === opcode && (!match || match(e.received.pdu as PduOf<O>, e.received.conn)),
     ).then((e) => (e as Extract<FakeEvent, { type: 'pdu' }>).received as Received<PduOf<O>>);
@@ -453,7 +465,8 @@ export class FakeTarget {
     switch (pdu.opcode) {
       case Opcode.NOP_OUT:
         // §11.18: a NOP-Out with a real ITT is a ping; one with ITT 0xffffffff answers ours.
-        if (pdu.itt !== RESERVED_TAG) this.send(c, { opcode: Opcode.NOP_IN, itt: pdu.itt, lun: pdu.lun, ttt: RESERVED_TAG, ...this.status(c, true), data: pdu.data });
+        if (pdu.itt !== RESERVED_TAG)
+          this.send(c, { opcode: Opcode.NOP_IN, itt: pdu.itt, lun: pdu.lun, ttt: RESERVED_TAG, ...this.status(c, true), data: pdu.data });
         return;
       case Opcode.SCSI_COMMAND:
         return this.onCommand(c, pdu, verdict);
@@ -601,7 +614,8 @@ export class FakeTarget {
     let response: number = TmfResponse.FUNCTION_COMPLETE;
     const dropTasks = (match: (t: ScsiCommand) => boolean) => {
       for (const [itt, t] of c.tasks) if (match(t.cmd)) c.tasks.delete(itt);
-      for (const [sn, q] of c.queue) if (q !== 'plugged' && q.pdu.opcode === Opcode.SCSI_COMMAND && match(q.pdu)) c.queue.set(sn, 'plugged');
+      for (const [sn, q] of c.queue)
+        if (q !== 'plugged' && q.pdu.opcode === Opcode.SCSI_COMMAND && match(q.pdu)) c.queue.set(sn, 'plugged');
     };
     if (verdict === undefined || verdict === TmfResponse.FUNCTION_COMPLETE) {
       switch (req.function) {
@@ -649,7 +663,14 @@ export class FakeTarget {
 
   /** §11.17: reason and the rejected PDU's BHS as data. */
   private sendReject(c: Conn, pdu: InitiatorPdu, reason: number): void {
-    this.send(c, { opcode: Opcode.REJECT, itt: RESERVED_TAG, reason, ...this.status(c, true), dataSN: 0, data: encodeBhs(pdu).subarray(0, BHS_LENGTH) });
+    this.send(c, {
+      opcode: Opcode.REJECT,
+      itt: RESERVED_TAG,
+      reason,
+      ...this.status(c, true),
+      dataSN: 0,
+      data: encodeBhs(pdu).subarray(0, BHS_LENGTH),
+    });
   }
 
   private sendAsync(c: Conn, asyncEvent: number, parameter1: number, parameter2: number, parameter3: number): void {
@@ -675,7 +696,7 @@ export class FakeTarget {
     if (cmd.lun !== this.lun && op !== Cdb.INQUIRY && op !== Cdb.REPORT_LUNS) return check(0x25, 0x00); // LOGICAL UNIT NOT SUPPORTED
     const bs = this.blockSize;
     const blocks = this.backing.length / bs;
-    const range = (lba: number, n: number) => (lba + n > blocks ? undefined : [lba * bs, (lba + n) * bs] as const);
+    const range = (lba: number, n: number) => (lba + n > blocks ? undefined : ([lba * bs, (lba + n) * bs] as const));
     switch (op) {
       case Cdb.TEST_UNIT_READY:
       case Cdb.SYNCHRONIZE_CACHE_10:
@@ -706,13 +727,19 @@ export class FakeTarget {
       }
       case Cdb.READ_10:
       case Cdb.READ_16: {
-        const r = op === Cdb.READ_10 ? range(cdb.readUInt32BE(2), cdb.readUInt16BE(7)) : range(Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10));
+        const r =
+          op === Cdb.READ_10
+            ? range(cdb.readUInt32BE(2), cdb.readUInt16BE(7))
+            : range(Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10));
         if (!r) return check(0x21, 0x00); // LOGICAL BLOCK ADDRESS OUT OF RANGE
         return { status: GOOD, data: Buffer.from(this.backing.subarray(r[0], r[1])) };
       }
       case Cdb.WRITE_10:
       case Cdb.WRITE_16: {
-        const r = op === Cdb.WRITE_10 ? range(cdb.readUInt32BE(2), cdb.readUInt16BE(7)) : range(Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10));
+        const r =
+          op === Cdb.WRITE_10
+            ? range(cdb.readUInt32BE(2), cdb.readUInt16BE(7))
+            : range(Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10));
         if (!r) return check(0x21, 0x00);
         dataOut?.copy(this.backing, r[0], 0, r[1] - r[0]);
         return { status: GOOD };
@@ -779,7 +806,7 @@ export class FakeTarget {
 
   private conn(conn: FakeConnection | undefined): Conn {
     const c = conn && this.conns.get(conn);
-    if (!c || c.phase !== 'full') throw new Error('fake target: no connection in full-feature phase');
+    if (c?.phase !== 'full') throw new Error('fake target: no connection in full-feature phase');
     return c;
   }
 

@@ -49,8 +49,7 @@ export class FaultProxy {
   set(mode: FaultMode): void {
     this.mode = mode;
     if (mode.kind === 'reset' || mode.kind === 'close') for (const p of [...this.pairs]) this.kill(p, mode.kind);
-    if (mode.kind !== 'blackhole')
-      for (const p of this.pairs) for (const { to, chunk } of p.held.splice(0)) this.deliver(to, chunk);
+    if (mode.kind !== 'blackhole') for (const p of this.pairs) for (const { to, chunk } of p.held.splice(0)) this.deliver(to, chunk);
   }
 
   private deliver(to: Socket, chunk: Buffer): void {

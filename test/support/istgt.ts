@@ -130,7 +130,10 @@ export class Istgt {
 
   /** An iscsi:// URL of the LU (always LUN 0: istgt numbers each target's LUs from LUN0). */
   url(lu: string, opts: { user?: string; secret?: string; query?: string } = {}): string {
-    const cred = opts.user !== undefined ? `${encodeURIComponent(opts.user)}${opts.secret !== undefined ? `%${encodeURIComponent(opts.secret)}` : ''}@` : '';
+    const cred =
+      opts.user !== undefined
+        ? `${encodeURIComponent(opts.user)}${opts.secret !== undefined ? `%${encodeURIComponent(opts.secret)}` : ''}@`
+        : '';
     return `iscsi://${cred}${this.portal}/${this.targetName(lu)}/0${opts.query ? `?${opts.query}` : ''}`;
   }
 
@@ -335,4 +338,3 @@ function readPid(path: string): number | undefined {
     return undefined;
   }
 }
-

@@ -76,7 +76,7 @@ export class NatsServer {
       if (t.verify) tls.push('verify: true');
       lines.push(`tls { ${tls.join(', ')} }`);
     }
-    writeFileSync(conf, lines.join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(conf, `${lines.join('\n')}\n`, { mode: 0o600 });
     const child = spawn(NATS_SERVER, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     child.stderr!.setEncoding('utf8').on('data', (s: string) => {

@@ -29,7 +29,12 @@ export function run(cmd: string, args: string[], options: RunOptions = {}): Prom
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       const result = { code, stdout, stderr, ms: performance.now() - t0 };
       if (okCodes.includes(code)) resolve(result);
-      else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}${(err as { killed?: boolean } | null)?.killed ? ' (timed out)' : ''}: ${stderr || stdout}`));
+      else
+        reject(
+          new Error(
+            `${cmd} ${args.join(' ')} exited ${code}${(err as { killed?: boolean } | null)?.killed ? ' (timed out)' : ''}: ${stderr || stdout}`,
+          ),
+        );
     });
   });
 }

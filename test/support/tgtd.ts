@@ -191,4 +191,3 @@ function pickControlPort(): number {
     if (!existsSync(`/var/run/tgtd/socket.${n}`)) return n;
   }
 }
-

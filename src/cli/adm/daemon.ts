@@ -35,7 +35,10 @@ export function admNatsOptions(opts: AdmOptions) {
 
 async function daemon(opts: AdmOptions): Promise<ControlClient> {
   try {
-    return await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 });
+    return await ControlClient.connect(admNatsOptions(opts), {
+      hostId: opts.hostId ?? defaultHostId(),
+      timeoutMs: (opts.timeout ?? 120) * 1000,
+    });
   } catch (err) {
     throw asAdm(err);
   }
@@ -62,7 +65,11 @@ export async function withDaemon<T>(opts: AdmOptions, fn: (c: ControlClient) => 
 
 const portalOf = (k: NodeKeyMsg): string => `${k.portal.address},${k.portal.port}`;
 const where = (k: NodeKeyMsg): string => `[iface: ${k.iface}, target: ${k.target}, portal: ${portalOf(k)}]`;
-const keyMsg = (k: NodeKey): NodeKeyMsg => ({ target: k.target, portal: { address: k.address, port: k.port, tpgt: k.tpgt }, iface: k.iface });
+const keyMsg = (k: NodeKey): NodeKeyMsg => ({
+  target: k.target,
+  portal: { address: k.address, port: k.port, tpgt: k.tpgt },
+  iface: k.iface,
+});
 
 /**
  * Reports login results as iscsiadm does: `Login to [...] successful.` per success, two lines per failure,
@@ -103,7 +110,9 @@ export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Pr
     const results = await Promise.all(
       msgs.map(async (k): Promise<LoginResult> => {
         try {
-          const r = await c.call('nodeLogin', { filter: { target: k.target, address: k.portal.address, port: k.portal.port, iface: k.iface } });
+          const r = await c.call('nodeLogin', {
+            filter: { target: k.target, address: k.portal.address, port: k.portal.port, iface: k.iface },
+          });
           return r.results[0] ?? { node: k, sid: 0, code: ExitCode.NO_OBJS_FOUND, message: 'No records found' };
         } catch (err) {
           if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) throw err;
@@ -155,7 +164,8 @@ function reportLogouts(results: readonly LoginResult[], json: boolean): void {
 async function logoutWhere(opts: AdmOptions, c: ControlClient, pick: (s: SessionInfo) => boolean, startup?: string): Promise<void> {
   const sessions = (await c.call('sessionList', {})).sessions.filter(pick);
   if (sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No matching sessions found');
-  if (!opts.json) for (const s of sessions) out(`Logging out of session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
+  if (!opts.json)
+    for (const s of sessions) out(`Logging out of session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
   const results: LoginResult[] = [];
   for (const s of sessions) {
     if (startup) results.push(...(await c.call('nodeLogout', { filter: filterOf(s.node), startup })).results);

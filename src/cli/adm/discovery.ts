@@ -114,7 +114,8 @@ export async function runDiscovery(store: RecordStore, opts: AdmOptions): Promis
   const spec = parsePortal(opts.portal);
   const p: PortalKey = { address: spec.address, port: spec.port ?? 3260 };
   const ops = opts.op;
-  for (const o of ops) if (!['new', 'delete', 'update', 'show', 'nonpersistent'].includes(o)) throw usage(`Invalid op "${o}" for discovery mode`);
+  for (const o of ops)
+    if (!['new', 'delete', 'update', 'show', 'nonpersistent'].includes(o)) throw usage(`Invalid op "${o}" for discovery mode`);
 
   if (ops.includes('delete')) {
     if (!(await store.getDiscovery(p))) throw noRecords();

@@ -4,6 +4,7 @@
  * switch_group / set_policy; `-m export` lists, starts (`-o new`) and stops (`-o delete`) NBD exports.
  * Both go to mpiscsid over NATS.
  */
+import type { ResponseOf } from '../../control/client.js';
 import { ExitCode } from '../../control/exit-codes.js';
 import { AdmError, out, printJson, usage, type AdmOptions } from './common.js';
 import { withDaemon } from './daemon.js';
@@ -11,7 +12,7 @@ import { withDaemon } from './daemon.js';
 export async function runMpath(opts: AdmOptions): Promise<void> {
   const op = opts.op[0] ?? 'show';
   await withDaemon(opts, async (c) => {
-    let devices;
+    let devices: ResponseOf<'mpathList'>['devices'];
     switch (op) {
       case 'show':
         devices = (await c.call('mpathList', { device: opts.device ?? '' })).devices;
@@ -28,7 +29,8 @@ export async function runMpath(opts: AdmOptions): Promise<void> {
         devices = (await c.call('mpathSwitchGroup', { device: opts.device, group: opts.group })).devices;
         break;
       case 'set_policy':
-        if (!opts.device || opts.name === undefined || opts.value === undefined) throw usage('-o set_policy needs --device NAME, -n SETTING and -v VALUE');
+        if (!opts.device || opts.name === undefined || opts.value === undefined)
+          throw usage('-o set_policy needs --device NAME, -n SETTING and -v VALUE');
         devices = (await c.call('mpathSetPolicy', { device: opts.device, settings: { [opts.name]: opts.value } })).devices;
         break;
       default:
@@ -43,7 +45,7 @@ export async function runMpath(opts: AdmOptions): Promise<void> {
 export async function runExport(opts: AdmOptions): Promise<void> {
   const op = opts.op[0] ?? 'show';
   await withDaemon(opts, async (c) => {
-    let exports;
+    let exports: ResponseOf<'exportList'>['exports'];
     switch (op) {
       case 'show':
         exports = (await c.call('exportList', {})).exports;
