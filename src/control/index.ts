@@ -4,6 +4,7 @@ export { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoi
 export { ExitCode, exitCodeFor } from './exit-codes.js';
 export { DAEMON_NOT_CONNECTED, toControlError } from './errors.js';
 export {
+  ALWAYS_SET,
   ControlDecodeError,
   decodeMessage,
   encodeMessage,

@@ -6,44 +6,48 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ROOT_CONTEXT, context, trace, type Context, type ContextManager, type SpanContext } from '@opentelemetry/api';
 import type { NatsConnection } from '@nats-io/transport-node';
-import protobuf from 'protobufjs';
+import { ScalarType, type DescField } from '@bufbuild/protobuf';
 import { ENDPOINTS, type Endpoint } from '../../src/control/endpoints.js';
 import type { ControlHost, HostEvent } from '../../src/control/host.js';
 import { messageType } from '../../src/control/schema.js';
 import { activeRequestContext } from '../../src/control/service.js';
 
-const INT_SAMPLES: Record<string, number> = {
-  int32: -7,
-  sint32: -7,
-  sfixed32: -7,
-  uint32: 7,
-  fixed32: 7,
-  int64: -(2 ** 40) - 7,
-  sint64: -(2 ** 40) - 7,
-  sfixed64: -(2 ** 40) - 7,
-  uint64: 2 ** 40 + 7,
-  fixed64: 2 ** 40 + 7,
+const INT_SAMPLES: Partial<Record<ScalarType, number>> = {
+  [ScalarType.INT32]: -7,
+  [ScalarType.SINT32]: -7,
+  [ScalarType.SFIXED32]: -7,
+  [ScalarType.UINT32]: 7,
+  [ScalarType.FIXED32]: 7,
+  [ScalarType.INT64]: -(2 ** 40) - 7,
+  [ScalarType.SINT64]: -(2 ** 40) - 7,
+  [ScalarType.SFIXED64]: -(2 ** 40) - 7,
+  [ScalarType.UINT64]: 2 ** 40 + 7,
+  [ScalarType.FIXED64]: 2 ** 40 + 7,
 };
 
 /** An object of message `typeName` with every field set to a non-default value (64-bit ones above 2^32). */
 export function sample(typeName: string, tag = 's'): Record<string, unknown> {
   const t = messageType(typeName);
   const out: Record<string, unknown> = {};
-  for (const f of t.fieldsArray) {
+  for (const f of t.fields) {
     const one = (): unknown => {
-      if (f.resolvedType instanceof protobuf.Type) return sample(f.resolvedType.fullName.slice(1), tag);
-      if (f.type === 'string') return `${tag}-${f.name}`;
-      if (f.type === 'bool') return true;
-      if (f.type === 'double' || f.type === 'float') return 1.5;
-      const n = INT_SAMPLES[f.type];
-      if (n === undefined) throw new Error(`no sample for ${f.type}`);
-      return n;
+      if (f.message) return sample(f.message.typeName, tag);
+      return scalarSample(f, f.scalar!, tag);
     };
-    if (f instanceof protobuf.MapField) out[f.name] = { [`${tag}-key`]: one() };
-    else if (f.repeated) out[f.name] = [one(), one()];
-    else out[f.name] = one();
+    if (f.fieldKind === 'map') out[f.localName] = { [`${tag}-key`]: one() };
+    else if (f.fieldKind === 'list') out[f.localName] = [one(), one()];
+    else out[f.localName] = one();
   }
   return out;
+}
+
+function scalarSample(f: DescField, s: ScalarType, tag: string): unknown {
+  if (s === ScalarType.STRING) return `${tag}-${f.localName}`;
+  if (s === ScalarType.BOOL) return true;
+  if (s === ScalarType.DOUBLE || s === ScalarType.FLOAT) return 1.5;
+  const n = INT_SAMPLES[s];
+  if (n === undefined) throw new Error(`no sample for ${ScalarType[s]} (${f.parent.typeName}.${f.name})`);
+  return n;
 }
 
 export interface RecordedCall {

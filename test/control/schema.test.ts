@@ -1,10 +1,12 @@
 /**
- * The control API codec (src/control/schema.ts): protobuf and proto3 JSON round trips of every message of
- * the endpoint table, rejection of malformed bodies and unknown fields, and random bytes that never make
- * the decoder throw anything but ControlDecodeError.
+ * The control API codec (src/control/schema.ts over the generated src/control/gen/): protobuf and proto3 JSON
+ * round trips of every message of the endpoint table, rejection of malformed bodies and unknown fields, the
+ * plain-object mapping (64-bit numbers, ALWAYS_SET), and random bytes that never make the decoder throw
+ * anything but ControlDecodeError.
  */
+import { create, createFileRegistry } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import fc from 'fast-check';
-import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { ENDPOINTS, EVENT_TYPES } from '../../src/control/endpoints.js';
 import {
@@ -15,8 +17,8 @@ import {
   encodeJson,
   encodeMessage,
   encodeProtobuf,
-  findPackageRoot,
   loadSchema,
+  messageType,
 } from '../../src/control/schema.js';
 import { sample } from './helpers.js';
 
@@ -35,10 +37,10 @@ function decodeError(fn: () => unknown): ControlDecodeError {
 }
 
 describe('schema loading', () => {
-  it('finds proto/ above src/control and loads every message of the endpoint table', () => {
-    expect(findPackageRoot()).toMatch(/main$|mpiscsi$|\/[^/]+$/);
-    const root = loadSchema();
-    for (const t of ALL_TYPES) expect(root.lookupType(t).fullName).toBe(`.${t}`);
+  it('has every message of the endpoint table in the generated descriptors', () => {
+    const registry = loadSchema();
+    for (const t of ALL_TYPES) expect(registry.getMessage(t)?.typeName).toBe(t);
+    expect(() => messageType('mpiscsi.v1.NoSuchThing')).toThrow(/no message type mpiscsi.v1.NoSuchThing/);
   });
 });
 
@@ -102,11 +104,18 @@ describe('protobuf checks', () => {
     expect(err.message).toMatch(/wire type 0, expected 2/);
   });
 
-  it('accepts packed and unpacked repeated scalars alike', () => {
-    // None of our repeated fields are numeric, so build a packed one by hand on a throwaway type.
-    const t = new protobuf.Type('P').add(new protobuf.Field('n', 1, 'uint32', 'repeated'));
-    new protobuf.Root().define('x').add(t);
-    expect(t.decode(new Uint8Array([0x0a, 0x02, 0x01, 0x02])).toJSON()).toEqual({ n: [1, 2] });
+  it('accepts packed and unpacked repeated scalars alike, and no other wire type for them', () => {
+    // None of our repeated fields are numeric, so describe one at run time: message x.P { repeated uint32 n = 1; }
+    const file = create(FileDescriptorProtoSchema, {
+      name: 'x.proto',
+      package: 'x',
+      syntax: 'proto3',
+      messageType: [{ name: 'P', field: [{ name: 'n', number: 1, label: 3 /* LABEL_REPEATED */, type: 13 /* TYPE_UINT32 */, jsonName: 'n' }] }],
+    });
+    const P = createFileRegistry(file, () => undefined).getMessage('x.P')!;
+    expect(decodeProtobuf(P, new Uint8Array([0x0a, 0x02, 0x01, 0x02]))).toEqual({ n: [1, 2] });
+    expect(decodeProtobuf(P, new Uint8Array([0x08, 0x01, 0x08, 0x02]))).toEqual({ n: [1, 2] });
+    expect(decodeError(() => decodeProtobuf(P, new Uint8Array([0x0d, 1, 0, 0, 0]))).message).toMatch(/x.P.n: wire type 5, expected 0/);
   });
 
   it('checks map entries (MpathSetPolicyRequest.settings)', () => {
@@ -223,5 +232,41 @@ describe('proto3 JSON checks', () => {
       all: false,
       filter: { target: 'iqn.x', address: '', port: 0, iface: '' },
     });
+  });
+});
+
+describe('plain objects', () => {
+  it('fills the ALWAYS_SET sub-messages with their defaults and leaves other absent ones out', () => {
+    const portal = { address: '', port: 0, tpgt: 0 };
+    expect(decodeProtobuf('mpiscsi.v1.NodeKey', new Uint8Array())).toEqual({ target: '', portal, iface: '' });
+    expect(decodeJson('mpiscsi.v1.LoginResult', utf8('{"sid":1}'))).toEqual({ node: { target: '', portal, iface: '' }, sid: 1, code: 0, message: '' });
+    const info = decodeProtobuf<Record<string, unknown>>('mpiscsi.v1.SessionInfo', new Uint8Array());
+    expect(Object.keys(info).filter((k) => typeof info[k] === 'object' && !Array.isArray(info[k]))).toEqual(['node', 'currentPortal', 'timeouts', 'chap']);
+    expect(info).not.toHaveProperty('params');
+    // Sent as well: an empty NodeKey still carries its (empty) portal, field 2.
+    expect([...encodeProtobuf('mpiscsi.v1.NodeKey', {})]).toEqual([0x12, 0x00]);
+    expect(JSON.parse(text(encodeJson('mpiscsi.v1.NodeKey', {})))).toEqual({ target: '', portal, iface: '' });
+  });
+
+  it('refuses a 64-bit value a JS number cannot hold exactly, both ways', () => {
+    // MpathDevice.size_bytes (field 5, varint) = 2^53.
+    const big = new Uint8Array([0x28, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
+    expect(decodeError(() => decodeProtobuf('mpiscsi.v1.MpathDevice', big)).message).toMatch(/sizeBytes = 9007199254740992 is beyond/);
+    expect(() => encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 })).toThrow(/sizeBytes must be an integer in 0\.\.9007199254740991/);
+    const ok = decodeProtobuf<{ sizeBytes: number }>('mpiscsi.v1.MpathDevice', encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 - 1 }));
+    expect(ok.sizeBytes).toBe(2 ** 53 - 1);
+  });
+
+  it('refuses values of the wrong type on encode instead of coercing them', () => {
+    expect(() => encodeProtobuf('mpiscsi.v1.NodeLoginRequest', { startup: 5 })).toThrow(/startup must be a string, got number 5/);
+    expect(() => encodeProtobuf('mpiscsi.v1.NodeLoginRequest', { filter: { port: -1 } })).toThrow(/filter.port must be an integer in 0\.\.4294967295/);
+    expect(() => encodeProtobuf('mpiscsi.v1.MpathPath', { inFlight: 1.5 })).toThrow(/inFlight must be an integer/);
+    expect(() => encodeJson('mpiscsi.v1.SendTargetsRequest', { ifaces: 'default' })).toThrow(/ifaces must be an array/);
+  });
+
+  it('writes 64-bit integers as JSON numbers', () => {
+    const json = JSON.parse(text(encodeJson('mpiscsi.v1.SessionStats', { sid: 1, txdataOctets: 2 ** 40 + 7 }))) as Record<string, unknown>;
+    expect(json.txdataOctets).toBe(2 ** 40 + 7);
+    expect(json.rxdataOctets).toBe(0);
   });
 });
