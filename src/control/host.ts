@@ -62,7 +62,10 @@ export type Plain<T extends Message> = {
 /** A request as a caller writes it: every field of Plain<T> optional except `Needed`. */
 export type Input<T extends Message, Needed extends keyof Plain<T> = never> = Partial<Plain<T>> & Pick<Plain<T>, Needed>;
 /** Input<T> whose `filter` may name only some of its fields (an empty one matches anything). */
-type Filtered<T extends Message & { filter?: common.NodeFilter }, Needed extends keyof Plain<T> = never> = Omit<Input<T, Needed>, 'filter'> & {
+type Filtered<T extends Message & { filter?: common.NodeFilter }, Needed extends keyof Plain<T> = never> = Omit<
+  Input<T, Needed>,
+  'filter'
+> & {
   filter?: NodeFilter;
 };
 
@@ -78,7 +81,8 @@ export type SendTargetsRequest = Input<discovery.SendTargetsRequest, 'address'>;
 export type LoginResult = Plain<discovery.LoginResult>;
 export type DiscoveredNode = Plain<discovery.DiscoveredNode>;
 /** `skipped` (targets or addresses of the answer not stored, with why) may be left out by the host. */
-export type SendTargetsResponse = Omit<Plain<discovery.SendTargetsResponse>, 'skipped'> & Partial<Pick<Plain<discovery.SendTargetsResponse>, 'skipped'>>;
+export type SendTargetsResponse = Omit<Plain<discovery.SendTargetsResponse>, 'skipped'> &
+  Partial<Pick<Plain<discovery.SendTargetsResponse>, 'skipped'>>;
 
 export type NodeListRequest = Filtered<node.NodeListRequest>;
 export type NodeListResponse = Plain<node.NodeListResponse>;

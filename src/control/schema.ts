@@ -212,7 +212,8 @@ function toScalar(s: ScalarType, v: unknown, where: string): unknown {
 function fromScalar(s: ScalarType, v: unknown, where: string): unknown {
   if (typeof v !== 'bigint') return v;
   const range = intRange(s)!;
-  if (v < BigInt(range.min) || v > BigInt(range.max)) throw new Error(`${where} = ${v} is beyond what a JS number holds exactly (${range.min}..${range.max})`);
+  if (v < BigInt(range.min) || v > BigInt(range.max))
+    throw new Error(`${where} = ${v} is beyond what a JS number holds exactly (${range.min}..${range.max})`);
   return Number(v);
 }
 
@@ -248,8 +249,11 @@ function toMessage(t: DescMessage, obj: unknown, where: string): Message {
         if (!isPlainObject(v)) throw new Error(`${at} must be an object (map), got ${describe(v)}`);
         const out: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(v)) {
-          if (f.mapKey !== ScalarType.STRING) toScalar(f.mapKey, /^-?\d+$/.test(k) ? Number(k) : k, `${at} key`);
-          out[k] = f.mapKind === 'message' ? toMessage(f.message, x, `${at}[${JSON.stringify(k)}]`) : toScalar(f.scalar as ScalarType, x, `${at}[${JSON.stringify(k)}]`);
+          checkMapKey(f.mapKey, k, `${at} key`);
+          out[k] =
+            f.mapKind === 'message'
+              ? toMessage(f.message, x, `${at}[${JSON.stringify(k)}]`)
+              : toScalar(f.scalar as ScalarType, x, `${at}[${JSON.stringify(k)}]`);
         }
         msg[f.localName] = out;
         break;
@@ -259,6 +263,16 @@ function toMessage(t: DescMessage, obj: unknown, where: string): Message {
     }
   }
   return msg as unknown as Message;
+}
+
+/** Object keys are strings: a map keyed by a number or a bool must have keys that read as one. */
+function checkMapKey(s: ScalarType, k: string, where: string): void {
+  if (s === ScalarType.STRING) return;
+  if (s === ScalarType.BOOL) {
+    if (k !== 'true' && k !== 'false') throw new Error(`${where} must be true or false, got ${describe(k)}`);
+    return;
+  }
+  toScalar(s, /^-?\d+$/.test(k) ? Number(k) : k, where);
 }
 
 /** The plain object of a decoded message. */
@@ -278,13 +292,18 @@ function fromMessage(t: DescMessage, m: Message, where: string): Record<string, 
         break;
       case 'list':
         out[f.localName] = (v as unknown[]).map((x, i) =>
-          f.listKind === 'message' ? fromMessage(f.message, x as Message, `${at}[${i}]`) : fromScalar(f.scalar as ScalarType, x, `${at}[${i}]`),
+          f.listKind === 'message'
+            ? fromMessage(f.message, x as Message, `${at}[${i}]`)
+            : fromScalar(f.scalar as ScalarType, x, `${at}[${i}]`),
         );
         break;
       case 'map': {
         const o: Record<string, unknown> = {};
         for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-          o[k] = f.mapKind === 'message' ? fromMessage(f.message, x as Message, `${at}[${JSON.stringify(k)}]`) : fromScalar(f.scalar as ScalarType, x, at);
+          o[k] =
+            f.mapKind === 'message'
+              ? fromMessage(f.message, x as Message, `${at}[${JSON.stringify(k)}]`)
+              : fromScalar(f.scalar as ScalarType, x, at);
         }
         out[f.localName] = o;
         break;
@@ -358,7 +377,11 @@ function fieldAsNumbers(f: DescField, v: JsonValue): JsonValue {
 // Decoding
 
 /** Decodes a body as `format`; a malformed body (or, in JSON, an unknown field) throws ControlDecodeError. */
-export function decodeMessage<T = Record<string, unknown>>(type: string | DescMessage, data: Uint8Array, format: WireFormat = 'protobuf'): T {
+export function decodeMessage<T = Record<string, unknown>>(
+  type: string | DescMessage,
+  data: Uint8Array,
+  format: WireFormat = 'protobuf',
+): T {
   return format === 'json' ? decodeJson<T>(type, data) : decodeProtobuf<T>(type, data);
 }
 
@@ -507,7 +530,8 @@ function checkMapEntry(field: DescField & { fieldKind: 'map' }, data: Uint8Array
       r.skip(wt);
     } else if (id === 2) {
       if (field.mapKind === 'message') {
-        if (wt !== WireType.LengthDelimited) throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected 2`);
+        if (wt !== WireType.LengthDelimited)
+          throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected 2`);
         checkWire(field.message, r.bytes(), top, `${path}[]`);
       } else {
         const want = scalarWireType(field.scalar as ScalarType);
@@ -543,7 +567,10 @@ function fieldsByJsonName(t: DescMessage): Map<string, DescField> {
 
 function checkJsonMessage(t: DescMessage, value: unknown, typeName: string, path: string): Record<string, JsonValue> {
   if (!isPlainObject(value)) {
-    throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${path || 'body'} must be an object (${t.typeName}), got ${describe(value)}`);
+    throw new ControlDecodeError(
+      typeName,
+      `invalid JSON ${typeName}: ${path || 'body'} must be an object (${t.typeName}), got ${describe(value)}`,
+    );
   }
   const byName = fieldsByJsonName(t);
   const out: Record<string, JsonValue> = {};
@@ -551,7 +578,8 @@ function checkJsonMessage(t: DescMessage, value: unknown, typeName: string, path
   for (const [key, v] of Object.entries(value)) {
     const field = byName.get(key);
     const where = path ? `${path}.${key}` : key;
-    if (!field) throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: unknown field "${where}" (${t.typeName} has no field ${key})`);
+    if (!field)
+      throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: unknown field "${where}" (${t.typeName} has no field ${key})`);
     if (seen.has(field)) throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: field "${where}" given twice`);
     seen.add(field);
     if (v === null) continue; // proto3 JSON: null is the field's default
@@ -567,10 +595,17 @@ function checkJsonField(field: DescField, v: unknown, typeName: string, where: s
       if (!isPlainObject(v)) throw bad(`must be an object (map), got ${describe(v)}`);
       const out: Record<string, JsonValue> = {};
       for (const [k, x] of Object.entries(v)) {
-        if (field.mapKey !== ScalarType.STRING) checkJsonScalar(field.mapKey, k, typeName, `${where} key`);
+        try {
+          checkMapKey(field.mapKey, k, `${where} key`);
+        } catch (err) {
+          throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${(err as Error).message}`, { cause: err });
+        }
         const at = `${where}[${JSON.stringify(k)}]`;
         if (x === null) throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${at} is null`);
-        out[k] = field.mapKind === 'message' ? checkJsonMessage(field.message, x, typeName, at) : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
+        out[k] =
+          field.mapKind === 'message'
+            ? checkJsonMessage(field.message, x, typeName, at)
+            : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
       }
       return out;
     }
@@ -579,7 +614,9 @@ function checkJsonField(field: DescField, v: unknown, typeName: string, where: s
       return v.map((x, i) => {
         const at = `${where}[${i}]`;
         if (x === null) throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${at} is null`);
-        return field.listKind === 'message' ? checkJsonMessage(field.message, x, typeName, at) : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
+        return field.listKind === 'message'
+          ? checkJsonMessage(field.message, x, typeName, at)
+          : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
       });
     case 'message':
       return checkJsonMessage(field.message, v, typeName, where);

@@ -82,7 +82,7 @@ export function activeRequestContext(): Context {
 export async function startControlService(nc: NatsConnection, host: ControlHost, opts: ControlServiceOptions): Promise<RunningControlService> {
   const { hostId } = opts;
   if (!HOST_ID_PATTERN.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
-  loadSchema(); // fail here, not on the first request, if proto/ is missing
+  loadSchema(); // fail here, not on the first request, if the generated schema has what the codec cannot map
   const onError = opts.onError ?? (() => {});
   const tracer = opts.tracer ?? trace.getTracer('mpiscsi');
 

@@ -73,7 +73,12 @@ export class RecordingHost implements ControlHost {
   }
 
   private async answer(ep: Endpoint, req: unknown): Promise<unknown> {
-    this.calls.push({ method: ep.method, req, span: trace.getSpanContext(context.active()), requestSpan: trace.getSpanContext(activeRequestContext()) });
+    this.calls.push({
+      method: ep.method,
+      req,
+      span: trace.getSpanContext(context.active()),
+      requestSpan: trace.getSpanContext(activeRequestContext()),
+    });
     const r = this.replies.get(ep.method);
     return r ? r(req) : sample(ep.response, ep.method);
   }
@@ -128,7 +133,12 @@ export class AlsContextManager implements ContextManager {
   active(): Context {
     return this.als.getStore() ?? ROOT_CONTEXT;
   }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
     return this.als.run(ctx, () => fn.apply(thisArg, args));
   }
   bind<T>(ctx: Context, target: T): T {

@@ -89,7 +89,14 @@ describe('buf breaking against proto/baseline.json', () => {
   });
 
   it('lets a new field through (what a newer client may send an older daemon)', async () => {
-    const r = await breaking(await editedCopy('added', 'node.proto', '  bool all = 3;\n}\n\nmessage NodeLoginResponse', '  bool all = 3;\n  string note = 4;\n}\n\nmessage NodeLoginResponse'));
+    const r = await breaking(
+      await editedCopy(
+        'added',
+        'node.proto',
+        '  bool all = 3;\n}\n\nmessage NodeLoginResponse',
+        '  bool all = 3;\n  string note = 4;\n}\n\nmessage NodeLoginResponse',
+      ),
+    );
     expect(r.out).toBe('');
     expect(r.code).toBe(0);
   });

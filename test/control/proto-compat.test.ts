@@ -63,7 +63,11 @@ const newerType = (name: string): DescMessage => {
 beforeAll(async () => {
   temp = await mkdtemp(join(tmpdir(), 'mpiscsi-proto-compat-'));
   newer = await newerSchema([
-    ['node.proto', '  bool all = 3;\n}\n\nmessage NodeLoginResponse {\n  repeated LoginResult results = 1;\n', '  bool all = 3;\n  string note = 4;\n}\n\nmessage NodeLoginResponse {\n  repeated LoginResult results = 1;\n  string server_note = 2;\n'],
+    [
+      'node.proto',
+      '  bool all = 3;\n}\n\nmessage NodeLoginResponse {\n  repeated LoginResult results = 1;\n',
+      '  bool all = 3;\n  string note = 4;\n}\n\nmessage NodeLoginResponse {\n  repeated LoginResult results = 1;\n  string server_note = 2;\n',
+    ],
     ['discovery.proto', '  string message = 4;\n}', '  string message = 4;\n  uint32 attempts = 5;\n}'],
   ]);
   server = await NatsServer.start();
@@ -106,13 +110,20 @@ describe('a client one version newer', () => {
       sample('mpiscsi.v1.NodeLoginResponse', 'nodeLogin').results,
     );
     expect(host.calls).toHaveLength(1);
-    expect(host.calls[0]!.req).toEqual({ filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' }, startup: 'all', all: false });
+    expect(host.calls[0]!.req).toEqual({
+      filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' },
+      startup: 'all',
+      all: false,
+    });
   });
 
   it('sending the new field as proto3 JSON is refused: JSON stays strict (INVAL, 7)', async () => {
     const h = natsHeaders();
     h.set('Content-Type', 'application/json');
-    const reply = await clientNc.request(login, new TextEncoder().encode('{"startup":"all","note":"sent by v2"}'), { timeout: 5000, headers: h });
+    const reply = await clientNc.request(login, new TextEncoder().encode('{"startup":"all","note":"sent by v2"}'), {
+      timeout: 5000,
+      headers: h,
+    });
     expect(errorCode(reply)).toBe('7');
     expect(decodeMessage<{ message: string }>('mpiscsi.v1.Error', reply.data, 'json').message).toMatch(/unknown field "note"/);
     expect(host.calls).toHaveLength(0);
@@ -125,7 +136,13 @@ describe('a daemon one version newer', () => {
     const reply = toBinary(
       R,
       create(R, {
-        results: [{ node: { target: 'iqn.2026-01.test:t1', portal: { address: '127.0.0.1', port: 3260, tpgt: 1 }, iface: 'default' }, sid: 4, attempts: 2 }],
+        results: [
+          {
+            node: { target: 'iqn.2026-01.test:t1', portal: { address: '127.0.0.1', port: 3260, tpgt: 1 }, iface: 'default' },
+            sid: 4,
+            attempts: 2,
+          },
+        ],
         serverNote: 'from v2',
       } as never),
     );
@@ -139,7 +156,14 @@ describe('a daemon one version newer', () => {
       const client = new ControlClient(clientNc, { hostId: 'next', timeoutMs: 5000 });
       const res = await client.call('nodeLogin', { startup: 'all' });
       expect(res).toEqual({
-        results: [{ node: { target: 'iqn.2026-01.test:t1', portal: { address: '127.0.0.1', port: 3260, tpgt: 1 }, iface: 'default' }, sid: 4, code: 0, message: '' }],
+        results: [
+          {
+            node: { target: 'iqn.2026-01.test:t1', portal: { address: '127.0.0.1', port: 3260, tpgt: 1 }, iface: 'default' },
+            sid: 4,
+            code: 0,
+            message: '',
+          },
+        ],
       });
     } finally {
       sub.unsubscribe();

@@ -73,7 +73,9 @@ describe.each(ALL_TYPES)('%s', (typeName) => {
   it('still rejects an unknown field that is malformed (group wire type, or cut short)', () => {
     const base = [...encodeProtobuf(typeName, full)];
     expect(decodeError(() => decodeProtobuf(typeName, new Uint8Array([...base, 0x9b, 0x06]))).message).toMatch(/wire type 3/);
-    expect(decodeError(() => decodeProtobuf(typeName, new Uint8Array([...base, 0x9a, 0x06, 0x05, 0x61]))).message).toMatch(/malformed protobuf/);
+    expect(decodeError(() => decodeProtobuf(typeName, new Uint8Array([...base, 0x9a, 0x06, 0x05, 0x61]))).message).toMatch(
+      /malformed protobuf/,
+    );
   });
 
   it('rejects an unknown JSON field', () => {
@@ -110,7 +112,9 @@ describe('protobuf checks', () => {
       name: 'x.proto',
       package: 'x',
       syntax: 'proto3',
-      messageType: [{ name: 'P', field: [{ name: 'n', number: 1, label: 3 /* LABEL_REPEATED */, type: 13 /* TYPE_UINT32 */, jsonName: 'n' }] }],
+      messageType: [
+        { name: 'P', field: [{ name: 'n', number: 1, label: 3 /* LABEL_REPEATED */, type: 13 /* TYPE_UINT32 */, jsonName: 'n' }] },
+      ],
     });
     const P = createFileRegistry(file, () => undefined).getMessage('x.P')!;
     expect(decodeProtobuf(P, new Uint8Array([0x0a, 0x02, 0x01, 0x02]))).toEqual({ n: [1, 2] });
@@ -118,12 +122,54 @@ describe('protobuf checks', () => {
     expect(decodeError(() => decodeProtobuf(P, new Uint8Array([0x0d, 1, 0, 0, 0]))).message).toMatch(/x.P.n: wire type 5, expected 0/);
   });
 
+  it('maps keyed by bool or integer take keys that read as one, in both formats', () => {
+    // None of our maps have such keys: message x.M { map<bool, string> b = 1; map<uint32, string> u = 2; }
+    const entry = (name: string, keyType: number) => ({
+      name,
+      field: [
+        { name: 'key', number: 1, label: 1, type: keyType, jsonName: 'key' },
+        { name: 'value', number: 2, label: 1, type: 9 /* TYPE_STRING */, jsonName: 'value' },
+      ],
+      options: { mapEntry: true },
+    });
+    const mapField = (name: string, number: number, entryName: string) => ({
+      name,
+      number,
+      label: 3,
+      type: 11 /* TYPE_MESSAGE */,
+      typeName: `.x.M.${entryName}`,
+      jsonName: name,
+    });
+    const file = create(FileDescriptorProtoSchema, {
+      name: 'm.proto',
+      package: 'x',
+      syntax: 'proto3',
+      messageType: [
+        {
+          name: 'M',
+          field: [mapField('b', 1, 'BEntry'), mapField('u', 2, 'UEntry')],
+          nestedType: [entry('BEntry', 8 /* TYPE_BOOL */), entry('UEntry', 13 /* TYPE_UINT32 */)],
+        },
+      ],
+    });
+    const M = createFileRegistry(file, () => undefined).getMessage('x.M')!;
+    const value = { b: { true: 'yes' }, u: { '7': 'seven' } };
+    expect(decodeProtobuf(M, encodeProtobuf(M, value))).toEqual(value);
+    expect(decodeJson(M, encodeJson(M, value))).toEqual(value);
+    expect(() => encodeProtobuf(M, { b: { yes: 'x' } })).toThrow(/b key must be true or false/);
+    expect(() => encodeProtobuf(M, { u: { '-1': 'x' } })).toThrow(/u key must be an integer in 0\.\.4294967295/);
+    expect(decodeError(() => decodeJson(M, utf8('{"b":{"1":"x"}}'))).message).toMatch(/b key must be true or false/);
+    expect(decodeError(() => decodeJson(M, utf8('{"u":{"x":"x"}}'))).message).toMatch(/u key must be an integer/);
+  });
+
   it('checks map entries (MpathSetPolicyRequest.settings)', () => {
     const ok = encodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', { device: 'mpatha', settings: { failback: 'immediate' } });
     expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', ok)).toEqual({ device: 'mpatha', settings: { failback: 'immediate' } });
     // A settings entry holding an unknown field 3 beside its key and value: skipped.
     const entry = [0x0a, 0x01, 0x6b, 0x12, 0x01, 0x76, 0x18, 0x01];
-    expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, entry.length, ...entry]))).toMatchObject({ settings: { k: 'v' } });
+    expect(decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, entry.length, ...entry]))).toMatchObject({
+      settings: { k: 'v' },
+    });
     // A map key with the wrong wire type is still an error.
     const err = decodeError(() => decodeProtobuf('mpiscsi.v1.MpathSetPolicyRequest', new Uint8Array([0x12, 0x02, 0x08, 0x01])));
     expect(err.message).toMatch(/map key wire type 0, expected 2/);
@@ -189,7 +235,10 @@ describe('proto3 JSON checks', () => {
   });
 
   it('accepts the proto field names, decimal strings for integers and null for defaults', () => {
-    const r = decodeJson('mpiscsi.v1.MpathDevice', utf8('{"size_bytes":"1099511627776","active_group":2,"paths":[{"in_flight":3}],"policy":null}'));
+    const r = decodeJson(
+      'mpiscsi.v1.MpathDevice',
+      utf8('{"size_bytes":"1099511627776","active_group":2,"paths":[{"in_flight":3}],"policy":null}'),
+    );
     expect(r).toMatchObject({ sizeBytes: 2 ** 40, activeGroup: 2, policy: '', paths: [{ inFlight: 3 }] });
   });
 
@@ -239,9 +288,19 @@ describe('plain objects', () => {
   it('fills the ALWAYS_SET sub-messages with their defaults and leaves other absent ones out', () => {
     const portal = { address: '', port: 0, tpgt: 0 };
     expect(decodeProtobuf('mpiscsi.v1.NodeKey', new Uint8Array())).toEqual({ target: '', portal, iface: '' });
-    expect(decodeJson('mpiscsi.v1.LoginResult', utf8('{"sid":1}'))).toEqual({ node: { target: '', portal, iface: '' }, sid: 1, code: 0, message: '' });
+    expect(decodeJson('mpiscsi.v1.LoginResult', utf8('{"sid":1}'))).toEqual({
+      node: { target: '', portal, iface: '' },
+      sid: 1,
+      code: 0,
+      message: '',
+    });
     const info = decodeProtobuf<Record<string, unknown>>('mpiscsi.v1.SessionInfo', new Uint8Array());
-    expect(Object.keys(info).filter((k) => typeof info[k] === 'object' && !Array.isArray(info[k]))).toEqual(['node', 'currentPortal', 'timeouts', 'chap']);
+    expect(Object.keys(info).filter((k) => typeof info[k] === 'object' && !Array.isArray(info[k]))).toEqual([
+      'node',
+      'currentPortal',
+      'timeouts',
+      'chap',
+    ]);
     expect(info).not.toHaveProperty('params');
     // Sent as well: an empty NodeKey still carries its (empty) portal, field 2.
     expect([...encodeProtobuf('mpiscsi.v1.NodeKey', {})]).toEqual([0x12, 0x00]);
@@ -252,14 +311,21 @@ describe('plain objects', () => {
     // MpathDevice.size_bytes (field 5, varint) = 2^53.
     const big = new Uint8Array([0x28, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]);
     expect(decodeError(() => decodeProtobuf('mpiscsi.v1.MpathDevice', big)).message).toMatch(/sizeBytes = 9007199254740992 is beyond/);
-    expect(() => encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 })).toThrow(/sizeBytes must be an integer in 0\.\.9007199254740991/);
-    const ok = decodeProtobuf<{ sizeBytes: number }>('mpiscsi.v1.MpathDevice', encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 - 1 }));
+    expect(() => encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 })).toThrow(
+      /sizeBytes must be an integer in 0\.\.9007199254740991/,
+    );
+    const ok = decodeProtobuf<{ sizeBytes: number }>(
+      'mpiscsi.v1.MpathDevice',
+      encodeProtobuf('mpiscsi.v1.MpathDevice', { sizeBytes: 2 ** 53 - 1 }),
+    );
     expect(ok.sizeBytes).toBe(2 ** 53 - 1);
   });
 
   it('refuses values of the wrong type on encode instead of coercing them', () => {
     expect(() => encodeProtobuf('mpiscsi.v1.NodeLoginRequest', { startup: 5 })).toThrow(/startup must be a string, got number 5/);
-    expect(() => encodeProtobuf('mpiscsi.v1.NodeLoginRequest', { filter: { port: -1 } })).toThrow(/filter.port must be an integer in 0\.\.4294967295/);
+    expect(() => encodeProtobuf('mpiscsi.v1.NodeLoginRequest', { filter: { port: -1 } })).toThrow(
+      /filter.port must be an integer in 0\.\.4294967295/,
+    );
     expect(() => encodeProtobuf('mpiscsi.v1.MpathPath', { inFlight: 1.5 })).toThrow(/inFlight must be an integer/);
     expect(() => encodeJson('mpiscsi.v1.SendTargetsRequest', { ifaces: 'default' })).toThrow(/ifaces must be an array/);
   });
