@@ -10,11 +10,11 @@ import { ManagedSession } from '../session/managed-session.js';
 import { sayLoginWarnings } from '../session/login-warnings.js';
 import { WISH_KEYS } from '../session/node-session.js';
 import { LoginPacer } from '../session/login-pacer.js';
-import { ScsiBlockDevice } from '../session/scsi-block-device.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
 import { PathManager, multipathSettings, describeGate, describeGaveUp, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
-import { NbdServer } from '../nbd/index.js';
+import { exportDevice } from '../services/exports.js';
+import { attachPaths } from '../services/sessions.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
 
@@ -182,25 +182,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   };
   try {
     const logins = await Promise.allSettled(paths.map((p) => p.login()));
-    let device: MultipathDevice | undefined;
-    for (const [i, r] of logins.entries()) {
-      const name = paths[i].key.replace(/#\d+$/, '');
-      if (r.status === 'rejected') {
-        log(`mpiscsi: path ${name}: login failed: ${(r.reason as Error).message}`);
-        continue;
-      }
-      const d = await manager.addPath(paths[i], { name, lun });
-      if (device && d !== device)
-        throw new ServeUsageError(`path ${name} leads to another LU (WWID ${d.wwid}) than the first path (${device.wwid})`);
-      device = d;
-    }
-    if (!device) throw new Error('no path could log in');
-    const block = await ScsiBlockDevice.open(device, lun);
-    const server = new NbdServer();
-    const exportName = opts.name ?? device.name;
-    server.addExport(exportName, block);
-    const addresses = await server.listen({ socketPath: opts.socket, tcp: opts.tcp ? parseTcp(opts.tcp) : undefined });
-    const uris = server.uris(exportName, addresses);
+    const named = paths.map((managed, i) => ({ managed, name: managed.key.replace(/#\d+$/, ''), login: logins[i]! }));
+    const device = await attachPaths(manager, named, lun, log);
+    const tcp = opts.tcp ? parseTcp(opts.tcp) : undefined;
+    const { server, uris } = await exportDevice(device, { name: opts.name ?? device.name, socketPath: opts.socket, tcp, lun });
     for (const uri of uris) out(uri);
     return {
       device,

@@ -3,7 +3,8 @@
  * include/iscsi_err.h) and the mpiscsi.v1.Error body: used by the service on every error reply and by the
  * client for every failure it reports.
  */
-import { ExitCode } from './exit-codes.js';
+import { ServiceError } from '../services/errors.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { ControlError } from './host.js';
 import { ControlDecodeError } from './schema.js';
 
@@ -25,6 +26,8 @@ export function toControlError(err: unknown): ControlError {
     return new ControlError(err.code, err.message, lines, { cause: err });
   }
   if (err instanceof ControlDecodeError) return new ControlError(ExitCode.INVAL, err.message, [], { cause: err });
+  // A domain service's failure: its code from the one table (exit-codes.ts), its lines as iscsiadm prints them.
+  if (err instanceof ServiceError) return new ControlError(exitCodeFor(err), err.message, err.lines, { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new ControlError(ExitCode.INTERNAL, message || 'internal error', [], { cause: err });
 }

@@ -1,6 +1,20 @@
-/** The one mapping from our errors to iscsiadm exit codes (open-iscsi include/iscsi_err.h). */
+/** The one mapping from our errors (the domain services' and the lower layers') to iscsiadm exit codes (open-iscsi include/iscsi_err.h). */
 import { LoginError, ProtocolError, TransportError, DigestError, ReplacementTimeoutError, CommandTimeoutError } from '../iscsi/errors.js';
 import { IdentityChangedError } from '../../machines/session.machine.js';
+import {
+  AccessDeniedError,
+  AlreadyExistsError,
+  IfaceMissingError,
+  InvalidRequestError,
+  LogoutFailedError,
+  NotFoundError,
+  OperationFailedError,
+  RecordInUseError,
+  SessionNotFoundError,
+  ShuttingDownError,
+  type ServiceError,
+} from '../services/errors.js';
+import { ControlError } from './host.js';
 
 export const ExitCode = {
   SUCCESS: 0,
@@ -82,7 +96,26 @@ export function exitCodeText(code: number): string {
   return EXIT_CODE_TEXT[code] ?? 'unknown error';
 }
 
+/** Each domain failure kind (src/services/errors.ts) and its code: the one table, for NATS replies and the CLIs alike. */
+const SERVICE_ERROR_CODES: ReadonlyArray<readonly [abstract new (...args: never[]) => ServiceError, ExitCode]> = [
+  [InvalidRequestError, ExitCode.INVAL],
+  [NotFoundError, ExitCode.NO_OBJS_FOUND],
+  [SessionNotFoundError, ExitCode.SESS_NOT_FOUND],
+  [AlreadyExistsError, ExitCode.SESS_EXISTS],
+  // iscsiadm's answer to deleting a record a session uses ("Logout session then rerun command").
+  [RecordInUseError, ExitCode.SESS_EXISTS],
+  // iscsiadm 2.1.8 answers 3 to `-m node -o new -I MISSING`; the daemon's node.new answers the same.
+  [IfaceMissingError, ExitCode.NOMEM],
+  [AccessDeniedError, ExitCode.ACCESS],
+  [LogoutFailedError, ExitCode.LOGOUT],
+  // As iscsiadm when iscsid goes away under it.
+  [ShuttingDownError, ExitCode.ISCSID_NOTCONN],
+];
+
 export function exitCodeFor(err: unknown): ExitCode {
+  if (err instanceof OperationFailedError) return exitCodeFor(err.cause);
+  for (const [kind, code] of SERVICE_ERROR_CODES) if (err instanceof kind) return code;
+  if (err instanceof ControlError) return err.code as ExitCode;
   if (err instanceof LoginError) {
     switch (err.kind) {
       case 'authentication':

@@ -11,7 +11,8 @@ import { openStore } from '../db/open-store.js';
 import { RecordError } from '../db/record.js';
 import { defaultInitiatorName } from '../session/identity.js';
 import { activeRequestContext, startControlService, type RunningControlService } from '../control/service.js';
-import { ExitCode } from '../control/exit-codes.js';
+import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
+import { nodeText } from '../services/nodes.js';
 import { natsConnectionOptions } from '../control/nats-options.js';
 import { DaemonHost } from './host.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
@@ -179,8 +180,8 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   signal?.addEventListener('abort', onAbort, { once: true });
   if (config.loginAutomatic && !signal?.aborted) {
     for (const r of await host.loginAutomatic()) {
-      const where = `[iface: ${r.node.iface}, target: ${r.node.target}, portal: ${r.node.portal.address},${r.node.portal.port}]`;
-      log(r.code === 0 ? `Login to ${where} successful (sid ${r.sid}).` : `Could not login to ${where}: ${r.message} (${r.code})`);
+      const where = nodeText(r.key);
+      log(r.error === undefined ? `Login to ${where} successful (sid ${r.sid}).` : `Could not login to ${where}: ${(r.error as Error).message} (${exitCodeFor(r.error)})`);
     }
   }
   signal?.removeEventListener('abort', onAbort);

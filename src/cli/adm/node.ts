@@ -1,11 +1,17 @@
-/** `mpiscsiadm -m node`: node records in the database, offline like iscsiadm. */
+/**
+ * `mpiscsiadm -m node`: node records in the database, offline like iscsiadm, through the node service the
+ * daemon's node.* endpoints use (src/services/nodes.ts); login and logout go to the daemon.
+ */
 import type { RecordStore } from '../../db/store.js';
-import { NODE_SCHEMA, defaultNodeRecord, type NodeKey } from '../../db/node-record.js';
-import { IDENTITY_KEYS, matchesNode } from '../../db/record-ops.js';
-import { ExitCode } from '../../control/exit-codes.js';
+import { NODE_SCHEMA, type NodeKey } from '../../db/node-record.js';
+import type { NodeMatch } from '../../db/record-ops.js';
+import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
+import { ControlClient } from '../../control/client.js';
+import { defaultHostId } from '../../control/endpoints.js';
+import { ServiceError } from '../../services/errors.js';
+import { NodeService, type RecordChange } from '../../services/nodes.js';
 import {
   AdmError,
-  checkParam,
   hostPort,
   nodeLine,
   noRecords,
@@ -15,14 +21,11 @@ import {
   printRecord,
   recordObject,
   usage,
+  warn,
   type AdmOptions,
   type PortalSpec,
 } from './common.js';
-import { loginAll, loginNodes, logoutAll, logoutNodes } from './daemon.js';
-import { readIface } from './iface.js';
-
-/** Keys that name the record (its path): iscsiadm does not let -o update change them. */
-const NODE_IDENTITY = IDENTITY_KEYS.node;
+import { admNatsOptions, loginAll, loginNodes, logoutAll, logoutNodes } from './daemon.js';
 
 export interface NodeFilter {
   target?: string;
@@ -34,12 +37,9 @@ export function nodeFilter(opts: AdmOptions): NodeFilter {
   return { target: opts.targetname, portal: opts.portal !== undefined ? parsePortal(opts.portal) : undefined, iface: opts.interface };
 }
 
-export function matches(k: NodeKey, f: NodeFilter): boolean {
-  return matchesNode(k, { target: f.target, iface: f.iface, address: f.portal?.address, port: f.portal?.port, tpgt: f.portal?.tpgt });
-}
-
-export async function matchingNodes(store: RecordStore, f: NodeFilter): Promise<NodeKey[]> {
-  return (await store.listNodes()).filter((k) => matches(k, f));
+/** -T/-p/-I as the records they select (an absent one matches anything). */
+export function nodeMatchOf(f: NodeFilter): NodeMatch {
+  return { target: f.target, iface: f.iface, address: f.portal?.address, port: f.portal?.port, tpgt: f.portal?.tpgt };
 }
 
 export const nodeJson = (k: NodeKey) => ({ target: k.target, address: k.address, port: k.port, tpgt: k.tpgt, iface: k.iface });
@@ -75,22 +75,79 @@ export function treeJson(keys: readonly NodeKey[]) {
   });
 }
 
-async function nodeNew(store: RecordStore, opts: AdmOptions, f: NodeFilter): Promise<void> {
+/**
+ * The offline in-use check: mpiscsid is the only initiator that makes our sessions, so a record is in use when
+ * the daemon named by --nats / --host-id answers session.list with a session for it. When no daemon answers, no
+ * session of ours can be using the record and a delete goes ahead, as iscsiadm's does when iscsid has none.
+ * Asked once per command, and only by the operations that need it (delete, update).
+ */
+function daemonSessions(opts: AdmOptions): () => Promise<NodeKey[]> {
+  let asked: Promise<NodeKey[]> | undefined;
+  const ask = async (): Promise<NodeKey[]> => {
+    let c: ControlClient;
+    try {
+      c = await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 10) * 1000 });
+    } catch {
+      return [];
+    }
+    try {
+      const { sessions } = await c.call('sessionList', {});
+      return sessions.map((s) => ({ target: s.node.target, address: s.node.portal.address, port: s.node.portal.port, tpgt: s.node.portal.tpgt, iface: s.node.iface }));
+    } catch {
+      return []; // no daemon on this host id (no responders), or one that will not say: none known
+    } finally {
+      await c.close().catch(() => {});
+    }
+  };
+  return () => (asked ??= ask());
+}
+
+const sameRecord = (a: NodeKey, b: NodeKey): boolean => a.target === b.target && a.address === b.address && a.port === b.port && a.iface === b.iface;
+
+/**
+ * An update of a record a running session uses is handed to the daemon too (node.update for that record), so
+ * its timers change at once as they do for an update sent to the daemon, not at the next SIGHUP or login.
+ */
+async function applyToDaemon(opts: AdmOptions, sessions: NodeKey[], keys: readonly NodeKey[], changes: RecordChange[]): Promise<void> {
+  const live = keys.filter((k) => sessions.some((s) => sameRecord(s, k)));
+  if (live.length === 0) return;
+  let c: ControlClient | undefined;
+  try {
+    c = await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 });
+    for (const k of live) await c.call('nodeUpdate', { filter: { target: k.target, address: k.address, port: k.port, iface: k.iface }, fields: changes });
+  } catch (err) {
+    warn(`record updated; the running session keeps its old values until mpiscsid reloads (SIGHUP): ${(err as Error).message}`);
+  } finally {
+    await c?.close().catch(() => {});
+  }
+}
+
+/** A node service failure as mpiscsiadm reports it: the one table's exit code, the message and iscsiadm's lines. */
+function admError(err: unknown): unknown {
+  return err instanceof ServiceError ? new AdmError(exitCodeFor(err), err.message, ...err.lines) : err;
+}
+
+async function nodeNew(nodes: NodeService, opts: AdmOptions, f: NodeFilter): Promise<void> {
   if (f.target === undefined || f.portal === undefined) throw usage('-o new requires a target name (-T) and a portal (-p)');
   const ifaceName = f.iface ?? 'default';
-  const iface = await readIface(store, ifaceName, ExitCode.NOMEM); // iscsiadm 2.1.8 answers 3 here
-  const port = f.portal.port ?? 3260;
-  const tpgt = f.portal.tpgt ?? -1;
-  const rec = defaultNodeRecord(f.target, { address: f.portal.address, port, tpgt }, iface);
-  rec.set('node.discovery_type', 'static');
-  await store.putNode(rec, 'static');
+  const { key, rec } = await nodes.create({ target: f.target, address: f.portal.address, port: f.portal.port, tpgt: f.portal.tpgt, iface: ifaceName });
   const g = (k: string) => rec.get(k) ?? '';
-  const line = `New iSCSI node [${g('iface.transport_name')}:[hw=${g('iface.hwaddress')},ip=${g('iface.ipaddress')},net_if=${g('iface.net_ifacename')},iscsi_if=${ifaceName}] ${f.portal.address},${port},${tpgt} ${f.target}] added`;
-  if (opts.json) printJson({ added: { target: f.target, address: f.portal.address, port, tpgt, iface: ifaceName } });
+  const line = `New iSCSI node [${g('iface.transport_name')}:[hw=${g('iface.hwaddress')},ip=${g('iface.ipaddress')},net_if=${g('iface.net_ifacename')},iscsi_if=${ifaceName}] ${key.address},${key.port},${key.tpgt} ${key.target}] added`;
+  if (opts.json) printJson({ added: { target: key.target, address: key.address, port: key.port, tpgt: key.tpgt, iface: ifaceName } });
   else out(line);
 }
 
 export async function runNode(store: RecordStore, opts: AdmOptions): Promise<void> {
+  const sessions = daemonSessions(opts);
+  const nodes = new NodeService({ store, inUse: async (k) => (await sessions()).some((s) => sameRecord(s, k)) });
+  try {
+    await node(nodes, opts, sessions);
+  } catch (err) {
+    throw admError(err);
+  }
+}
+
+async function node(nodes: NodeService, opts: AdmOptions, sessions: () => Promise<NodeKey[]>): Promise<void> {
   const f = nodeFilter(opts);
   if (opts.loginall !== undefined) return loginAll(opts, opts.loginall);
   if (opts.logoutall !== undefined) return logoutAll(opts, opts.logoutall);
@@ -99,27 +156,26 @@ export async function runNode(store: RecordStore, opts: AdmOptions): Promise<voi
   if (opts.op.length > 1) throw usage('node mode takes one operation');
   if (op === 'new') {
     if (opts.login || opts.logout) throw usage('-o new cannot be combined with --login/--logout');
-    return nodeNew(store, opts, f);
+    return nodeNew(nodes, opts, f);
   }
   if (op !== undefined && !['show', 'update', 'delete'].includes(op)) {
     throw usage(`Invalid op "${op}" for node mode: use new, delete, update or show`);
   }
-  const keys = await matchingNodes(store, f);
+  const m = nodeMatchOf(f);
+  const keys = await nodes.find(m);
   if (keys.length === 0) throw noRecords();
   if (opts.login) return loginNodes(opts, keys);
   if (opts.logout) return logoutNodes(opts, keys);
 
   if (op === 'delete') {
-    for (const k of keys) await store.deleteNode(k);
+    await nodes.delete(m);
     return;
   }
   if (op === 'update') {
-    const value = checkParam(NODE_SCHEMA, NODE_IDENTITY, opts.name, opts.value);
-    for (const k of keys) {
-      await store.updateNode(k, (r) => {
-        r.set(opts.name!, value);
-      });
-    }
+    if (opts.name === undefined || opts.value === undefined) throw usage('update requires name and value');
+    const changes = nodes.check([{ key: opts.name, value: opts.value }]);
+    const updated = await nodes.update(m, changes);
+    await applyToDaemon(opts, await sessions(), updated, changes);
     return;
   }
   if (op === undefined && opts.print !== undefined && opts.print >= 1) {
@@ -133,12 +189,8 @@ export async function runNode(store: RecordStore, opts: AdmOptions): Promise<voi
     return;
   }
   // show: every matched record
-  const recs = [];
-  for (const k of keys) {
-    const rec = await store.getNode(k);
-    if (!rec) throw new AdmError(ExitCode.IDBM, `Could not read node record ${nodeLine(k)}`);
-    recs.push(rec);
-  }
-  if (opts.json) printJson(recs.map((r) => recordObject(r, NODE_SCHEMA, !!opts.show)));
-  else for (const r of recs) printRecord(r, NODE_SCHEMA, !!opts.show);
+  const { records, unreadable } = await nodes.show(m);
+  if (unreadable.length > 0) throw new AdmError(ExitCode.IDBM, `Could not read node record ${nodeLine(unreadable[0]!)}`);
+  if (opts.json) printJson(records.map(({ rec }) => recordObject(rec, NODE_SCHEMA, !!opts.show)));
+  else for (const { rec } of records) printRecord(rec, NODE_SCHEMA, !!opts.show);
 }

@@ -1,16 +1,16 @@
 /**
- * mpiscsid's NBD exports (export.{list,start,stop}): one NbdServer per export of a multipath device. What a
- * request names is checked before anything is made: the export name by one rule (it becomes a file name), the
- * socket only inside the state directory's nbd/ or the directory the daemon was started with
- * (`--export-dir`, `export.socket_dir`), TCP only on loopback unless `--allow-remote-exports`.
+ * NBD exports of multipath devices as a domain service: `exportDevice` is the one device -> block device -> NBD
+ * server wiring that `mpiscsi serve` and the daemon share, and ExportService is the daemon's set of exports
+ * (export.{list,start,stop}). What a request names is checked before anything is made: the export name by one
+ * rule (it becomes a file name), the socket only inside the state directory's nbd/ or the directory the daemon
+ * was started with (`--export-dir`, `export.socket_dir`), TCP only on loopback unless `--allow-remote-exports`.
  */
 import { mkdirSync, realpathSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { MultipathDevice } from '../multipath/index.js';
 import { NbdServer } from '../nbd/index.js';
 import { ScsiBlockDevice } from '../session/scsi-block-device.js';
-import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
-import { ControlError, type ExportListResponse, type ExportStartRequest } from '../control/host.js';
+import { AccessDeniedError, AlreadyExistsError, InvalidRequestError, NotFoundError, OperationFailedError } from './errors.js';
 
 export interface ExportPolicy {
   /** Default sockets are <stateDir>/nbd/<name>.sock. */
@@ -61,16 +61,15 @@ export function defaultSocketPath(policy: ExportPolicy, name: string): string {
 
 /**
  * A socket path a request names, if its directory (symlinks resolved) is <stateDir>/nbd or the policy's
- * socketDir (or under them). Refusals are ACCESS (13) naming the allowed directories.
+ * socketDir (or under them). Refusals name the allowed directories.
  */
 export function requestedSocketPath(policy: ExportPolicy, socket: string): string {
-  if (socket.includes('\0')) throw new ControlError(ExitCode.INVAL, 'socket path holds a NUL byte');
+  if (socket.includes('\0')) throw new InvalidRequestError('socket path holds a NUL byte');
   const wanted = resolve(socket);
   const allowed = [join(policy.stateDir, 'nbd'), ...(policy.socketDir ? [policy.socketDir] : [])].map(real);
   const dir = real(dirname(wanted));
   if (!allowed.some((a) => inside(a, dir))) {
-    throw new ControlError(
-      ExitCode.ACCESS,
+    throw new AccessDeniedError(
       `socket ${JSON.stringify(socket)} refused: exports listen under ${allowed.join(' or ')} (start mpiscsid with --export-dir DIR to allow another directory)`,
     );
   }
@@ -79,43 +78,79 @@ export function requestedSocketPath(policy: ExportPolicy, socket: string): strin
 
 function fitting(path: string): string {
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH)
-    throw new ControlError(ExitCode.INVAL, `socket path ${path} is longer than a unix socket path can be here (${MAX_SOCKET_PATH} bytes)`);
+    throw new InvalidRequestError(`socket path ${path} is longer than a unix socket path can be here (${MAX_SOCKET_PATH} bytes)`);
   return path;
 }
 
 /** HOST:PORT or [V6]:PORT, loopback unless the policy allows remote exports. */
 export function exportTcp(policy: ExportPolicy, tcp: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(tcp);
-  if (!m || Number(m[3]) > 65535) throw new ControlError(ExitCode.INVAL, `tcp "${tcp}": expected HOST:PORT`);
+  if (!m || Number(m[3]) > 65535) throw new InvalidRequestError(`tcp "${tcp}": expected HOST:PORT`);
   const host = (m[1] ?? m[2])!;
   if (!LOOPBACK.test(host) && !policy.allowRemote)
-    throw new ControlError(ExitCode.ACCESS, `export on ${host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
+    throw new AccessDeniedError(`export on ${host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
   return { host, port: Number(m[3]) };
 }
 
-interface Running {
-  name: string;
-  device: MultipathDevice;
-  server: NbdServer;
-  uris: string[];
+/** One multipath device served over NBD. */
+export interface DeviceExport {
+  readonly name: string;
+  readonly device: MultipathDevice;
+  readonly server: NbdServer;
+  readonly uris: string[];
 }
 
-export class DaemonExports {
-  private readonly running = new Map<string, Running>();
+/**
+ * Serves `lun` of `device` (default: the LUN its paths lead to) as NBD export `name` on a unix socket and/or
+ * TCP: the block device opened first (READ CAPACITY through the device's paths), then the server listening.
+ * A failure closes what was made.
+ */
+export async function exportDevice(
+  device: MultipathDevice,
+  where: { name: string; socketPath?: string; tcp?: { host: string; port: number }; lun?: number },
+): Promise<DeviceExport> {
+  const lun = where.lun ?? device.status().groups.flatMap((g) => g.paths)[0]?.lun ?? 0;
+  let block: ScsiBlockDevice;
+  try {
+    block = await ScsiBlockDevice.open(device, lun);
+  } catch (err) {
+    throw new OperationFailedError(`cannot open ${device.name}: ${(err as Error).message}`, err);
+  }
+  const server = new NbdServer();
+  server.addExport(where.name, block);
+  try {
+    const addresses = await server.listen({ socketPath: where.socketPath, tcp: where.tcp });
+    return { name: where.name, device, server, uris: server.uris(where.name, addresses) };
+  } catch (err) {
+    await server.close();
+    throw new InvalidRequestError(`cannot listen: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export interface ExportRequest {
+  /** The multipath device, by name or WWID. */
+  device: string;
+  /** Export name; default the device's name. */
+  name?: string;
+  socket?: string;
+  tcp?: string;
+}
+
+/** The daemon's exports, by name, under its policy. */
+export class ExportService {
+  private readonly running = new Map<string, DeviceExport>();
 
   constructor(
     private readonly policy: ExportPolicy,
     private readonly log: (line: string) => void,
   ) {}
 
-  list(): ExportListResponse {
-    return {
-      exports: [...this.running.values()].map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
-    };
+  list(): DeviceExport[] {
+    return [...this.running.values()];
   }
 
-  /** Checks the request, then serves `device`'s first LUN; `device` is looked up only after the checks pass. */
-  async start(req: ExportStartRequest, device: (name: string) => MultipathDevice): Promise<ExportListResponse> {
+  /** Checks the request, then serves the device's LUN; `device` is looked up only after the checks pass. */
+  async start(req: ExportRequest, device: (name: string) => MultipathDevice): Promise<DeviceExport> {
     // What the request names is checked before the device is looked up or anything is made.
     if (req.name) this.checkName(req.name);
     const tcp = req.tcp ? exportTcp(this.policy, req.tcp) : undefined;
@@ -123,41 +158,24 @@ export class DaemonExports {
     const d = device(req.device);
     const name = req.name || d.name;
     this.checkName(name);
-    const socket = asked ?? (tcp ? undefined : defaultSocketPath(this.policy, name));
-    const lun = d.status().groups.flatMap((g) => g.paths)[0]?.lun ?? 0;
-    let block: ScsiBlockDevice;
-    try {
-      block = await ScsiBlockDevice.open(d, lun);
-    } catch (err) {
-      throw new ControlError(exitCodeFor(err), `cannot open ${d.name}: ${(err as Error).message}`);
-    }
-    const server = new NbdServer();
-    server.addExport(name, block);
-    try {
-      const addresses = await server.listen({ socketPath: socket, tcp });
-      const uris = server.uris(name, addresses);
-      this.running.set(name, { name, device: d, server, uris });
-      this.log(`export ${name} of ${d.name}: ${uris.join(' ')}`);
-    } catch (err) {
-      await server.close();
-      throw new ControlError(ExitCode.INVAL, `cannot listen: ${(err as Error).message}`);
-    }
-    return this.list();
+    const e = await exportDevice(d, { name, socketPath: asked ?? (tcp ? undefined : defaultSocketPath(this.policy, name)), tcp });
+    this.running.set(name, e);
+    this.log(`export ${name} of ${d.name}: ${e.uris.join(' ')}`);
+    return e;
   }
 
   private checkName(name: string): void {
     const problem = exportNameProblem(name);
-    if (problem) throw new ControlError(ExitCode.INVAL, problem);
-    if (this.running.has(name)) throw new ControlError(ExitCode.SESS_EXISTS, `export ${name} exists`);
+    if (problem) throw new InvalidRequestError(problem);
+    if (this.running.has(name)) throw new AlreadyExistsError(`export ${name} exists`);
   }
 
   /** Stops `name`: clients answered ESHUTDOWN, its socket removed if it is still the one it made. */
-  async stop(name: string): Promise<ExportListResponse> {
+  async stop(name: string): Promise<void> {
     const e = this.running.get(name);
-    if (!e) throw new ControlError(ExitCode.NO_OBJS_FOUND, `export ${name} not found`);
+    if (!e) throw new NotFoundError(`export ${name} not found`);
     this.running.delete(name);
     await e.server.close();
-    return this.list();
   }
 
   async closeAll(): Promise<void> {
