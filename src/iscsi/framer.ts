@@ -6,7 +6,8 @@
 import { BHS_LENGTH, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH, DIGEST_LENGTH, Opcode } from './constants.js';
 import { crc32c, readDigest, writeDigest } from './digest.js';
 import { DigestError, ProtocolError } from './errors.js';
-import { bhsAhsLength, bhsDataSegmentLength, decodePdu, encodeBhs, type Pdu } from './pdu.js';
+import { BhsOffset, getDataSegmentLength, getHeaderLength, getOpcode } from './bhs.js';
+import { decodePdu, encodeBhs, type Pdu } from './pdu.js';
 
 export interface DigestOptions {
   headerDigest: boolean;
@@ -196,11 +197,10 @@ export class PduFramer {
       if (this.direct && !this.drainDirect(emit)) return;
       if (this.buffered < BHS_LENGTH) return;
       const first = this.chunks[0].length >= BHS_LENGTH ? this.chunks[0] : this.coalesce(BHS_LENGTH);
-      const opcode = first[0] & 0x3f;
-      const ahsLen = bhsAhsLength(first);
-      const dsl = bhsDataSegmentLength(first);
+      const opcode = getOpcode(first);
+      const headerLen = getHeaderLength(first);
+      const dsl = getDataSegmentLength(first);
       const hdLen = this.options.headerDigest ? DIGEST_LENGTH : 0;
-      const headerLen = BHS_LENGTH + ahsLen;
       // Check the header digest before trusting DataSegmentLength (§7.8): a corrupted length must surface as
       // a header digest error at once, not as a limit violation or a stall waiting for bytes that never come.
       if (hdLen && !this.headerChecked) {
@@ -215,7 +215,7 @@ export class PduFramer {
         throw new ProtocolError(
           `DataSegmentLength ${dsl} exceeds MaxRecvDataSegmentLength ${this.options.maxRecvDataSegmentLength}`,
           opcode,
-          5,
+          BhsOffset.DATA_SEGMENT_LENGTH,
         );
       const dataPadded = dsl + padLength(dsl);
       const ddLen = this.options.dataDigest && dsl > 0 ? DIGEST_LENGTH : 0;

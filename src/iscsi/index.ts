@@ -1,7 +1,8 @@
-/** Public exports of the iSCSI codecs (RFC 7143): PDUs, framing, digests, text keys, negotiation, CHAP, login, discovery. */
+/** Public exports of the iSCSI codecs (RFC 7143): BHS field accessors, PDUs, framing, digests, text keys, negotiation, CHAP, login, discovery. */
 export * from './constants.js';
 export * from './errors.js';
 export * from './serial.js';
+export * from './bhs.js';
 export * from './pdu.js';
 export * from './digest.js';
 export * from './framer.js';

@@ -1,10 +1,111 @@
 /**
  * iSCSI PDU codec: every PDU an initiator sends or receives, as typed objects over Buffer (RFC 7143 §11).
  * Pure functions: `encodeBhs` writes the 48-byte Basic Header Segment plus AHS, `decodePdu` parses a framed
- * PDU (header + data segment, see framer.ts). Field names follow the RFC in camelCase.
+ * PDU (header + data segment, see framer.ts). Field names follow the RFC in camelCase; every header field is
+ * read and written through bhs.ts, where its offset is defined.
  */
 import { AhsType, BHS_LENGTH, MAX_DATA_SEGMENT_LENGTH, Opcode, OPCODE_NAMES } from './constants.js';
 import { ProtocolError } from './errors.js';
+import {
+  AHS_FIXED_LENGTH,
+  AhsOffset,
+  BHS_CDB_LENGTH,
+  BhsOffset,
+  Flag,
+  getAsyncEvent,
+  getAsyncVCode,
+  getAhsLength,
+  getAhsType,
+  getBegRun,
+  getBidiReadResidualCount,
+  getBufferOffset,
+  getCdb,
+  getCid,
+  getCmdSN,
+  getDataSegmentLength,
+  getDataSN,
+  getDesiredDataTransferLength,
+  getExpCmdSN,
+  getExpDataSN,
+  getExpectedDataTransferLength,
+  getExpStatSN,
+  getFlags,
+  getHeaderLength,
+  getImmediate,
+  getIsid,
+  getItt,
+  getLun,
+  getMaxCmdSN,
+  getOpcode,
+  getParameter1,
+  getParameter2,
+  getParameter3,
+  getR2TSN,
+  getReason,
+  getRefCmdSN,
+  getReferencedTaskTag,
+  getResidualCount,
+  getResponse,
+  getRunLength,
+  getSnackTag,
+  getStatSN,
+  getStatus,
+  getStatusClass,
+  getStatusDetail,
+  getTime2Retain,
+  getTime2Wait,
+  getTsih,
+  getTtt,
+  getVersionActive,
+  getVersionMax,
+  getVersionMin,
+  setAhsLength,
+  setAhsType,
+  setAsyncEvent,
+  setAsyncVCode,
+  setBegRun,
+  setBidiReadResidualCount,
+  setBufferOffset,
+  setCdb,
+  setCid,
+  setCmdSN,
+  setDataSegmentLength,
+  setDataSN,
+  setDesiredDataTransferLength,
+  setExpCmdSN,
+  setExpDataSN,
+  setExpectedDataTransferLength,
+  setExpStatSN,
+  setFlags,
+  setIsid,
+  setItt,
+  setLun,
+  setMaxCmdSN,
+  setOpcode,
+  setParameter1,
+  setParameter2,
+  setParameter3,
+  setR2TSN,
+  setReason,
+  setRefCmdSN,
+  setReferencedTaskTag,
+  setResidualCount,
+  setResponse,
+  setRunLength,
+  setSnackTag,
+  setStatSN,
+  setStatus,
+  setStatusClass,
+  setStatusDetail,
+  setTime2Retain,
+  setTime2Wait,
+  setTotalAhsLength,
+  setTsih,
+  setTtt,
+  setVersionActive,
+  setVersionMax,
+  setVersionMin,
+} from './bhs.js';
 import { MAX_FLAT_SPACE_LUN, writeLun } from '../scsi/report-luns.js';
 
 interface Common {
@@ -259,29 +360,19 @@ export type TargetPdu =
 export type Pdu = InitiatorPdu | TargetPdu;
 
 // ---------------------------------------------------------------------------------------------------------
-// LUN field (§11.3.4, SAM-5 §4.7): single-level peripheral (< 256) or flat space (< 16384) addressing.
+// LUN field (§11.2.1, SAM-5 §4.7): single-level peripheral (< 256) or flat space (< 16384) addressing.
 
-// One LUN encoder for the whole project (SAM addressing lives with the SCSI codecs); the PDU reader below is
-// lenient on purpose: a target's PDU with an unusual LUN structure must not break framing.
+// One LUN encoder for the whole project (SAM addressing lives with the SCSI codecs); the lenient reader is
+// bhs.ts's readLun, beside the LUN field's offset.
 export const MAX_LUN = MAX_FLAT_SPACE_LUN;
 export { writeLun };
-
-export function readLun(buf: Buffer, offset: number): number {
-  const method = buf[offset] >> 6;
-  if (method === 0 || method === 1) return ((buf[offset] & 0x3f) << 8) | buf[offset + 1];
-  // Other addressing methods do not appear in responses to our own commands; keep the first level raw.
-  return (buf[offset] << 8) | buf[offset + 1];
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // Encoding
 
-function writeIsid(buf: Buffer, isid: number): void {
-  buf.writeUIntBE(isid, 8, 6);
-}
-
-function writeFlagsByte0(buf: Buffer, opcode: number, immediate: boolean): void {
-  buf[0] = (immediate ? 0x40 : 0) | opcode;
+/** Byte 1 of the Login Request and Response: T, C, CSG, NSG (§11.12.3). */
+function loginFlags(transit: boolean, cont: boolean, csg: number, nsg: number): number {
+  return (transit ? Flag.TRANSIT : 0) | (cont ? Flag.CONTINUE : 0) | ((csg << Flag.CSG_SHIFT) & Flag.CSG_MASK) | (nsg & Flag.NSG_MASK);
 }
 
 /**
@@ -295,181 +386,188 @@ export function encodeBhs(pdu: Pdu): Buffer {
   const buf = Buffer.alloc(BHS_LENGTH + ahsLen);
   const dataLength = pdu.data ? pdu.data.length : 0;
   if (dataLength > MAX_DATA_SEGMENT_LENGTH) throw new RangeError(`data segment of ${dataLength} bytes exceeds 2^24-1`);
-  buf[4] = ahsLen / 4;
-  buf.writeUIntBE(dataLength, 5, 3);
-  buf.writeUInt32BE(pdu.itt >>> 0, 16);
+  setTotalAhsLength(buf, ahsLen / 4);
+  setDataSegmentLength(buf, dataLength);
+  setItt(buf, pdu.itt);
   switch (pdu.opcode) {
     case Opcode.NOP_OUT:
-      writeFlagsByte0(buf, pdu.opcode, pdu.immediate);
-      buf[1] = 0x80;
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
+      setOpcode(buf, pdu.opcode, pdu.immediate);
+      setFlags(buf, Flag.FINAL);
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
       break;
     case Opcode.SCSI_COMMAND:
-      writeFlagsByte0(buf, pdu.opcode, pdu.immediate);
-      buf[1] = (pdu.final ? 0x80 : 0) | (pdu.read ? 0x40 : 0) | (pdu.write ? 0x20 : 0) | (pdu.attr & 0x07);
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.expectedDataTransferLength >>> 0, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
-      pdu.cdb.copy(buf, 32, 0, Math.min(16, pdu.cdb.length));
+      setOpcode(buf, pdu.opcode, pdu.immediate);
+      setFlags(
+        buf,
+        (pdu.final ? Flag.FINAL : 0) | (pdu.read ? Flag.READ : 0) | (pdu.write ? Flag.WRITE : 0) | (pdu.attr & Flag.ATTR_MASK),
+      );
+      setLun(buf, pdu.lun);
+      setExpectedDataTransferLength(buf, pdu.expectedDataTransferLength);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
+      setCdb(buf, pdu.cdb);
       if (ahs) ahs.copy(buf, BHS_LENGTH);
       break;
     case Opcode.TASK_MGMT_REQUEST:
-      writeFlagsByte0(buf, pdu.opcode, pdu.immediate);
-      buf[1] = 0x80 | (pdu.function & 0x7f);
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.referencedTaskTag >>> 0, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
-      buf.writeUInt32BE(pdu.refCmdSN >>> 0, 32);
-      buf.writeUInt32BE(pdu.expDataSN >>> 0, 36);
+      setOpcode(buf, pdu.opcode, pdu.immediate);
+      setFlags(buf, Flag.FINAL | (pdu.function & Flag.FUNCTION_MASK));
+      setLun(buf, pdu.lun);
+      setReferencedTaskTag(buf, pdu.referencedTaskTag);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
+      setRefCmdSN(buf, pdu.refCmdSN);
+      setExpDataSN(buf, pdu.expDataSN);
       break;
     case Opcode.LOGIN_REQUEST:
       // §11.12: the I bit is always 1 in a Login Request.
-      writeFlagsByte0(buf, pdu.opcode, true);
-      buf[1] = (pdu.transit ? 0x80 : 0) | (pdu.cont ? 0x40 : 0) | ((pdu.csg & 3) << 2) | (pdu.nsg & 3);
-      buf[2] = pdu.versionMax;
-      buf[3] = pdu.versionMin;
-      writeIsid(buf, pdu.isid);
-      buf.writeUInt16BE(pdu.tsih, 14);
-      buf.writeUInt16BE(pdu.cid, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
+      setOpcode(buf, pdu.opcode, true);
+      setFlags(buf, loginFlags(pdu.transit, pdu.cont, pdu.csg, pdu.nsg));
+      setVersionMax(buf, pdu.versionMax);
+      setVersionMin(buf, pdu.versionMin);
+      setIsid(buf, pdu.isid);
+      setTsih(buf, pdu.tsih);
+      setCid(buf, pdu.cid);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
       break;
     case Opcode.TEXT_REQUEST:
-      writeFlagsByte0(buf, pdu.opcode, pdu.immediate);
-      buf[1] = (pdu.final ? 0x80 : 0) | (pdu.cont ? 0x40 : 0);
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
+      setOpcode(buf, pdu.opcode, pdu.immediate);
+      setFlags(buf, (pdu.final ? Flag.FINAL : 0) | (pdu.cont ? Flag.CONTINUE : 0));
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
       break;
     case Opcode.SCSI_DATA_OUT:
-      buf[0] = pdu.opcode;
-      buf[1] = pdu.final ? 0x80 : 0;
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
-      buf.writeUInt32BE(pdu.dataSN >>> 0, 36);
-      buf.writeUInt32BE(pdu.bufferOffset >>> 0, 40);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, pdu.final ? Flag.FINAL : 0);
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
+      setExpStatSN(buf, pdu.expStatSN);
+      setDataSN(buf, pdu.dataSN);
+      setBufferOffset(buf, pdu.bufferOffset);
       break;
     case Opcode.LOGOUT_REQUEST:
-      writeFlagsByte0(buf, pdu.opcode, pdu.immediate);
-      buf[1] = 0x80 | (pdu.reasonCode & 0x7f);
-      buf.writeUInt16BE(pdu.cid, 20);
-      buf.writeUInt32BE(pdu.cmdSN >>> 0, 24);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
+      setOpcode(buf, pdu.opcode, pdu.immediate);
+      setFlags(buf, Flag.FINAL | (pdu.reasonCode & Flag.REASON_CODE_MASK));
+      setCid(buf, pdu.cid);
+      setCmdSN(buf, pdu.cmdSN);
+      setExpStatSN(buf, pdu.expStatSN);
       break;
     case Opcode.SNACK_REQUEST:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80 | (pdu.type & 0x0f);
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
-      buf.writeUInt32BE(pdu.expStatSN >>> 0, 28);
-      buf.writeUInt32BE(pdu.begRun >>> 0, 40);
-      buf.writeUInt32BE(pdu.runLength >>> 0, 44);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL | (pdu.type & Flag.SNACK_TYPE_MASK));
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
+      setExpStatSN(buf, pdu.expStatSN);
+      setBegRun(buf, pdu.begRun);
+      setRunLength(buf, pdu.runLength);
       break;
     case Opcode.NOP_IN:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
       break;
     case Opcode.SCSI_RESPONSE:
-      buf[0] = pdu.opcode;
-      buf[1] =
-        0x80 |
-        (pdu.bidiOverflow ? 0x10 : 0) |
-        (pdu.bidiUnderflow ? 0x08 : 0) |
-        (pdu.overflow ? 0x04 : 0) |
-        (pdu.underflow ? 0x02 : 0);
-      buf[2] = pdu.response;
-      buf[3] = pdu.status;
-      buf.writeUInt32BE(pdu.snackTag >>> 0, 20);
+      setOpcode(buf, pdu.opcode);
+      setFlags(
+        buf,
+        Flag.FINAL |
+          (pdu.bidiOverflow ? Flag.BIDI_OVERFLOW : 0) |
+          (pdu.bidiUnderflow ? Flag.BIDI_UNDERFLOW : 0) |
+          (pdu.overflow ? Flag.OVERFLOW : 0) |
+          (pdu.underflow ? Flag.UNDERFLOW : 0),
+      );
+      setResponse(buf, pdu.response);
+      setStatus(buf, pdu.status);
+      setSnackTag(buf, pdu.snackTag);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf.writeUInt32BE(pdu.expDataSN >>> 0, 36);
-      buf.writeUInt32BE(pdu.bidiReadResidualCount >>> 0, 40);
-      buf.writeUInt32BE(pdu.residualCount >>> 0, 44);
+      setExpDataSN(buf, pdu.expDataSN);
+      setBidiReadResidualCount(buf, pdu.bidiReadResidualCount);
+      setResidualCount(buf, pdu.residualCount);
       break;
     case Opcode.TASK_MGMT_RESPONSE:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      buf[2] = pdu.response;
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setResponse(buf, pdu.response);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
       break;
     case Opcode.LOGIN_RESPONSE:
-      buf[0] = pdu.opcode;
-      buf[1] = (pdu.transit ? 0x80 : 0) | (pdu.cont ? 0x40 : 0) | ((pdu.csg & 3) << 2) | (pdu.nsg & 3);
-      buf[2] = pdu.versionMax;
-      buf[3] = pdu.versionActive;
-      writeIsid(buf, pdu.isid);
-      buf.writeUInt16BE(pdu.tsih, 14);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, loginFlags(pdu.transit, pdu.cont, pdu.csg, pdu.nsg));
+      setVersionMax(buf, pdu.versionMax);
+      setVersionActive(buf, pdu.versionActive);
+      setIsid(buf, pdu.isid);
+      setTsih(buf, pdu.tsih);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf[36] = pdu.statusClass;
-      buf[37] = pdu.statusDetail;
+      setStatusClass(buf, pdu.statusClass);
+      setStatusDetail(buf, pdu.statusDetail);
       break;
     case Opcode.TEXT_RESPONSE:
-      buf[0] = pdu.opcode;
-      buf[1] = (pdu.final ? 0x80 : 0) | (pdu.cont ? 0x40 : 0);
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, (pdu.final ? Flag.FINAL : 0) | (pdu.cont ? Flag.CONTINUE : 0));
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
       break;
     case Opcode.SCSI_DATA_IN:
-      buf[0] = pdu.opcode;
-      buf[1] =
-        (pdu.final ? 0x80 : 0) |
-        (pdu.ack ? 0x40 : 0) |
-        (pdu.overflow ? 0x04 : 0) |
-        (pdu.underflow ? 0x02 : 0) |
-        (pdu.statusPresent ? 0x01 : 0);
-      buf[3] = pdu.statusPresent ? pdu.status : 0;
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
+      setOpcode(buf, pdu.opcode);
+      setFlags(
+        buf,
+        (pdu.final ? Flag.FINAL : 0) |
+          (pdu.ack ? Flag.ACK : 0) |
+          (pdu.overflow ? Flag.OVERFLOW : 0) |
+          (pdu.underflow ? Flag.UNDERFLOW : 0) |
+          (pdu.statusPresent ? Flag.STATUS_PRESENT : 0),
+      );
+      setStatus(buf, pdu.statusPresent ? pdu.status : 0);
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf.writeUInt32BE(pdu.dataSN >>> 0, 36);
-      buf.writeUInt32BE(pdu.bufferOffset >>> 0, 40);
-      buf.writeUInt32BE(pdu.residualCount >>> 0, 44);
+      setDataSN(buf, pdu.dataSN);
+      setBufferOffset(buf, pdu.bufferOffset);
+      setResidualCount(buf, pdu.residualCount);
       break;
     case Opcode.LOGOUT_RESPONSE:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      buf[2] = pdu.response;
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setResponse(buf, pdu.response);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf.writeUInt16BE(pdu.time2Wait, 40);
-      buf.writeUInt16BE(pdu.time2Retain, 42);
+      setTime2Wait(buf, pdu.time2Wait);
+      setTime2Retain(buf, pdu.time2Retain);
       break;
     case Opcode.R2T:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      writeLun(buf, 8, pdu.lun);
-      buf.writeUInt32BE(pdu.ttt >>> 0, 20);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setLun(buf, pdu.lun);
+      setTtt(buf, pdu.ttt);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf.writeUInt32BE(pdu.r2tSN >>> 0, 36);
-      buf.writeUInt32BE(pdu.bufferOffset >>> 0, 40);
-      buf.writeUInt32BE(pdu.desiredDataTransferLength >>> 0, 44);
+      setR2TSN(buf, pdu.r2tSN);
+      setBufferOffset(buf, pdu.bufferOffset);
+      setDesiredDataTransferLength(buf, pdu.desiredDataTransferLength);
       break;
     case Opcode.ASYNC_MESSAGE:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      writeLun(buf, 8, pdu.lun);
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setLun(buf, pdu.lun);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf[36] = pdu.asyncEvent;
-      buf[37] = pdu.asyncVCode;
-      buf.writeUInt16BE(pdu.parameter1, 38);
-      buf.writeUInt16BE(pdu.parameter2, 40);
-      buf.writeUInt16BE(pdu.parameter3, 42);
+      setAsyncEvent(buf, pdu.asyncEvent);
+      setAsyncVCode(buf, pdu.asyncVCode);
+      setParameter1(buf, pdu.parameter1);
+      setParameter2(buf, pdu.parameter2);
+      setParameter3(buf, pdu.parameter3);
       break;
     case Opcode.REJECT:
-      buf[0] = pdu.opcode;
-      buf[1] = 0x80;
-      buf[2] = pdu.reason;
+      setOpcode(buf, pdu.opcode);
+      setFlags(buf, Flag.FINAL);
+      setReason(buf, pdu.reason);
       writeStatTriple(buf, pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN);
-      buf.writeUInt32BE(pdu.dataSN >>> 0, 36);
+      setDataSN(buf, pdu.dataSN);
       break;
     default:
       throw new RangeError(`cannot encode opcode ${(pdu as { opcode: number }).opcode}`);
@@ -478,29 +576,30 @@ export function encodeBhs(pdu: Pdu): Buffer {
 }
 
 function writeStatTriple(buf: Buffer, statSN: number, expCmdSN: number, maxCmdSN: number): void {
-  buf.writeUInt32BE(statSN >>> 0, 24);
-  buf.writeUInt32BE(expCmdSN >>> 0, 28);
-  buf.writeUInt32BE(maxCmdSN >>> 0, 32);
+  setStatSN(buf, statSN);
+  setExpCmdSN(buf, expCmdSN);
+  setMaxCmdSN(buf, maxCmdSN);
 }
 
 /** AHS for CDBs longer than 16 bytes and bidirectional commands (§11.2.2, §11.3.5). */
 function encodeCommandAhs(pdu: ScsiCommand): Buffer | undefined {
   const parts: Buffer[] = [];
-  if (pdu.cdb.length > 16) {
+  if (pdu.cdb.length > BHS_CDB_LENGTH) {
     // Extended CDB AHS: AHSLength = extra CDB bytes + 1 (the reserved byte), padded to 4.
-    const extra = pdu.cdb.subarray(16);
+    const extra = pdu.cdb.subarray(BHS_CDB_LENGTH);
     const len = extra.length + 1;
-    const ahs = Buffer.alloc(3 + len + ((4 - ((3 + len) % 4)) % 4));
-    ahs.writeUInt16BE(len, 0);
-    ahs[2] = AhsType.EXTENDED_CDB;
-    extra.copy(ahs, 4);
+    const ahs = Buffer.alloc(AHS_FIXED_LENGTH + len + ((4 - ((AHS_FIXED_LENGTH + len) % 4)) % 4));
+    setAhsLength(ahs, 0, len);
+    setAhsType(ahs, 0, AhsType.EXTENDED_CDB);
+    extra.copy(ahs, AhsOffset.CONTENT);
     parts.push(ahs);
   }
   if (pdu.bidiReadLength !== undefined) {
+    // Bidirectional Read Expected Data Transfer Length AHS: AHSLength 5 (reserved byte + 4-byte length).
     const ahs = Buffer.alloc(8);
-    ahs.writeUInt16BE(5, 0);
-    ahs[2] = AhsType.BIDI_READ_LENGTH;
-    ahs.writeUInt32BE(pdu.bidiReadLength >>> 0, 4);
+    setAhsLength(ahs, 0, 5);
+    setAhsType(ahs, 0, AhsType.BIDI_READ_LENGTH);
+    ahs.writeUInt32BE(pdu.bidiReadLength >>> 0, AhsOffset.CONTENT);
     parts.push(ahs);
   }
   if (parts.length === 0) return undefined;
@@ -512,34 +611,30 @@ function encodeCommandAhs(pdu: ScsiCommand): Buffer | undefined {
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
 
-/** DataSegmentLength from a BHS (§11.2.1.4). */
-export function bhsDataSegmentLength(bhs: Buffer, offset = 0): number {
-  return bhs.readUIntBE(offset + 5, 3);
-}
-
-/** TotalAHSLength in bytes (§11.2.1.3). */
-export function bhsAhsLength(bhs: Buffer, offset = 0): number {
-  return bhs[offset + 4] * 4;
-}
-
 /**
  * Parses one framed PDU. `header` is the BHS followed by the AHS (no digest); `data` is the data segment
  * without padding. Malformed fields throw ProtocolError naming the opcode and offset.
  */
 export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
-  if (header.length < BHS_LENGTH) throw new ProtocolError(`short BHS: ${header.length} bytes`, undefined, 0);
-  const opcode = header[0] & 0x3f;
-  const immediate = (header[0] & 0x40) !== 0;
-  const b1 = header[1];
-  const ahsLen = bhsAhsLength(header);
-  if (header.length !== BHS_LENGTH + ahsLen)
-    throw new ProtocolError(`header is ${header.length} bytes, TotalAHSLength says ${BHS_LENGTH + ahsLen}`, opcode, 4);
-  const dsl = bhsDataSegmentLength(header);
+  if (header.length < BHS_LENGTH) throw new ProtocolError(`short BHS: ${header.length} bytes`, undefined, BhsOffset.OPCODE);
+  const opcode = getOpcode(header);
+  const immediate = getImmediate(header);
+  const b1 = getFlags(header);
+  const headerLength = getHeaderLength(header);
+  if (header.length !== headerLength)
+    throw new ProtocolError(
+      `header is ${header.length} bytes, TotalAHSLength says ${headerLength}`,
+      opcode,
+      BhsOffset.TOTAL_AHS_LENGTH,
+    );
+  const dsl = getDataSegmentLength(header);
   if (dsl !== data.length)
-    throw new ProtocolError(`data segment is ${data.length} bytes, DataSegmentLength says ${dsl}`, opcode, 5);
-  const itt = header.readUInt32BE(16);
-  const u32 = (o: number) => header.readUInt32BE(o);
-  const lun = () => readLun(header, 8);
+    throw new ProtocolError(
+      `data segment is ${data.length} bytes, DataSegmentLength says ${dsl}`,
+      opcode,
+      BhsOffset.DATA_SEGMENT_LENGTH,
+    );
+  const itt = getItt(header);
   const withData = data.length > 0 ? data : undefined;
   switch (opcode) {
     case Opcode.NOP_OUT:
@@ -547,27 +642,27 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
         opcode,
         immediate,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        cmdSN: u32(24),
-        expStatSN: u32(28),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        cmdSN: getCmdSN(header),
+        expStatSN: getExpStatSN(header),
         data: withData,
       };
     case Opcode.SCSI_COMMAND: {
       const ahs = decodeAhs(header, opcode);
-      const cdb = ahs.extendedCdb ? Buffer.concat([header.subarray(32, 48), ahs.extendedCdb]) : Buffer.from(header.subarray(32, 48));
+      const cdb = ahs.extendedCdb ? Buffer.concat([getCdb(header), ahs.extendedCdb]) : Buffer.from(getCdb(header));
       const pdu: ScsiCommand = {
         opcode,
         immediate,
-        final: (b1 & 0x80) !== 0,
-        read: (b1 & 0x40) !== 0,
-        write: (b1 & 0x20) !== 0,
-        attr: b1 & 0x07,
+        final: (b1 & Flag.FINAL) !== 0,
+        read: (b1 & Flag.READ) !== 0,
+        write: (b1 & Flag.WRITE) !== 0,
+        attr: b1 & Flag.ATTR_MASK,
         itt,
-        lun: lun(),
-        expectedDataTransferLength: u32(20),
-        cmdSN: u32(24),
-        expStatSN: u32(28),
+        lun: getLun(header),
+        expectedDataTransferLength: getExpectedDataTransferLength(header),
+        cmdSN: getCmdSN(header),
+        expStatSN: getExpStatSN(header),
         cdb,
         data: withData,
       };
@@ -578,27 +673,28 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
       return {
         opcode,
         immediate,
-        function: b1 & 0x7f,
+        function: b1 & Flag.FUNCTION_MASK,
         itt,
-        lun: lun(),
-        referencedTaskTag: u32(20),
-        cmdSN: u32(24),
-        expStatSN: u32(28),
-        refCmdSN: u32(32),
-        expDataSN: u32(36),
+        lun: getLun(header),
+        referencedTaskTag: getReferencedTaskTag(header),
+        cmdSN: getCmdSN(header),
+        expStatSN: getExpStatSN(header),
+        refCmdSN: getRefCmdSN(header),
+        expDataSN: getExpDataSN(header),
         data: withData,
       };
     case Opcode.LOGIN_REQUEST:
     case Opcode.LOGIN_RESPONSE: {
-      const transit = (b1 & 0x80) !== 0;
-      const cont = (b1 & 0x40) !== 0;
+      const transit = (b1 & Flag.TRANSIT) !== 0;
+      const cont = (b1 & Flag.CONTINUE) !== 0;
       // §11.12.2: T and C must not both be set.
-      if (transit && cont) throw new ProtocolError('login PDU with both T and C bits set', opcode, 1);
-      const csg = (b1 >> 2) & 3;
-      const nsg = b1 & 3;
-      if (csg === 2 || (transit && nsg === 2)) throw new ProtocolError(`reserved login stage (CSG ${csg}, NSG ${nsg})`, opcode, 1);
-      const isid = header.readUIntBE(8, 6);
-      const tsih = header.readUInt16BE(14);
+      if (transit && cont) throw new ProtocolError('login PDU with both T and C bits set', opcode, BhsOffset.FLAGS);
+      const csg = (b1 & Flag.CSG_MASK) >> Flag.CSG_SHIFT;
+      const nsg = b1 & Flag.NSG_MASK;
+      if (csg === 2 || (transit && nsg === 2))
+        throw new ProtocolError(`reserved login stage (CSG ${csg}, NSG ${nsg})`, opcode, BhsOffset.FLAGS);
+      const isid = getIsid(header);
+      const tsih = getTsih(header);
       if (opcode === Opcode.LOGIN_REQUEST)
         return {
           opcode,
@@ -606,14 +702,14 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
           cont,
           csg,
           nsg,
-          versionMax: header[2],
-          versionMin: header[3],
+          versionMax: getVersionMax(header),
+          versionMin: getVersionMin(header),
           isid,
           tsih,
           itt,
-          cid: header.readUInt16BE(20),
-          cmdSN: u32(24),
-          expStatSN: u32(28),
+          cid: getCid(header),
+          cmdSN: getCmdSN(header),
+          expStatSN: getExpStatSN(header),
           data: withData,
         };
       return {
@@ -622,85 +718,105 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
         cont,
         csg,
         nsg,
-        versionMax: header[2],
-        versionActive: header[3],
+        versionMax: getVersionMax(header),
+        versionActive: getVersionActive(header),
         isid,
         tsih,
         itt,
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        statusClass: header[36],
-        statusDetail: header[37],
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        statusClass: getStatusClass(header),
+        statusDetail: getStatusDetail(header),
         data: withData,
       };
     }
     case Opcode.TEXT_REQUEST:
     case Opcode.TEXT_RESPONSE: {
-      const final = (b1 & 0x80) !== 0;
-      const cont = (b1 & 0x40) !== 0;
+      const final = (b1 & Flag.FINAL) !== 0;
+      const cont = (b1 & Flag.CONTINUE) !== 0;
       // §11.10.2: F and C must not both be set.
-      if (final && cont) throw new ProtocolError('text PDU with both F and C bits set', opcode, 1);
+      if (final && cont) throw new ProtocolError('text PDU with both F and C bits set', opcode, BhsOffset.FLAGS);
       if (opcode === Opcode.TEXT_REQUEST)
-        return { opcode, immediate, final, cont, itt, lun: lun(), ttt: u32(20), cmdSN: u32(24), expStatSN: u32(28), data: withData };
+        return {
+          opcode,
+          immediate,
+          final,
+          cont,
+          itt,
+          lun: getLun(header),
+          ttt: getTtt(header),
+          cmdSN: getCmdSN(header),
+          expStatSN: getExpStatSN(header),
+          data: withData,
+        };
       return {
         opcode,
         final,
         cont,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
         data: withData,
       };
     }
     case Opcode.SCSI_DATA_OUT:
       return {
         opcode,
-        final: (b1 & 0x80) !== 0,
+        final: (b1 & Flag.FINAL) !== 0,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        expStatSN: u32(28),
-        dataSN: u32(36),
-        bufferOffset: u32(40),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        expStatSN: getExpStatSN(header),
+        dataSN: getDataSN(header),
+        bufferOffset: getBufferOffset(header),
         data: withData,
       };
     case Opcode.LOGOUT_REQUEST:
       return {
         opcode,
         immediate,
-        reasonCode: b1 & 0x7f,
+        reasonCode: b1 & Flag.REASON_CODE_MASK,
         itt,
-        cid: header.readUInt16BE(20),
-        cmdSN: u32(24),
-        expStatSN: u32(28),
+        cid: getCid(header),
+        cmdSN: getCmdSN(header),
+        expStatSN: getExpStatSN(header),
         data: withData,
       };
     case Opcode.SNACK_REQUEST:
       return {
         opcode,
-        type: b1 & 0x0f,
+        type: b1 & Flag.SNACK_TYPE_MASK,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        expStatSN: u32(28),
-        begRun: u32(40),
-        runLength: u32(44),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        expStatSN: getExpStatSN(header),
+        begRun: getBegRun(header),
+        runLength: getRunLength(header),
         data: withData,
       };
     case Opcode.NOP_IN:
-      return { opcode, itt, lun: lun(), ttt: u32(20), statSN: u32(24), expCmdSN: u32(28), maxCmdSN: u32(32), data: withData };
+      return {
+        opcode,
+        itt,
+        lun: getLun(header),
+        ttt: getTtt(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        data: withData,
+      };
     case Opcode.SCSI_RESPONSE: {
-      const overflow = (b1 & 0x04) !== 0;
-      const underflow = (b1 & 0x02) !== 0;
-      const bidiOverflow = (b1 & 0x10) !== 0;
-      const bidiUnderflow = (b1 & 0x08) !== 0;
+      const overflow = (b1 & Flag.OVERFLOW) !== 0;
+      const underflow = (b1 & Flag.UNDERFLOW) !== 0;
+      const bidiOverflow = (b1 & Flag.BIDI_OVERFLOW) !== 0;
+      const bidiUnderflow = (b1 & Flag.BIDI_UNDERFLOW) !== 0;
       // §11.4.1: O and U (and o and u) are mutually exclusive.
-      if (overflow && underflow) throw new ProtocolError('SCSI Response with both O and U set', opcode, 1);
-      if (bidiOverflow && bidiUnderflow) throw new ProtocolError('SCSI Response with both o and u set', opcode, 1);
+      if (overflow && underflow) throw new ProtocolError('SCSI Response with both O and U set', opcode, BhsOffset.FLAGS);
+      if (bidiOverflow && bidiUnderflow) throw new ProtocolError('SCSI Response with both o and u set', opcode, BhsOffset.FLAGS);
       // §11.4.7: a non-empty data segment starts with a 2-byte SenseLength that fits in it.
       if (data.length > 0) {
         if (data.length < 2) throw new ProtocolError('SCSI Response data segment shorter than SenseLength', opcode, BHS_LENGTH);
@@ -714,75 +830,84 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
         bidiUnderflow,
         overflow,
         underflow,
-        response: header[2],
-        status: header[3],
+        response: getResponse(header),
+        status: getStatus(header),
         itt,
-        snackTag: u32(20),
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        expDataSN: u32(36),
-        bidiReadResidualCount: u32(40),
-        residualCount: u32(44),
+        snackTag: getSnackTag(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        expDataSN: getExpDataSN(header),
+        bidiReadResidualCount: getBidiReadResidualCount(header),
+        residualCount: getResidualCount(header),
         data: withData,
       };
     }
     case Opcode.TASK_MGMT_RESPONSE:
-      return { opcode, response: header[2], itt, statSN: u32(24), expCmdSN: u32(28), maxCmdSN: u32(32), data: withData };
+      return {
+        opcode,
+        response: getResponse(header),
+        itt,
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        data: withData,
+      };
     case Opcode.SCSI_DATA_IN: {
-      const final = (b1 & 0x80) !== 0;
-      const statusPresent = (b1 & 0x01) !== 0;
-      const overflow = (b1 & 0x04) !== 0;
-      const underflow = (b1 & 0x02) !== 0;
+      const final = (b1 & Flag.FINAL) !== 0;
+      const statusPresent = (b1 & Flag.STATUS_PRESENT) !== 0;
+      const overflow = (b1 & Flag.OVERFLOW) !== 0;
+      const underflow = (b1 & Flag.UNDERFLOW) !== 0;
       // §11.7.4: S may be set only together with F; O/U are meaningful only with S.
-      if (statusPresent && !final) throw new ProtocolError('Data-In with S bit but no F bit', opcode, 1);
-      if (overflow && underflow) throw new ProtocolError('Data-In with both O and U set', opcode, 1);
+      if (statusPresent && !final) throw new ProtocolError('Data-In with S bit but no F bit', opcode, BhsOffset.FLAGS);
+      if (overflow && underflow) throw new ProtocolError('Data-In with both O and U set', opcode, BhsOffset.FLAGS);
       return {
         opcode,
         final,
-        ack: (b1 & 0x40) !== 0,
+        ack: (b1 & Flag.ACK) !== 0,
         overflow,
         underflow,
         statusPresent,
-        status: statusPresent ? header[3] : 0,
+        status: statusPresent ? getStatus(header) : 0,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        dataSN: u32(36),
-        bufferOffset: u32(40),
-        residualCount: u32(44),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        dataSN: getDataSN(header),
+        bufferOffset: getBufferOffset(header),
+        residualCount: getResidualCount(header),
         data: withData,
       };
     }
     case Opcode.LOGOUT_RESPONSE:
       return {
         opcode,
-        response: header[2],
+        response: getResponse(header),
         itt,
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        time2Wait: header.readUInt16BE(40),
-        time2Retain: header.readUInt16BE(42),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        time2Wait: getTime2Wait(header),
+        time2Retain: getTime2Retain(header),
         data: withData,
       };
     case Opcode.R2T: {
-      const desired = u32(44);
+      const desired = getDesiredDataTransferLength(header);
       // §11.8.4: Desired Data Transfer Length must not be 0.
-      if (desired === 0) throw new ProtocolError('R2T with Desired Data Transfer Length 0', opcode, 44);
+      if (desired === 0)
+        throw new ProtocolError('R2T with Desired Data Transfer Length 0', opcode, BhsOffset.DESIRED_DATA_TRANSFER_LENGTH);
       return {
         opcode,
         itt,
-        lun: lun(),
-        ttt: u32(20),
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        r2tSN: u32(36),
-        bufferOffset: u32(40),
+        lun: getLun(header),
+        ttt: getTtt(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        r2tSN: getR2TSN(header),
+        bufferOffset: getBufferOffset(header),
         desiredDataTransferLength: desired,
         data: withData,
       };
@@ -791,32 +916,33 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
       return {
         opcode,
         itt,
-        lun: lun(),
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        asyncEvent: header[36],
-        asyncVCode: header[37],
-        parameter1: header.readUInt16BE(38),
-        parameter2: header.readUInt16BE(40),
-        parameter3: header.readUInt16BE(42),
+        lun: getLun(header),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        asyncEvent: getAsyncEvent(header),
+        asyncVCode: getAsyncVCode(header),
+        parameter1: getParameter1(header),
+        parameter2: getParameter2(header),
+        parameter3: getParameter3(header),
         data: withData,
       };
     case Opcode.REJECT:
       // §11.17: the data segment holds the complete header of the rejected PDU.
-      if (data.length < BHS_LENGTH) throw new ProtocolError(`Reject carries ${data.length} bytes, not a whole BHS`, opcode, 5);
+      if (data.length < BHS_LENGTH)
+        throw new ProtocolError(`Reject carries ${data.length} bytes, not a whole BHS`, opcode, BhsOffset.DATA_SEGMENT_LENGTH);
       return {
         opcode,
-        reason: header[2],
+        reason: getReason(header),
         itt,
-        statSN: u32(24),
-        expCmdSN: u32(28),
-        maxCmdSN: u32(32),
-        dataSN: u32(36),
+        statSN: getStatSN(header),
+        expCmdSN: getExpCmdSN(header),
+        maxCmdSN: getMaxCmdSN(header),
+        dataSN: getDataSN(header),
         data: withData,
       };
     default:
-      throw new ProtocolError(`unknown opcode`, opcode, 0);
+      throw new ProtocolError(`unknown opcode`, opcode, BhsOffset.OPCODE);
   }
 }
 
@@ -826,21 +952,21 @@ function decodeAhs(header: Buffer, opcode: number): { extendedCdb?: Buffer; bidi
   const out: { extendedCdb?: Buffer; bidiReadLength?: number } = {};
   let off = BHS_LENGTH;
   while (off < header.length) {
-    if (off + 3 > header.length) throw new ProtocolError('truncated AHS', opcode, off);
-    const len = header.readUInt16BE(off);
-    const type = header[off + 2];
-    const end = off + 3 + len;
+    if (off + AHS_FIXED_LENGTH > header.length) throw new ProtocolError('truncated AHS', opcode, off);
+    const len = getAhsLength(header, off);
+    const type = getAhsType(header, off);
+    const end = off + AHS_FIXED_LENGTH + len;
     if (end > header.length) throw new ProtocolError(`AHS length ${len} runs past TotalAHSLength`, opcode, off);
     if (type === AhsType.EXTENDED_CDB) {
       if (len < 1) throw new ProtocolError('empty Extended CDB AHS', opcode, off);
-      out.extendedCdb = Buffer.from(header.subarray(off + 4, end));
+      out.extendedCdb = Buffer.from(header.subarray(off + AhsOffset.CONTENT, end));
     } else if (type === AhsType.BIDI_READ_LENGTH) {
       if (len !== 5) throw new ProtocolError(`Bidirectional Read Length AHS of length ${len}`, opcode, off);
-      out.bidiReadLength = header.readUInt32BE(off + 4);
+      out.bidiReadLength = header.readUInt32BE(off + AhsOffset.CONTENT);
     } else {
-      throw new ProtocolError(`unknown AHS type ${type}`, opcode, off + 2);
+      throw new ProtocolError(`unknown AHS type ${type}`, opcode, off + AhsOffset.TYPE);
     }
-    off = end + ((4 - ((3 + len) % 4)) % 4);
+    off = end + ((4 - ((AHS_FIXED_LENGTH + len) % 4)) % 4);
   }
   return out;
 }

@@ -5,7 +5,7 @@
  */
 import { RESERVED_TAG, Opcode, TaskAttr, AsyncEvent, RejectReason, LogoutReason, ScsiResponseCode, TmfFunction } from '../iscsi/constants.js';
 import { ProtocolError, TransportError, TaskAbortedError } from '../iscsi/errors.js';
-import { readLun } from '../iscsi/pdu.js';
+import { getBufferOffset, getCmdSN, getImmediate, getItt, getLun, getOpcode } from '../iscsi/bhs.js';
 import type { Pdu, DataIn, ScsiResponse, R2T, NopIn, AsyncMessage, Reject, TextResponse, TaskMgmtResponse, LogoutResponse } from '../iscsi/pdu.js';
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
@@ -469,10 +469,10 @@ export class Session {
    * (§11.7.4). Anything that does not fit is left to onDataIn, which reports it as a protocol error.
    */
   private dataSink(header: Buffer, dsl: number): Buffer | undefined {
-    const task = this.tasks.get(header.readUInt32BE(16));
+    const task = this.tasks.get(getItt(header));
     if (!task) return undefined;
     const want = task.req.dataIn ?? 0;
-    const offset = header.readUInt32BE(40);
+    const offset = getBufferOffset(header);
     if (offset + dsl > want) return undefined;
     task.dest ??= Buffer.allocUnsafe(want);
     return task.dest.subarray(offset, offset + dsl);
@@ -591,12 +591,12 @@ export class Session {
   private onReject(pdu: Reject): void {
     this.updateStatus(pdu.statSN, pdu.expCmdSN, pdu.maxCmdSN, true);
     // §11.17: the data segment is the rejected PDU's header; its ITT tells which task it was.
-    const itt = pdu.data!.readUInt32BE(16);
+    const itt = getItt(pdu.data!);
     this.emit({ type: 'reject', reason: pdu.reason, itt });
     const err =
       pdu.reason === RejectReason.DATA_DIGEST_ERROR
         ? new TransportError('target rejected a PDU with a data digest error')
-        : new ProtocolError(`target rejected the PDU (reason 0x${pdu.reason.toString(16)})`, pdu.data![0] & 0x3f);
+        : new ProtocolError(`target rejected the PDU (reason 0x${pdu.reason.toString(16)})`, getOpcode(pdu.data!));
     const task = this.tasks.get(itt);
     if (task) {
       this.forget(task);
@@ -612,10 +612,10 @@ export class Session {
     // every later command until the gap is plugged. Plug it by aborting the task: ABORT TASK with its
     // RefCmdSN makes the target count that CmdSN as received (§11.5.1). The answer needs no handling.
     const header = pdu.data!;
-    const rejected = header[0] & 0x3f;
-    const immediate = (header[0] & 0x40) !== 0;
+    const rejected = getOpcode(header);
+    const immediate = getImmediate(header);
     if (!immediate && CMDSN_OPCODES.has(rejected) && !this.closedWith)
-      void this.taskManagement(TmfFunction.ABORT_TASK, readLun(header, 8), itt, 30_000, header.readUInt32BE(24)).catch(() => {});
+      void this.taskManagement(TmfFunction.ABORT_TASK, getLun(header), itt, 30_000, getCmdSN(header)).catch(() => {});
   }
 
   private forget(task: Task): void {

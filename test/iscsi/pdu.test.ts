@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { BHS_LENGTH, Opcode, OPCODE_NAMES } from '../../src/iscsi/constants.js';
 import { ProtocolError } from '../../src/iscsi/errors.js';
 import { encodePdu } from '../../src/iscsi/framer.js';
-import { decodePdu, describePdu, encodeBhs, MAX_LUN, readLun, writeLun, type Pdu } from '../../src/iscsi/pdu.js';
+import { readLun } from '../../src/iscsi/bhs.js';
+import { decodePdu, describePdu, encodeBhs, MAX_LUN, writeLun, type Pdu } from '../../src/iscsi/pdu.js';
 import { PDU_ARBITRARIES, pduArb } from './fixtures/arbitraries.js';
 import * as F from './fixtures/pdus.js';
 
