@@ -335,15 +335,7 @@ export interface Reject extends Common {
   dataSN: number;
 }
 
-export type InitiatorPdu =
-  | NopOut
-  | ScsiCommand
-  | TaskMgmtRequest
-  | LoginRequest
-  | TextRequest
-  | DataOut
-  | LogoutRequest
-  | SnackRequest;
+export type InitiatorPdu = NopOut | ScsiCommand | TaskMgmtRequest | LoginRequest | TextRequest | DataOut | LogoutRequest | SnackRequest;
 
 export type TargetPdu =
   | NopIn
@@ -400,10 +392,7 @@ export function encodeBhs(pdu: Pdu): Buffer {
       break;
     case Opcode.SCSI_COMMAND:
       setOpcode(buf, pdu.opcode, pdu.immediate);
-      setFlags(
-        buf,
-        (pdu.final ? Flag.FINAL : 0) | (pdu.read ? Flag.READ : 0) | (pdu.write ? Flag.WRITE : 0) | (pdu.attr & Flag.ATTR_MASK),
-      );
+      setFlags(buf, (pdu.final ? Flag.FINAL : 0) | (pdu.read ? Flag.READ : 0) | (pdu.write ? Flag.WRITE : 0) | (pdu.attr & Flag.ATTR_MASK));
       setLun(buf, pdu.lun);
       setExpectedDataTransferLength(buf, pdu.expectedDataTransferLength);
       setCmdSN(buf, pdu.cmdSN);
@@ -622,18 +611,10 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
   const b1 = getFlags(header);
   const headerLength = getHeaderLength(header);
   if (header.length !== headerLength)
-    throw new ProtocolError(
-      `header is ${header.length} bytes, TotalAHSLength says ${headerLength}`,
-      opcode,
-      BhsOffset.TOTAL_AHS_LENGTH,
-    );
+    throw new ProtocolError(`header is ${header.length} bytes, TotalAHSLength says ${headerLength}`, opcode, BhsOffset.TOTAL_AHS_LENGTH);
   const dsl = getDataSegmentLength(header);
   if (dsl !== data.length)
-    throw new ProtocolError(
-      `data segment is ${data.length} bytes, DataSegmentLength says ${dsl}`,
-      opcode,
-      BhsOffset.DATA_SEGMENT_LENGTH,
-    );
+    throw new ProtocolError(`data segment is ${data.length} bytes, DataSegmentLength says ${dsl}`, opcode, BhsOffset.DATA_SEGMENT_LENGTH);
   const itt = getItt(header);
   const withData = data.length > 0 ? data : undefined;
   switch (opcode) {
@@ -896,8 +877,7 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
     case Opcode.R2T: {
       const desired = getDesiredDataTransferLength(header);
       // §11.8.4: Desired Data Transfer Length must not be 0.
-      if (desired === 0)
-        throw new ProtocolError('R2T with Desired Data Transfer Length 0', opcode, BhsOffset.DESIRED_DATA_TRANSFER_LENGTH);
+      if (desired === 0) throw new ProtocolError('R2T with Desired Data Transfer Length 0', opcode, BhsOffset.DESIRED_DATA_TRANSFER_LENGTH);
       return {
         opcode,
         itt,

@@ -21,17 +21,9 @@ const HAND = {
    * §11.7 Data-In: the second PDU of DATA_IN_NO_STATUS's READ(10), F S, ITT 0x2003, StatSN 5, ExpCmdSN 6, MaxCmdSN
    * 0x86, DataSN 1 (bytes 36-39), Buffer Offset 0x200 (40-43).
    */
-  DATA_IN_SECOND: F.hex(
-    '25810000000002000000000000000000',
-    '00002003ffffffff0000000500000006',
-    '00000086000000010000020000000000',
-  ),
+  DATA_IN_SECOND: F.hex('25810000000002000000000000000000', '00002003ffffffff0000000500000006', '00000086000000010000020000000000'),
   /** §11.8 R2T: a second R2T for the WRITE of fixtures R2T, TTT 0x5074ddb7, R2TSN 1 (bytes 36-39), Buffer Offset 0x2200. */
-  R2T_SECOND: F.hex(
-    '31800000000000000001000000000000',
-    '3d9011145074ddb70000001308b8b99c',
-    '08b8ba1c000000010000220000000200',
-  ),
+  R2T_SECOND: F.hex('31800000000000000001000000000000', '3d9011145074ddb70000001308b8b99c', '08b8ba1c000000010000220000000200'),
   /** §11.4 SCSI Response answering an R-Data SNACK: SNACK Tag 0xa7 (bytes 20-23), StatSN 6, ExpDataSN 2. */
   SCSI_RESPONSE_SNACK_TAG: F.hex(
     '21800000000000000000000000000000',
@@ -42,11 +34,7 @@ const HAND = {
    * §11.12 Login Request claiming Version-max 2 (byte 2) and Version-min 1 (byte 3). RFC 7143 defines only version
    * 0; distinct values tell the two bytes apart.
    */
-  LOGIN_REQUEST_VERSIONS: F.hex(
-    '43870201000000000000000000000000',
-    '00000a06000000000000000000000000',
-    '00000000000000000000000000000000',
-  ),
+  LOGIN_REQUEST_VERSIONS: F.hex('43870201000000000000000000000000', '00000a06000000000000000000000000', '00000000000000000000000000000000'),
   /** §11.13 Login Response with Version-max 2 (byte 2) and Version-active 1 (byte 3), as above. */
   LOGIN_RESPONSE_VERSIONS: F.hex(
     '23870201000000000000000000000000',
@@ -57,17 +45,9 @@ const HAND = {
    * §11.9 Asynchronous Message, AsyncEvent 2 (the target will drop connection CID 3): Parameter1 = CID 3 (bytes
    * 38-39), Parameter2 = Time2Wait 5 (40-41), Parameter3 = Time2Retain 20 (42-43).
    */
-  ASYNC_DROP_CONNECTION: F.hex(
-    '32800000000000000000000000000000',
-    'ffffffff000000000000003000000040',
-    '00000080020000030005001400000000',
-  ),
+  ASYNC_DROP_CONNECTION: F.hex('32800000000000000000000000000000', 'ffffffff000000000000003000000040', '00000080020000030005001400000000'),
   /** §11.9 Asynchronous Message, AsyncEvent 255 (vendor-specific) with AsyncVCode 0x5a (byte 37). */
-  ASYNC_VENDOR: F.hex(
-    '32800000000000000000000000000000',
-    'ffffffff000000000000003000000040',
-    '00000080ff5a00000000000000000000',
-  ),
+  ASYNC_VENDOR: F.hex('32800000000000000000000000000000', 'ffffffff000000000000003000000040', '00000080ff5a00000000000000000000'),
 } as const;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -130,7 +110,16 @@ const CASES: FieldCase[] = [
     F.SCSI_COMMAND_EXTENDED_CDB,
     4096,
   ),
-  c('REFERENCED_TASK_TAG', 4, U32, B.getReferencedTaskTag, B.setReferencedTaskTag, 'TMF_REQUEST_ABORT_TASK', F.TMF_REQUEST_ABORT_TASK, 0x1415e8f9),
+  c(
+    'REFERENCED_TASK_TAG',
+    4,
+    U32,
+    B.getReferencedTaskTag,
+    B.setReferencedTaskTag,
+    'TMF_REQUEST_ABORT_TASK',
+    F.TMF_REQUEST_ABORT_TASK,
+    0x1415e8f9,
+  ),
   c('SNACK_TAG', 4, U32, B.getSnackTag, B.setSnackTag, 'SCSI_RESPONSE_SNACK_TAG', HAND.SCSI_RESPONSE_SNACK_TAG, 0xa7),
   c('CID', 2, U16, B.getCid, B.setCid, 'LOGOUT_REQUEST_CLOSE_CONNECTION', F.LOGOUT_REQUEST_CLOSE_CONNECTION, 2),
   c('CMD_SN', 4, U32, B.getCmdSN, B.setCmdSN, 'LOGIN_REQUEST_DISCOVERY', F.LOGIN_REQUEST_DISCOVERY, 0x31873383),
@@ -164,16 +153,7 @@ const CASES: FieldCase[] = [
   c('TIME2RETAIN', 2, U16, B.getTime2Retain, B.setTime2Retain, 'LOGOUT_RESPONSE_TIME2WAIT', F.LOGOUT_RESPONSE_TIME2WAIT, 20),
   c('PARAMETER3', 2, U16, B.getParameter3, B.setParameter3, 'ASYNC_MESSAGE_LOGOUT_REQUEST', F.ASYNC_MESSAGE_LOGOUT_REQUEST, 10),
   c('RESIDUAL_COUNT', 4, U32, B.getResidualCount, B.setResidualCount, 'DATA_IN_OVERFLOW', F.DATA_IN_OVERFLOW, 312),
-  c(
-    'DESIRED_DATA_TRANSFER_LENGTH',
-    4,
-    U32,
-    B.getDesiredDataTransferLength,
-    B.setDesiredDataTransferLength,
-    'R2T',
-    F.R2T,
-    512,
-  ),
+  c('DESIRED_DATA_TRANSFER_LENGTH', 4, U32, B.getDesiredDataTransferLength, B.setDesiredDataTransferLength, 'R2T', F.R2T, 512),
   c('RUN_LENGTH', 4, U32, B.getRunLength, B.setRunLength, 'SNACK_DATA', F.SNACK_DATA, 3),
 ];
 
@@ -206,7 +186,10 @@ describe('BHS field accessors (RFC 7143 §11.2.1)', () => {
 
   it.each(CASES.map((k) => [k.field, k] as const))('%s: set then get round-trips and leaves the other bytes alone', (_, k) => {
     const off = BhsOffset[k.field];
-    const value = fc.oneof(fc.constantFrom(0, k.max), fc.maxSafeNat().map((n) => n % (k.max + 1)));
+    const value = fc.oneof(
+      fc.constantFrom(0, k.max),
+      fc.maxSafeNat().map((n) => n % (k.max + 1)),
+    );
     fc.assert(
       fc.property(fc.uint8Array({ minLength: BHS_LENGTH, maxLength: BHS_LENGTH }), value, (background, v) => {
         const b = Buffer.from(background);
@@ -306,7 +289,9 @@ describe('lengths, CDB and AHS (§11.2.1, §11.2.2, §11.3.5)', () => {
     B.setAhsLength(ahs, 0, 5);
     B.setAhsType(ahs, 0, AhsType.BIDI_READ_LENGTH);
     expect(ahs.subarray(0, B.AHS_FIXED_LENGTH + 1).toString('hex')).toBe(
-      bytes(F.SCSI_COMMAND_BIDI).subarray(BHS_LENGTH, BHS_LENGTH + 4).toString('hex'),
+      bytes(F.SCSI_COMMAND_BIDI)
+        .subarray(BHS_LENGTH, BHS_LENGTH + 4)
+        .toString('hex'),
     );
   });
 });

@@ -23,7 +23,10 @@ function split(bytes: Buffer): { header: Buffer; data: Buffer } {
   const dsl = bytes.readUIntBE(5, 3);
   const pad = (4 - (dsl % 4)) % 4;
   expect(bytes.length, 'fixture length = header + data + padding').toBe(headerLen + dsl + pad);
-  expect(bytes.subarray(headerLen + dsl).every((b) => b === 0), 'padding is zero').toBe(true);
+  expect(
+    bytes.subarray(headerLen + dsl).every((b) => b === 0),
+    'padding is zero',
+  ).toBe(true);
   return { header: bytes.subarray(0, headerLen), data: bytes.subarray(headerLen, headerLen + dsl) };
 }
 
@@ -40,7 +43,7 @@ function dataOf(hex: string): Buffer {
 const SENSE_UNIT_ATTENTION_29_00 = buf('0012' + '700006000000000a00000000290000000000');
 const SENSE_ILLEGAL_REQUEST_25_00 = buf('0012' + '700005000000000a00000000250000000000');
 const BACKING_FILE_LBA0 = Buffer.from(
-  Array.from({ length: 8 }, (_, i) => `mpiscsi fixture LBA 0 offset ${i * 64}`.padEnd(63, '.') + '\n').join(''),
+  Array.from({ length: 8 }, (_, i) => `${`mpiscsi fixture LBA 0 offset ${i * 64}`.padEnd(63, '.')}\n`).join(''),
   'latin1',
 );
 
@@ -795,8 +798,7 @@ function expectProtocolError(fn: () => unknown, opcode: number | undefined, offs
   expect(err.message).toMatch(message);
   expect(err.opcode).toBe(opcode);
   expect(err.offset).toBe(offset);
-  if (opcode !== undefined)
-    expect(err.message).toContain(`opcode 0x${opcode.toString(16).padStart(2, '0')}, offset ${offset}`);
+  if (opcode !== undefined) expect(err.message).toContain(`opcode 0x${opcode.toString(16).padStart(2, '0')}, offset ${offset}`);
 }
 
 describe('decodePdu rejects malformed PDUs with ProtocolError(opcode, offset)', () => {
@@ -923,18 +925,14 @@ describe('decodePdu rejects malformed PDUs with ProtocolError(opcode, offset)', 
 
   it('property: random headers either decode or throw ProtocolError, never anything else', () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ minLength: BHS_LENGTH, maxLength: BHS_LENGTH + 64 }),
-        fc.uint8Array({ maxLength: 80 }),
-        (h, d) => {
-          const header = Buffer.from(h);
-          try {
-            decodePdu(header, Buffer.from(d));
-          } catch (e) {
-            expect(e).toBeInstanceOf(ProtocolError);
-          }
-        },
-      ),
+      fc.property(fc.uint8Array({ minLength: BHS_LENGTH, maxLength: BHS_LENGTH + 64 }), fc.uint8Array({ maxLength: 80 }), (h, d) => {
+        const header = Buffer.from(h);
+        try {
+          decodePdu(header, Buffer.from(d));
+        } catch (e) {
+          expect(e).toBeInstanceOf(ProtocolError);
+        }
+      }),
       { numRuns: 2000 },
     );
   });
@@ -991,19 +989,14 @@ describe('LUN field encoding', () => {
 // -----------------------------------------------------------------------------------------------------------
 
 describe('property: random valid PDUs round-trip', () => {
-  it.each(
-    Object.entries(PDU_ARBITRARIES).map(([op, arb]) => ({ name: OPCODE_NAMES[Number(op)], arb })),
-  )(
-    '$name',
-    ({ arb }) => {
-      fc.assert(
-        fc.property(arb, (pdu) => {
-          expect(parse(encodePdu(pdu))).toEqual(pdu);
-        }),
-        { numRuns: 200 },
-      );
-    },
-  );
+  it.each(Object.entries(PDU_ARBITRARIES).map(([op, arb]) => ({ name: OPCODE_NAMES[Number(op)], arb })))('$name', ({ arb }) => {
+    fc.assert(
+      fc.property(arb, (pdu) => {
+        expect(parse(encodePdu(pdu))).toEqual(pdu);
+      }),
+      { numRuns: 200 },
+    );
+  });
 
   it('re-encoding a decoded PDU gives the same bytes', () => {
     fc.assert(
