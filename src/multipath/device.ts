@@ -9,7 +9,6 @@
 import { createActor } from 'xstate';
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import {
-  noPathPhaseOf,
   pathGroupGateOf,
   pathGroupMachine,
   pathGroupStatus,
@@ -285,7 +284,8 @@ export class MultipathDevice implements ScsiExecutor {
     this.wwid = opts.wwid;
     this.cfg = mergeMultipathConfig(DEFAULT_MULTIPATH_CONFIG, opts.config);
     this.selector = createSelector(this.cfg.pathSelector, { rrMinIoRq: this.cfg.rrMinIoRq });
-    const clock = (this.clock = opts.clock ?? systemClock);
+    const clock = opts.clock ?? systemClock;
+    this.clock = clock;
     this.stallSweep = new Sweep(clock, (now) => this.sweep(now));
     this.actor = createActor(pathGroupMachine, {
       input: { name: opts.name, config: this.groupConfig(), now: () => clock.now() },
@@ -357,7 +357,13 @@ export class MultipathDevice implements ScsiExecutor {
     const hctl = opts.hctl ?? `${++this.added}:0:0:${opts.lun}`;
     const p = new PathRuntime(opts.name, transport, opts.lun, hctl, opts.relativeThroughput ?? 1, opts.identity);
     this.paths.set(p.name, p);
-    this.send({ type: 'path.add', id: p.name, prio: opts.prio ?? opts.identity?.prio ?? 1, up: p.up, recovering: transport.gate === 'holding' });
+    this.send({
+      type: 'path.add',
+      id: p.name,
+      prio: opts.prio ?? opts.identity?.prio ?? 1,
+      up: p.up,
+      recovering: transport.gate === 'holding',
+    });
     p.sub = transport.events$.subscribe((st) => this.onSessionStatus(p, st));
   }
 
@@ -530,7 +536,14 @@ export class MultipathDevice implements ScsiExecutor {
     if (this.ioObserver !== undefined) this.ioObserver(p.name, now - io.startedAt, io.bytes, write);
     if (io.reissues > 0 && io.avoid?.awaitingRecovery) {
       io.avoid.awaitingRecovery = false;
-      this.events.next({ type: 'io.recovered', device: this.name, path: p.name, from: io.avoid.name, stalledMs: now - io.firstStartedAt, reissues: io.reissues });
+      this.events.next({
+        type: 'io.recovered',
+        device: this.name,
+        path: p.name,
+        from: io.avoid.name,
+        stalledMs: now - io.firstStartedAt,
+        reissues: io.reissues,
+      });
     }
     io.done = true;
     io.resolve(res);
@@ -556,7 +569,12 @@ export class MultipathDevice implements ScsiExecutor {
     io.avoid = from;
     from.stats.reissued++;
     if (io.reissues > this.cfg.maxReissues) {
-      this.fail(io, new TransportError(`${this.name}: I/O failed on ${io.reissues} paths in a row; last on ${from.name}: ${err.message}`, { cause: err }));
+      this.fail(
+        io,
+        new TransportError(`${this.name}: I/O failed on ${io.reissues} paths in a row; last on ${from.name}: ${err.message}`, {
+          cause: err,
+        }),
+      );
       return;
     }
     from.awaitingRecovery = true;
@@ -685,20 +703,26 @@ export class MultipathDevice implements ScsiExecutor {
     p.stats.probes++;
     this.probing++;
     const timeout = this.cfg.probeTimeoutMs;
-    s.ping(timeout).then(
-      (rttMs) => {
-        p.probeAfter = this.clock.now() + limit;
-        this.events.next({ type: 'probe', device: this.name, path: p.name, ok: true, stalledMs, rttMs });
-      },
-      (err: unknown) => {
-        this.events.next({ type: 'probe', device: this.name, path: p.name, ok: false, stalledMs, error: message(err) });
-        if (!s.closed)
-          s.close(new TransportError(`${p.name}: I/O outstanding ${Math.round(stalledMs)} ms and no NOP-In within ${timeout} ms (fast failure detection)`));
-      },
-    ).finally(() => {
-      p.probing = false;
-      this.probing--;
-    });
+    s.ping(timeout)
+      .then(
+        (rttMs) => {
+          p.probeAfter = this.clock.now() + limit;
+          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: true, stalledMs, rttMs });
+        },
+        (err: unknown) => {
+          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: false, stalledMs, error: message(err) });
+          if (!s.closed)
+            s.close(
+              new TransportError(
+                `${p.name}: I/O outstanding ${Math.round(stalledMs)} ms and no NOP-In within ${timeout} ms (fast failure detection)`,
+              ),
+            );
+        },
+      )
+      .finally(() => {
+        p.probing = false;
+        this.probing--;
+      });
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -726,10 +750,24 @@ export class MultipathDevice implements ScsiExecutor {
     for (const p of next.paths) {
       const old = before.get(p.id);
       if (old?.state !== p.state)
-        this.events.next({ type: 'path.state', device: this.name, path: p.id, from: old?.state ?? 'none', to: p.state, reason: p.reason, detail: p.detail });
+        this.events.next({
+          type: 'path.state',
+          device: this.name,
+          path: p.id,
+          from: old?.state ?? 'none',
+          to: p.state,
+          reason: p.reason,
+          detail: p.detail,
+        });
     }
     if (prev.activeGroup !== next.activeGroup)
-      this.events.next({ type: 'group.switched', device: this.name, from: prev.activeGroup, to: next.activeGroup, reason: next.switchReason.code });
+      this.events.next({
+        type: 'group.switched',
+        device: this.name,
+        from: prev.activeGroup,
+        to: next.activeGroup,
+        reason: next.switchReason.code,
+      });
     if (prev.gate !== next.gate) this.events.next({ type: 'gate', device: this.name, from: prev.gate, to: next.gate });
     // (A device starts with no path, hence 'failing': its first path is not news.)
     if (prev.phase !== next.phase && prev.paths.length > 0) {
@@ -747,4 +785,3 @@ export class MultipathDevice implements ScsiExecutor {
     }
   }
 }
-

@@ -115,7 +115,7 @@ export class PathManager {
    */
   removePath(deviceName: string, pathName: string): boolean {
     const device = this.device(deviceName);
-    if (!device || !device.pathNames.includes(pathName)) return false;
+    if (!device?.pathNames.includes(pathName)) return false;
     device.removePath(pathName, 'operator');
     if (device.pathNames.length === 0) {
       device.close();

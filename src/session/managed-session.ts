@@ -4,7 +4,7 @@
  * which reads the machine's gate per command (open: send, holding: hold, failed/closed: fail) and reports
  * only lifecycle facts (command timeouts). RFC 7143 §6.3.5 reinstatement, §7 recovery at ERL 0.
  */
-import { createActor, fromCallback, fromPromise, type ActorSystem } from 'xstate';
+import { createActor, fromCallback, fromPromise } from 'xstate';
 import { Subject, type Observable } from 'rxjs';
 import {
   provideSessionActors,
@@ -119,8 +119,9 @@ export type SessionLoginEvent = { attempt: number; phase: 'initial' | 'reopen' }
 /** What we know an LU to be: VPD 0x83 WWID and VPD 0x80 unit serial. */
 export type LuIdentity = Record<number, { wwid?: string; serial?: string }>;
 
-const runtimes = new WeakMap<ActorSystem<any>, ManagedSession>();
-const runtimeOf = (system: ActorSystem<any>): ManagedSession => runtimes.get(system)!;
+/** Keyed by the actor system (an object; its type parameters do not matter here). */
+const runtimes = new WeakMap<object, ManagedSession>();
+const runtimeOf = (system: object): ManagedSession => runtimes.get(system)!;
 
 export class ManagedSession {
   readonly actor: SessionActor;
@@ -161,7 +162,8 @@ export class ManagedSession {
     this.isid = randomIsid();
     this.commandTimeoutMs = opts.commandTimeoutMs ?? 30_000;
     this.maxRetries = opts.maxRetries ?? 5;
-    const clock = (this.clock = opts.clock ?? sharedClock);
+    const clock = opts.clock ?? sharedClock;
+    this.clock = clock;
     this.deadlines = new Sweep(clock, (now) => this.expire(now));
     this.actor = createActor(ManagedSession.machine, {
       input: { sessionKey: this.key, timers: opts.timers, random: opts.random, now: () => clock.now() },
@@ -245,7 +247,16 @@ export class ManagedSession {
   /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
     return new Promise<ScsiResult>((resolve, reject) => {
-      this.dispatch({ req, resolve, reject, retries: 0, handle: { itt: RESERVED_TAG, lun: req.lun }, deadline: 0, timedOut: false, timeouts: 0 });
+      this.dispatch({
+        req,
+        resolve,
+        reject,
+        retries: 0,
+        handle: { itt: RESERVED_TAG, lun: req.lun },
+        deadline: 0,
+        timedOut: false,
+        timeouts: 0,
+      });
     });
   }
 
@@ -256,7 +267,8 @@ export class ManagedSession {
     const gate = this.gate;
     const live = this.session;
     if (gate === 'open' && live) this.send(live, cmd);
-    else if ((gate === 'open' || gate === 'holding') && !this.opts.failFast) this.held.push(cmd); // machine about to notice the failure
+    else if ((gate === 'open' || gate === 'holding') && !this.opts.failFast)
+      this.held.push(cmd); // machine about to notice the failure
     else cmd.reject(new TransportError(`session ${this.key} is ${this.status.state} (${this.status.reason.code}): command not sent`));
   }
 
@@ -435,8 +447,7 @@ export class ManagedSession {
     }
     // §11.6.1: "function complete" and, for ABORT TASK, "task does not exist" both mean the target holds
     // nothing for the task(s) any more; anything else escalates.
-    const done =
-      response === TmfResponse.FUNCTION_COMPLETE || (input.fn === 'abortTask' && response === TmfResponse.TASK_DOES_NOT_EXIST);
+    const done = response === TmfResponse.FUNCTION_COMPLETE || (input.fn === 'abortTask' && response === TmfResponse.TASK_DOES_NOT_EXIST);
     if (!done) throw new Error(`${input.fn} answered with task management response ${response}`);
     if (input.fn === 'abortTask') session.abortTasks((t) => t.itt === input.itt, aborted);
     else if (input.fn === 'luReset') session.abortTasks((t) => t.lun === input.lun, aborted);
@@ -480,8 +491,7 @@ export class ManagedSession {
       if (cmd.type === 'watch.sendNop') {
         listen(); // the NOP-In that answers it must reach the machine at once
         session.sendNop();
-      }
-      else if (cmd.type === 'watch.drop') session.close(new TransportError(`connection dropped: ${cmd.reason}`));
+      } else if (cmd.type === 'watch.drop') session.close(new TransportError(`connection dropped: ${cmd.reason}`));
     });
     if (session.closed) sendBack({ type: 'conn.failed', reason: 'closed' });
     return () => {
@@ -502,7 +512,11 @@ export class ManagedSession {
         }
         if (bad.includes(name) || snap.status !== 'active') {
           const reason = snap.context.reason;
-          reject(reason.error instanceof Error ? reason.error : new TransportError(`session ${this.key}: ${reason.code}${reason.detail ? `: ${reason.detail}` : ''}`));
+          reject(
+            reason.error instanceof Error
+              ? reason.error
+              : new TransportError(`session ${this.key}: ${reason.code}${reason.detail ? `: ${reason.detail}` : ''}`),
+          );
           return true;
         }
         return false;
@@ -543,8 +557,7 @@ export async function readIdentity(session: ScsiExecutor, luns?: number[]): Prom
     // SPC-4 §6.6.2: peripheral qualifier 0 means the LU is there; a target still being configured answers
     // INQUIRY for a LUN it does not have yet with qualifier 3 (tgtd does), not with an error.
     const std = parseStandardInquiry(await inquiryData(session, lun));
-    if (std.peripheralQualifier !== 0)
-      throw new Error(`LUN ${lun} is not available (peripheral qualifier ${std.peripheralQualifier})`);
+    if (std.peripheralQualifier !== 0) throw new Error(`LUN ${lun} is not available (peripheral qualifier ${std.peripheralQualifier})`);
     const id: { wwid?: string; serial?: string } = {};
     const page = async (code: number): Promise<Buffer | undefined> => {
       try {

@@ -8,9 +8,11 @@ import { CheckConditionError } from '../../src/scsi/errors.js';
 import { readBlocks } from '../../src/scsi/cdb.js';
 import { SenseKey } from '../../src/scsi/sense.js';
 import { executeScsi } from '../../src/session/lun.js';
-import { pathState, read, startRig, until, BLOCK, type Rig } from '../multipath/rig.js';
+import type { MultipathEvent } from '../../src/multipath/device.js';
+import { nextEvents, pathState, read, startRig, until, BLOCK, type Rig } from '../multipath/rig.js';
 
 let rig: Rig;
+type CheckerEvent = Extract<MultipathEvent, { type: 'checker' }>;
 
 beforeAll(async () => {
   rig = await startRig({ config: { pathGroupingPolicy: 'failover', failback: 'manual', pollingIntervalMs: 200 } });
@@ -21,7 +23,13 @@ afterAll(async () => {
 });
 
 /** I/Os each path has been sent so far. */
-const issued = () => new Map(rig.device.status().groups.flatMap((g) => g.paths).map((p) => [p.name, p.stats.issued]));
+const issued = () =>
+  new Map(
+    rig.device
+      .status()
+      .groups.flatMap((g) => g.paths)
+      .map((p) => [p.name, p.stats.issued]),
+  );
 const delta = (before: Map<string, number>) => {
   const now = issued();
   return rig.paths.map((p) => (now.get(p.name) ?? 0) - (before.get(p.name) ?? 0));
@@ -51,8 +59,14 @@ describe('operator commands', () => {
     let before = issued();
     await read(rig.device, 0, 4096);
     expect(delta(before)).toEqual([1, 0, 0, 0]); // failed over to the best usable group
-    // The checker leaves an operator-failed path alone.
-    await new Promise((r) => setTimeout(r, 450));
+    // The checker leaves an operator-failed path alone: two of its rounds (seen on an idle path) pass it by.
+    const idle = rig.paths[3].name;
+    const checkOf = (e: MultipathEvent): e is CheckerEvent => e.type === 'checker' && (e.path === idle || e.path === active);
+    const rounds = await nextEvents(rig.device, checkOf, 2, 2_000, 'two checker rounds');
+    expect(rounds).toEqual([
+      { type: 'checker', device: rig.device.name, path: idle, ok: true },
+      { type: 'checker', device: rig.device.name, path: idle, ok: true },
+    ]);
     expect(pathState(rig.device, active)).toBe('failed');
     rig.device.reinstatePath(active);
     await until(() => pathState(rig.device, active) === 'active', 2_000, 'reinstated');

@@ -7,12 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { formatTopology } from '../../src/multipath/topology.js';
-import { pathState, read, startRig, until, verifyingLoad, sleep, type Rig } from '../multipath/rig.js';
+import { pathState, read, startRig, until, verifyingLoad, type Rig } from '../multipath/rig.js';
 
 let rig: Rig;
 
 beforeAll(async () => {
-  rig = await startRig({ config: { pathGroupingPolicy: 'multibus', pathSelector: 'service-time', noPathRetry: 'queue', pollingIntervalMs: 200 } });
+  rig = await startRig({
+    config: { pathGroupingPolicy: 'multibus', pathSelector: 'service-time', noPathRetry: 'queue', pollingIntervalMs: 200 },
+  });
 });
 
 afterAll(async () => {
@@ -39,23 +41,23 @@ describe('multipath over tgtd with two portals and two ifaces', () => {
     const dev = rig.device;
     const [p0, p1] = rig.paths;
     const load = verifyingLoad(dev, 8, 256 * 1024);
-    await sleep(300);
+    await load.progress(100, 5_000, 'load before the faults');
 
     // Reset: the connection dies at once (RST); its I/O goes to the other paths; it comes back.
     p0.proxy.set({ kind: 'reset' });
     await until(() => pathState(dev, p0.name) === 'failed', 2_000, 'reset path failed');
     p0.proxy.set({ kind: 'pass' });
     await until(() => pathState(dev, p0.name) === 'active', 5_000, 'reset path reinstated');
-    await sleep(200);
+    await load.progress(50, 5_000, 'load after the reset path came back');
 
     // Blackhole: bytes stop, the socket stays open; fast detection (or the NOP timers) must notice.
     const t0 = performance.now();
     p1.proxy.set({ kind: 'blackhole' });
     const detectMs = await until(() => pathState(dev, p1.name) === 'failed', 3_000, 'blackholed path failed');
-    await sleep(300);
+    await load.progress(50, 5_000, 'load while the blackholed path is failed');
     p1.proxy.set({ kind: 'pass' });
     await until(() => rig.device.status().groups[0].paths.every((p) => p.state === 'active'), 6_000, 'all paths active');
-    await sleep(200);
+    await load.progress(50, 5_000, 'load with every path back');
     const report = await load.stop();
 
     const probes = rig.events.filter((e) => e.type === 'probe');

@@ -29,17 +29,26 @@ function device(
   n: number,
 ): { dev: MultipathDevice; paths: FakePath[]; events: MultipathEvent[]; clock: SimulatedClock } {
   const clock = new SimulatedClock();
-  const dev = new MultipathDevice({ name: 'mpatha', wwid: '360000000000000000e00000000010001', config: { pollingIntervalMs: 60_000, ...config }, clock });
+  const dev = new MultipathDevice({
+    name: 'mpatha',
+    wwid: '360000000000000000e00000000010001',
+    config: { pollingIntervalMs: 60_000, ...config },
+    clock,
+  });
   devices.push(dev);
   const paths = Array.from({ length: n }, (_, i) => new FakePath(`p${i}`, clock));
-  paths.forEach((p, i) => dev.addPath(p, { name: `p${i}`, lun: 10 + i }));
+  for (const [i, p] of paths.entries()) dev.addPath(p, { name: `p${i}`, lun: 10 + i });
   const events: MultipathEvent[] = [];
   dev.events$.subscribe((e) => events.push(e));
   return { dev, paths, events, clock };
 }
 
 const read = (dev: MultipathDevice, lba = 0) => executeScsi(dev, 1, readBlocks({ lba, blocks: 8, blockSize: 512 }));
-const stateOf = (dev: MultipathDevice, name: string) => dev.status().groups.flatMap((g) => g.paths).find((p) => p.name === name)?.state;
+const stateOf = (dev: MultipathDevice, name: string) =>
+  dev
+    .status()
+    .groups.flatMap((g) => g.paths)
+    .find((p) => p.name === name)?.state;
 
 describe('selection', () => {
   it('multibus round-robin spreads I/O over every path, each with its own LUN', async () => {
@@ -65,7 +74,11 @@ describe('failover of in-flight I/O', () => {
     await settle();
     expect(paths[0].pending.length).toBe(3);
     const results: string[] = [];
-    ios.forEach((p, i) => p.then(() => results.push(`ok${i}`), () => results.push(`err${i}`)));
+    for (const [i, p] of ios.entries())
+      p.then(
+        () => results.push(`ok${i}`),
+        () => results.push(`err${i}`),
+      );
     paths[0].down('reset');
     await settle(); // no time passes: "at once"
     expect(results.sort()).toEqual(['ok0', 'ok1', 'ok2', 'ok3', 'ok4', 'ok5']);
@@ -94,8 +107,12 @@ describe('failover of in-flight I/O', () => {
 
   it('returns the target answer (ILLEGAL REQUEST, MEDIUM ERROR, DATA PROTECT) from the one path that ran it', async () => {
     const { dev, paths } = device({ pathGroupingPolicy: 'multibus', pathSelector: 'round-robin' }, 2);
-    for (const [key, asc] of [[SenseKey.ILLEGAL_REQUEST, 0x21], [SenseKey.MEDIUM_ERROR, 0x11], [SenseKey.DATA_PROTECT, 0x27]]) {
-      paths.forEach((p) => (p.answer = () => checkCondition(key, asc)));
+    for (const [key, asc] of [
+      [SenseKey.ILLEGAL_REQUEST, 0x21],
+      [SenseKey.MEDIUM_ERROR, 0x11],
+      [SenseKey.DATA_PROTECT, 0x27],
+    ]) {
+      for (const p of paths) p.answer = () => checkCondition(key, asc);
       const before = paths.reduce((n, p) => n + p.dataCalls.length, 0);
       const err = await read(dev).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CheckConditionError);
@@ -107,8 +124,11 @@ describe('failover of in-flight I/O', () => {
 
   it('gives up after maxReissues path failures in a row', async () => {
     // Each path fails its command while its session stays up, and the checker keeps reinstating them.
-    const { dev, paths, clock } = device({ pathGroupingPolicy: 'multibus', maxReissues: 3, noPathRetry: 'queue', pollingIntervalMs: 10 }, 2);
-    paths.forEach((p) => (p.answer = (req) => (req.cdb[0] === 0 ? good() : new TransportError('flaky'))));
+    const { dev, paths, clock } = device(
+      { pathGroupingPolicy: 'multibus', maxReissues: 3, noPathRetry: 'queue', pollingIntervalMs: 10 },
+      2,
+    );
+    for (const p of paths) p.answer = (req) => (req.cdb[0] === 0 ? good() : new TransportError('flaky'));
     const io = track(read(dev));
     await advanceUntil(clock, () => io.state !== 'pending', 200, 'the I/O settled');
     const err = io.error;
@@ -161,7 +181,14 @@ describe('path checker', () => {
     const { dev, paths, clock } = device({ pathGroupingPolicy: 'multibus' }, 2);
     dev.removePath('p0');
     const p = new FakePath('x', clock);
-    const identity = { wwid: '360000000000000000e00000000010001', vendor: 'IET', product: 'VIRTUAL-DISK', revision: '0001', tpgs: 0, prio: 1 };
+    const identity = {
+      wwid: '360000000000000000e00000000010001',
+      vendor: 'IET',
+      product: 'VIRTUAL-DISK',
+      revision: '0001',
+      tpgs: 0,
+      prio: 1,
+    };
     dev.addPath(p, { name: 'x', lun: 1, identity });
     p.down('nop-timeout');
     expect(stateOf(dev, 'x')).toBe('failed');
@@ -197,7 +224,13 @@ describe('path checker', () => {
 });
 
 describe('fast detection', () => {
-  const cfg: Partial<MultipathConfig> = { pathGroupingPolicy: 'multibus', pathSelector: 'round-robin', stallFloorMs: 30, probeTimeoutMs: 40, stallSweepMs: 5 };
+  const cfg: Partial<MultipathConfig> = {
+    pathGroupingPolicy: 'multibus',
+    pathSelector: 'round-robin',
+    stallFloorMs: 30,
+    probeTimeoutMs: 40,
+    stallSweepMs: 5,
+  };
 
   it('probes a path whose I/O stalls, and fails it over when the NOP-Out goes unanswered', async () => {
     const { dev, paths, events, clock } = device(cfg, 2);
@@ -228,7 +261,10 @@ describe('fast detection', () => {
 
 describe('grouping and topology', () => {
   it('groups paths by WWID into devices and prints multipath -ll', async () => {
-    const mgr = new PathManager({ config: { pathGroupingPolicy: 'multibus', noPathRetry: 'queue', pollingIntervalMs: 60_000 }, clock: new SimulatedClock() });
+    const mgr = new PathManager({
+      config: { pathGroupingPolicy: 'multibus', noPathRetry: 'queue', pollingIntervalMs: 60_000 },
+      clock: new SimulatedClock(),
+    });
     const paths = [new FakePath('a'), new FakePath('b'), new FakePath('c')];
     paths[2].vpd83 = Buffer.from(tgtd.vpdDeviceIdentification);
     paths[2].vpd83[paths[2].vpd83.length - 1] = 2; // LUN 2's NAA
@@ -254,7 +290,10 @@ describe('grouping and topology', () => {
   });
 
   it('ALUA: priorities from REPORT TARGET PORT GROUPS; group_by_prio prefers the optimized group', async () => {
-    const mgr = new PathManager({ config: { pathGroupingPolicy: 'group_by_prio', pollingIntervalMs: 60_000 }, clock: new SimulatedClock() });
+    const mgr = new PathManager({
+      config: { pathGroupingPolicy: 'group_by_prio', pollingIntervalMs: 60_000 },
+      clock: new SimulatedClock(),
+    });
     const std = Buffer.from(tgtd.standardInquiry);
     std[5] |= 0x10; // TPGS = implicit
     const withTpg = (tpg: number) => {
@@ -262,10 +301,34 @@ describe('grouping and topology', () => {
       d.writeUInt16BE(d.length - 4, 2);
       return d;
     };
-    const sup = { transitioning: false, offline: false, logicalBlockDependent: false, unavailable: true, standby: true, activeNonOptimized: true, activeOptimized: true };
+    const sup = {
+      transitioning: false,
+      offline: false,
+      logicalBlockDependent: false,
+      unavailable: true,
+      standby: true,
+      activeNonOptimized: true,
+      activeOptimized: true,
+    };
     const rtpg = encodeReportTargetPortGroups([
-      { pref: false, asymmetricAccessState: AsymmetricAccessState.ACTIVE_NON_OPTIMIZED, supportedStates: sup, targetPortGroup: 1, statusCode: 0, vendorSpecific: 0, relativeTargetPorts: [1] },
-      { pref: false, asymmetricAccessState: AsymmetricAccessState.ACTIVE_OPTIMIZED, supportedStates: sup, targetPortGroup: 2, statusCode: 0, vendorSpecific: 0, relativeTargetPorts: [2] },
+      {
+        pref: false,
+        asymmetricAccessState: AsymmetricAccessState.ACTIVE_NON_OPTIMIZED,
+        supportedStates: sup,
+        targetPortGroup: 1,
+        statusCode: 0,
+        vendorSpecific: 0,
+        relativeTargetPorts: [1],
+      },
+      {
+        pref: false,
+        asymmetricAccessState: AsymmetricAccessState.ACTIVE_OPTIMIZED,
+        supportedStates: sup,
+        targetPortGroup: 2,
+        statusCode: 0,
+        vendorSpecific: 0,
+        relativeTargetPorts: [2],
+      },
     ]);
     const paths = [1, 2, 1].map((tpg, i) => {
       const p = new FakePath(`p${i}`);

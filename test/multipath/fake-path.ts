@@ -44,7 +44,9 @@ class FakeSession implements ProbeTarget {
     this.pingCount++;
     if (this.closed) return Promise.reject(new TransportError('closed'));
     if (this.pings === 'answer') return Promise.resolve(0.1);
-    return new Promise((_, reject) => this.clock.setTimeout(() => reject(new TransportError(`NOP-Out ping timed out after ${timeoutMs} ms`)), timeoutMs));
+    return new Promise((_, reject) =>
+      this.clock.setTimeout(() => reject(new TransportError(`NOP-Out ping timed out after ${timeoutMs} ms`)), timeoutMs),
+    );
   }
   close(error: Error = new TransportError('session closed')): void {
     if (this.closed) return;
@@ -103,8 +105,9 @@ export class FakePath implements PathTransport {
     if (a === 'hold')
       return new Promise((resolve, reject) => {
         this.pending.push({ req, resolve, reject });
-        for (const w of this.pendingWaiters.splice(0)) if (this.pending.length >= w.n) w.resolve();
-        else this.pendingWaiters.push(w);
+        for (const w of this.pendingWaiters.splice(0))
+          if (this.pending.length >= w.n) w.resolve();
+          else this.pendingWaiters.push(w);
       });
     return Promise.resolve(a);
   }
@@ -211,7 +214,11 @@ export async function advanceUntil(clock: SimulatedClock, pred: () => boolean, l
 }
 
 /** Whether `p` has settled yet, and how (read it after settle() or advance()). */
-export function track<T>(p: Promise<T>): { readonly state: 'pending' | 'resolved' | 'rejected'; readonly value?: T; readonly error?: unknown } {
+export function track<T>(p: Promise<T>): {
+  readonly state: 'pending' | 'resolved' | 'rejected';
+  readonly value?: T;
+  readonly error?: unknown;
+} {
   const t: { state: 'pending' | 'resolved' | 'rejected'; value?: T; error?: unknown } = { state: 'pending' };
   p.then(
     (v) => {

@@ -48,7 +48,9 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-export async function startRig(options: { config?: Partial<MultipathConfig>; timers?: Partial<SessionTimers>; size?: number } = {}): Promise<Rig> {
+export async function startRig(
+  options: { config?: Partial<MultipathConfig>; timers?: Partial<SessionTimers>; size?: number } = {},
+): Promise<Rig> {
   const size = options.size ?? 16 * 1024 * 1024;
   const tgtd = await Tgtd.start({ hosts: PORTALS });
   const tid = await tgtd.addTarget(IQN);
@@ -103,10 +105,42 @@ export const write = (dev: MultipathDevice, offset: number, data: Buffer) =>
   executeScsi(dev, 1, writeBlocks({ lba: offset / BLOCK, blocks: data.length / BLOCK, blockSize: BLOCK }), { dataOut: data });
 
 export const pathState = (dev: MultipathDevice, name: string) =>
-  dev.status().groups.flatMap((g) => g.paths).find((p) => p.name === name)?.state;
+  dev
+    .status()
+    .groups.flatMap((g) => g.paths)
+    .find((p) => p.name === name)?.state;
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves with the next `count` events of `dev` that match `pred` (from now on); rejects after `timeoutMs`,
+ * the bound by which they should have happened (not a wait: the events end it).
+ */
+export function nextEvents<E extends MultipathEvent>(
+  dev: MultipathDevice,
+  pred: (e: MultipathEvent) => e is E,
+  count: number,
+  timeoutMs: number,
+  what: string,
+): Promise<E[]> {
+  return new Promise((resolve, reject) => {
+    const seen: E[] = [];
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      reject(new Error(`${what}: ${seen.length} of ${count} events within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const sub = dev.events$.subscribe((e) => {
+      if (!pred(e)) return;
+      seen.push(e);
+      if (seen.length < count) return;
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve(seen);
+    });
+  });
+}
+
+/** Polls `pred` (for states no event announces, such as a held count) until it holds; returns the ms it took. */
 export async function until(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<number> {
   const t0 = performance.now();
   while (!pred()) {
@@ -133,16 +167,27 @@ export interface LoadReport {
  * `workers` sequential writers, each in its own region: random data written, read back and compared with
  * what the worker last wrote there, until `stop()` resolves. Every completion moves the gap clock.
  */
-export function verifyingLoad(dev: MultipathDevice, workers: number, regionBytes: number): { stop(): Promise<LoadReport> } {
+export function verifyingLoad(
+  dev: MultipathDevice,
+  workers: number,
+  regionBytes: number,
+): { stop(): Promise<LoadReport>; progress(ops: number, timeoutMs: number, what: string): Promise<void> } {
   let running = true;
   const report: LoadReport = { ops: 0, errors: [], verifyFailures: [], maxGapMs: 0, maxLatencyMs: 0, model: [], regionBytes };
   let last = performance.now();
+  /** progress() callers: the op count each waits for. */
+  const waiters: { at: number; resolve(): void }[] = [];
   const tick = (startedAt: number) => {
     const now = performance.now();
     report.maxGapMs = Math.max(report.maxGapMs, now - last);
     report.maxLatencyMs = Math.max(report.maxLatencyMs, now - startedAt);
     last = now;
     report.ops++;
+    for (let i = waiters.length - 1; i >= 0; i--)
+      if (report.ops >= waiters[i].at) {
+        waiters[i].resolve();
+        waiters.splice(i, 1);
+      }
   };
   const worker = async (w: number) => {
     const base = w * regionBytes;
@@ -176,6 +221,29 @@ export function verifyingLoad(dev: MultipathDevice, workers: number, regionBytes
       running = false;
       await all;
       return report;
+    },
+    /**
+     * Resolves once `ops` more I/Os have completed (verified); rejects when they have not within
+     * `timeoutMs` (the load stalled) or a worker stopped on an error.
+     */
+    progress(ops, timeoutMs, what) {
+      const at = report.ops + ops;
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const i = waiters.findIndex((w) => w.resolve === done);
+          if (i >= 0) waiters.splice(i, 1);
+          reject(
+            new Error(
+              `${what}: ${report.ops - (at - ops)} of ${ops} I/Os within ${timeoutMs} ms; errors: ${report.errors.map((e) => e.message).join('; ') || 'none'}`,
+            ),
+          );
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        waiters.push({ at, resolve: done });
+      });
     },
   };
 }

@@ -10,7 +10,15 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { encodeClientFlags, encodeExportNameReply, encodeInfoRequest, encodeOption, encodeRequest, parseInfo, parseServerEntry } from '../../src/nbd/codec.js';
+import {
+  encodeClientFlags,
+  encodeExportNameReply,
+  encodeInfoRequest,
+  encodeOption,
+  encodeRequest,
+  parseInfo,
+  parseServerEntry,
+} from '../../src/nbd/codec.js';
 import * as C from '../../src/nbd/constants.js';
 import { NbdProtocolError } from '../../src/nbd/errors.js';
 import { NbdServer, type NbdServerOptions } from '../../src/nbd/server.js';
@@ -25,7 +33,11 @@ let dir: string;
 let server: NbdServer;
 let addr: Address;
 
-async function start(devices: Record<string, MemoryDevice>, options: NbdServerOptions = {}, exportOpts: Record<string, { description?: string; fastZero?: boolean }> = {}) {
+async function start(
+  devices: Record<string, MemoryDevice>,
+  options: NbdServerOptions = {},
+  exportOpts: Record<string, { description?: string; fastZero?: boolean }> = {},
+) {
   server = new NbdServer({ shutdownGraceMs: 50, ...options });
   for (const [name, dev] of Object.entries(devices)) server.addExport(name, dev, exportOpts[name]);
   const path = join(dir, 'nbd.sock');
@@ -45,6 +57,33 @@ afterEach(async () => {
 const dev = (opts: MemoryDeviceOptions = {}, size = 4 * MiB) => new MemoryDevice(size, opts);
 const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
 const handshake = async (c: RawClient, flags = C.NBD_FLAG_C_FIXED_NEWSTYLE | C.NBD_FLAG_C_NO_ZEROES) => c.send(encodeClientFlags(flags));
+
+/** Resolves once `n` reads are in progress on `d` (checked as each read starts: a call counts from then). */
+function whenReading(d: MemoryDevice, n: number): Promise<void> {
+  if (d.active >= n) return Promise.resolve();
+  const read = d.read.bind(d);
+  return new Promise((resolve) => {
+    d.read = (offset, length, into) => {
+      const p = read(offset, length, into);
+      if (d.active >= n) {
+        d.read = read;
+        resolve();
+      }
+      return p;
+    };
+  });
+}
+
+/**
+ * Resolves once every byte `c` has sent is in the server's socket and the server has had a turn of the event
+ * loop to read it: the write callback (the kernel has the bytes; the server is in this process), then two
+ * macrotask turns, the first ending in a poll phase that delivers the server's readable event. What the server
+ * was going to do with those bytes, it has done; no timer involved.
+ */
+async function delivered(c: RawClient): Promise<void> {
+  await new Promise<void>((resolve, reject) => c.socket.write(Buffer.alloc(0), (err) => (err ? reject(err) : resolve())));
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+}
 
 describe('handshake and options', () => {
   it('greets with FIXED_NEWSTYLE | NO_ZEROES; the unix socket is mode 0600', async () => {
@@ -114,7 +153,15 @@ describe('handshake and options', () => {
     await start({ disk: dev() });
     const c = await RawClient.connect(addr);
     await handshake(c);
-    for (const opt of [C.NBD_OPT_STARTTLS, C.NBD_OPT_LIST_META_CONTEXT, C.NBD_OPT_SET_META_CONTEXT, C.NBD_OPT_EXTENDED_HEADERS, 4, 12, 0xdeadbeef]) {
+    for (const opt of [
+      C.NBD_OPT_STARTTLS,
+      C.NBD_OPT_LIST_META_CONTEXT,
+      C.NBD_OPT_SET_META_CONTEXT,
+      C.NBD_OPT_EXTENDED_HEADERS,
+      4,
+      12,
+      0xdeadbeef,
+    ]) {
       const [r] = await c.option(opt, Buffer.alloc(3));
       expect(r.replyType, C.optionName(opt)).toBe(C.NBD_REP_ERR_UNSUP);
       expect(r.option).toBe(opt);
@@ -149,7 +196,7 @@ describe('handshake and options', () => {
       const m = await c.next();
       expect(m).toEqual({ type: 'exportName', size: BigInt(4 * MiB), transmissionFlags: expect.any(Number) });
       const flags = (m as { transmissionFlags: number }).transmissionFlags;
-      expect(flags & C.NBD_FLAG_READ_ONLY).toBeTruthy();
+      expect(flags & C.NBD_FLAG_READ_ONLY).toBe(C.NBD_FLAG_READ_ONLY);
       expect(encodeExportNameReply(BigInt(4 * MiB), flags, noZeroes).length).toBe(noZeroes ? 10 : 134);
       const r = await c.call({ type: C.NBD_CMD_READ, offset: 0n, length: 512 });
       expect(r.error).toBe(0);
@@ -193,13 +240,22 @@ describe('handshake and options', () => {
     };
     const all = await flagsOf({}, true, true);
     expect(all).toBe(
-      C.NBD_FLAG_HAS_FLAGS | C.NBD_FLAG_SEND_FLUSH | C.NBD_FLAG_SEND_FUA | C.NBD_FLAG_SEND_TRIM | C.NBD_FLAG_SEND_WRITE_ZEROES |
-        C.NBD_FLAG_SEND_DF | C.NBD_FLAG_CAN_MULTI_CONN | C.NBD_FLAG_SEND_CACHE | C.NBD_FLAG_SEND_FAST_ZERO,
+      C.NBD_FLAG_HAS_FLAGS |
+        C.NBD_FLAG_SEND_FLUSH |
+        C.NBD_FLAG_SEND_FUA |
+        C.NBD_FLAG_SEND_TRIM |
+        C.NBD_FLAG_SEND_WRITE_ZEROES |
+        C.NBD_FLAG_SEND_DF |
+        C.NBD_FLAG_CAN_MULTI_CONN |
+        C.NBD_FLAG_SEND_CACHE |
+        C.NBD_FLAG_SEND_FAST_ZERO,
     );
     const plain = await flagsOf({ canFua: false, canTrim: false, canMultiConn: false });
     expect(plain).toBe(C.NBD_FLAG_HAS_FLAGS | C.NBD_FLAG_SEND_FLUSH | C.NBD_FLAG_SEND_WRITE_ZEROES | C.NBD_FLAG_SEND_CACHE);
     const ro = await flagsOf({ readOnly: true });
-    expect(ro).toBe(C.NBD_FLAG_HAS_FLAGS | C.NBD_FLAG_READ_ONLY | C.NBD_FLAG_SEND_FLUSH | C.NBD_FLAG_CAN_MULTI_CONN | C.NBD_FLAG_SEND_CACHE);
+    expect(ro).toBe(
+      C.NBD_FLAG_HAS_FLAGS | C.NBD_FLAG_READ_ONLY | C.NBD_FLAG_SEND_FLUSH | C.NBD_FLAG_CAN_MULTI_CONN | C.NBD_FLAG_SEND_CACHE,
+    );
   });
 
   it('replaces a stale socket file but refuses a path someone listens on', async () => {
@@ -301,7 +357,11 @@ describe('transmission', () => {
     ['DF without structured replies', { type: C.NBD_CMD_READ, offset: 0n, length: 512, flags: C.NBD_CMD_FLAG_DF }, C.NBD_EINVAL],
     ['FLUSH with a length', { type: C.NBD_CMD_FLUSH, offset: 0n, length: 512 }, C.NBD_EINVAL],
     ['READ over the maximum payload', { type: C.NBD_CMD_READ, offset: 0n, length: 32 * MiB + 512 }, C.NBD_EOVERFLOW],
-    ['FAST_ZERO where zeroing is not cheap', { type: C.NBD_CMD_WRITE_ZEROES, offset: 0n, length: 512, flags: C.NBD_CMD_FLAG_FAST_ZERO }, C.NBD_ENOTSUP],
+    [
+      'FAST_ZERO where zeroing is not cheap',
+      { type: C.NBD_CMD_WRITE_ZEROES, offset: 0n, length: 512, flags: C.NBD_CMD_FLAG_FAST_ZERO },
+      C.NBD_ENOTSUP,
+    ],
   ])('%s: error reply, and the connection stays usable', async (_name, req, errno, dataLength?: number) => {
     await start({ disk: dev() });
     const c = await RawClient.open(addr, 'disk');
@@ -393,7 +453,13 @@ describe('transmission', () => {
     const sense = (key: number, asc: number) => new CheckConditionError(parseSense(encodeFixedSense({ key, asc, ascq: 0 })));
     const d = dev({
       fail: (call) =>
-        call.offset === 512 ? sense(SenseKey.MEDIUM_ERROR, 0x11) : call.offset === 1024 ? sense(SenseKey.DATA_PROTECT, 0x27) : call.offset === 1536 ? new TransportError('reset') : undefined,
+        call.offset === 512
+          ? sense(SenseKey.MEDIUM_ERROR, 0x11)
+          : call.offset === 1024
+            ? sense(SenseKey.DATA_PROTECT, 0x27)
+            : call.offset === 1536
+              ? new TransportError('reset')
+              : undefined,
     });
     await start({ disk: d });
     const c = await RawClient.open(addr, 'disk');
@@ -422,7 +488,8 @@ describe('transmission', () => {
     const c = await RawClient.open(addr, 'disk');
     d.hold();
     const cookies = Array.from({ length: 40 }, (_, i) => c.request({ type: C.NBD_CMD_READ, offset: BigInt((i % 8) * 512), length: 512 }));
-    await new Promise((r) => setTimeout(r, 100));
+    await whenReading(d, 4);
+    await delivered(c); // all 40 are at the server: a fifth would have reached the device by now
     expect(d.active).toBe(4);
     d.open();
     const replies = await c.replies(cookies);
@@ -437,7 +504,7 @@ describe('transmission', () => {
     const c = await RawClient.open(addr, 'disk');
     c.socket.pause(); // read nothing
     for (let i = 0; i < 64; i++) c.request({ type: C.NBD_CMD_READ, offset: BigInt((i % 16) * MiB), length: MiB });
-    await new Promise((r) => setTimeout(r, 300));
+    await delivered(c); // all 64 are at the server; what it reads of them, it has read
     // Replies pile up in socket buffers, but the server stops taking requests well before all 64 MiB are owed.
     // 1 MiB + overhead each: the fifth request crosses 4 MiB; a few more may be in the read buffer already.
     expect(d.calls.length).toBeLessThanOrEqual(8);
@@ -451,7 +518,8 @@ describe('transmission', () => {
     d.hold();
     const r = c.request({ type: C.NBD_CMD_READ, offset: 0n, length: 512 });
     c.request({ type: C.NBD_CMD_DISC });
-    await new Promise((res) => setTimeout(res, 50));
+    await whenReading(d, 1);
+    await delivered(c); // the DISC arrives while the read is outstanding
     d.open();
     const [reply] = await c.replies([r]);
     expect(reply.error).toBe(0);
@@ -466,7 +534,7 @@ describe('shutdown', () => {
     const c = await RawClient.open(addr, 'disk');
     d.hold();
     const first = c.request({ type: C.NBD_CMD_READ, offset: 0n, length: 512 });
-    await new Promise((r) => setTimeout(r, 20));
+    await whenReading(d, 1); // in flight when the server closes
     const closing = server.close();
     const second = c.request({ type: C.NBD_CMD_READ, offset: 512n, length: 512 });
     const [r2] = await c.replies([second]);
@@ -491,7 +559,7 @@ describe('shutdown', () => {
     await closing;
   });
 
-  it('removeExport shuts down that export\'s clients only', async () => {
+  it("removeExport shuts down that export's clients only", async () => {
     await start({ a: dev(), b: dev() });
     const a = await RawClient.open(addr, 'a');
     const b = await RawClient.open(addr, 'b');
