@@ -12,7 +12,16 @@ import { WISH_KEYS } from '../session/node-session.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
-import { PathManager, multipathSettings, describeGate, describeGaveUp, describeNoPath, MULTIPATH_SETTING_KEYS, type MultipathDevice, type MultipathEvent } from '../multipath/index.js';
+import {
+  PathManager,
+  multipathSettings,
+  describeGate,
+  describeGaveUp,
+  describeNoPath,
+  MULTIPATH_SETTING_KEYS,
+  type MultipathDevice,
+  type MultipathEvent,
+} from '../multipath/index.js';
 import { exportDevice } from '../services/exports.js';
 import { attachPaths } from '../services/sessions.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
@@ -111,7 +120,9 @@ export function describeEvent(e: MultipathEvent): string | undefined {
     case 'gate':
       return `${at} ${e.device}: ${describeGate(e)}`;
     case 'probe':
-      return e.ok ? undefined : `${at} ${e.device}: path ${e.path} stalled ${Math.round(e.stalledMs)} ms and did not answer a NOP-Out probe`;
+      return e.ok
+        ? undefined
+        : `${at} ${e.device}: path ${e.path} stalled ${Math.round(e.stalledMs)} ms and did not answer a NOP-Out probe`;
     case 'checker':
       return e.ok ? undefined : `${at} ${e.device}: path ${e.path} checker failed${e.detail ? `: ${e.detail}` : ''}`;
     case 'io.failed':
@@ -134,8 +145,8 @@ export interface RunningServe {
 
 /** Logs in every path, groups them, and exports the device. Resolves once the export is listening. */
 export async function startServe(opts: ServeOptions): Promise<RunningServe> {
-  const out = opts.out ?? ((line: string) => process.stdout.write(line + '\n'));
-  const log = opts.log ?? opts.out ?? ((line: string) => process.stderr.write(line + '\n'));
+  const out = opts.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = opts.log ?? opts.out ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (opts.urls.length === 0) throw new ServeUsageError('no paths: give one or more iscsi://host[:port]/TARGET/LUN URLs');
   if (!opts.socket && !opts.tcp) throw new ServeUsageError('no export address: give --socket PATH and/or --tcp HOST:PORT');
   const urls: IscsiUrl[] = opts.urls.map((u) => parseIscsiUrl(u));

@@ -40,17 +40,17 @@ export interface DaemonHostOptions {
   /** A line per notable thing (logins, failures, path changes); never secrets. */
   log?: (line: string) => void;
   /** Called for each new session before its login (telemetry hooks); what it returns is stopped with the session. */
-  onSession?: (s: HostSession) => { stop(): void } | void;
+  onSession?: (s: HostSession) => { stop(): void } | undefined;
   /** Called for each new multipath device (telemetry hooks). */
   onDevice?: (d: MultipathDevice) => void;
   /** Called (in the request's context) before an operation takes a path down on purpose: fail_path, logout. */
   onPathDown?: (device: string, path: string) => void;
 }
 
-// The endpoints are the handlers' methods, assigned in the constructor (declaration merging gives them their types).
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the class's endpoints come from Object.assign below
+// The endpoints are the handlers' methods, assigned in the constructor; declaration merging gives them their types.
 export interface DaemonHost extends ControlHost {}
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface declares what Object.assign in the constructor provides
 export class DaemonHost implements ControlHost {
   readonly manager: PathManager;
   readonly nodes: NodeService;

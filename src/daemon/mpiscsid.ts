@@ -46,7 +46,12 @@ export function buildProgram(): Command {
     .option('--import <dir>', 'first import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi) whole')
     .option('--trace-file <file>', 'append finished spans as JSON lines to this file (0600) instead of the OTEL_* exporters')
     .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
-    .option('--set <key=value>', 'a configuration key (repeatable), e.g. multipath.no_path_retry=queue', (v: string, p: string[]) => [...p, v], [] as string[])
+    .option(
+      '--set <key=value>',
+      'a configuration key (repeatable), e.g. multipath.no_path_retry=queue',
+      (v: string, p: string[]) => [...p, v],
+      [] as string[],
+    )
     .option('--allow-remote-exports', 'let NBD exports listen on non-loopback addresses')
     .option('--export-dir <dir>', 'let export sockets be put in this directory too (default: only <state-dir>/nbd)')
     .option('--no-login-automatic', 'do not log in node.startup = automatic records at start')
@@ -159,7 +164,9 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   let stopping = false;
   const control = (async () => {
     if (config.nats.servers === 'none' || config.nats.servers === '') return undefined;
-    nc = await connect(natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId}`, waitOnFirstConnect: true, maxReconnectAttempts: -1 }));
+    nc = await connect(
+      natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId}`, waitOnFirstConnect: true, maxReconnectAttempts: -1 }),
+    );
     (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') log(`NATS connection lost; I/O goes on, reconnecting`);
@@ -170,7 +177,11 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
       }
     })().catch(() => {});
     if (stopping) return undefined;
-    service = await startControlService(nc, host, { hostId: config.hostId, tracer: telemetry.tracer, onError: (err) => log(`control: ${err.message}`) });
+    service = await startControlService(nc, host, {
+      hostId: config.hostId,
+      tracer: telemetry.tracer,
+      onError: (err) => log(`control: ${err.message}`),
+    });
     log(`control service on NATS ${config.nats.servers} as mpiscsi.${config.hostId}.*`);
     return service;
   })();
@@ -181,7 +192,11 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   if (config.loginAutomatic && !signal?.aborted) {
     for (const r of await host.loginAutomatic()) {
       const where = nodeText(r.key);
-      log(r.error === undefined ? `Login to ${where} successful (sid ${r.sid}).` : `Could not login to ${where}: ${(r.error as Error).message} (${exitCodeFor(r.error)})`);
+      log(
+        r.error === undefined
+          ? `Login to ${where} successful (sid ${r.sid}).`
+          : `Could not login to ${where}: ${(r.error as Error).message} (${exitCodeFor(r.error)})`,
+      );
     }
   }
   signal?.removeEventListener('abort', onAbort);

@@ -84,7 +84,10 @@ export class NodeService {
       try {
         return { key: c.key, value: checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, c.key, c.value, TIMER_VALUE_CHECK) };
       } catch (err) {
-        throw new InvalidRequestError((err as Error).message, { cause: err, lines: ['Could not execute operation on all records: invalid parameter'] });
+        throw new InvalidRequestError((err as Error).message, {
+          cause: err,
+          lines: ['Could not execute operation on all records: invalid parameter'],
+        });
       }
     });
   }

@@ -39,7 +39,7 @@ export interface ActiveSession {
   /** LUN -> path name in its multipath device. */
   readonly paths: Map<number, { device: MultipathDevice; path: string; wwid: string }>;
   sub?: Subscription;
-  instrumentation?: { stop(): void } | void;
+  instrumentation?: { stop(): void };
 }
 
 /** How a login of one record ended: a session id, or the failure (its exit code from src/control/exit-codes.ts). */
@@ -62,7 +62,7 @@ export interface SessionServiceOptions {
   initiatorName: string;
   log?: (line: string) => void;
   /** Called for each new session before its login (telemetry hooks); what it returns is stopped with the session. */
-  onSession?: (s: ActiveSession) => { stop(): void } | void;
+  onSession?: (s: ActiveSession) => { stop(): void } | undefined;
   /** Every change of a session's state or gate. */
   onStatus?: (s: ActiveSession, status: SessionStatus) => void;
   /** Called before a logout takes a path down on purpose. */
@@ -155,14 +155,19 @@ export class SessionService {
   private async start(k: NodeKey): Promise<ActiveSession> {
     const rec = await this.opts.store.getNode(k);
     if (!rec) throw new NotFoundError('No records found');
-    let options;
+    let options: ReturnType<typeof sessionOptionsFromRecord>;
     try {
       options = sessionOptionsFromRecord(rec, { initiatorName: this.opts.initiatorName });
     } catch (err) {
       throw new InvalidRequestError((err as Error).message, { cause: err });
     }
     const sid = this.nextSid++;
-    const managed = new ManagedSession({ ...options, pacer: this.pacer, failFast: true, sessionKey: `sid ${sid} ${k.target},${k.address}:${k.port}/${k.iface}` });
+    const managed = new ManagedSession({
+      ...options,
+      pacer: this.pacer,
+      failFast: true,
+      sessionKey: `sid ${sid} ${k.target},${k.address}:${k.port}/${k.iface}`,
+    });
     const s: ActiveSession = { sid, key: k, managed, rec, paths: new Map() };
     s.sub = managed.events$.subscribe((st) => this.opts.onStatus?.(s, st));
     s.sub.add(sayLoginWarnings(managed, (w) => this.log(`sid ${sid}: login to ${k.target} at ${portalText(k)}: warning: ${w}`)));
@@ -171,8 +176,9 @@ export class SessionService {
     try {
       await managed.login();
       if (this.closed) throw new ShuttingDownError('login abandoned: mpiscsid is shutting down');
-    } catch (err) {
-      if (this.closed && managed.status.state !== 'loggedIn') err = new ShuttingDownError('login abandoned: mpiscsid is shutting down', { cause: err });
+    } catch (cause) {
+      const abandoned = this.closed && managed.status.state !== 'loggedIn';
+      const err = abandoned ? new ShuttingDownError('login abandoned: mpiscsid is shutting down', { cause }) : cause;
       if (managed.status.state === 'loggedIn') await managed.logout().catch(() => {});
       s.sub.unsubscribe();
       managed.stop();
@@ -220,7 +226,9 @@ export class SessionService {
 
   /** The sessions of records `m` selects, those whose node.startup is `startup` when it is given and not "all". */
   sessionsOf(m: NodeMatch, startup?: string): ActiveSession[] {
-    const picked = this.list().filter((s) => matchesNode(s.key, m) && (!startup || startup === 'all' || (s.rec.get('node.startup') ?? 'manual') === startup));
+    const picked = this.list().filter(
+      (s) => matchesNode(s.key, m) && (!startup || startup === 'all' || (s.rec.get('node.startup') ?? 'manual') === startup),
+    );
     if (picked.length === 0) throw new NotFoundError('No matching sessions found');
     return picked;
   }
@@ -304,7 +312,8 @@ export async function attachPaths(
       continue;
     }
     const d = await manager.addPath(p.managed, { name: p.name, lun });
-    if (device && d !== device) throw new InvalidRequestError(`path ${p.name} leads to another LU (WWID ${d.wwid}) than the first path (${device.wwid})`);
+    if (device && d !== device)
+      throw new InvalidRequestError(`path ${p.name} leads to another LU (WWID ${d.wwid}) than the first path (${device.wwid})`);
     device = d;
   }
   if (!device) throw new Error('no path could log in');

@@ -54,7 +54,8 @@ async function failure(p: Promise<unknown>): Promise<{ code: number; message: st
   throw new Error('the call succeeded');
 }
 
-const newNode = (port = tgtd.port) => host.nodeNew({ node: { target: T, portal: { address: '127.0.0.1', port, tpgt: 1 }, iface: 'default' } });
+const newNode = (port = tgtd.port) =>
+  host.nodeNew({ node: { target: T, portal: { address: '127.0.0.1', port, tpgt: 1 }, iface: 'default' } });
 const interval = async () => (await host.nodeShow({ filter: { target: T } })).records[0]!.fields.find((f) => f.key === INTERVAL)!.value;
 
 describe('node.update', () => {
@@ -83,7 +84,13 @@ describe('node.update', () => {
   it('refuses an empty filter without all (exit 7) and a filter that matches nothing (exit 21)', async () => {
     await newNode();
     expect((await failure(host.nodeUpdate({ fields: [{ key: 'node.startup', value: 'automatic' }] }))).code).toBe(7);
-    expect((await failure(host.nodeUpdate({ filter: { target: 'iqn.2026-12.test:none' }, fields: [{ key: 'node.startup', value: 'automatic' }] }))).code).toBe(21);
+    expect(
+      (
+        await failure(
+          host.nodeUpdate({ filter: { target: 'iqn.2026-12.test:none' }, fields: [{ key: 'node.startup', value: 'automatic' }] }),
+        )
+      ).code,
+    ).toBe(21);
   });
 });
 

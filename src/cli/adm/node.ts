@@ -86,13 +86,22 @@ function daemonSessions(opts: AdmOptions): () => Promise<NodeKey[]> {
   const ask = async (): Promise<NodeKey[]> => {
     let c: ControlClient;
     try {
-      c = await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 10) * 1000 });
+      c = await ControlClient.connect(admNatsOptions(opts), {
+        hostId: opts.hostId ?? defaultHostId(),
+        timeoutMs: (opts.timeout ?? 10) * 1000,
+      });
     } catch {
       return [];
     }
     try {
       const { sessions } = await c.call('sessionList', {});
-      return sessions.map((s) => ({ target: s.node.target, address: s.node.portal.address, port: s.node.portal.port, tpgt: s.node.portal.tpgt, iface: s.node.iface }));
+      return sessions.map((s) => ({
+        target: s.node.target,
+        address: s.node.portal.address,
+        port: s.node.portal.port,
+        tpgt: s.node.portal.tpgt,
+        iface: s.node.iface,
+      }));
     } catch {
       return []; // no daemon on this host id (no responders), or one that will not say: none known
     } finally {
@@ -102,7 +111,8 @@ function daemonSessions(opts: AdmOptions): () => Promise<NodeKey[]> {
   return () => (asked ??= ask());
 }
 
-const sameRecord = (a: NodeKey, b: NodeKey): boolean => a.target === b.target && a.address === b.address && a.port === b.port && a.iface === b.iface;
+const sameRecord = (a: NodeKey, b: NodeKey): boolean =>
+  a.target === b.target && a.address === b.address && a.port === b.port && a.iface === b.iface;
 
 /**
  * An update of a record a running session uses is handed to the daemon too (node.update for that record), so
@@ -113,8 +123,12 @@ async function applyToDaemon(opts: AdmOptions, sessions: NodeKey[], keys: readon
   if (live.length === 0) return;
   let c: ControlClient | undefined;
   try {
-    c = await ControlClient.connect(admNatsOptions(opts), { hostId: opts.hostId ?? defaultHostId(), timeoutMs: (opts.timeout ?? 120) * 1000 });
-    for (const k of live) await c.call('nodeUpdate', { filter: { target: k.target, address: k.address, port: k.port, iface: k.iface }, fields: changes });
+    c = await ControlClient.connect(admNatsOptions(opts), {
+      hostId: opts.hostId ?? defaultHostId(),
+      timeoutMs: (opts.timeout ?? 120) * 1000,
+    });
+    for (const k of live)
+      await c.call('nodeUpdate', { filter: { target: k.target, address: k.address, port: k.port, iface: k.iface }, fields: changes });
   } catch (err) {
     warn(`record updated; the running session keeps its old values until mpiscsid reloads (SIGHUP): ${(err as Error).message}`);
   } finally {
@@ -130,7 +144,13 @@ function admError(err: unknown): unknown {
 async function nodeNew(nodes: NodeService, opts: AdmOptions, f: NodeFilter): Promise<void> {
   if (f.target === undefined || f.portal === undefined) throw usage('-o new requires a target name (-T) and a portal (-p)');
   const ifaceName = f.iface ?? 'default';
-  const { key, rec } = await nodes.create({ target: f.target, address: f.portal.address, port: f.portal.port, tpgt: f.portal.tpgt, iface: ifaceName });
+  const { key, rec } = await nodes.create({
+    target: f.target,
+    address: f.portal.address,
+    port: f.portal.port,
+    tpgt: f.portal.tpgt,
+    iface: ifaceName,
+  });
   const g = (k: string) => rec.get(k) ?? '';
   const line = `New iSCSI node [${g('iface.transport_name')}:[hw=${g('iface.hwaddress')},ip=${g('iface.ipaddress')},net_if=${g('iface.net_ifacename')},iscsi_if=${ifaceName}] ${key.address},${key.port},${key.tpgt} ${key.target}] added`;
   if (opts.json) printJson({ added: { target: key.target, address: key.address, port: key.port, tpgt: key.tpgt, iface: ifaceName } });

@@ -33,7 +33,15 @@ export function discoveryHandlers(
             skipped.push(line);
             log(`discovery ${portal.address}:${portal.port}: ${line}`);
           };
-          found.push(...(await discoverAndStore(store, portal, { iface, nonpersistent: req.nonpersistent, settings: req.settings, initiatorName, onSkip })));
+          found.push(
+            ...(await discoverAndStore(store, portal, {
+              iface,
+              nonpersistent: req.nonpersistent,
+              settings: req.settings,
+              initiatorName,
+              onSkip,
+            })),
+          );
         } catch (err) {
           if (err instanceof ControlError) throw err;
           throw new OperationFailedError(`Could not perform SendTargets discovery: ${(err as Error).message}`, err);

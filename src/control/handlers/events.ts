@@ -33,7 +33,10 @@ export class HostEvents {
 
   /** A session's state or gate changed; the reason goes out as its text ("nop-timeout: no PDU within 5 s"). */
   session(s: ActiveSession, st: SessionStatus): void {
-    this.emit({ kind: 'session', event: { sid: s.sid, node: nodeKeyMsg(s.key), state: st.state, gate: st.gate, reason: reasonText(st), atMs: Date.now() } });
+    this.emit({
+      kind: 'session',
+      event: { sid: s.sid, node: nodeKeyMsg(s.key), state: st.state, gate: st.gate, reason: reasonText(st), atMs: Date.now() },
+    });
   }
 
   multipath(e: MultipathEvent): void {
@@ -41,17 +44,31 @@ export class HostEvents {
     switch (e.type) {
       case 'path.state':
         this.log(`${e.device}: path ${e.path} ${e.from} -> ${e.to} (${e.reason}${e.detail ? `: ${e.detail}` : ''})`);
-        this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: e.from, to: e.to, reason: e.reason, detail: e.detail ?? '', atMs } });
+        this.emit({
+          kind: 'path',
+          event: { device: e.device, path: e.path, from: e.from, to: e.to, reason: e.reason, detail: e.detail ?? '', atMs },
+        });
         return;
       case 'path.removed':
-        this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: '', to: 'removed', reason: e.reason, detail: e.detail ?? '', atMs } });
+        this.emit({
+          kind: 'path',
+          event: { device: e.device, path: e.path, from: '', to: 'removed', reason: e.reason, detail: e.detail ?? '', atMs },
+        });
         return;
       case 'gate':
         this.log(`${e.device}: ${describeGate(e)}`);
         this.emit({ kind: 'mpath', event: { device: e.device, kind: 'gate', from: e.from, to: e.to, reason: '', detail: '', atMs } });
         return;
       case 'group.switched': {
-        const event = { device: e.device, kind: 'group.switched', from: String(e.from + 1), to: String(e.to + 1), reason: e.reason, detail: '', atMs };
+        const event = {
+          device: e.device,
+          kind: 'group.switched',
+          from: String(e.from + 1),
+          to: String(e.to + 1),
+          reason: e.reason,
+          detail: '',
+          atMs,
+        };
         this.emit({ kind: 'mpath', event });
         return;
       }
@@ -61,12 +78,18 @@ export class HostEvents {
       case 'nopath': {
         const line = describeNoPath(e);
         this.log(`${e.device}: ${line}`);
-        this.emit({ kind: 'mpath', event: { device: e.device, kind: 'nopath', from: e.from, to: e.to, reason: e.why ?? '', detail: line, atMs } });
+        this.emit({
+          kind: 'mpath',
+          event: { device: e.device, kind: 'nopath', from: e.from, to: e.to, reason: e.why ?? '', detail: line, atMs },
+        });
         return;
       }
       case 'path.gaveUp':
         this.log(`${e.device}: ${describeGaveUp(e)}`);
-        this.emit({ kind: 'path', event: { device: e.device, path: e.path, from: 'failed', to: 'gave-up', reason: e.code, detail: e.detail, atMs } });
+        this.emit({
+          kind: 'path',
+          event: { device: e.device, path: e.path, from: 'failed', to: 'gave-up', reason: e.code, detail: e.detail, atMs },
+        });
         return;
       default:
         return;
@@ -78,13 +101,20 @@ export class HostEvents {
     const atMs = Date.now();
     for (const s of sessions) {
       const st = s.managed.status;
-      this.emit({ kind: 'session', event: { sid: s.sid, node: nodeKeyMsg(s.key), state: st.state, gate: st.gate, reason: 'republish', atMs } });
+      this.emit({
+        kind: 'session',
+        event: { sid: s.sid, node: nodeKeyMsg(s.key), state: st.state, gate: st.gate, reason: 'republish', atMs },
+      });
     }
     for (const d of devices) {
       const st = d.status();
       this.emit({ kind: 'mpath', event: { device: d.name, kind: 'gate', from: '', to: st.gate, reason: 'republish', detail: '', atMs } });
       for (const g of st.groups)
-        for (const p of g.paths) this.emit({ kind: 'path', event: { device: d.name, path: p.name, from: '', to: p.state, reason: 'republish', detail: '', atMs } });
+        for (const p of g.paths)
+          this.emit({
+            kind: 'path',
+            event: { device: d.name, path: p.name, from: '', to: p.state, reason: 'republish', detail: '', atMs },
+          });
     }
   }
 }

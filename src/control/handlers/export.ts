@@ -4,7 +4,10 @@ import type { ExportService } from '../../services/exports.js';
 import type { ControlHost, ExportListResponse } from '../host.js';
 import { namedDevice } from './mpath.js';
 
-export function exportHandlers(exports: ExportService, manager: PathManager): Pick<ControlHost, 'exportList' | 'exportStart' | 'exportStop'> {
+export function exportHandlers(
+  exports: ExportService,
+  manager: PathManager,
+): Pick<ControlHost, 'exportList' | 'exportStart' | 'exportStop'> {
   const list = (): ExportListResponse => ({
     exports: exports.list().map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
   });

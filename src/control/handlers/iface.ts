@@ -18,7 +18,10 @@ function checkFields(fields: readonly Field[] | undefined): Field[] {
     try {
       return { key: f.key, value: checkRecordValue(IFACE_SCHEMA, IDENTITY_KEYS.iface, f.key, f.value, TIMER_VALUE_CHECK) };
     } catch (err) {
-      throw new InvalidRequestError((err as Error).message, { cause: err, lines: ['Could not execute operation on all records: invalid parameter'] });
+      throw new InvalidRequestError((err as Error).message, {
+        cause: err,
+        lines: ['Could not execute operation on all records: invalid parameter'],
+      });
     }
   });
 }
@@ -36,7 +39,8 @@ export function ifaceHandlers(store: IfaceStore): IfaceHandlers {
     ifaceList: () => list(),
     ifaceNew: async (req) => {
       if (!req.name) throw new InvalidRequestError('iface new requires a name');
-      if (BUILTIN_IFACES.has(req.name) || (await store.getIface(req.name))) throw new InvalidRequestError(`Could not create new interface ${req.name}: it exists.`);
+      if (BUILTIN_IFACES.has(req.name) || (await store.getIface(req.name)))
+        throw new InvalidRequestError(`Could not create new interface ${req.name}: it exists.`);
       const fields = checkFields(req.fields);
       const rec = defaultIfaceRecord(req.name);
       for (const f of fields) rec.set(f.key, f.value);

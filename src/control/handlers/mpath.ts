@@ -49,7 +49,10 @@ export function namedDevice(manager: PathManager, name: string | undefined): Mul
   return d;
 }
 
-export type MpathHandlers = Pick<ControlHost, 'mpathList' | 'mpathShow' | 'mpathFailPath' | 'mpathReinstatePath' | 'mpathSwitchGroup' | 'mpathSetPolicy'>;
+export type MpathHandlers = Pick<
+  ControlHost,
+  'mpathList' | 'mpathShow' | 'mpathFailPath' | 'mpathReinstatePath' | 'mpathSwitchGroup' | 'mpathSetPolicy'
+>;
 
 /** `onPathDown` is told (in the request's context) before fail_path takes a path down on purpose. */
 export function mpathHandlers(manager: PathManager, onPathDown?: (device: string, path: string) => void): MpathHandlers {

@@ -26,7 +26,11 @@ const namesSome = (f: NodeFilter | undefined): boolean => !!f && !!(f.target || 
  * A mass operation has to say so (`all`, or for logins a startup selection): an empty body (a client that forgot
  * its filter, or one whose fields this version does not know) is not "every record".
  */
-export function refuseImplicitAll(endpoint: string, req: { filter?: NodeFilter; startup?: string; all?: boolean }, how = 'set all for every record'): void {
+export function refuseImplicitAll(
+  endpoint: string,
+  req: { filter?: NodeFilter; startup?: string; all?: boolean },
+  how = 'set all for every record',
+): void {
   if (req.all || req.startup || namesSome(req.filter)) return;
   throw new InvalidRequestError(`${endpoint}: name a target, portal or iface, or ${how}; an empty request is not "all"`);
 }
@@ -46,7 +50,12 @@ export function nodeHandlers(nodes: NodeService, sessions: SessionService): Node
   /** Passwords in clear only for the secrets endpoint, whatever the request's (deprecated) showSecrets says. */
   const show = async (req: NodeShowRequest, showSecrets: boolean): Promise<NodeShowResponse> => {
     const { records } = await nodes.show(nodeMatch(req.filter));
-    return { records: records.map(({ key, rec }) => ({ node: nodeKeyMsg(key), fields: recordFields(rec, NODE_SCHEMA, { showSecrets, empty: '<empty>' }) })) };
+    return {
+      records: records.map(({ key, rec }) => ({
+        node: nodeKeyMsg(key),
+        fields: recordFields(rec, NODE_SCHEMA, { showSecrets, empty: '<empty>' }),
+      })),
+    };
   };
   return {
     nodeList: async (req) => ({ nodes: (await nodes.find(nodeMatch(req.filter))).map(nodeKeyMsg) }),
@@ -55,7 +64,10 @@ export function nodeHandlers(nodes: NodeService, sessions: SessionService): Node
     nodeNew: async (req) => {
       const n = req.node;
       if (!n?.target || !n.portal?.address) throw new InvalidRequestError('-o new requires a target name and a portal');
-      const { key } = await nodes.create({ target: n.target, address: n.portal.address, port: n.portal.port, tpgt: n.portal.tpgt, iface: n.iface }, req.fields);
+      const { key } = await nodes.create(
+        { target: n.target, address: n.portal.address, port: n.portal.port, tpgt: n.portal.tpgt, iface: n.iface },
+        req.fields,
+      );
       return { nodes: [nodeKeyMsg(key)] };
     },
     nodeUpdate: async (req) => {

@@ -79,7 +79,11 @@ export function sessionInfo(s: ActiveSession, initiatorName: string, showSecrets
       lun,
       wwid: path.wwid,
       device: path.device.name,
-      state: path.device.status().groups.flatMap((g) => g.paths).find((x) => x.name === path.path)?.state ?? '',
+      state:
+        path.device
+          .status()
+          .groups.flatMap((g) => g.paths)
+          .find((x) => x.name === path.path)?.state ?? '',
     })),
     initiatorName: s.rec.get('iface.initiatorname') || initiatorName,
     isid: s.managed.isid.toString(16).padStart(12, '0'),
@@ -93,7 +97,9 @@ export type SessionHandlers = Pick<
 >;
 
 export function sessionHandlers(sessions: SessionService, initiatorName: string): SessionHandlers {
-  const infos = (picked: ActiveSession[], showSecrets = false) => ({ sessions: picked.map((s) => sessionInfo(s, initiatorName, showSecrets)) });
+  const infos = (picked: ActiveSession[], showSecrets = false) => ({
+    sessions: picked.map((s) => sessionInfo(s, initiatorName, showSecrets)),
+  });
   return {
     sessionList: async (req) => infos(sessions.select(req.sid)),
     sessionShow: async (req) => infos(sessions.select(req.sid)),
