@@ -9,13 +9,14 @@
  */
 import { Observable } from 'rxjs';
 import { assign, emit, not, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { GROUPING_POLICIES, type GroupingPolicyName } from '../src/settings/index.js';
 import { remainingMs } from './timers.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Configuration
 
 /** path_grouping_policy: failover = one path per group; multibus = one group; group_by_prio = one group per priority. */
-export type GroupingPolicy = 'failover' | 'multibus' | 'group_by_prio';
+export type GroupingPolicy = GroupingPolicyName;
 
 /** failback: 'manual', 'immediate', 'followover', or a delay in milliseconds (multipath.conf says seconds). */
 export type Failback = 'manual' | 'immediate' | 'followover' | number;
@@ -59,7 +60,7 @@ export class PathGroupConfigError extends Error {
 /** Checks every field; throws PathGroupConfigError naming the first bad one. */
 export function validatePathGroupConfig(config: PathGroupConfig): PathGroupConfig {
   const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs, fastIoFailTmoMs } = config;
-  if (!['failover', 'multibus', 'group_by_prio'].includes(pathGroupingPolicy))
+  if (!(GROUPING_POLICIES as readonly string[]).includes(pathGroupingPolicy))
     throw new PathGroupConfigError(`path_grouping_policy '${String(pathGroupingPolicy)}' is not failover, multibus or group_by_prio`);
   if (typeof failback === 'number' ? !(Number.isFinite(failback) && failback > 0) : !['manual', 'immediate', 'followover'].includes(failback))
     throw new PathGroupConfigError(`failback ${String(failback)} is not manual, immediate, followover or a delay > 0`);

@@ -9,8 +9,8 @@ import { Observable } from 'rxjs';
 import {
   assign,
   emit,
+  enqueueActions,
   fromPromise,
-  raise,
   sendTo,
   setup,
   stateIn,
@@ -27,14 +27,7 @@ import {
   type WatchCommand,
   type WatchInput,
 } from './connection.machine.js';
-import {
-  DEFAULT_SESSION_TIMERS,
-  loginBackoffMs,
-  mergeTimers,
-  remainingMs,
-  validateTimers,
-  type SessionTimers,
-} from './timers.js';
+import { DEFAULT_SESSION_TIMERS, loginBackoffMs, mergeTimers, remainingMs, validateTimers, type SessionTimers } from './timers.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Contract with the runtime
@@ -71,10 +64,7 @@ export interface LogoutOutput {
 }
 
 /** A task management request (§11.5.1). One is outstanding per session at a time. */
-export type TmfRequest =
-  | { fn: 'abortTask'; itt: number; lun: number }
-  | { fn: 'luReset'; lun: number }
-  | { fn: 'targetWarmReset' };
+export type TmfRequest = { fn: 'abortTask'; itt: number; lun: number } | { fn: 'luReset'; lun: number } | { fn: 'targetWarmReset' };
 
 export type TmfInput = TmfRequest & { sessionKey: string };
 
@@ -352,9 +342,7 @@ const sessionSetup = setup({
     })),
     enqueueTimedOut: assign({
       tmfQueue: ({ context, event }) =>
-        event.type === 'task.timedOut' &&
-        context.tmfTask?.itt !== event.itt &&
-        !context.tmfQueue.some((t) => t.itt === event.itt)
+        event.type === 'task.timedOut' && context.tmfTask?.itt !== event.itt && !context.tmfQueue.some((t) => t.itt === event.itt)
           ? [...context.tmfQueue, { itt: event.itt, lun: event.lun }]
           : context.tmfQueue,
     }),
@@ -364,15 +352,13 @@ const sessionSetup = setup({
     /** login_timeout from the start of the attempt (the login actor also enforces it). */
     loginDeadline: ({ context }) => remainingMs(context.stepStartedAt, context.timers.loginTimeoutMs, context.now()),
     /** The identity check belongs to the relogin: bounded by login_timeout too. */
-    identityDeadline: ({ context }) =>
-      remainingMs(context.stepStartedAt, context.timers.loginTimeoutMs, context.now()),
+    identityDeadline: ({ context }) => remainingMs(context.stepStartedAt, context.timers.loginTimeoutMs, context.now()),
     /** logout_timeout, or sooner when the target asked for a logout within Parameter3 seconds. */
     logoutDeadline: ({ context }) => remainingMs(context.stepStartedAt, logoutTimeoutMs(context), context.now()),
     backoff: ({ context }) => context.backoffMs,
     time2Wait: ({ context }) => effectiveTime2WaitMs(context),
     /** replacement_timeout from the connection failure (recomputed from then when changed). */
-    replacementTimeout: ({ context }) =>
-      remainingMs(context.recoveryStartedAt, context.timers.replacementTimeoutMs, context.now()),
+    replacementTimeout: ({ context }) => remainingMs(context.recoveryStartedAt, context.timers.replacementTimeoutMs, context.now()),
     /** abort_timeout, lu_reset_timeout or tgt_reset_timeout, by the TMF running. */
     tmfDeadline: ({ context }) => remainingMs(context.tmfStartedAt, tmfTimeoutMs(context), context.now()),
   },
@@ -390,18 +376,8 @@ const sessionSetup = setup({
     asyncLogoutPending: ({ context }) => context.reason.code === 'async-logout',
     replacementForever: ({ context }) => context.timers.replacementTimeoutMs < 0,
     replacementExpired: ({ context }) =>
-      context.timers.replacementTimeoutMs >= 0 &&
-      context.now() - context.recoveryStartedAt >= context.timers.replacementTimeoutMs,
+      context.timers.replacementTimeoutMs >= 0 && context.now() - context.recoveryStartedAt >= context.timers.replacementTimeoutMs,
     tmfQueued: ({ context }) => context.tmfQueue.length > 0,
-    validTimerPatch: ({ context, event }) => {
-      if (event.type !== 'cmd.setTimers') return false;
-      try {
-        mergeTimers(context.timers, event.timers);
-        return true;
-      } catch {
-        return false;
-      }
-    },
   },
 });
 
@@ -434,26 +410,21 @@ export const sessionMachine = sessionSetup.createMachine({
   },
   initial: 'idle',
   on: {
-    'cmd.setTimers': [
-      {
-        guard: 'validTimerPatch',
-        actions: [
-          assign({ timers: ({ context, event }) => mergeTimers(context.timers, event.timers) }),
-          raise({ type: 'timers.changed' }),
-        ],
-      },
-      {
-        actions: emit(({ context, event }) => {
-          let error = 'invalid timers';
-          try {
-            mergeTimers(context.timers, event.timers);
-          } catch (e) {
-            error = errorText(e) ?? error;
-          }
-          return { type: 'session.timersRejected' as const, error };
-        }),
-      },
-    ],
+    // A live patch is validated once: applied whole (and every running timer re-armed), or refused whole with
+    // the reason, changing nothing.
+    'cmd.setTimers': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        let timers: SessionTimers;
+        try {
+          timers = mergeTimers(context.timers, event.timers);
+        } catch (e) {
+          enqueue.emit({ type: 'session.timersRejected' as const, error: errorText(e) ?? 'invalid timers' });
+          return;
+        }
+        enqueue.assign({ timers });
+        enqueue.raise({ type: 'timers.changed' });
+      }),
+    },
     // Logout always works (open-iscsi #513, #228): states that have no connection go straight to loggedOut.
     'cmd.logout': { target: '.loggedOut', actions: { type: 'setReason', params: { code: 'operator-logout' } } },
   },
@@ -631,7 +602,16 @@ export const sessionMachine = sessionSetup.createMachine({
                 onError: 'resettingLu',
               },
               initial: 'timing',
-              states: { timing: { after: { tmfDeadline: { target: '#session.loggedIn.tmf.dropping', actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } } } } } },
+              states: {
+                timing: {
+                  after: {
+                    tmfDeadline: {
+                      target: '#session.loggedIn.tmf.dropping',
+                      actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } },
+                    },
+                  },
+                },
+              },
               on: { 'timers.changed': '.timing' },
             },
             resettingLu: {
@@ -650,7 +630,16 @@ export const sessionMachine = sessionSetup.createMachine({
                 onError: 'resettingTarget',
               },
               initial: 'timing',
-              states: { timing: { after: { tmfDeadline: { target: '#session.loggedIn.tmf.dropping', actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } } } } } },
+              states: {
+                timing: {
+                  after: {
+                    tmfDeadline: {
+                      target: '#session.loggedIn.tmf.dropping',
+                      actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } },
+                    },
+                  },
+                },
+              },
               on: { 'timers.changed': '.timing' },
             },
             resettingTarget: {
@@ -665,7 +654,16 @@ export const sessionMachine = sessionSetup.createMachine({
                 },
               },
               initial: 'timing',
-              states: { timing: { after: { tmfDeadline: { target: '#session.loggedIn.tmf.dropping', actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } } } } } },
+              states: {
+                timing: {
+                  after: {
+                    tmfDeadline: {
+                      target: '#session.loggedIn.tmf.dropping',
+                      actions: { type: 'dropConnection', params: { reason: 'tmf-timeout' } },
+                    },
+                  },
+                },
+              },
               on: { 'timers.changed': '.timing' },
             },
             /** Waiting for the connection child to end; recovery follows. */
@@ -681,10 +679,7 @@ export const sessionMachine = sessionSetup.createMachine({
      */
     recovering: {
       type: 'parallel',
-      entry: [
-        'markSince',
-        assign({ recoveryStartedAt: ({ context }) => context.now(), attempt: 0, lastError: undefined }),
-      ],
+      entry: ['markSince', assign({ recoveryStartedAt: ({ context }) => context.now(), attempt: 0, lastError: undefined })],
       on: {
         // A live connection exists only while its identity is checked: log out on it; otherwise no Logout.
         'cmd.logout': [
@@ -737,8 +732,7 @@ export const sessionMachine = sessionSetup.createMachine({
                 onDone: {
                   target: 'time2Wait',
                   actions: assign({
-                    time2WaitOverrideMs: ({ context, event }) =>
-                      secondsToMs(event.output?.time2Wait) ?? context.time2WaitOverrideMs,
+                    time2WaitOverrideMs: ({ context, event }) => secondsToMs(event.output?.time2Wait) ?? context.time2WaitOverrideMs,
                   }),
                 },
                 onError: 'time2Wait',
@@ -771,9 +765,9 @@ export const sessionMachine = sessionSetup.createMachine({
                   }),
                 },
                 onError: [
-              { guard: 'authLoginError', target: '#session.failed', actions: 'setLoginRejected' },
-              { target: 'attemptFailed', actions: 'rememberError' },
-            ],
+                  { guard: 'authLoginError', target: '#session.failed', actions: 'setLoginRejected' },
+                  { target: 'attemptFailed', actions: 'rememberError' },
+                ],
               },
               initial: 'timing',
               states: {
@@ -796,7 +790,11 @@ export const sessionMachine = sessionSetup.createMachine({
                 input: ({ context }) => ({ sessionKey: context.sessionKey }),
                 onDone: { target: '#session.loggedIn', actions: [{ type: 'setReason', params: { code: 'relogged-in' } }, 'reissueHeld'] },
                 onError: [
-                  { guard: 'identityChanged', target: '#session.failed', actions: { type: 'setReason', params: { code: 'identity-changed' } } },
+                  {
+                    guard: 'identityChanged',
+                    target: '#session.failed',
+                    actions: { type: 'setReason', params: { code: 'identity-changed' } },
+                  },
                   { target: 'attemptFailed', actions: 'rememberError' },
                 ],
               },

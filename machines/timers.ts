@@ -1,10 +1,11 @@
 /**
  * Session and connection timer values in milliseconds, derived from open-iscsi node record keys (seconds)
  * with open-iscsi's defaults (reference/open-iscsi.md "node.session", "node.conn[0]"; RFC 7143 §13.15 for
- * DefaultTime2Wait), plus the pure backoff and remaining-time arithmetic the statecharts use. The rule of
- * each record key lives in timer-values.ts, shared with the record checks.
+ * DefaultTime2Wait), plus the pure backoff and remaining-time arithmetic the statecharts use. Each key's
+ * unit, range and default is its entry in the settings table (src/settings/records.ts), which the record
+ * checks read too: a value `-o update` stores is one a login accepts, and the reverse.
  */
-import { parseDecimal, rangeProblem, timerValueProblem, TIMER_VALUE_RULES, type TimerRule } from './timer-values.js';
+import { NODE_SETTINGS, seconds, type Setting, type ValueType } from '../src/settings/index.js';
 
 /** Every timer the session and connection machines run. Durations in milliseconds; counts are attempts. */
 export interface SessionTimers {
@@ -38,24 +39,6 @@ export interface SessionTimers {
   backoffCapMs: number;
 }
 
-/** open-iscsi's defaults (iscsid.conf values where they differ from the code), in milliseconds. */
-export const DEFAULT_SESSION_TIMERS: Readonly<SessionTimers> = Object.freeze({
-  noopOutIntervalMs: 5_000,
-  noopOutTimeoutMs: 5_000,
-  loginTimeoutMs: 15_000,
-  authTimeoutMs: 45_000,
-  logoutTimeoutMs: 15_000,
-  replacementTimeoutMs: 120_000,
-  abortTimeoutMs: 15_000,
-  luResetTimeoutMs: 30_000,
-  tgtResetTimeoutMs: 30_000,
-  defaultTime2WaitMs: 2_000,
-  initialLoginRetryMax: 8,
-  reopenMax: 0,
-  backoffBaseMs: 250,
-  backoffCapMs: 30_000,
-});
-
 /** The node record key each timer is read from (open-iscsi spelling). Ours have none. */
 export const TIMER_RECORD_KEYS = {
   noopOutIntervalMs: 'node.conn[0].timeo.noop_out_interval',
@@ -72,14 +55,41 @@ export const TIMER_RECORD_KEYS = {
   reopenMax: 'node.session.reopen_max',
 } as const satisfies Partial<Record<keyof SessionTimers, string>>;
 
-type Rule = TimerRule;
+type RecordTimer = keyof typeof TIMER_RECORD_KEYS;
 
-/** Each field's rule: the record key's (timer-values.ts), and for ours without a key, here. */
-const RULES: { readonly [K in keyof SessionTimers]: Rule } = {
-  ...(Object.fromEntries(Object.entries(TIMER_RECORD_KEYS).map(([field, key]) => [field, TIMER_VALUE_RULES[key]])) as Record<keyof typeof TIMER_RECORD_KEYS, Rule>),
-  backoffBaseMs: { unit: 'seconds', min: 0, minExclusive: true },
-  backoffCapMs: { unit: 'seconds', min: 0, minExclusive: true },
+/** The settings-table entry of each timer read from a record. */
+const SETTINGS = Object.fromEntries(
+  Object.entries(TIMER_RECORD_KEYS).map(([field, key]) => {
+    const setting = NODE_SETTINGS.get(key);
+    // The table and this list name the same keys; a typo in either must fail at load, not at a login.
+    if (!setting) throw new Error(`timer key ${key} is not in the settings table`);
+    return [field, setting as Setting<number>];
+  }),
+) as Record<RecordTimer, Setting<number>>;
+
+/** Our backoff (no open-iscsi key): a positive duration, checked in ms like the others. */
+const BACKOFF: ValueType<number> = seconds({ min: 0, minExclusive: true });
+
+/** Each field's rule: the settings table's for record keys, ours for the backoff. */
+const RULES: { readonly [K in keyof SessionTimers]: ValueType<number> } = {
+  ...(Object.fromEntries(Object.entries(SETTINGS).map(([field, s]) => [field, s.type])) as Record<RecordTimer, ValueType<number>>),
+  backoffBaseMs: BACKOFF,
+  backoffCapMs: BACKOFF,
 };
+
+/** The settings table's default of a record timer, in the field's unit (ms or a count). */
+function defaultOf(field: RecordTimer): number {
+  const r = SETTINGS[field].type.read(SETTINGS[field].default);
+  if (!r.ok) throw new Error(`default of ${SETTINGS[field].key} breaks its rule: ${r.problem}`);
+  return r.value;
+}
+
+/** open-iscsi's defaults (iscsid.conf values where they differ from the code), from the settings table; ms. */
+export const DEFAULT_SESSION_TIMERS: Readonly<SessionTimers> = Object.freeze({
+  ...(Object.fromEntries(Object.keys(TIMER_RECORD_KEYS).map((f) => [f, defaultOf(f as RecordTimer)])) as Record<RecordTimer, number>),
+  backoffBaseMs: 250,
+  backoffCapMs: 30_000,
+});
 
 /** A timer value that cannot be used; `key` is the record key (or the SessionTimers field). */
 export class TimerConfigError extends Error {
@@ -98,52 +108,47 @@ export class TimerConfigError extends Error {
  * are seconds and may be fractions ("0.25"); absent or empty keys take open-iscsi's defaults. `overrides`
  * (milliseconds) win over the record, for values of our own configuration. Throws TimerConfigError.
  */
-export function timersFromNodeRecord(
-  record: Readonly<Record<string, string>>,
-  overrides: Partial<SessionTimers> = {},
-): SessionTimers {
+export function timersFromNodeRecord(record: Readonly<Record<string, string>>, overrides: Partial<SessionTimers> = {}): SessionTimers {
   const timers: SessionTimers = { ...DEFAULT_SESSION_TIMERS };
-  for (const [field, key] of Object.entries(TIMER_RECORD_KEYS) as [keyof typeof TIMER_RECORD_KEYS, string][]) {
-    const raw = record[key];
+  for (const [field, setting] of Object.entries(SETTINGS) as [RecordTimer, Setting<number>][]) {
+    const raw = record[setting.key];
     if (raw === undefined || raw.trim() === '') continue;
-    const problem = timerValueProblem(key, raw);
-    if (problem) throw new TimerConfigError(key, raw, problem);
-    const n = parseDecimal(raw)!; // timerValueProblem found it a number
-    timers[field] = RULES[field].unit === 'seconds' ? Math.round(n * 1000) : n;
+    const r = setting.type.read(raw);
+    if (!r.ok) throw new TimerConfigError(setting.key, raw, r.problem);
+    timers[field] = r.value;
   }
   return validateTimers({ ...timers, ...overrides });
+}
+
+/** Why `patch` cannot be applied: unknown fields are refused (a typo must not pass silently), values checked. */
+export function timerPatchProblem(patch: Partial<SessionTimers>): TimerConfigError | undefined {
+  for (const [field, value] of Object.entries(patch)) {
+    if (!(field in RULES)) return new TimerConfigError(field, value, 'unknown timer');
+    if (value === undefined) continue;
+    const why = RULES[field as keyof SessionTimers].check(value);
+    if (why) return new TimerConfigError(field, value, why);
+  }
+  return undefined;
 }
 
 /** Checks every field of a complete SessionTimers (milliseconds); returns it, or throws TimerConfigError. */
 export function validateTimers(timers: SessionTimers): SessionTimers {
   for (const field of Object.keys(RULES) as (keyof SessionTimers)[]) {
-    const value = timers[field];
-    const rule = RULES[field];
-    if (typeof value !== 'number' || Number.isNaN(value)) throw new TimerConfigError(field, value, 'not a number');
-    if (!Number.isFinite(value)) throw new TimerConfigError(field, value, 'must be finite');
-    if (rule.unit === 'count' && !Number.isInteger(value)) throw new TimerConfigError(field, value, 'must be a whole number');
-    // Fields hold milliseconds: bounds are stated in ms here.
-    checkRange(field, value, rule.unit === 'seconds' ? value / 1000 : value, rule, rule.unit === 'seconds' ? ' ms' : '', 1000);
+    const why = RULES[field].check(timers[field]);
+    if (why) throw new TimerConfigError(field, timers[field], why);
   }
   return timers;
 }
 
-/** `base` with `patch` applied, validated; unknown fields are refused (a typo must not pass silently). */
+/** `base` with `patch` applied, validated; unknown fields are refused. Throws TimerConfigError. */
 export function mergeTimers(base: SessionTimers, patch: Partial<SessionTimers>): SessionTimers {
-  for (const field of Object.keys(patch)) {
-    if (!(field in RULES)) throw new TimerConfigError(field, (patch as Record<string, unknown>)[field], 'unknown timer');
-  }
+  const problem = timerPatchProblem(patch);
+  if (problem) throw problem;
   const merged = { ...base };
   for (const [field, value] of Object.entries(patch) as [keyof SessionTimers, number | undefined][]) {
     if (value !== undefined) merged[field] = value;
   }
   return validateTimers(merged);
-}
-
-/** `n` is in the rule's unit (seconds or count); messages show bounds times `scale` with `unit`. */
-function checkRange(key: string, raw: unknown, n: number, rule: Rule, unit: string, scale = 1): void {
-  const problem = rangeProblem(rule, n, unit, scale);
-  if (problem) throw new TimerConfigError(key, raw, problem);
 }
 
 /**

@@ -76,8 +76,8 @@ export function endpointSubject(hostId: string, ep: Pick<Endpoint, 'access' | 'g
   return `mpiscsi.${hostId}.${ep.access}.${ep.group}.${ep.verb}`;
 }
 
-/** A host id is one subject token: letters, digits, '-' and '_' (no dots or wildcards). */
-export const HOST_ID_PATTERN = /^[-\w]+$/;
+/** A host id is one subject token: letters, digits, '-' and '_' (no dots or wildcards); the settings table's rule. */
+export { HOST_ID_PATTERN } from '../settings/index.js';
 
 /**
  * The host id a daemon uses and a client addresses when none is configured: this machine's name with every

@@ -1,11 +1,14 @@
 /**
  * mpiscsid's configuration: a file in iscsid.conf's `key = value` form (`#` comments), command-line flags
- * over it, defaults under both. Unknown keys and bad values are errors that name the file and line.
+ * over it, defaults under both. The keys, their types and defaults are the settings table's
+ * (src/settings/daemon.ts, multipath.<key> from src/settings/multipath.ts); this module maps each key to its
+ * DaemonConfig field. Unknown keys and bad values are errors that name the file and line, key, value and rule.
  */
 import { readFileSync } from 'node:fs';
-import { defaultHostId, HOST_ID_PATTERN } from '../control/endpoints.js';
+import { defaultHostId } from '../control/endpoints.js';
 import type { NatsSettings } from '../control/nats-options.js';
 import { MULTIPATH_SETTING_KEYS, multipathSettings, type MultipathConfig } from '../multipath/config.js';
+import { DAEMON_SETTINGS, MULTIPATH_PREFIX, MULTIPATH_SETTINGS, readSetting } from '../settings/index.js';
 
 export interface DaemonConfig {
   /** Subject token of this host: mpiscsi.<hostId>.*. Default the host name with dots as underscores. */
@@ -32,75 +35,95 @@ export class ConfigError extends RangeError {
   override readonly name = 'ConfigError';
 }
 
+/** The table's default of a daemon key, read as the file's value would be. */
+const dflt = <T>(key: string): T => readSetting(DAEMON_SETTINGS.get(key)!, DAEMON_SETTINGS.get(key)!.default) as T;
+
 export function defaultConfig(): DaemonConfig {
   return {
+    // Computed, not in the table: the host name with dots as underscores.
     hostId: defaultHostId(),
-    db: '/var/lib/mpiscsi',
-    stateDir: '/run/mpiscsi',
-    nats: { servers: 'nats://127.0.0.1:4222' },
+    db: dflt('db'),
+    stateDir: dflt('state_dir'),
+    nats: { servers: dflt('nats.servers') },
     multipath: {},
-    allowRemoteExports: false,
-    loginAutomatic: true,
+    allowRemoteExports: dflt('export.allow_remote'),
+    loginAutomatic: dflt('startup.login_automatic'),
   };
 }
 
-const yesNo = (v: string): boolean | undefined => (/^(yes|true|1)$/i.test(v) ? true : /^(no|false|0)$/i.test(v) ? false : undefined);
-
-type Setter = (c: DaemonConfig, v: string) => string | void;
-
-/** Each key and how it applies; a string returned is the complaint about the value. */
-const KEYS: Record<string, Setter> = {
-  host_id: (c, v) => {
-    if (!HOST_ID_PATTERN.test(v)) return 'use letters, digits, - and _';
+/** Where each key's value (already read by its setting) goes. */
+const APPLY: Record<string, (c: DaemonConfig, v: never) => void> = {
+  host_id: (c, v: string) => {
     c.hostId = v;
   },
-  db: (c, v) => void (c.db = v),
-  state_dir: (c, v) => void (c.stateDir = v),
-  initiator_name: (c, v) => void (c.initiatorName = v),
-  'nats.servers': (c, v) => void (c.nats.servers = v),
-  'nats.user': (c, v) => void (c.nats.user = v),
-  'nats.password_file': (c, v) => void (c.nats.passwordFile = v),
-  'nats.token_file': (c, v) => void (c.nats.tokenFile = v),
-  'nats.creds_file': (c, v) => void (c.nats.credsFile = v),
-  'nats.nkey_seed_file': (c, v) => void (c.nats.nkeySeedFile = v),
-  'nats.tls.ca_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, caFile: v }),
-  'nats.tls.cert_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, certFile: v }),
-  'nats.tls.key_file': (c, v) => void (c.nats.tls = { ...c.nats.tls, keyFile: v }),
-  'export.socket_dir': (c, v) => {
-    if (!v.startsWith('/')) return 'expected an absolute directory';
+  db: (c, v: string) => {
+    c.db = v;
+  },
+  state_dir: (c, v: string) => {
+    c.stateDir = v;
+  },
+  initiator_name: (c, v: string) => {
+    c.initiatorName = v;
+  },
+  'nats.servers': (c, v: string) => {
+    c.nats.servers = v;
+  },
+  'nats.user': (c, v: string) => {
+    c.nats.user = v;
+  },
+  'nats.password_file': (c, v: string) => {
+    c.nats.passwordFile = v;
+  },
+  'nats.token_file': (c, v: string) => {
+    c.nats.tokenFile = v;
+  },
+  'nats.creds_file': (c, v: string) => {
+    c.nats.credsFile = v;
+  },
+  'nats.nkey_seed_file': (c, v: string) => {
+    c.nats.nkeySeedFile = v;
+  },
+  'nats.tls.ca_file': (c, v: string) => {
+    c.nats.tls = { ...c.nats.tls, caFile: v };
+  },
+  'nats.tls.cert_file': (c, v: string) => {
+    c.nats.tls = { ...c.nats.tls, certFile: v };
+  },
+  'nats.tls.key_file': (c, v: string) => {
+    c.nats.tls = { ...c.nats.tls, keyFile: v };
+  },
+  'export.socket_dir': (c, v: string) => {
     c.exportDir = v;
   },
-  'export.allow_remote': (c, v) => {
-    const b = yesNo(v);
-    if (b === undefined) return 'expected Yes or No';
-    c.allowRemoteExports = b;
+  'export.allow_remote': (c, v: boolean) => {
+    c.allowRemoteExports = v;
   },
-  'startup.login_automatic': (c, v) => {
-    const b = yesNo(v);
-    if (b === undefined) return 'expected Yes or No';
-    c.loginAutomatic = b;
+  'startup.login_automatic': (c, v: boolean) => {
+    c.loginAutomatic = v;
   },
 };
 
-/** Applies `key = value` settings (from the file or `--set`); `where(i)` names the source for errors. */
+/** Applies `key = value` settings (from the file or `--set`); `where` names the source for errors. */
 export function applySettings(c: DaemonConfig, entries: Array<{ key: string; value: string; where: string }>): DaemonConfig {
   for (const { key, value, where } of entries) {
-    if (key.startsWith('multipath.')) {
-      const k = key.slice('multipath.'.length);
-      if (!(MULTIPATH_SETTING_KEYS as readonly string[]).includes(k))
-        throw new ConfigError(`${where}: unknown multipath setting "${k}" (known: ${MULTIPATH_SETTING_KEYS.join(', ')})`);
-      try {
-        multipathSettings({ [k]: value });
-      } catch (err) {
-        throw new ConfigError(`${where}: ${key} = ${value}: ${(err as Error).message}`);
-      }
+    if (key.startsWith(MULTIPATH_PREFIX)) {
+      const k = key.slice(MULTIPATH_PREFIX.length);
+      const setting = MULTIPATH_SETTINGS.get(k);
+      if (!setting) throw new ConfigError(`${where}: unknown multipath setting "${k}" (known: ${MULTIPATH_SETTING_KEYS.join(', ')})`);
+      const r = setting.type.read(value);
+      if (!r.ok) throw new ConfigError(`${where}: ${key} = ${value}: ${r.problem} (${setting.type.rule})`);
       c.multipath[k] = value;
       continue;
     }
-    const set = KEYS[key];
-    if (!set) throw new ConfigError(`${where}: unknown key "${key}" (known: ${[...Object.keys(KEYS), 'multipath.<setting>'].join(', ')})`);
-    const complaint = set(c, value);
-    if (complaint) throw new ConfigError(`${where}: ${key} = ${value}: ${complaint}`);
+    const setting = DAEMON_SETTINGS.get(key);
+    const apply = APPLY[key];
+    if (!setting || !apply)
+      throw new ConfigError(
+        `${where}: unknown key "${key}" (known: ${[...DAEMON_SETTINGS.keys(), `${MULTIPATH_PREFIX}<setting>`].join(', ')})`,
+      );
+    const r = setting.type.read(value);
+    if (!r.ok) throw new ConfigError(`${where}: ${key} = ${value}: ${r.problem}`);
+    apply(c, r.value as never);
   }
   return c;
 }

@@ -18,14 +18,7 @@ import { join, dirname, basename, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { withFileLock } from './file-lock.js';
 import { formatRecord, parseRecord, RecordError, type ParsedRecord, type Rec, type RecordWarning, type Schema } from './record.js';
-import {
-  BUILTIN_IFACES,
-  DISCOVERY_SCHEMA,
-  IFACE_SCHEMA,
-  NODE_SCHEMA,
-  nodeKeyOf,
-  type NodeKey,
-} from './node-record.js';
+import { BUILTIN_IFACES, DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, nodeKeyOf, type NodeKey } from './node-record.js';
 import type { ImportResult, PortalKey, RecordStore, RecordUpdate } from './store.js';
 import { nodeLinkProblem, RecordRuleError } from './record-rules.js';
 
@@ -239,9 +232,10 @@ export class FileStore implements RecordStore {
       const st = await fh.stat();
       if (st.isDirectory()) throw new BadRecordFileError(path, 'is a directory, not a record file');
       if (!st.isFile()) throw new BadRecordFileError(path, 'is not a regular file (a FIFO, socket or device)');
-      if (st.size > MAX_RECORD_BYTES) throw new BadRecordFileError(path, `is ${st.size} bytes; a record file is at most ${MAX_RECORD_BYTES}`);
+      if (st.size > MAX_RECORD_BYTES)
+        throw new BadRecordFileError(path, `is ${st.size} bytes; a record file is at most ${MAX_RECORD_BYTES}`);
       const [realRoot, realDir] = await Promise.all([fsp.realpath(this.root), fsp.realpath(dirname(path))]);
-      if (realDir !== realRoot && !realDir.startsWith(realRoot + '/')) {
+      if (realDir !== realRoot && !realDir.startsWith(`${realRoot}/`)) {
         throw new BadRecordFileError(path, `resolves outside the record store (${realDir}); not followed`);
       }
       const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
@@ -250,7 +244,8 @@ export class FileStore implements RecordStore {
         const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
         if (bytesRead === 0) break;
         n += bytesRead;
-        if (n > MAX_RECORD_BYTES) throw new BadRecordFileError(path, `is more than ${MAX_RECORD_BYTES} bytes; a record file is not that large`);
+        if (n > MAX_RECORD_BYTES)
+          throw new BadRecordFileError(path, `is more than ${MAX_RECORD_BYTES} bytes; a record file is not that large`);
       }
       return buf.subarray(0, n).toString('utf8');
     } finally {
@@ -342,7 +337,10 @@ export class FileStore implements RecordStore {
       const tst = await fsp.lstat(tdir).catch(() => undefined);
       if (!tst) continue;
       if (!tst.isDirectory()) {
-        this.skip(tdir, new BadRecordFileError(tdir, tst.isSymbolicLink() ? 'is a symbolic link; not followed' : 'is not a target directory'));
+        this.skip(
+          tdir,
+          new BadRecordFileError(tdir, tst.isSymbolicLink() ? 'is a symbolic link; not followed' : 'is not a target directory'),
+        );
         continue;
       }
       for (const entry of await readDirNames(tdir)) {
@@ -615,13 +613,14 @@ export interface OpenIscsiTree {
 }
 
 /**
- * Read and parse a whole open-iscsi tree without writing anything: a corrupt record is a RecordError
- * naming its file and line.
+ * Read and parse a whole open-iscsi tree without writing anything: a corrupt record, or a value its key's
+ * setting refuses, is a RecordError naming its file and line.
  */
 export async function readTree(srcDir: string): Promise<OpenIscsiTree> {
   const warnings: RecordWarning[] = [];
   const read = async (path: string, schema: Schema): Promise<Rec> => {
-    const parsed = parseRecord(await fsp.readFile(path, 'utf8'), { schema, file: path });
+    // Strict: a value its setting refuses (a timer a login would refuse) stops the import at its file and line.
+    const parsed = parseRecord(await fsp.readFile(path, 'utf8'), { schema, file: path, strict: true });
     warnings.push(...parsed.warnings);
     return parsed.record;
   };

@@ -1,145 +1,18 @@
 /**
- * Key lists and defaults of open-iscsi's node, iface and discovery (sendtargets) records.
- *
- * Order: usr/idbm.c idbm_recinfo_node / idbm_recinfo_iface / idbm_recinfo_discovery (read at
- * open-iscsi commit ef4cfcdc, the 2.0.87x layout), with the keys 2.1.x added (node.leading_login,
- * node.session.nr_sessions, auth.chap_algs, scan, reopen_max, the integer iface offload keys) placed
- * where 2.1.x records carry them. Defaults: idbm_node_setup_defaults / reference/open-iscsi.md.
+ * The node, iface and discovery (sendtargets) record schemas, and records with open-iscsi's defaults. The keys,
+ * their order (usr/idbm.c's, so record files are byte-compatible with open-iscsi), types and defaults are the
+ * settings table's (src/settings/records.ts); this module adds what a record is in the database: its identity.
  */
+import { DISCOVERY_SETTINGS, IFACE_SETTINGS, NODE_SETTINGS } from '../settings/index.js';
 import { checkRecordRule } from './record-rules.js';
-import type { KeyDef, Rec, Schema } from './record.js';
+import type { Rec, Schema } from './record.js';
 
-const str = (key: string, def = '', masked = false): KeyDef => ({ key, type: 'str', def, masked });
-const int = (key: string, def: number): KeyDef => ({ key, type: 'int', def: String(def) });
-/** A timer in seconds; ours may have a fraction (machines/timer-values.ts holds the rule). */
-const secs = (key: string, def: number): KeyDef => ({ key, type: 'num', def: String(def) });
-const en = (key: string, def: string, options: readonly string[]): KeyDef => ({ key, type: 'enum', def, options });
-
-const NO_YES = ['No', 'Yes'] as const;
-const STARTUP = ['manual', 'automatic', 'onboot'] as const;
-const DIGEST = ['None', 'CRC32C', 'CRC32C,None', 'None,CRC32C'] as const;
-
-/** Integer iface keys (offload HBAs) that 2.1.x writes in node and iface records. */
-const IFACE_INTS: KeyDef[] = [
-  int('iface.vlan_id', 0),
-  int('iface.vlan_priority', 0),
-  int('iface.iface_num', 0),
-  int('iface.mtu', 0),
-  int('iface.port', 0),
-  int('iface.tos', 0),
-  int('iface.ttl', 0),
-  int('iface.tcp_wsf', 0),
-  int('iface.tcp_timer_scale', 0),
-  int('iface.def_task_mgmt_timeout', 0),
-  int('iface.erl', 0),
-  int('iface.max_receive_data_len', 0),
-  int('iface.first_burst_len', 0),
-  int('iface.max_outstanding_r2t', 0),
-  int('iface.max_burst_len', 0),
-];
-
-export const NODE_SCHEMA: Schema = {
-  name: 'node',
-  keys: [
-    str('node.name'),
-    int('node.tpgt', -1),
-    en('node.startup', 'manual', STARTUP),
-    en('node.leading_login', 'No', NO_YES),
-    str('iface.hwaddress'),
-    str('iface.ipaddress'),
-    str('iface.iscsi_ifacename', 'default'),
-    str('iface.net_ifacename'),
-    str('iface.transport_name', 'tcp'),
-    str('iface.initiatorname'),
-    ...IFACE_INTS,
-    str('node.discovery_address'),
-    int('node.discovery_port', 0),
-    en('node.discovery_type', 'static', ['send_targets', 'isns', 'offload_send_targets', 'slp', 'static', 'fw']),
-    int('node.session.initial_cmdsn', 0),
-    int('node.session.initial_login_retry_max', 4),
-    int('node.session.xmit_thread_priority', -20),
-    int('node.session.cmds_max', 128),
-    int('node.session.queue_depth', 32),
-    int('node.session.nr_sessions', 1),
-    en('node.session.auth.authmethod', 'None', ['None', 'CHAP']),
-    str('node.session.auth.username'),
-    str('node.session.auth.password', '', true),
-    str('node.session.auth.username_in'),
-    str('node.session.auth.password_in', '', true),
-    str('node.session.auth.chap_algs', 'MD5'),
-    secs('node.session.timeo.replacement_timeout', 120),
-    secs('node.session.err_timeo.abort_timeout', 15),
-    secs('node.session.err_timeo.lu_reset_timeout', 30),
-    secs('node.session.err_timeo.tgt_reset_timeout', 30),
-    int('node.session.err_timeo.host_reset_timeout', 60),
-    en('node.session.iscsi.FastAbort', 'Yes', NO_YES),
-    en('node.session.iscsi.InitialR2T', 'No', NO_YES),
-    en('node.session.iscsi.ImmediateData', 'Yes', NO_YES),
-    int('node.session.iscsi.FirstBurstLength', 262144),
-    int('node.session.iscsi.MaxBurstLength', 16776192),
-    int('node.session.iscsi.DefaultTime2Retain', 0),
-    int('node.session.iscsi.DefaultTime2Wait', 2),
-    int('node.session.iscsi.MaxConnections', 1),
-    int('node.session.iscsi.MaxOutstandingR2T', 1),
-    int('node.session.iscsi.ERL', 0),
-    en('node.session.scan', 'auto', ['manual', 'auto']),
-    int('node.session.reopen_max', 0),
-    str('node.conn[0].address'),
-    int('node.conn[0].port', 3260),
-    en('node.conn[0].startup', 'manual', STARTUP),
-    int('node.conn[0].tcp.window_size', 524288),
-    int('node.conn[0].tcp.type_of_service', 0),
-    secs('node.conn[0].timeo.logout_timeout', 15),
-    secs('node.conn[0].timeo.login_timeout', 30),
-    secs('node.conn[0].timeo.auth_timeout', 45),
-    secs('node.conn[0].timeo.noop_out_interval', 5),
-    secs('node.conn[0].timeo.noop_out_timeout', 5),
-    int('node.conn[0].iscsi.MaxXmitDataSegmentLength', 0),
-    int('node.conn[0].iscsi.MaxRecvDataSegmentLength', 262144),
-    en('node.conn[0].iscsi.HeaderDigest', 'None', DIGEST),
-    en('node.conn[0].iscsi.DataDigest', 'None', DIGEST),
-    en('node.conn[0].iscsi.IFMarker', 'No', NO_YES),
-    en('node.conn[0].iscsi.OFMarker', 'No', NO_YES),
-  ],
-};
-
-export const IFACE_SCHEMA: Schema = {
-  name: 'iface',
-  keys: [
-    str('iface.iscsi_ifacename'),
-    str('iface.net_ifacename'),
-    str('iface.ipaddress'),
-    str('iface.hwaddress'),
-    str('iface.transport_name', 'tcp'),
-    str('iface.initiatorname'),
-    ...IFACE_INTS,
-  ],
-};
-
-export const DISCOVERY_SCHEMA: Schema = {
-  name: 'discovery',
-  keys: [
-    en('discovery.startup', 'manual', ['manual', 'automatic']),
-    en('discovery.type', 'sendtargets', ['sendtargets', 'isns', 'offload_send_targets', 'slp', 'static', 'fw']),
-    str('discovery.sendtargets.address'),
-    int('discovery.sendtargets.port', 3260),
-    en('discovery.sendtargets.auth.authmethod', 'None', ['None', 'CHAP']),
-    str('discovery.sendtargets.auth.username'),
-    str('discovery.sendtargets.auth.password', '', true),
-    str('discovery.sendtargets.auth.username_in'),
-    str('discovery.sendtargets.auth.password_in', '', true),
-    int('discovery.sendtargets.timeo.login_timeout', 15),
-    en('discovery.sendtargets.use_discoveryd', 'No', NO_YES),
-    int('discovery.sendtargets.discoveryd_poll_inval', 30),
-    int('discovery.sendtargets.reopen_max', 5),
-    int('discovery.sendtargets.timeo.auth_timeout', 45),
-    int('discovery.sendtargets.timeo.active_timeout', 30),
-    int('discovery.sendtargets.iscsi.MaxRecvDataSegmentLength', 32768),
-  ],
-};
+export const NODE_SCHEMA: Schema = { name: 'node', keys: [...NODE_SETTINGS.values()] };
+export const IFACE_SCHEMA: Schema = { name: 'iface', keys: [...IFACE_SETTINGS.values()] };
+export const DISCOVERY_SCHEMA: Schema = { name: 'discovery', keys: [...DISCOVERY_SETTINGS.values()] };
 
 function defaults(schema: Schema): Rec {
-  return new Map(schema.keys.map((k) => [k.key, k.def]));
+  return new Map(schema.keys.map((k) => [k.key, k.default]));
 }
 
 export interface Portal {

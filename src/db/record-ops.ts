@@ -5,7 +5,7 @@
  */
 import { DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, type NodeKey } from './node-record.js';
 import type { Rec, Schema } from './record.js';
-import { recordValueProblem } from './record-rules.js';
+import { recordFormProblem } from './record-rules.js';
 
 /** iscsiadm's -T, -p ADDR[:PORT][,TPGT] and -I: an absent field matches anything. */
 export interface NodeMatch {
@@ -46,44 +46,31 @@ export class RecordValueError extends RangeError {
 }
 
 /**
- * Rules of keys whose values a layer above the database knows (the timer keys: machines/timer-values.ts),
- * applied instead of the schema's type: `owns` says which keys, `problem` why a value is refused.
+ * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, and a value its
+ * setting accepts (src/settings: the rule the login applies, so `-v -5` on a timer is refused here rather than
+ * stored and failing every later login, and `-v 0.5` is taken as --set takes it). Returns the value in its
+ * stored form ("0.50" -> "0.5").
  */
-export interface ValueRules {
-  owns(key: string): boolean;
-  problem(key: string, value: string): string | undefined;
-}
-
-/**
- * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, a value its type
- * (or `rules`, for the keys they own) accepts. Returns the normalised value.
- */
-export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string, rules?: ValueRules): string {
+export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string): string {
   const def = schema.keys.find((k) => k.key === key);
   if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');
   const v = value.trim();
   // A newline would become a second record line (node.startup = automatic hidden in a password).
-  const why = recordValueProblem(key, v);
-  if (why !== undefined) throw new RecordValueError(key, `Invalid value: ${why}.`);
-  // Timer keys: the rule the login applies, so `-v -5` is refused here rather than stored and failing every
-  // later login, and `-v 0.5` is taken as --set takes it.
-  if (rules?.owns(key)) {
-    const problem = rules.problem(key, v);
-    if (problem !== undefined) throw new RecordValueError(key, `Invalid value "${value}": ${problem}.`);
-    return String(Number(v));
-  }
-  if (def.type === 'int' || def.type === 'num') {
-    if (!/^[+-]?\d+$/.test(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
-    return String(Number.parseInt(v, 10));
-  }
-  if (def.type === 'enum' && !(def.options ?? []).includes(v)) throw new RecordValueError(key, `Invalid value "${value}".`);
-  return v;
+  const form = recordFormProblem(key, v);
+  if (form !== undefined) throw new RecordValueError(key, `Invalid value: ${form}.`);
+  const r = def.type.read(v);
+  if (!r.ok) throw new RecordValueError(key, `Invalid value "${value}": ${r.problem} (${def.type.rule}).`);
+  return r.text;
 }
 
 export const MASK = '********';
 
 /** Every field as `-o show` lists it: schema keys (defaults filled in) then unknown ones; `*_length` never. */
-export function recordFields(rec: Rec, schema: Schema, opts: { showSecrets?: boolean; empty?: string } = {}): Array<{ key: string; value: string }> {
+export function recordFields(
+  rec: Rec,
+  schema: Schema,
+  opts: { showSecrets?: boolean; empty?: string } = {},
+): Array<{ key: string; value: string }> {
   const out: Array<{ key: string; value: string }> = [];
   const seen = new Set<string>();
   const show = (key: string, v: string, masked: boolean) => {
@@ -92,7 +79,7 @@ export function recordFields(rec: Rec, schema: Schema, opts: { showSecrets?: boo
     const value = v === '' ? (opts.empty ?? '') : masked && !opts.showSecrets ? MASK : v;
     out.push({ key, value });
   };
-  for (const def of schema.keys) show(def.key, rec.get(def.key) ?? def.def, !!def.masked);
+  for (const def of schema.keys) show(def.key, rec.get(def.key) ?? def.default, !!def.masked);
   for (const [k, v] of rec) if (!seen.has(k)) show(k, v, false);
   return out;
 }

@@ -1,10 +1,12 @@
 /**
- * What a node database value may be, by kind of key, checked before anything is stored (issue 16; the seed of
- * issue 12's settings table): no record value holds a control character (a newline would become a second
- * record line), names are iSCSI names (RFC 7143 §4.2.7), iface and portal names stay one path component within
- * the file system's 255-byte limit. One rule per kind; the stores, `-o update`, discovery and NATS share them.
+ * What a node database value may be, checked before anything is stored (issue 16, issue 12): the value its
+ * key's setting accepts (src/settings: unit, range, choices, the same rule a login applies), no control
+ * character in any value (a newline would become a second record line), names that are iSCSI names (RFC 7143
+ * §4.2.7), iface and portal names that stay one path component within the file system's 255-byte limit. One
+ * rule per kind; the stores, `-o update`, --import, discovery and NATS share them.
  */
 import { iscsiNameProblem } from '../iscsi/names.js';
+import { DISCOVERY_SETTINGS, IFACE_SETTINGS, NODE_SETTINGS, type Setting } from '../settings/index.js';
 
 /** A value refused before it is stored; `key` is the record key. iscsiadm answers these with INVAL (7). */
 export class RecordRuleError extends RangeError {
@@ -69,9 +71,41 @@ const NAME_KEYS: Readonly<Record<string, (v: string) => string | undefined>> = {
   'discovery.sendtargets.address': portalAddressProblem,
 };
 
-/** Why `value` cannot be stored under `key`, or undefined. */
-export function recordValueProblem(key: string, value: string): string | undefined {
+/**
+ * The setting of a record key. Node, iface and discovery keys are disjoint but for the iface.* keys a node
+ * record carries, which the two tables define alike (test/settings checks it), so one lookup serves all three.
+ */
+export function recordSetting(key: string): Setting | undefined {
+  return NODE_SETTINGS.get(key) ?? IFACE_SETTINGS.get(key) ?? DISCOVERY_SETTINGS.get(key);
+}
+
+/** Why `value` is not one line of text or not a valid name for `key`, or undefined (the value's form). */
+export function recordFormProblem(key: string, value: string): string | undefined {
   return recordTextProblem(value) ?? NAME_KEYS[key]?.(value);
+}
+
+/**
+ * Why `value` cannot be stored under `key`, or undefined: its form, then its setting's rule. An empty value
+ * of a non-text key is not stored (iscsiadm omits it, or writes the default), so it passes.
+ */
+export function recordValueProblem(key: string, value: string): string | undefined {
+  const form = recordFormProblem(key, value);
+  if (form !== undefined || value === '') return form;
+  const r = recordSetting(key)?.type.read(value);
+  return r && !r.ok ? r.problem : undefined;
+}
+
+/**
+ * Throws RecordRuleError for the first known key whose value its setting refuses. The last check before a
+ * record is written (formatRecord), so no store, import or update path keeps a value a login would refuse.
+ */
+export function checkRecordValues(record: ReadonlyMap<string, string>, settings: readonly Setting[]): void {
+  for (const s of settings) {
+    const value = record.get(s.key);
+    if (value === undefined || value === '') continue;
+    const r = s.type.read(value);
+    if (!r.ok) throw new RecordRuleError(s.key, value, r.problem);
+  }
 }
 
 /** Throws RecordRuleError unless `value` can be stored under `key`. */

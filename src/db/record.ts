@@ -5,26 +5,19 @@
  * that is not `key = value` is an error (RecordError names the file and 1-based line), so a corrupt
  * record is never silently half-read.
  */
-import { checkRecordLines } from './record-rules.js';
+import type { Setting } from '../settings/index.js';
+import { checkRecordLines, checkRecordValues } from './record-rules.js';
 
 /** Version string we write in `# BEGIN RECORD`. */
 export const RECORD_VERSION = '2.1.8';
 export const BEGIN_RECORD = '# BEGIN RECORD';
 export const END_RECORD = '# END RECORD';
 
-/** 'num': a number of seconds that may have a fraction (our timer keys: "0.5"); whole values read as open-iscsi's. */
-export type KeyType = 'str' | 'int' | 'num' | 'enum';
+/** A record key's definition: its entry in the settings table (value type, default, masked). */
+export type KeyDef = Setting;
 
-export interface KeyDef {
-  readonly key: string;
-  readonly type: KeyType;
-  /** Default as text; '' for empty strings. */
-  readonly def: string;
-  /** Allowed values for enums. */
-  readonly options?: readonly string[];
-  /** Shown as `********` by showRecord unless showSecrets. */
-  readonly masked?: boolean;
-}
+/** Numbers are always written, even when empty (iscsiadm prints every integer field). */
+export const isNumeric = (def: KeyDef): boolean => ['seconds', 'count', 'integer', 'bytes'].includes(def.type.unit);
 
 /** Ordered key definitions of one record kind (node, iface, discovery). */
 export interface Schema {
@@ -74,9 +67,6 @@ function cTrim(s: string): string {
 /** `node.session.auth.password_length` and friends: derived by iscsiadm, never written. */
 export const isLengthKey = (key: string): boolean => key.endsWith('_length');
 
-const INT_RE = /^[+-]?\d+$/;
-const NUM_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
-
 function schemaIndex(schema: Schema | undefined): Map<string, KeyDef> {
   return new Map((schema?.keys ?? []).map((k) => [k.key, k]));
 }
@@ -96,13 +86,16 @@ function splitLine(line: string): { key: string; value: string } | string {
 /**
  * Parse record text. With a schema, the result starts from the schema's defaults (as iscsiadm starts
  * from idbm_node_setup_defaults) and lists known keys in schema order, then unknown keys in file order
- * (each reported as a warning). A bad int or enum value is ignored with a warning, as iscsiadm does.
+ * (each reported as a warning). A value its setting refuses (a bad number, enum or timer value) is ignored
+ * with a warning, keeping the default, as iscsiadm does; with `strict` (an import, which must not bring in
+ * what a login would refuse) it is a RecordError naming the file, the line, the key, the value and the rule.
+ * Known values are stored in their setting's normal form ("0.50" -> "0.5", "yes" -> "Yes").
  */
-export function parseRecord(text: string, opts: { schema?: Schema; file?: string } = {}): ParsedRecord {
-  const { schema, file } = opts;
+export function parseRecord(text: string, opts: { schema?: Schema; file?: string; strict?: boolean } = {}): ParsedRecord {
+  const { schema, file, strict = false } = opts;
   const known = schemaIndex(schema);
   const record: Rec = new Map();
-  for (const k of schema?.keys ?? []) record.set(k.key, k.def);
+  for (const k of schema?.keys ?? []) record.set(k.key, k.default);
   const warnings: RecordWarning[] = [];
   let version: string | undefined;
   const lines = text.split('\n');
@@ -130,27 +123,14 @@ export function parseRecord(text: string, opts: { schema?: Schema; file?: string
       record.set(key, value);
       return;
     }
-    if (def.type === 'int') {
-      if (!INT_RE.test(value)) {
-        warnings.push({ file, line: lineNo, key, message: `bad integer "${value}" for "${key}" ignored` });
-        return;
-      }
-      record.set(key, String(Number.parseInt(value, 10)));
+    const read = def.type.read(value);
+    if (!read.ok) {
+      const why = `${key} = ${value}: ${read.problem}`;
+      if (strict) throw new RecordError(file, lineNo, why);
+      warnings.push({ file, line: lineNo, key, message: `${why}; ignored, "${def.default}" kept` });
       return;
     }
-    if (def.type === 'num') {
-      if (!NUM_RE.test(value)) {
-        warnings.push({ file, line: lineNo, key, message: `bad number "${value}" for "${key}" ignored` });
-        return;
-      }
-      record.set(key, String(Number(value)));
-      return;
-    }
-    if (def.type === 'enum' && !(def.options ?? []).includes(value)) {
-      warnings.push({ file, line: lineNo, key, message: `unknown value "${value}" for "${key}" ignored` });
-      return;
-    }
-    record.set(key, value);
+    record.set(key, read.text);
   });
   return { record, version, warnings };
 }
@@ -161,12 +141,12 @@ function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets
   const known = schemaIndex(schema);
   for (const def of schema?.keys ?? []) {
     if (isLengthKey(def.key)) continue;
-    let value = record.get(def.key) ?? def.def;
-    if ((def.type === 'int' || def.type === 'num') && value === '') value = def.def === '' ? '0' : def.def;
+    let value = record.get(def.key) ?? def.default;
+    if (isNumeric(def) && value === '') value = def.default === '' ? '0' : def.default;
     if (show) {
       if (def.masked && value !== '' && !show.showSecrets) value = '********';
       out.push(`${def.key} = ${value === '' ? '<empty>' : value}`);
-    } else if (def.type === 'int' || def.type === 'num' || value !== '') {
+    } else if (isNumeric(def) || value !== '') {
       out.push(`${def.key} = ${value}`);
     }
   }
@@ -180,8 +160,10 @@ function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets
 
 /** Record file text as iscsiadm writes it: fixed order, empty strings omitted, ints always, `*_length` never. */
 export function formatRecord(record: Rec, schema?: Schema, version: string = RECORD_VERSION): string {
-  // Nothing that would turn one value into two lines (or a name into a path) reaches a record file.
+  // Nothing that would turn one value into two lines (or a name into a path) reaches a record file, nor a
+  // value its setting refuses: every store writes through here, so no store keeps what a login would refuse.
   checkRecordLines(record);
+  if (schema) checkRecordValues(record, schema.keys);
   return [`${BEGIN_RECORD} ${version}`, ...bodyLines(record, schema), END_RECORD, ''].join('\n');
 }
 

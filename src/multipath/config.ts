@@ -1,19 +1,18 @@
 /**
  * A multipath device's settings: the path-group machine's (path_grouping_policy, failback, no_path_retry,
  * polling_interval) plus the data path's (path_selector, rr_min_io_rq, fast detection, checker timeout),
- * with multipath.conf names and units for `--set KEY=VALUE` (seconds, fractions allowed).
+ * with multipath.conf names and units for `--set KEY=VALUE` (seconds, fractions allowed). Each key's type,
+ * range and default is its entry in the settings table (src/settings/multipath.ts); this module maps keys to
+ * MultipathConfig fields.
  */
 import {
   DEFAULT_PATH_GROUP_CONFIG,
   PathGroupConfigError,
   validatePathGroupConfig,
-  type Failback,
-  type GroupingPolicy,
-  type NoPathRetry,
   type PathGroupConfig,
 } from '../../machines/path-group.machine.js';
-import { PATH_SELECTOR_NAMES, type PathSelectorName } from './selectors.js';
-import { parseDecimal } from '../../machines/timer-values.js';
+import type { PathSelectorName } from './selectors.js';
+import { MULTIPATH_KEYS, MULTIPATH_SETTINGS } from '../settings/index.js';
 
 export interface MultipathConfig extends PathGroupConfig {
   /** path_selector. Default 'service-time' (multipath-tools' default). */
@@ -36,11 +35,46 @@ export interface MultipathConfig extends PathGroupConfig {
   maxReissues: number;
 }
 
+/** The MultipathConfig field each multipath.conf key sets (its value as the setting reads it: ms for seconds). */
+export const MULTIPATH_FIELDS = {
+  path_selector: 'pathSelector',
+  path_grouping_policy: 'pathGroupingPolicy',
+  failback: 'failback',
+  no_path_retry: 'noPathRetry',
+  polling_interval: 'pollingIntervalMs',
+  rr_min_io_rq: 'rrMinIoRq',
+  checker_timeout: 'checkerTimeoutMs',
+  fast_io_fail_tmo: 'fastIoFailTmoMs',
+} as const satisfies Record<string, keyof MultipathConfig>;
+
+/** multipath.conf keys accepted by `multipathSettings` (and `mpiscsi serve --set`): the settings table's. */
+export const MULTIPATH_SETTING_KEYS: readonly string[] = MULTIPATH_KEYS;
+
+/**
+ * Settings by their multipath.conf names and values, e.g. `{ path_selector: 'round-robin 0', failback:
+ * '10', no_path_retry: 'queue', polling_interval: '0.5' }`. Durations are seconds (fractions allowed; "0x10"
+ * and "1e3" are not numbers). Unknown keys and bad values throw PathGroupConfigError naming key and value.
+ */
+export function multipathSettings(settings: Readonly<Record<string, string>>): Partial<MultipathConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(settings)) {
+    const setting = MULTIPATH_SETTINGS.get(key);
+    const field = (MULTIPATH_FIELDS as Record<string, keyof MultipathConfig>)[key];
+    if (!setting || !field)
+      throw new PathGroupConfigError(`unknown multipath setting '${key}' (known: ${MULTIPATH_SETTING_KEYS.join(', ')})`);
+    const r = setting.type.read(raw);
+    if (!r.ok) throw new PathGroupConfigError(`${key} '${raw.trim()}': ${r.problem} (${setting.type.rule})`);
+    out[field] = r.value;
+  }
+  return out as Partial<MultipathConfig>;
+}
+
+/** The table's defaults, read as the settings are. */
+const TABLE_DEFAULTS = multipathSettings(Object.fromEntries([...MULTIPATH_SETTINGS.values()].map((s) => [s.key, s.default])));
+
 export const DEFAULT_MULTIPATH_CONFIG: Readonly<MultipathConfig> = Object.freeze({
   ...DEFAULT_PATH_GROUP_CONFIG,
-  pathSelector: 'service-time',
-  rrMinIoRq: 1,
-  checkerTimeoutMs: 5_000,
+  ...(TABLE_DEFAULTS as Pick<MultipathConfig, 'pathSelector' | 'rrMinIoRq' | 'checkerTimeoutMs'>),
   stallFloorMs: 100,
   stallFactor: 10,
   probeTimeoutMs: 400,
@@ -48,105 +82,29 @@ export const DEFAULT_MULTIPATH_CONFIG: Readonly<MultipathConfig> = Object.freeze
   maxReissues: 16,
 });
 
-const positive = (name: string, v: number, integer = false): void => {
-  if (!(Number.isFinite(v) && v > 0) || (integer && !Number.isInteger(v))) throw new PathGroupConfigError(`${name} must be ${integer ? 'a positive integer' : '> 0'}, got ${v}`);
+const positive = (name: string, v: number): void => {
+  if (!(Number.isFinite(v) && v > 0)) throw new PathGroupConfigError(`${name} must be > 0, got ${v}`);
 };
 
 /** Checks every field; throws PathGroupConfigError naming the first bad one. */
 export function validateMultipathConfig(c: MultipathConfig): MultipathConfig {
   validatePathGroupConfig(c);
-  if (!PATH_SELECTOR_NAMES.includes(c.pathSelector)) throw new PathGroupConfigError(`path_selector '${String(c.pathSelector)}' is not one of ${PATH_SELECTOR_NAMES.join(', ')}`);
-  positive('rr_min_io_rq', c.rrMinIoRq, true);
-  positive('checker_timeout', c.checkerTimeoutMs);
+  // The fields a multipath.conf key sets obey that key's rule (the path-group machine checked its own).
+  for (const key of ['path_selector', 'rr_min_io_rq', 'checker_timeout'] as const) {
+    const value = c[MULTIPATH_FIELDS[key]];
+    const why = MULTIPATH_SETTINGS.get(key)!.type.check(value);
+    if (why) throw new PathGroupConfigError(`${key} ${String(value)}: ${why}`);
+  }
   if (!(c.stallFloorMs >= 0)) throw new PathGroupConfigError(`stall floor must be >= 0, got ${c.stallFloorMs}`);
   positive('stall factor', c.stallFactor);
   positive('probe timeout', c.probeTimeoutMs);
   positive('stall sweep', c.stallSweepMs);
-  if (!(Number.isInteger(c.maxReissues) && c.maxReissues >= 0)) throw new PathGroupConfigError(`max reissues must be an integer >= 0, got ${c.maxReissues}`);
+  if (!(Number.isInteger(c.maxReissues) && c.maxReissues >= 0))
+    throw new PathGroupConfigError(`max reissues must be an integer >= 0, got ${c.maxReissues}`);
   return c;
 }
 
 export function mergeMultipathConfig(base: MultipathConfig, patch: Partial<MultipathConfig> = {}): MultipathConfig {
   const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<MultipathConfig>;
   return validateMultipathConfig({ ...base, ...defined });
-}
-
-/** multipath.conf keys accepted by `multipathSettings` (and `mpiscsi serve --set`). */
-export const MULTIPATH_SETTING_KEYS = [
-  'path_selector',
-  'path_grouping_policy',
-  'failback',
-  'no_path_retry',
-  'polling_interval',
-  'rr_min_io_rq',
-  'checker_timeout',
-  'fast_io_fail_tmo',
-] as const;
-
-const seconds = (key: string, v: string): number => {
-  const n = parseDecimal(v);
-  if (n === undefined || n <= 0) throw new PathGroupConfigError(`${key} ${v}: expected seconds > 0`);
-  return Math.round(n * 1000);
-};
-
-/**
- * Settings by their multipath.conf names and values, e.g. `{ path_selector: 'round-robin 0', failback:
- * '10', no_path_retry: 'queue', polling_interval: '0.5' }`. Durations are seconds (fractions allowed).
- * Unknown keys throw.
- */
-export function multipathSettings(settings: Readonly<Record<string, string>>): Partial<MultipathConfig> {
-  const out: Partial<MultipathConfig> = {};
-  for (const [key, raw] of Object.entries(settings)) {
-    const v = raw.trim();
-    switch (key) {
-      case 'path_selector': {
-        // 'service-time 0': the selector name and its argument count.
-        const name = v.replace(/^"|"$/g, '').split(/\s+/)[0];
-        if (!PATH_SELECTOR_NAMES.includes(name as PathSelectorName)) throw new PathGroupConfigError(`path_selector '${v}' is not one of ${PATH_SELECTOR_NAMES.join(', ')}`);
-        out.pathSelector = name as PathSelectorName;
-        break;
-      }
-      case 'path_grouping_policy':
-        if (!['failover', 'multibus', 'group_by_prio'].includes(v)) throw new PathGroupConfigError(`path_grouping_policy '${v}' is not failover, multibus or group_by_prio`);
-        out.pathGroupingPolicy = v as GroupingPolicy;
-        break;
-      case 'failback':
-        out.failback = (['manual', 'immediate', 'followover'].includes(v) ? v : seconds(key, v)) as Failback;
-        break;
-      case 'no_path_retry': {
-        if (v === 'fail' || v === 'queue') out.noPathRetry = v;
-        else {
-          const n = parseDecimal(v);
-          if (!(n !== undefined && Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`no_path_retry '${v}' is not fail, queue or a count > 0`);
-          out.noPathRetry = n as NoPathRetry;
-        }
-        break;
-      }
-      case 'polling_interval':
-        out.pollingIntervalMs = seconds(key, v);
-        break;
-      case 'checker_timeout':
-        out.checkerTimeoutMs = seconds(key, v);
-        break;
-      case 'fast_io_fail_tmo': {
-        // multipath.conf: "off" or seconds; 0 = no hold for a recovering path (ours takes fractions too).
-        if (v === 'off') out.fastIoFailTmoMs = 'off';
-        else {
-          const n = parseDecimal(v);
-          if (n === undefined || n < 0) throw new PathGroupConfigError(`fast_io_fail_tmo '${v}' is not off or seconds >= 0`);
-          out.fastIoFailTmoMs = Math.round(n * 1000);
-        }
-        break;
-      }
-      case 'rr_min_io_rq': {
-        const n = parseDecimal(v);
-        if (!(n !== undefined && Number.isInteger(n) && n > 0)) throw new PathGroupConfigError(`rr_min_io_rq '${v}' is not a positive integer`);
-        out.rrMinIoRq = n;
-        break;
-      }
-      default:
-        throw new PathGroupConfigError(`unknown multipath setting '${key}' (known: ${MULTIPATH_SETTING_KEYS.join(', ')})`);
-    }
-  }
-  return out;
 }

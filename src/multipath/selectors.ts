@@ -3,10 +3,12 @@
  * round-robin with rr_min_io_rq, queue-length (fewest I/Os in flight) and service-time (bytes in flight
  * over relative throughput). Plain code over counters the device keeps; one call per I/O.
  */
+import { PATH_SELECTORS, type PathSelectorWord } from '../settings/index.js';
 
-export type PathSelectorName = 'round-robin' | 'queue-length' | 'service-time';
+/** The names are the settings table's path_selector choices (src/settings/multipath.ts). */
+export type PathSelectorName = PathSelectorWord;
 
-export const PATH_SELECTOR_NAMES: readonly PathSelectorName[] = ['round-robin', 'queue-length', 'service-time'];
+export const PATH_SELECTOR_NAMES: readonly PathSelectorName[] = PATH_SELECTORS;
 
 /** What a selector reads of a path. */
 export interface SelectablePath {

@@ -8,7 +8,6 @@ import type { RecordStore } from '../db/store.js';
 import { NODE_SCHEMA, defaultNodeRecord, type NodeKey } from '../db/node-record.js';
 import type { Rec } from '../db/record.js';
 import { IDENTITY_KEYS, checkRecordValue, matchesNode, type NodeMatch } from '../db/record-ops.js';
-import { TIMER_VALUE_CHECK } from '../../machines/timer-values.js';
 import { IfaceMissingError, InvalidRequestError, NotFoundError, RecordInUseError } from './errors.js';
 
 /** The record store the node service needs (FileStore, or the JetStream KV store with the same methods). */
@@ -82,7 +81,7 @@ export class NodeService {
   check(changes: readonly RecordChange[]): RecordChange[] {
     return changes.map((c) => {
       try {
-        return { key: c.key, value: checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, c.key, c.value, TIMER_VALUE_CHECK) };
+        return { key: c.key, value: checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, c.key, c.value) };
       } catch (err) {
         throw new InvalidRequestError((err as Error).message, {
           cause: err,

@@ -5,10 +5,10 @@
  */
 import { timersFromNodeRecord } from '../../machines/timers.js';
 import type { SessionTimers } from '../../machines/timers.js';
-import type { Rec } from '../db/record.js';
-import { parseChapAlgs } from '../iscsi/chap.js';
+import type { ChapAlgorithmName } from '../iscsi/chap.js';
 import type { AuthConfig } from '../iscsi/login.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
+import { NODE_SETTINGS } from '../settings/index.js';
 import { ifaceSourceAddress } from './iface.js';
 import type { ManagedSessionOptions } from './managed-session.js';
 
@@ -17,23 +17,22 @@ export class NodeSettingError extends RangeError {
   override readonly name = 'NodeSettingError';
 }
 
-function int(key: string, v: string): number {
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new NodeSettingError(`${key} = ${v}: not a whole number`);
-  return n;
+/**
+ * `v` read by `key`'s setting, the same rule `-o update` and the stores apply (src/settings/records.ts), so a
+ * record a store holds is one a login reads.
+ */
+function read<T>(key: string, v: string): T {
+  const setting = NODE_SETTINGS.get(key);
+  if (!setting) throw new NodeSettingError(`${key} is not a node record key`);
+  const r = setting.type.read(v);
+  if (!r.ok) throw new NodeSettingError(`${key} = ${v}: ${r.problem}`);
+  return r.value as T;
 }
 
-function yesNo(key: string, v: string): boolean {
-  if (/^yes$/i.test(v)) return true;
-  if (/^no$/i.test(v)) return false;
-  throw new NodeSettingError(`${key} = ${v}: not Yes or No`);
-}
-
-function digestList(key: string, v: string): Array<'None' | 'CRC32C'> {
-  const items = v.split(',').map((s) => s.trim());
-  for (const i of items) if (i !== 'None' && i !== 'CRC32C') throw new NodeSettingError(`${key} = ${v}: digest "${i}" is not None or CRC32C`);
-  return items as Array<'None' | 'CRC32C'>;
-}
+const int = (key: string, v: string): number => read<number>(key, v);
+const yesNo = (key: string, v: string): boolean => read<boolean>(key, v);
+/** open-iscsi's digest values ("None", "CRC32C,None", ...) as the list of preference offered. */
+const digestList = (key: string, v: string): Array<'None' | 'CRC32C'> => read<Array<'None' | 'CRC32C'>>(key, v);
 
 /**
  * Node record keys that become login wishes. MaxXmitDataSegmentLength 0 means "use the target's"
@@ -54,7 +53,8 @@ export const WISH_KEYS: Readonly<Record<string, (w: Partial<SessionWishes>, v: s
   'node.session.iscsi.MaxOutstandingR2T': (w, v, k) => (w.maxOutstandingR2T = int(k, v)),
   'node.session.iscsi.DefaultTime2Retain': (w, v, k) => (w.defaultTime2Retain = int(k, v)),
   // Also the timers' fallback (machines/timers.ts); offered at login too, as iscsid does (RFC 7143 §13.15).
-  'node.session.iscsi.DefaultTime2Wait': (w, v, k) => (w.defaultTime2Wait = int(k, v)),
+  // The setting reads seconds into ms; the wire value is whole seconds.
+  'node.session.iscsi.DefaultTime2Wait': (w, v, k) => (w.defaultTime2Wait = read<number>(k, v) / 1000),
 };
 
 /** The wishes a set of record keys states (keys absent or empty keep the negotiation defaults). */
@@ -82,7 +82,7 @@ export function authFromRecord(rec: ReadonlyMap<string, string>): AuthConfig {
     username: rec.get('node.session.auth.username') ?? '',
     password: rec.get('node.session.auth.password') ?? '',
     ...(usernameIn ? { usernameIn, passwordIn: rec.get('node.session.auth.password_in') ?? '' } : {}),
-    algorithms: parseChapAlgs(rec.get('node.session.auth.chap_algs') || 'MD5'),
+    algorithms: read<ChapAlgorithmName[]>('node.session.auth.chap_algs', rec.get('node.session.auth.chap_algs') || 'MD5'),
   };
 }
 
@@ -120,4 +120,3 @@ export function sessionOptionsFromRecord(rec: ReadonlyMap<string, string>, opts:
     cmdsMax: cmdsMax ? int('node.session.cmds_max', cmdsMax) : undefined,
   };
 }
-

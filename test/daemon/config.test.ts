@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig, multipathConfigOf, parseConfigText } from '../../src/daemon/config.js';
+import { DAEMON_SETTINGS } from '../../src/settings/index.js';
 
 function withFile(text: string, fn: (file: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), 'mpiscsid-conf-'));
@@ -19,7 +20,16 @@ function withFile(text: string, fn: (file: string) => void): void {
 describe('mpiscsid configuration', () => {
   it('reads key = value lines with comments; flags override the file', () => {
     withFile(
-      ['# mpiscsid.conf', '', 'host_id = rack1-node7', 'db=/srv/iscsi', 'nats.servers = nats://127.0.0.1:4333', 'nats.tls.ca_file = /etc/ca.pem', 'multipath.no_path_retry = queue', 'export.allow_remote = No'].join('\n'),
+      [
+        '# mpiscsid.conf',
+        '',
+        'host_id = rack1-node7',
+        'db=/srv/iscsi',
+        'nats.servers = nats://127.0.0.1:4333',
+        'nats.tls.ca_file = /etc/ca.pem',
+        'multipath.no_path_retry = queue',
+        'export.allow_remote = No',
+      ].join('\n'),
       (file) => {
         const c = loadConfig(file, [{ key: 'db', value: '/override' }]);
         expect(c.hostId).toBe('rack1-node7');
@@ -54,7 +64,46 @@ describe('mpiscsid configuration', () => {
     withFile('host_id = has.dots\n', (file) => {
       expect(() => loadConfig(file)).toThrow(`${file}:1: host_id = has.dots: use letters, digits, - and _`);
     });
-    expect(() => loadConfig(undefined, [{ key: 'multipath.frobnicate', value: '1' }])).toThrow(/--multipath.frobnicate: unknown multipath setting "frobnicate"/);
+    expect(() => loadConfig(undefined, [{ key: 'multipath.frobnicate', value: '1' }])).toThrow(
+      /--multipath.frobnicate: unknown multipath setting "frobnicate"/,
+    );
     expect(parseConfigText('a = b = c\n', 'f')).toEqual([{ key: 'a', value: 'b = c', where: 'f:1' }]);
+  });
+
+  it('Yes/No through the one parser (as records read it): Yes, yes, true, 1 and No, no, false, 0; anything else names the rule', () => {
+    for (const [v, b] of [
+      ['Yes', true],
+      ['yes', true],
+      ['true', true],
+      ['1', true],
+      ['No', false],
+      ['no', false],
+      ['FALSE', false],
+      ['0', false],
+    ] as const) {
+      expect(loadConfig(undefined, [{ key: 'export.allow_remote', value: v }]).allowRemoteExports, v).toBe(b);
+      expect(loadConfig(undefined, [{ key: 'startup.login_automatic', value: v }]).loginAutomatic, v).toBe(b);
+    }
+    expect(() => loadConfig(undefined, [{ key: 'export.allow_remote', value: 'sometimes' }])).toThrow(
+      new ConfigError('--export.allow_remote: export.allow_remote = sometimes: not Yes or No'),
+    );
+  });
+
+  it('multipath seconds through the one seconds parser: fractions taken, 0x10 and 1e3 refused with the rule', () => {
+    const c = loadConfig(undefined, [{ key: 'multipath.polling_interval', value: '0.5' }]);
+    expect(multipathConfigOf(c).pollingIntervalMs).toBe(500);
+    for (const v of ['0x10', '1e3', '-1']) {
+      expect(() => loadConfig(undefined, [{ key: 'multipath.polling_interval', value: v }]), v).toThrow(
+        new RegExp(`^--multipath.polling_interval: multipath.polling_interval = ${v}: .* \\(seconds, above 0 s\\)$`),
+      );
+    }
+  });
+
+  it('the defaults are the settings table’s', () => {
+    const c = loadConfig(undefined);
+    expect(c.db).toBe(DAEMON_SETTINGS.get('db')!.default);
+    expect(c.stateDir).toBe(DAEMON_SETTINGS.get('state_dir')!.default);
+    expect(c.nats.servers).toBe(DAEMON_SETTINGS.get('nats.servers')!.default);
+    expect(DAEMON_SETTINGS.get('startup.login_automatic')!.default).toBe('Yes');
   });
 });

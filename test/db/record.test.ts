@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatRecord, parseRecord, RecordError, showRecord } from '../../src/db/record.js';
+import { RecordRuleError } from '../../src/db/record-rules.js';
 import {
   DISCOVERY_SCHEMA,
   IFACE_SCHEMA,
@@ -48,7 +49,9 @@ describe('record format: byte fixtures in iscsiadm format', () => {
     expect(text).not.toContain('_length =');
     expect(text).not.toContain('auth.username');
     expect(text.endsWith('# END RECORD\n')).toBe(true);
-    expect(parseRecord(text, { schema: NODE_SCHEMA }).record).toEqual(parseRecord(formatRecord(rec, NODE_SCHEMA), { schema: NODE_SCHEMA }).record);
+    expect(parseRecord(text, { schema: NODE_SCHEMA }).record).toEqual(
+      parseRecord(formatRecord(rec, NODE_SCHEMA), { schema: NODE_SCHEMA }).record,
+    );
   });
 
   it('records written parse back identically', () => {
@@ -132,7 +135,7 @@ describe('record format: properties', () => {
   const lineArb = fc.oneof(
     fc.string(),
     fc.constantFrom('node.name = iqn.a:b', 'node.tpgt = 2', 'node.startup = bogus', '# x', '', ' = ', 'a=b', 'k =  v  '),
-    fc.tuple(fc.stringMatching(/^[a-z.\[\]0-9_]{1,12}$/), fc.string()).map(([k, v]) => `${k} = ${v}`),
+    fc.tuple(fc.stringMatching(/^[a-z.[\]0-9_]{1,12}$/), fc.string()).map(([k, v]) => `${k} = ${v}`),
   );
   const textArb = fc.array(lineArb, { maxLength: 20 }).map((ls) => ls.join('\n'));
 
@@ -164,5 +167,66 @@ describe('record format: properties', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('record values obey the settings table (issue 12)', () => {
+  const KEY = 'node.conn[0].timeo.noop_out_interval';
+  const withValue = (v: string): { text: string; line: number } => {
+    const lines = fixture('node-chap.record').split('\n');
+    const line = lines.findIndex((l) => l.startsWith(`${KEY} = `));
+    lines[line] = `${KEY} = ${v}`;
+    return { text: lines.join('\n'), line: line + 1 };
+  };
+
+  it.each(['-5', 'abc', '0x10'])(
+    'strict (an import): %s on a timer key is a RecordError naming the file, line, key, value and rule',
+    (v) => {
+      const { text, line } = withValue(v);
+      const err = (() => {
+        try {
+          parseRecord(text, { schema: NODE_SCHEMA, file: '/etc/iscsi/nodes/x/default', strict: true });
+        } catch (e) {
+          return e;
+        }
+      })() as RecordError;
+      expect(err).toBeInstanceOf(RecordError);
+      expect(err.file).toBe('/etc/iscsi/nodes/x/default');
+      expect(err.line).toBe(line);
+      expect(err.message).toBe(
+        `/etc/iscsi/nodes/x/default:${line}: ${KEY} = ${v}: ${v === '-5' ? 'must be at least 0 s' : 'not a number'}`,
+      );
+    },
+  );
+
+  it('lenient (reading a store): the bad value is ignored with a warning and the default kept, as iscsiadm does', () => {
+    const { text, line } = withValue('-5');
+    const { record, warnings } = parseRecord(text, { schema: NODE_SCHEMA, file: 'f' });
+    expect(record.get(KEY)).toBe('5');
+    expect(warnings).toEqual([{ file: 'f', line, key: KEY, message: `${KEY} = -5: must be at least 0 s; ignored, "5" kept` }]);
+  });
+
+  it('values are stored in their normal form: 0.50 -> 0.5, yes -> Yes, chap_algs upper case', () => {
+    const { record } = parseRecord(`${KEY} = 0.50\nnode.session.iscsi.InitialR2T = yes\nnode.session.auth.chap_algs = sha256, md5\n`, {
+      schema: NODE_SCHEMA,
+      strict: true,
+    });
+    expect(record.get(KEY)).toBe('0.5');
+    expect(record.get('node.session.iscsi.InitialR2T')).toBe('Yes');
+    expect(record.get('node.session.auth.chap_algs')).toBe('SHA256,MD5');
+  });
+
+  it('formatRecord (every store writes through it) refuses a value a login would refuse, naming key, value and rule', () => {
+    const rec = defaultNodeRecord('iqn.2026-12.test:fmt', { address: '127.0.0.1', port: 3260, tpgt: 1 });
+    rec.set(KEY, '-5');
+    expect(() => formatRecord(rec, NODE_SCHEMA)).toThrow(new RecordRuleError(KEY, '-5', 'must be at least 0 s'));
+    rec.set(KEY, '0.5');
+    expect(formatRecord(rec, NODE_SCHEMA)).toContain(`${KEY} = 0.5\n`);
+  });
+
+  it('the byte fixtures parse strictly (what iscsiadm writes is what the table accepts)', () => {
+    expect(() => parseRecord(fixture('node-chap.record'), { schema: NODE_SCHEMA, strict: true })).not.toThrow();
+    expect(() => parseRecord(fixture('st_config.record'), { schema: DISCOVERY_SCHEMA, strict: true })).not.toThrow();
+    expect(() => parseRecord(fixture('iface0.record'), { schema: IFACE_SCHEMA, strict: true })).not.toThrow();
   });
 });

@@ -378,4 +378,28 @@ describe('mpiscsiadm --import', () => {
       rmSync(tree, { recursive: true, force: true });
     }
   });
+
+  it('a record with a timer value a login would refuse stops the import naming file, line, key, value and rule; nothing is written', async () => {
+    for (const [v, why] of [
+      ['-5', 'must be at least 0 s'],
+      ['abc', 'not a number'],
+      ['0x10', 'not a number'],
+    ] as const) {
+      const tree = openIscsiTree();
+      try {
+        const bad = join(tree, 'nodes', T, '127.0.0.1,3260,1', 'default');
+        const key = 'node.conn[0].timeo.noop_out_interval';
+        writeFileSync(bad, readFileSync(bad, 'utf8').replace(`${key} = 5`, `${key} = ${v}`));
+        const lineNo = readFileSync(bad, 'utf8').split('\n').indexOf(`${key} = ${v}`) + 1;
+        expect(lineNo).toBeGreaterThan(0);
+        const r = await adm('--import', tree);
+        expect(r.code, r.stderr).toBe(6);
+        expect(r.stderr).toContain(`${bad}:${lineNo}: ${key} = ${v}: ${why}`);
+        expect((await adm('-m', 'node')).code).toBe(21);
+        expect((await adm('-m', 'iface', '-I', 'iface0')).code).toBe(21);
+      } finally {
+        rmSync(tree, { recursive: true, force: true });
+      }
+    }
+  });
 });

@@ -6,6 +6,7 @@ import {
   mergeTimers,
   remainingMs,
   TimerConfigError,
+  timerPatchProblem,
   timersFromNodeRecord,
   validateTimers,
 } from '../../machines/timers.js';
@@ -84,6 +85,17 @@ describe('timersFromNodeRecord', () => {
     expect(() => timersFromNodeRecord({}, { abortTimeoutMs: 0 })).toThrow(/abortTimeoutMs.*above 0/);
     expect(() => validateTimers({ ...DEFAULT_SESSION_TIMERS, logoutTimeoutMs: Number.NaN })).toThrow(TimerConfigError);
     expect(() => validateTimers({ ...DEFAULT_SESSION_TIMERS, replacementTimeoutMs: Infinity })).toThrow(/finite/);
+  });
+});
+
+describe('timerPatchProblem', () => {
+  it('checks a live patch once, by the settings table rule (ms), naming the field', () => {
+    expect(timerPatchProblem({ noopOutIntervalMs: 500, reopenMax: 3 })).toBeUndefined();
+    expect(timerPatchProblem({ noopOutIntervalMs: -5 })?.message).toBe('noopOutIntervalMs = -5: must be at least 0 ms');
+    expect(timerPatchProblem({ defaultTime2WaitMs: 1500 })?.message).toBe('defaultTime2WaitMs = 1500: must be whole seconds');
+    expect(timerPatchProblem({ reopenMax: 1.5 })?.message).toBe('reopenMax = 1.5: must be a whole number');
+    expect(timerPatchProblem({ backoffBaseMs: 0 })?.message).toBe('backoffBaseMs = 0: must be above 0 ms');
+    expect(timerPatchProblem({ nope: 1 } as never)?.message).toBe('nope = 1: unknown timer');
   });
 });
 

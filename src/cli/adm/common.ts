@@ -4,7 +4,6 @@ import { showRecord } from '../../db/record.js';
 import { checkRecordValue, recordFields, RecordValueError } from '../../db/record-ops.js';
 import type { NodeKey } from '../../db/node-record.js';
 import { ExitCode } from '../../control/exit-codes.js';
-import { TIMER_VALUE_CHECK } from '../../../machines/timer-values.js';
 
 export const PROG = 'mpiscsiadm';
 
@@ -147,7 +146,7 @@ export function printJson(value: unknown): void {
 export function checkParam(schema: Schema, readOnly: ReadonlySet<string>, name: string | undefined, value: string | undefined): string {
   if (name === undefined || value === undefined) throw usage('update requires name and value');
   try {
-    return checkRecordValue(schema, readOnly, name, value, TIMER_VALUE_CHECK);
+    return checkRecordValue(schema, readOnly, name, value);
   } catch (err) {
     if (!(err instanceof RecordValueError)) throw err;
     throw new AdmError(ExitCode.INVAL, err.message, 'Could not execute operation on all records: invalid parameter');

@@ -6,7 +6,6 @@ import type { RecordStore } from '../../db/store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import { IDENTITY_KEYS, checkRecordValue, recordFields } from '../../db/record-ops.js';
 import { InvalidRequestError, NotFoundError } from '../../services/errors.js';
-import { TIMER_VALUE_CHECK } from '../../../machines/timer-values.js';
 import type { ControlHost, Field, IfaceListResponse } from '../host.js';
 
 export type IfaceStore = Pick<RecordStore, 'listIfaces' | 'getIface' | 'putIface' | 'updateIface' | 'deleteIface'>;
@@ -16,7 +15,7 @@ export type IfaceHandlers = Pick<ControlHost, 'ifaceList' | 'ifaceNew' | 'ifaceU
 function checkFields(fields: readonly Field[] | undefined): Field[] {
   return (fields ?? []).map((f) => {
     try {
-      return { key: f.key, value: checkRecordValue(IFACE_SCHEMA, IDENTITY_KEYS.iface, f.key, f.value, TIMER_VALUE_CHECK) };
+      return { key: f.key, value: checkRecordValue(IFACE_SCHEMA, IDENTITY_KEYS.iface, f.key, f.value) };
     } catch (err) {
       throw new InvalidRequestError((err as Error).message, {
         cause: err,
