@@ -97,7 +97,7 @@ const withRange = (what: string, range: Range, suffix = ''): string => {
 };
 
 /**
- * Seconds, read into milliseconds (rounded to whole ms). Fractions are allowed ("0.5" = 500 ms) unless
+ * Seconds, read into whole milliseconds. Fractions are allowed ("0.5" = 500 ms, at most 3 decimals) unless
  * `whole`: a key sent to the target (DefaultTime2Wait) is whole seconds on the wire. Text is refused with
  * bounds in seconds; `check` takes milliseconds (what the code holds) and states the bounds in ms.
  */
@@ -111,6 +111,8 @@ export function seconds(range: Range & { readonly whole?: boolean } = {}): Value
       const n = parseDecimal(t);
       if (n === undefined) return refuse('not a number');
       if (range.whole && !Number.isInteger(n)) return refuse('must be a whole number');
+      // Timers run in whole milliseconds: a finer value would be rounded, perhaps to 0 past an "above 0" rule.
+      if ((t.trim().split('.')[1] ?? '').replace(/0+$/, '').length > 3) return refuse('must be whole milliseconds (at most 3 decimals)');
       const why = rangeProblem(range, n, ' s');
       return why ? refuse(why) : ok(Math.round(n * 1000) + 0, String(n));
     },

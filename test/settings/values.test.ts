@@ -50,6 +50,8 @@ describe('seconds', () => {
     expect(seconds({ min: 0, minExclusive: true }).read('0')).toEqual({ ok: false, problem: 'must be above 0 s' });
     expect(seconds({ min: 0, max: 3600, whole: true }).read('0.5')).toEqual({ ok: false, problem: 'must be a whole number' });
     expect(seconds({ min: 0, max: 3600, whole: true }).read('3601')).toEqual({ ok: false, problem: 'must be at most 3600 s' });
+    expect(s.read('0.0001')).toEqual({ ok: false, problem: 'must be whole milliseconds (at most 3 decimals)' });
+    expect(s.read('0.2500')).toEqual({ ok: true, value: 250, text: '0.25' });
     expect(s.rule).toBe('seconds, at least 0 s');
     expect(seconds({ min: 0, max: 3600, whole: true }).rule).toBe('whole seconds, 0..3600 s');
   });
