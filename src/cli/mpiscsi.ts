@@ -6,16 +6,17 @@
  */
 import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError } from 'commander';
+import { writeSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { parseIscsiUrl, redact, formatPortal, type IscsiUrl } from '../session/url.js';
-import { Lun, inquiryData, listLuns, readCapacity, executeScsi } from '../session/lun.js';
+import { parseIscsiUrl, parseLunUrl, redact, formatPortal, type IscsiUrl, type LunUrl } from '../session/url.js';
+import { Lun, inquiryData, listLuns, executeScsi } from '../session/lun.js';
 import { discoverUrl, type CommonOptions } from './connect.js';
-import { ToolSession, withManagedSession, type ToolOptions } from './supervised.js';
+import { ToolSession, ToolUsageError, withManagedSession, type ToolOptions } from './supervised.js';
 import { exitCodeFor } from '../control/exit-codes.js';
 import { traceSummary } from './trace-summary.js';
 import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
-import { Progress } from './progress.js';
+import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
 import {
   parseStandardInquiry,
@@ -23,12 +24,33 @@ import {
   parseUnitSerialNumber,
   parseDeviceIdentification,
   parseBlockLimits,
+  parseBlockDeviceCharacteristics,
   parseLogicalBlockProvisioning,
   wwid,
   PeripheralDeviceType,
+  PeripheralQualifier,
+  type StandardInquiry,
 } from '../scsi/inquiry.js';
-import { readCapacity16 } from '../scsi/cdb.js';
+import { readCapacity16, testUnitReady } from '../scsi/cdb.js';
 import { parseReadCapacity16 } from '../scsi/capacity.js';
+import { CheckConditionError, ScsiStatusError } from '../scsi/errors.js';
+import { SenseKey } from '../scsi/sense.js';
+import {
+  blockDeviceCharacteristicsLines,
+  blockLimitsLines,
+  deviceIdentificationLines,
+  deviceTypeName,
+  logicalBlockProvisioningLines,
+  lsLunLine,
+  lsSize,
+  qualifierName,
+  readCapacityLines,
+  senseText,
+  standardInquiryLines,
+  supportedPagesLines,
+  toJson,
+  unitSerialLines,
+} from './scsi-print.js';
 import type { ScsiExecutor } from '../session/lun.js';
 import { versionLine } from '../control/version.js';
 
@@ -37,6 +59,15 @@ const out = (line: string) => process.stdout.write(line + '\n');
 function urlArg(value: string): IscsiUrl {
   try {
     return parseIscsiUrl(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** A URL for one LU (inq, readcap, perf): target and LUN required, as libiscsi's tools require them. */
+function lunUrlArg(value: string): LunUrl {
+  try {
+    return parseLunUrl(value);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -69,36 +100,65 @@ function settable(cmd: Command): Command {
     .option('--command-retries <n>', 'times a command is issued again before it fails (it also fails after (n+1) x the command timeout)', intArg, 5);
 }
 
-/** Device type names as iscsi-ls and iscsi-inq print them (DIRECT_ACCESS rather than SPC's longer name). */
-function deviceTypeName(t: number): string {
-  if (t === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) return 'DIRECT_ACCESS';
-  const entry = Object.entries(PeripheralDeviceType).find(([, v]) => v === t);
-  return entry ? entry[0] : `0x${t.toString(16)}`;
+/**
+ * A SCSI command of a tool ended without GOOD status, or the LUN has no logical unit: reported with the sense
+ * in libiscsi's words, and the exit code libiscsi's tools use for every failure (10).
+ */
+class ScsiToolError extends Error {
+  override readonly name = 'ScsiToolError';
 }
 
-/** iscsi-ls prints sizes from the last LBA, in whole K/M/G/T. */
-function lsSize(bytes: bigint): string {
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let v = Number(bytes);
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Math.floor(v)}${units[u]}`;
+/** The exit code of a SCSI failure, as iscsi-inq, iscsi-readcapacity16 and iscsi-ls exit (10). */
+const SCSI_FAILURE_EXIT = 10;
+
+/** A CHECK CONDITION or other status as a ScsiToolError naming the command; other errors as they are. */
+function scsiFailure(what: string, err: unknown): unknown {
+  if (err instanceof CheckConditionError) return new ScsiToolError(`${what} failed: ${senseText(err.sense)}`, { cause: err });
+  if (err instanceof ScsiStatusError) return new ScsiToolError(`${what} failed: ${err.message}`, { cause: err });
+  return err;
 }
+
+/** Runs one command of a tool, its SCSI failure reported as scsiFailure says. */
+async function scsiStep<T>(what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    throw scsiFailure(what, err);
+  }
+}
+
+/**
+ * Refuses a LUN with no logical unit behind it (PERIPHERAL QUALIFIER 3; tgtd answers INQUIRY so for an
+ * unmapped LUN). The reason comes from the target: TEST UNIT READY, which libiscsi's login sends too, gets
+ * its sense (tgtd: ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED).
+ */
+async function requireLogicalUnit(s: ScsiExecutor, lun: number, inq: StandardInquiry): Promise<void> {
+  if (inq.peripheralQualifier !== PeripheralQualifier.NOT_SUPPORTED) return;
+  const what = `no logical unit at LUN ${lun} (Peripheral Qualifier:${qualifierName(inq.peripheralQualifier)})`;
+  try {
+    await executeScsi(s, lun, testUnitReady());
+  } catch (err) {
+    if (err instanceof CheckConditionError) throw new ScsiToolError(`${what}: ${senseText(err.sense)}`, { cause: err });
+    throw scsiFailure(`${what}; TEST UNIT READY`, err);
+  }
+  throw new ScsiToolError(`${what}; TEST UNIT READY returned GOOD`);
+}
+
+type LsLun = { lun: number; type: string; size?: string; noMedia?: boolean };
 
 async function cmdLs(url: IscsiUrl, opts: ToolOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
   const targets = await discoverUrl(url, opts);
   let failure: unknown;
-  const report: Array<{ target: string; portals: string[]; luns?: Array<{ lun: number; type: string; size?: string }> }> = [];
-  for (const t of targets) {
+  const report: Array<{ target: string; portals: string[]; luns?: LsLun[] }> = [];
+  // Text in iscsi-ls's order, the last target (and portal) of the SendTargets answer first, as libiscsi
+  // builds its lists by prepending; JSON in the answer's order.
+  for (const t of [...targets].reverse()) {
     const entry: (typeof report)[number] = {
       target: t.targetName,
       portals: t.portals.map((p) => `${formatPortal(p.host, p.port)},${p.tpgt}`),
     };
-    report.push(entry);
-    if (!opts.json) for (const p of entry.portals) out(`Target:${t.targetName} Portal:${p}`);
+    report.unshift(entry);
+    if (!opts.json) for (const p of [...entry.portals].reverse()) out(`Target:${t.targetName} Portal:${p}`);
     if (!opts.showLuns) continue;
     const portal = t.portals[0] ?? { host: url.host, port: url.port };
     try {
@@ -115,18 +175,31 @@ async function cmdLs(url: IscsiUrl, opts: ToolOptions & { showLuns?: boolean; js
   if (failure) throw new ReportedError(failure);
 }
 
-async function describeLuns(s: ScsiExecutor, print: boolean): Promise<Array<{ lun: number; type: string; size?: string }>> {
-  const luns = [];
+/**
+ * iscsi-ls -s for one target: per reported LUN, TEST UNIT READY (NOT READY, MEDIUM NOT PRESENT is "No media
+ * loaded", not an error), INQUIRY, and for a direct-access LU its size. The size comes from READ CAPACITY(16)
+ * where iscsi-ls uses (10): the same number below 2 TiB, and the right one above.
+ */
+async function describeLuns(s: ScsiExecutor, print: boolean): Promise<LsLun[]> {
+  const luns: LsLun[] = [];
   for (const lun of await listLuns(s)) {
-    const inq = parseStandardInquiry(await inquiryData(s, lun));
-    const type = deviceTypeName(inq.peripheralDeviceType);
+    let noMedia = false;
+    try {
+      await executeScsi(s, lun, testUnitReady());
+    } catch (err) {
+      // ASC 0x3A: MEDIUM NOT PRESENT (any ASCQ: tray open, closed, loadable...).
+      if (!(err instanceof CheckConditionError && err.sense.key === SenseKey.NOT_READY && err.sense.asc === 0x3a))
+        throw scsiFailure(`TEST UNIT READY of LUN ${lun}`, err);
+      noMedia = true;
+    }
+    const inq = parseStandardInquiry(await scsiStep(`INQUIRY of LUN ${lun}`, () => inquiryData(s, lun)));
     let size: string | undefined;
-    if (inq.peripheralDeviceType === PeripheralDeviceType.DIRECT_ACCESS_BLOCK) {
-      const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
+    if (inq.peripheralDeviceType === PeripheralDeviceType.DIRECT_ACCESS_BLOCK && !noMedia) {
+      const rc = parseReadCapacity16((await scsiStep(`READ CAPACITY(16) of LUN ${lun}`, () => executeScsi(s, lun, readCapacity16()))).data);
       size = lsSize(rc.lastLba * BigInt(rc.blockLength));
     }
-    luns.push({ lun, type, size });
-    if (print) out(`Lun:${lun}    Type:${type}${size ? ` (Size:${size})` : ''}`);
+    luns.push({ lun, type: deviceTypeName(inq.peripheralDeviceType), size: size?.trim(), ...(noMedia ? { noMedia } : {}) });
+    if (print) out(lsLunLine(lun, inq.peripheralDeviceType, size, noMedia));
   }
   return luns;
 }
@@ -138,74 +211,95 @@ class ReportedError extends Error {
   }
 }
 
-function printFields(obj: object): void {
-  for (const [k, v] of Object.entries(obj)) {
-    if (v === undefined || k === 'truncated' || k === 'availableLength') continue;
-    if (Buffer.isBuffer(v)) out(`${k}:${v.toString('hex')}`);
-    else if (Array.isArray(v)) for (const item of v) out(`${k}:${typeof item === 'object' ? JSON.stringify(item, jsonReplacer) : item}`);
-    else out(`${k}:${typeof v === 'bigint' ? v.toString() : typeof v === 'boolean' ? Number(v) : v}`);
-  }
+/** The exit code of a tool's failure: 10 for a SCSI failure (as libiscsi's tools), iscsiadm's codes otherwise. */
+function toolExitCode(err: unknown): number {
+  return err instanceof ScsiToolError ? SCSI_FAILURE_EXIT : exitCodeFor(err);
 }
 
-function jsonReplacer(_k: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return v.toString();
-  if (v && typeof v === 'object' && (v as { type?: string }).type === 'Buffer') return Buffer.from((v as { data: number[] }).data).toString('hex');
-  return v;
+/** VPD pages the text output decodes, each with its parser and iscsi-inq's lines. */
+const VPD_PAGES: Readonly<Record<number, (data: Buffer) => { parsed: object; lines: string[] }>> = {
+  0x00: (d) => withLines(parseSupportedVpdPages(d), supportedPagesLines),
+  0x80: (d) => withLines(parseUnitSerialNumber(d), unitSerialLines),
+  0x83: (d) => {
+    const di = parseDeviceIdentification(d);
+    return { parsed: { ...di, wwid: wwid(di.designators) }, lines: deviceIdentificationLines(di) };
+  },
+  0xb0: (d) => withLines(parseBlockLimits(d), blockLimitsLines),
+  0xb1: (d) => withLines(parseBlockDeviceCharacteristics(d), blockDeviceCharacteristicsLines),
+  0xb2: (d) => withLines(parseLogicalBlockProvisioning(d), logicalBlockProvisioningLines),
+};
+
+function withLines<T extends object>(parsed: T, lines: (p: T) => string[]): { parsed: object; lines: string[] } {
+  return { parsed, lines: lines(parsed) };
 }
 
-async function cmdInq(url: IscsiUrl, opts: ToolOptions & { evpd?: number; page?: number; json?: boolean }): Promise<void> {
-  const lun = url.lun ?? 0;
+/**
+ * inq, as iscsi-inq: standard INQUIRY data, or with `-e 1` the VPD page `-c` (default 0x00). Standard data
+ * comes first either way: a LUN without a logical unit (qualifier 3) is refused with the target's sense.
+ */
+async function cmdInq(url: LunUrl, opts: ToolOptions & { evpd?: number; page?: number; json?: boolean }): Promise<void> {
+  const { lun } = url;
+  if (opts.evpd !== undefined && opts.evpd > 1) throw new ToolUsageError(`--evpd ${opts.evpd}: expected 0 or 1`);
+  if (opts.page !== undefined && opts.page > 0xff) throw new ToolUsageError(`--page ${opts.page}: a VPD page code is 0 to 255 (0x00-0xff)`);
+  if (opts.page !== undefined && !opts.evpd) throw new ToolUsageError('--page needs --evpd 1: standard INQUIRY data has no page code');
   await withManagedSession(url, opts, 'inq', async (s) => {
+    const inq = parseStandardInquiry(await scsiStep(`INQUIRY of LUN ${lun}`, () => inquiryData(s, lun)));
+    await requireLogicalUnit(s, lun, inq);
     if (!opts.evpd) {
-      const inq = parseStandardInquiry(await inquiryData(s, lun));
-      if (opts.json) return out(JSON.stringify(inq, jsonReplacer, 2));
-      return printFields({ ...inq, peripheralDeviceType: deviceTypeName(inq.peripheralDeviceType), versionDescriptors: inq.versionDescriptors.map((d) => d.toString(16).padStart(4, '0')) });
+      if (opts.json) return out(toJson(inq));
+      for (const line of standardInquiryLines(inq)) out(line);
+      return;
     }
     const page = opts.page ?? 0;
-    const data = await inquiryData(s, lun, page);
-    let parsed: object;
-    switch (page) {
-      case 0x00:
-        parsed = parseSupportedVpdPages(data);
-        break;
-      case 0x80:
-        parsed = parseUnitSerialNumber(data);
-        break;
-      case 0x83: {
-        const di = parseDeviceIdentification(data);
-        parsed = { ...di, wwid: wwid(di.designators) };
-        break;
-      }
-      case 0xb0:
-        parsed = parseBlockLimits(data);
-        break;
-      case 0xb2:
-        parsed = parseLogicalBlockProvisioning(data);
-        break;
-      default:
-        parsed = { page: `0x${page.toString(16)}`, data };
+    const data = await scsiStep(`INQUIRY (VPD page 0x${page.toString(16).padStart(2, '0')}) of LUN ${lun}`, () => inquiryData(s, lun, page));
+    const decode = VPD_PAGES[page];
+    if (!decode) {
+      // A page the target has and we do not decode: its bytes, as iscsi-inq has nothing better either.
+      if (opts.json) return out(toJson({ pageCode: page, data }));
+      process.stderr.write(`mpiscsi: no decoding for VPD page 0x${page.toString(16).padStart(2, '0')}; its bytes follow\n`);
+      return out(`Data:${data.toString('hex')}`);
     }
-    if (opts.json) out(JSON.stringify(parsed, jsonReplacer, 2));
-    else printFields(parsed);
+    const { parsed, lines } = decode(data);
+    if (opts.json) return out(toJson(parsed));
+    for (const line of lines) out(line);
     // No LU identity to keep: INQUIRY is how one looks at what is behind a LUN, also one that is not there
     // (peripheral qualifier 3), which the identity read at login would refuse; and one command cannot mix two LUs.
   }, []);
 }
 
-async function cmdReadcap(url: IscsiUrl, opts: ToolOptions & { json?: boolean }): Promise<void> {
-  const lun = url.lun ?? 0;
+/**
+ * readcap, as iscsi-readcapacity16 (`-s`: the size in bytes only). One command: no LU identity to keep across
+ * relogins, and a LUN without a logical unit gets the target's own CHECK CONDITION rather than the identity read's.
+ */
+async function cmdReadcap(url: LunUrl, opts: ToolOptions & { json?: boolean; size?: boolean }): Promise<void> {
+  const { lun } = url;
   await withManagedSession(url, opts, 'readcap', async (s) => {
-    const rc = parseReadCapacity16((await executeScsi(s, lun, readCapacity16())).data);
-    const cap = await readCapacity(s, lun);
-    if (opts.json) return out(JSON.stringify({ ...rc, blocks: cap.blocks, sizeBytes: cap.sizeBytes }, jsonReplacer, 2));
-    out(`RETURNED LOGICAL BLOCK ADDRESS:${rc.lastLba}`);
-    out(`LOGICAL BLOCK LENGTH IN BYTES:${rc.blockLength}`);
-    out(`P_TYPE:${rc.pType} PROT_EN:${Number(rc.protectionEnabled)}`);
-    out(`P_I_EXPONENT:${rc.pIExponent} LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT:${rc.logicalBlocksPerPhysicalBlockExponent}`);
-    out(`LBPME:${Number(rc.lbpme)} LBPRZ:${Number(rc.lbprz)}`);
-    out(`LOWEST ALIGNED LOGICAL BLOCK ADDRESS:${rc.lowestAlignedLba}`);
-    out(`Total size:${cap.sizeBytes}`);
-  }, [lun]);
+    const rc = parseReadCapacity16((await scsiStep(`READ CAPACITY(16) of LUN ${lun}`, () => executeScsi(s, lun, readCapacity16()))).data);
+    const blocks = rc.lastLba + 1n;
+    const sizeBytes = blocks * BigInt(rc.blockLength);
+    if (opts.json) return out(toJson({ ...rc, blocks, sizeBytes }));
+    if (opts.size) return out(String(sizeBytes));
+    for (const line of readCapacityLines(rc)) out(line);
+  }, []);
+}
+
+/** `--progress[=FD]` / `--no-progress` as commander hands them over: undefined, true, false or the FD's text. */
+function progressMode(value: boolean | string | undefined): ProgressMode {
+  if (value === undefined) return 'auto';
+  if (value === true) return 'on';
+  if (value === false) return 'off';
+  if (!/^\d+$/.test(value)) throw new ToolUsageError(`--progress=${value}: expected a file descriptor number (--progress=3 with 3>file)`);
+  const fd = Number(value);
+  try {
+    // A write of nothing: refused (EBADF) by a descriptor that is closed or open only for reading, before
+    // any session is opened rather than at the first percent.
+    writeSync(fd, Buffer.alloc(0));
+  } catch (err) {
+    throw new ToolUsageError(
+      `--progress=${value}: cannot write to file descriptor ${fd} (${(err as NodeJS.ErrnoException).code}); open it for writing in the shell: ${fd}>/tmp/progress`,
+    );
+  }
+  return fd;
 }
 
 async function openEndpoint(
@@ -217,8 +311,8 @@ async function openEndpoint(
   log: (line: string) => void,
 ): Promise<Endpoint> {
   if (spec.startsWith('iscsi://')) {
-    const url = parseIscsiUrl(spec);
-    const lun = url.lun ?? 0;
+    const url = parseLunUrl(spec);
+    const lun = url.lun;
     const s = await ToolSession.open(url, opts, { tool: 'dd', luns: [lun], log });
     sessions.push(s);
     cleanups.push(() => s.close());
@@ -230,11 +324,13 @@ async function openEndpoint(
 }
 
 /**
- * dd: progress on a TTY (or with --progress), a summary line either way, and when the copy stops, why on
+ * dd: progress as nbdcopy (progress.ts: a bar on a TTY, forced with --progress, N/100 lines with
+ * --progress=FD, none with --no-progress), a summary line either way, and when the copy stops, why on
  * the last line: a session that gave up (changed LU identity, replacement_timeout, refused relogin) is
  * named for what it is, not for the TransportError its held commands got, and sets the exit code.
  */
-async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean }): Promise<void> {
+async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean | string }): Promise<void> {
+  const mode = progressMode(opts.progress);
   const cleanups: Array<() => Promise<unknown>> = [];
   const sessions: ToolSession[] = [];
   let progress: Progress | undefined;
@@ -247,7 +343,7 @@ async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number;
     const src = await openEndpoint(opts.src, opts, false, cleanups, sessions, log);
     const dst = await openEndpoint(opts.dst, opts, true, cleanups, sessions, log);
     const total = src.kind === 'lun' ? src.lun.sizeBytes : src.size;
-    const bar = new Progress(total, process.stderr, opts.progress);
+    const bar = new Progress(total, mode, process.stderr);
     progress = bar;
     const t0 = performance.now();
     let copied = 0;
@@ -283,9 +379,9 @@ async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number;
   }
 }
 
-async function cmdPerf(url: IscsiUrl, opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
+async function cmdPerf(url: LunUrl, opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
   await withManagedSession(url, opts, 'perf', async (s) => {
-    const lun = await Lun.open(s, url.lun ?? 0);
+    const lun = await Lun.open(s, url.lun);
     if (!opts.json) out(`mpiscsi perf: ${redact(url.host)} ${opts.random ? 'random' : 'sequential'} ${opts.write ? 'writes' : 'reads'} of ${opts.blocks} blocks, ${opts.maxRequests} in flight, ${opts.timeout} s`);
     const res = await runPerf({
       lun,
@@ -303,7 +399,7 @@ async function cmdPerf(url: IscsiUrl, opts: ToolOptions & { maxRequests: number;
     });
     if (opts.json) out(JSON.stringify(res));
     else out(`finished: ${res.ios} I/Os in ${res.seconds.toFixed(2)} s, ${Math.round(res.iops)} IOPS, ${res.mbps.toFixed(1)} MB/s, ${res.errors} errors`);
-  }, [url.lun ?? 0]);
+  }, [url.lun]);
 }
 
 async function cmdServe(urls: string[], opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[] }): Promise<void> {
@@ -329,29 +425,31 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   settable(common(program.command('ls').description('discover targets with SendTargets (like iscsi-ls)')))
-    .argument('<url>', 'iscsi://host[:port]', urlArg)
+    .argument('<url>', 'iscsi://[user[%password]@]host[:port] (a portal URL, as iscsi-ls takes)', urlArg)
     .option('-s, --show-luns', 'log in to each target and list its LUNs')
     .option('--json', 'JSON output')
     .action((url, opts) => cmdLs(url, opts));
   settable(common(program.command('inq').description('INQUIRY: standard data or a VPD page (like iscsi-inq)')))
-    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
+    .argument('<url>', 'iscsi://[user[%password]@]host[:port]/target/lun', lunUrlArg)
     .option('-e, --evpd <0|1>', 'ask for a VPD page', intArg)
-    .option('-c, --page <code>', 'VPD page code (0x00, 0x80, 0x83, 0xb0, 0xb2...)', (v) => intArg(String(Number(v))))
-    .option('--json', 'JSON output')
+    .option('-c, --page <code>', 'VPD page code, decimal or 0x hex (0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 decoded; default 0x00)', (v) => intArg(String(Number(v))))
+    .option('--json', 'JSON output (the parsed fields, camelCase)')
     .action((url, opts) => cmdInq(url, opts));
   settable(common(program.command('readcap').description('READ CAPACITY(16) (like iscsi-readcapacity16)')))
-    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
-    .option('--json', 'JSON output')
+    .argument('<url>', 'iscsi://[user[%password]@]host[:port]/target/lun', lunUrlArg)
+    .option('-s, --size', 'print the size in bytes only')
+    .option('--json', 'JSON output (the parsed fields, camelCase)')
     .action((url, opts) => cmdReadcap(url, opts));
   settable(common(program.command('dd').description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd); rides through target restarts')))
     .requiredOption('-s, --src <url|file>', 'source')
     .requiredOption('-d, --dst <url|file>', 'destination')
     .option('--bs <bytes>', 'bytes per command', intArg, 1 << 20)
     .option('-m, --max-in-flight <n>', 'commands in flight', intArg, 8)
-    .option('--progress', 'progress lines on stderr also when it is not a terminal')
+    .option('-p, --progress [fd]', 'progress on stderr also when it is not a terminal; with =FD, nbdcopy\'s "N/100" lines on file descriptor FD instead')
+    .option('--no-progress', 'no progress, also on a terminal (the summary line stays)')
     .action((opts) => cmdDd(opts));
   settable(common(program.command('perf').description('sequential or random read load (like iscsi-perf)')))
-    .argument('<url>', 'iscsi://host[:port]/target/lun', urlArg)
+    .argument('<url>', 'iscsi://[user[%password]@]host[:port]/target/lun', lunUrlArg)
     .option('-m, --max-requests <n>', 'commands in flight', intArg, 32)
     .option('-b, --blocks <n>', 'blocks per command', intArg, 256)
     .option('-t, --timeout <seconds>', 'run time', intArg, 10)
@@ -385,9 +483,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const e = err as Error & { code?: string; exitCode?: number };
     if (e.code?.startsWith('commander.')) return e.exitCode === 0 ? 0 : 7; // usage errors: iscsiadm's INVAL
-    if (err instanceof ReportedError) return exitCodeFor(err.original);
+    if (err instanceof ReportedError) return toolExitCode(err.original);
     process.stderr.write(`mpiscsi: ${e.message}\n`);
-    return exitCodeFor(err);
+    return toolExitCode(err);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * INQUIRY data parsers: standard data and the VPD pages an initiator uses, Supported VPD Pages 0x00,
- * Unit Serial Number 0x80 and Device Identification 0x83 (SPC-4), Block Limits 0xB0 and Logical Block
- * Provisioning 0xB2 (SBC-3, with SBC-4's widened fields); plus the WWID multipath-tools derives from 0x83.
+ * Unit Serial Number 0x80 and Device Identification 0x83 (SPC-4), Block Limits 0xB0, Block Device
+ * Characteristics 0xB1 and Logical Block Provisioning 0xB2 (SBC-3, with SBC-4's widened fields); plus the
+ * WWID multipath-tools derives from 0x83.
  *
  * Every parser takes the bytes the target returned, which the CDB's allocation length may have cut
  * short: what fits is parsed and `truncated` is set; re-issue with `availableLength` to get the rest.
@@ -70,6 +71,8 @@ export interface StandardInquiry {
   readonly protect: boolean;
   readonly encServ: boolean;
   readonly multiP: boolean;
+  /** SYNC (byte 7 bit 4): parallel SCSI only, obsolete since SPC-3; iscsi-inq still prints it. */
+  readonly sync: boolean;
   /** CMDQUE: command queuing supported. */
   readonly cmdQue: boolean;
   /** T10 VENDOR IDENTIFICATION, trimmed ("IET" for tgtd). */
@@ -117,6 +120,7 @@ export function parseStandardInquiry(buf: Buffer): StandardInquiry {
     protect: (data[5] & 0x01) !== 0,
     encServ: (data[6] & 0x40) !== 0,
     multiP: (data[6] & 0x10) !== 0,
+    sync: (data[7] & 0x10) !== 0,
     cmdQue: (data[7] & 0x02) !== 0,
     vendor: asciiField(data.subarray(8, 16)),
     product: asciiField(data.subarray(16, 32)),
@@ -174,11 +178,15 @@ export function parseSupportedVpdPages(buf: Buffer): SupportedVpdPages {
 export interface UnitSerialNumber extends VpdHeader {
   /** PRODUCT SERIAL NUMBER, trimmed (tgtd right-aligns it in spaces). */
   readonly serialNumber: string;
+  /** The field as sent, padding kept (up to a NUL): iscsi-inq prints it so, `[      beaf11]`. */
+  readonly serialNumberField: string;
 }
 
 export function parseUnitSerialNumber(buf: Buffer): UnitSerialNumber {
   const { header, data } = vpdPage(buf, 0x80);
-  return { ...header, serialNumber: asciiField(data.subarray(4)) };
+  const field = data.subarray(4);
+  const nul = field.indexOf(0);
+  return { ...header, serialNumber: asciiField(field), serialNumberField: field.toString('latin1', 0, nul === -1 ? field.length : nul) };
 }
 
 /** CODE SET of a designation descriptor (SPC-4). */
@@ -493,6 +501,44 @@ export function parseBlockLimits(buf: Buffer): BlockLimits {
       unmapGranularityAlignment: alignment === undefined ? undefined : alignment & 0x7fff_ffff,
       maximumWriteSameLength,
     }),
+  };
+}
+
+/** Block Device Characteristics (0xB1, SBC-3; ZONED from SBC-4). */
+export interface BlockDeviceCharacteristics extends VpdHeader {
+  /** MEDIUM ROTATION RATE: 0 not reported, 1 non-rotating (solid state), 0x0401-0xfffe revolutions per minute. */
+  readonly mediumRotationRate: number;
+  /** PRODUCT TYPE: 0 not indicated, 1 CFast, 2 CompactFlash, 3 MemoryStick, 4 MultiMediaCard, 5 SD card, 6 XQD, 7 UFS. */
+  readonly productType: number;
+  /** WABEREQ (2 bits): what a read of a block after a write that was aborted returns. */
+  readonly wabereq: number;
+  /** WACEREQ (2 bits): the same after a write that ended with CHECK CONDITION. */
+  readonly wacereq: number;
+  /** NOMINAL FORM FACTOR: 0 not reported, 1 5.25", 2 3.5", 3 2.5", 4 1.8", 5 less than 1.8". */
+  readonly nominalFormFactor: number;
+  /** ZONED (SBC-4, 2 bits): 0 not reported, 1 host aware, 2 device managed zoned block device. */
+  readonly zoned: number;
+  /** FUAB: SYNCHRONIZE CACHE makes writes durable as FUA would. */
+  readonly fuab: boolean;
+  /** VBULS: VERIFY with BYTCHK 0 checks the medium. */
+  readonly vbuls: boolean;
+}
+
+/** Parses VPD page 0xB1 (SBC-3). Bytes 4-7 are required; bytes 8 on read as zero when the page stops before. */
+export function parseBlockDeviceCharacteristics(buf: Buffer): BlockDeviceCharacteristics {
+  const { header, data } = vpdPage(buf, 0xb1);
+  need(data, 0, 8, vpdName(0xb1), 'page through NOMINAL FORM FACTOR');
+  const byte8 = data.length > 8 ? data[8] : 0;
+  return {
+    ...header,
+    mediumRotationRate: data.readUInt16BE(4),
+    productType: data[6],
+    wabereq: data[7] >> 6,
+    wacereq: (data[7] >> 4) & 0x03,
+    nominalFormFactor: data[7] & 0x0f,
+    zoned: (byte8 >> 4) & 0x03,
+    fuab: (byte8 & 0x02) !== 0,
+    vbuls: (byte8 & 0x01) !== 0,
   };
 }
 

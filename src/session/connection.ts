@@ -162,12 +162,20 @@ export function connectTcp(opts: ConnectOptions): Promise<Socket> {
   });
 }
 
+/** Bytes kept of what the peer sent first (Connection.firstBytes): enough for a banner or a status line. */
+const FIRST_BYTES = 64;
+
 export class Connection {
   readonly stats: ConnectionStats = emptyStats();
   private readonly framer = new PduFramer({ maxRecvDataSegmentLength: DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH });
   private digests: DigestOptions = { headerDigest: false, dataDigest: false };
   private handler: ConnectionHandler | undefined;
   private closedWith: Error | undefined;
+  /**
+   * The first bytes the peer sent (up to FIRST_BYTES): what a peer that is not an iSCSI target said, for the
+   * login's error (open.ts). Direct reads only start after a parsed header, so these all pass through onData.
+   */
+  firstBytes: Buffer = Buffer.alloc(0);
 
   constructor(readonly socket: Socket, readonly cid = 0) {
     const reader = (socket as Socket & { [READER]?: Reader })[READER];
@@ -294,6 +302,8 @@ export class Connection {
   private onData(chunk: Buffer, volatile: boolean): void {
     if (this.closedWith) return;
     this.volatileRead = volatile;
+    if (this.firstBytes.length < FIRST_BYTES)
+      this.firstBytes = Buffer.concat([this.firstBytes, chunk.subarray(0, FIRST_BYTES - this.firstBytes.length)]);
     try {
       this.framer.push(chunk, this.emitPdu, volatile);
     } catch (err) {

@@ -1,7 +1,8 @@
 /**
  * Opens an iSCSI session over TCP: connect, run the login conversation (RFC 7143 §6, §11.12-13) with
  * redirects and a deadline, and hand the connection to the full-feature Session. Also SendTargets discovery
- * (§13.3, Appendix C) over a Discovery session.
+ * (§13.3, Appendix C) over a Discovery session. A peer that answers the login with something other than a
+ * Login Response is named for what it is (NoIscsiTargetError), not for the header field that first failed.
  */
 import { Opcode, Stage } from '../iscsi/constants.js';
 import { LoginError, ProtocolError, TransportError } from '../iscsi/errors.js';
@@ -92,7 +93,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
         cmdSN: 0,
         auth: opts.auth ?? { method: 'None' },
         wishes: { ...DEFAULT_WISHES, ...opts.wishes },
-      }, deadline, opts.onProgress);
+      }, deadline, `${host.includes(':') ? `[${host}]` : host}:${port}`, opts.onProgress);
       const session = new Session(conn, {
         targetName: opts.targetName ?? '',
         initiatorName,
@@ -126,16 +127,58 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
 
 type LoginConfig = ConstructorParameters<typeof LoginConversation>[0];
 
+/**
+ * The login reached a peer that is not an iSCSI target: it sent bytes before (or instead of) any Login
+ * Response, e.g. an HTTP server's `HTTP/1.1 400 Bad Request` or a NATS server's `INFO {...}`. A TransportError
+ * (exit code 4, a connection failure) with the bytes described; `cause` is what the framer or login said.
+ */
+export class NoIscsiTargetError extends TransportError {
+  constructor(
+    readonly portal: string,
+    readonly seen: Buffer,
+    options?: { cause?: unknown },
+  ) {
+    super(`no iSCSI target at ${portal}: ${describeBytes(seen)}`, options);
+  }
+}
+
+/** Text a person recognises (`it sent "HTTP/1.1 400 Bad Request"`), or the first bytes in hex when they are not text. */
+export function describeBytes(seen: Buffer): string {
+  const firstLine = seen.toString('latin1').split(/\r?\n/)[0];
+  // Printable ASCII (and tabs) only: a banner or status line; anything else is binary and shown as hex.
+  if (firstLine.length >= 4 && /^[\x20-\x7e\t]+$/.test(firstLine)) {
+    const text = firstLine.length > 60 ? `${firstLine.slice(0, 60)}...` : firstLine;
+    // Quoted as sent, not JSON-escaped: a status line or banner reads best as the peer wrote it.
+    return `it sent "${text}", not an iSCSI Login Response`;
+  }
+  const hex = [...seen.subarray(0, 16)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  return `it sent ${seen.length}${seen.length >= 64 ? '+' : ''} bytes starting ${hex}, not an iSCSI Login Response`;
+}
+
 /** Drives the login conversation over a fresh connection until full-feature phase or failure. */
-function runLogin(conn: Connection, config: LoginConfig, deadline: number, onProgress?: (e: LoginProgressEvent) => void): Promise<LoginResult> {
+function runLogin(
+  conn: Connection,
+  config: LoginConfig,
+  deadline: number,
+  portal: string,
+  onProgress?: (e: LoginProgressEvent) => void,
+): Promise<LoginResult> {
   return new Promise<LoginResult>((resolve, reject) => {
     const conversation = new LoginConversation(config);
     let done = false;
+    /** A PDU was framed: from here on the peer is an iSCSI target (if a misbehaving one) and its errors are its own. */
+    let answered = false;
     const finish = (err: Error | undefined, result?: LoginResult) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (err) reject(err);
+      // Whatever failed (a header the framer refused, a close, the deadline), a peer that sent bytes that
+      // framed no PDU and do not start a Login Response is not an iSCSI target; one that sent nothing may be
+      // a target that dropped us, and keeps the error it gave.
+      const seen = conn.firstBytes;
+      if (err && !answered && seen.length > 0 && (seen[0] & 0x3f) !== Opcode.LOGIN_RESPONSE)
+        reject(new NoIscsiTargetError(portal, seen, { cause: err }));
+      else if (err) reject(err);
       else resolve(result!);
     };
     const timer = setTimeout(
@@ -145,6 +188,7 @@ function runLogin(conn: Connection, config: LoginConfig, deadline: number, onPro
     conn.setHandler({
       pdu: (pdu: Pdu) => {
         if (done) return;
+        answered = true;
         if (pdu.opcode !== Opcode.LOGIN_RESPONSE) {
           // §6: only Login Responses may arrive before full-feature phase.
           finish(new ProtocolError('non-login PDU during login', pdu.opcode, 0));

@@ -105,6 +105,24 @@ export function parseIscsiUrl(text: string, env: NodeJS.ProcessEnv = process.env
   return url;
 }
 
+/** The form of a URL for one LU, in libiscsi's words (ISCSI_URL_SYNTAX), shown when a URL lacks a part. */
+export const LUN_URL_FORM = 'iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>';
+
+/** A URL that names one LU: its target and its LUN. */
+export type LunUrl = IscsiUrl & { targetName: string; lun: number };
+
+/**
+ * A URL for the tools that work on one LU (inq, readcap, dd, perf). Target and LUN are both required, as
+ * libiscsi's iscsi_parse_full_url requires them: a missing LUN read as LUN 0 would inquire of, or copy to,
+ * the target's controller LU (LUN 0 on tgtd) or some other LU than the one meant.
+ */
+export function parseLunUrl(text: string, env: NodeJS.ProcessEnv = process.env): LunUrl {
+  const url = parseIscsiUrl(text, env);
+  if (url.targetName === undefined) throw new UrlError(`the iSCSI URL "${redact(text)}" names no target: it must be of the form ${LUN_URL_FORM}`);
+  if (url.lun === undefined) throw new UrlError(`the iSCSI URL "${redact(text)}" names no LUN: it must be of the form ${LUN_URL_FORM}`);
+  return url as LunUrl;
+}
+
 /** The URL with any password replaced by ********, for messages and logs. */
 export function redact(text: string): string {
   return text

@@ -1,12 +1,17 @@
 /**
  * The mpiscsi tools as a user runs them (child processes of the built CLI) against a real tgtd:
- * ls, inq, readcap, dd in both directions with sha256 checks, perf, and their error exits.
+ * ls, inq, readcap, dd in both directions with sha256 checks, dd's progress (forced on a pipe, nbdcopy's
+ * N/100 lines on a descriptor, silenced on a terminal), perf, and their error exits, among them a peer that
+ * is not an iSCSI target. (inq/readcap/ls beside libiscsi's tools: scsi-tools.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
@@ -62,13 +67,13 @@ describe('mpiscsi inq and readcap', () => {
   it('prints standard INQUIRY data and VPD pages', async () => {
     const r = await runCli('mpiscsi', ['inq', url('iqn.2026-11.test:src')]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('vendor:IET');
-    expect(r.stdout).toContain('peripheralDeviceType:DIRECT_ACCESS');
+    expect(r.stdout).toContain('Vendor:IET     \n');
+    expect(r.stdout).toContain('Peripheral Device Type:DIRECT_ACCESS\n');
     const v = await runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x83', '--json', url('iqn.2026-11.test:src')]);
     expect(v.code, v.stderr).toBe(0);
     expect(JSON.parse(v.stdout).wwid).toMatch(/^3[0-9a-f]{32}$/);
     const sn = await runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x80', url('iqn.2026-11.test:src')]);
-    expect(sn.stdout).toMatch(/serialNumber:beaf11/);
+    expect(sn.stdout).toMatch(/^Unit Serial Number:\[ +beaf11\]$/m);
   });
 
   it('exits quietly when the reader of stdout goes away (| head): no stack trace, status 141 as a SIGPIPE death', async () => {
@@ -133,6 +138,89 @@ describe('mpiscsi dd', () => {
     expect(r.code).toBe(24);
     expect(r.stderr).toMatch(/authentication failure/);
     expect(r.stderr + r.stdout).not.toContain('not-it-123');
+  });
+});
+
+describe('mpiscsi dd progress', () => {
+  const progressLine = /^\[[#.]{30}\] +\d+\.\d% .* MB\/s ETA /;
+  const summary = /^16777216 bytes copied in [\d.]+ s \([\d.]+ MB\/s\)$/;
+
+  it('--progress forces progress lines onto a piped stderr; without it a pipe gets the summary alone', async () => {
+    const forced = await runCli('mpiscsi', ['dd', '--progress', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p1.img')]);
+    expect(forced.code, forced.stderr).toBe(0);
+    const lines = forced.stderr.split('\n').filter(Boolean);
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    expect(lines.slice(0, -1).every((l) => progressLine.test(l)), forced.stderr).toBe(true);
+    expect(lines.at(-2)).toMatch(/\] 100\.0% 16\.0 MiB \/ 16\.0 MiB/);
+    expect(lines.at(-1)).toMatch(summary);
+    const plain = await runCli('mpiscsi', ['dd', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p2.img')]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr.trimEnd()).toMatch(summary);
+  });
+
+  it("--progress=FD writes nbdcopy's N/100 lines to that descriptor, from 0/100 to 100/100, and no bar on stderr", async () => {
+    const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p3.img')], {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    let fd3 = '';
+    let stderr = '';
+    (child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => (fd3 += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number];
+    expect(code, stderr).toBe(0);
+    const lines = fd3.split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines.every((l) => /^\d{1,3}\/100$/.test(l)), fd3).toBe(true);
+    const percents = lines.map((l) => Number(l.split('/')[0]));
+    expect(percents[0]).toBe(0);
+    expect(percents.at(-1)).toBe(100);
+    expect(percents.every((p, i) => i === 0 || p > percents[i - 1])).toBe(true);
+    expect(stderr.trimEnd()).toMatch(summary);
+  });
+
+  it('--progress=FD with a descriptor open only for reading is a usage error, before any login', async () => {
+    const readOnly = openSync('/dev/null', 'r');
+    const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p4.img')], {
+      stdio: ['ignore', 'pipe', 'pipe', readOnly],
+    });
+    closeSync(readOnly);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const [code] = (await once(child, 'close')) as [number];
+    expect(code).toBe(7);
+    expect(stderr).toBe('mpiscsi: --progress=3: cannot write to file descriptor 3 (EBADF); open it for writing in the shell: 3>/tmp/progress\n');
+  });
+
+  it('on a terminal: a bar by default, none with --no-progress; the summary either way', async () => {
+    // script(1) gives the command a pseudo-terminal for stdout and stderr.
+    const onTty = (args: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const cmd = [process.execPath, join(process.cwd(), 'dist/src/cli/mpiscsi.js'), ...args].map((a) => `'${a}'`).join(' ');
+        execFile('script', ['-qec', cmd, '/dev/null'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      });
+    const bar = await onTty(['dd', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p5.img')]);
+    expect(bar).toMatch(/\r\[#{30}\] 100\.0%/);
+    expect(bar).toMatch(/16777216 bytes copied/);
+    const quiet = await onTty(['dd', '--no-progress', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p6.img')]);
+    expect(quiet).not.toMatch(/\[[#.]{30}\]/);
+    expect(quiet.trim()).toMatch(summary);
+  });
+});
+
+describe('a peer that is not an iSCSI target', () => {
+  it('says so with what it sent, exit 4 (connection failure), for a LUN tool and for ls', async () => {
+    const http = createServer((_req, res) => res.end('not iSCSI'));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const { port } = http.address() as AddressInfo;
+    try {
+      for (const args of [['inq', `iscsi://127.0.0.1:${port}/iqn.2026-11.test:src/1`], ['ls', `iscsi://127.0.0.1:${port}`]]) {
+        const r = await runCli('mpiscsi', args);
+        expect(r.code, r.stderr).toBe(4);
+        expect(r.stderr).toBe(`mpiscsi: no iSCSI target at 127.0.0.1:${port}: it sent "HTTP/1.1 400 Bad Request", not an iSCSI Login Response\n`);
+      }
+    } finally {
+      http.close();
+    }
   });
 });
 

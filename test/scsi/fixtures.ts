@@ -40,6 +40,11 @@ export const tgtd = {
   vpdBlockLimits: h(`
     00 b0 00 3c 00 80 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00`),
+  /** INQUIRY EVPD page 0xB1, LUN 1 (captured with mpiscsi inq -e 1 -c 0xb1 from the same tgtd): PAGE LENGTH 0x40, all zero. */
+  vpdBlockDeviceCharacteristics: h(`
+    00 b1 00 40 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+    00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00
+    00 00 00 00`),
   /** INQUIRY EVPD page 0xB2 alloc 64. */
   vpdLogicalBlockProvisioning: h('00 b2 00 04 00 00 00 00'),
   /** READ CAPACITY(10), LUN 1 (64 MiB of 512-byte blocks). */

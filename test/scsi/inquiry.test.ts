@@ -4,6 +4,7 @@ import {
   CodeSet,
   type Designator,
   DesignatorType,
+  parseBlockDeviceCharacteristics,
   parseBlockLimits,
   parseDeviceIdentification,
   parseLogicalBlockProvisioning,
@@ -36,6 +37,7 @@ describe('standard INQUIRY', () => {
       protect: false,
       encServ: false,
       multiP: false,
+      sync: false,
       cmdQue: true,
       vendor: 'IET',
       product: 'VIRTUAL-DISK',
@@ -103,6 +105,8 @@ describe('VPD 0x00 and 0x80', () => {
 
   it('tgtd serial, right-aligned in spaces', () => {
     expect(parseUnitSerialNumber(tgtd.vpdUnitSerial).serialNumber).toBe('beaf11');
+    // The field as sent, for iscsi-inq's `Unit Serial Number:[                              beaf11]`.
+    expect(parseUnitSerialNumber(tgtd.vpdUnitSerial).serialNumberField).toBe(`${' '.repeat(30)}beaf11`);
   });
 
   it('a page other than the one asked for is an error', () => {
@@ -308,6 +312,37 @@ describe('VPD 0xB0 block limits', () => {
 
   it('fewer than 16 bytes is an error', () => {
     expect(() => parseBlockLimits(tgtd.vpdBlockLimits.subarray(0, 12))).toThrow(ScsiParseError);
+  });
+});
+
+describe('VPD 0xB1 block device characteristics', () => {
+  it('tgtd LUN 1: nothing reported', () => {
+    expect(parseBlockDeviceCharacteristics(tgtd.vpdBlockDeviceCharacteristics)).toEqual({
+      peripheralQualifier: 0,
+      peripheralDeviceType: 0,
+      pageCode: 0xb1,
+      availableLength: 68,
+      truncated: false,
+      mediumRotationRate: 0,
+      productType: 0,
+      wabereq: 0,
+      wacereq: 0,
+      nominalFormFactor: 0,
+      zoned: 0,
+      fuab: false,
+      vbuls: false,
+    });
+  });
+
+  it('decodes every field at its SBC-4 offset', () => {
+    // A solid-state 2.5" device (rotation rate 1, form factor 3), WABEREQ 1, WACEREQ 2, host aware, FUAB and VBULS.
+    const page = parseBlockDeviceCharacteristics(h('00 b1 00 3c 00 01 05 63 13 00 00 00'));
+    expect(page).toMatchObject({ mediumRotationRate: 1, productType: 5, wabereq: 1, wacereq: 2, nominalFormFactor: 3, zoned: 1, fuab: true, vbuls: true, truncated: true });
+    expect(parseBlockDeviceCharacteristics(h('00 b1 00 3c 1c 20 00 00')).mediumRotationRate).toBe(7200);
+  });
+
+  it('refuses a page that stops before NOMINAL FORM FACTOR', () => {
+    expect(() => parseBlockDeviceCharacteristics(h('00 b1 00 02 00 01'))).toThrow(/VPD page 0xb1/);
   });
 });
 

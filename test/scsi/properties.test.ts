@@ -11,6 +11,7 @@ import {
   encodeFixedSense,
   encodeUnmapParameterList,
   errorForStatus,
+  parseBlockDeviceCharacteristics,
   parseBlockLimits,
   parseCachingPage,
   parseDeviceIdentification,
@@ -38,6 +39,7 @@ const parsers: Record<string, Parser> = {
   parseUnitSerialNumber,
   parseDeviceIdentification: (b) => wwid(parseDeviceIdentification(b).designators),
   parseBlockLimits,
+  parseBlockDeviceCharacteristics,
   parseLogicalBlockProvisioning,
   parseReadCapacity10,
   parseReadCapacity16,
@@ -92,6 +94,7 @@ const structured: Record<string, fc.Arbitrary<Buffer>> = {
   parseUnitSerialNumber: vpd(0x80),
   parseDeviceIdentification: vpd(0x83),
   parseBlockLimits: vpd(0xb0),
+  parseBlockDeviceCharacteristics: vpd(0xb1),
   parseLogicalBlockProvisioning: vpd(0xb2),
   parseReportLuns: framedBytes((body, d) => {
     const head = Buffer.alloc(8);
@@ -144,6 +147,7 @@ describe('every prefix of every tgtd response', () => {
     vpdDeviceIdentification: parsers.parseDeviceIdentification,
     vpdDeviceIdentificationAlloc64: parsers.parseDeviceIdentification,
     vpdBlockLimits: parsers.parseBlockLimits,
+    vpdBlockDeviceCharacteristics: parsers.parseBlockDeviceCharacteristics,
     vpdLogicalBlockProvisioning: parsers.parseLogicalBlockProvisioning,
     readCapacity10: parsers.parseReadCapacity10,
     readCapacity16: parsers.parseReadCapacity16,

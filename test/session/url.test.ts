@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { parseIscsiUrl, UrlError } from '../../src/session/url.js';
+import { parseIscsiUrl, parseLunUrl, UrlError } from '../../src/session/url.js';
 
 describe('parseIscsiUrl', () => {
   it('reads user, password, host, port, target, LUN and arguments', () => {
@@ -50,5 +50,28 @@ describe('parseIscsiUrl', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('parseLunUrl (the tools that work on one LU)', () => {
+  const form = 'iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>';
+
+  it('requires the LUN, as libiscsi iscsi_parse_full_url does, with the form shown', () => {
+    for (const text of ['iscsi://127.0.0.1/iqn.2026-12.test:t', 'iscsi://127.0.0.1/iqn.2026-12.test:t/', 'iscsi://127.0.0.1:3261/iqn.2026-12.test:t?header_digest=crc32c']) {
+      expect(() => parseLunUrl(text, {}), text).toThrow(UrlError);
+      expect(() => parseLunUrl(text, {}), text).toThrow(`names no LUN: it must be of the form ${form}`);
+    }
+  });
+
+  it('requires the target', () => {
+    expect(() => parseLunUrl('iscsi://127.0.0.1:3261', {})).toThrow(`names no target: it must be of the form ${form}`);
+  });
+
+  it('keeps the password out of the message', () => {
+    expect(() => parseLunUrl('iscsi://u%hush-1234@127.0.0.1/iqn.2026-12.test:t', {})).toThrow(/u%\*{8}@127\.0\.0\.1/);
+  });
+
+  it('takes LUN 0 when it is written', () => {
+    expect(parseLunUrl('iscsi://127.0.0.1/iqn.2026-12.test:t/0', {})).toMatchObject({ targetName: 'iqn.2026-12.test:t', lun: 0 });
   });
 });
