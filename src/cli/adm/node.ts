@@ -75,64 +75,68 @@ export function treeJson(keys: readonly NodeKey[]) {
   });
 }
 
+const sameRecord = (a: NodeKey, b: NodeKey): boolean =>
+  a.target === b.target && a.address === b.address && a.port === b.port && a.iface === b.iface;
+
 /**
+ * The running mpiscsid, as far as the offline operations need it, over one connection made on first use.
+ *
  * The offline in-use check: mpiscsid is the only initiator that makes our sessions, so a record is in use when
  * the daemon named by --nats / --host-id answers session.list with a session for it. When no daemon answers, no
  * session of ours can be using the record and a delete goes ahead, as iscsiadm's does when iscsid has none.
  * Asked once per command, and only by the operations that need it (delete, update).
  */
-function daemonSessions(opts: AdmOptions): () => Promise<NodeKey[]> {
-  let asked: Promise<NodeKey[]> | undefined;
-  const ask = async (): Promise<NodeKey[]> => {
-    let c: ControlClient;
-    try {
-      c = await ControlClient.connect(admNatsOptions(opts), {
-        hostId: opts.hostId ?? defaultHostId(),
-        timeoutMs: (opts.timeout ?? 10) * 1000,
-      });
-    } catch {
-      return [];
-    }
-    try {
-      const { sessions } = await c.call('sessionList', {});
-      return sessions.map((s) => ({
-        target: s.node.target,
-        address: s.node.portal.address,
-        port: s.node.portal.port,
-        tpgt: s.node.portal.tpgt,
-        iface: s.node.iface,
-      }));
-    } catch {
-      return []; // no daemon on this host id (no responders), or one that will not say: none known
-    } finally {
-      await c.close().catch(() => {});
-    }
-  };
-  return () => (asked ??= ask());
-}
+class DaemonPeer {
+  private client: Promise<ControlClient | undefined> | undefined;
+  private sessions: Promise<NodeKey[]> | undefined;
 
-const sameRecord = (a: NodeKey, b: NodeKey): boolean =>
-  a.target === b.target && a.address === b.address && a.port === b.port && a.iface === b.iface;
+  constructor(private readonly opts: AdmOptions) {}
 
-/**
- * An update of a record a running session uses is handed to the daemon too (node.update for that record), so
- * its timers change at once as they do for an update sent to the daemon, not at the next SIGHUP or login.
- */
-async function applyToDaemon(opts: AdmOptions, sessions: NodeKey[], keys: readonly NodeKey[], changes: RecordChange[]): Promise<void> {
-  const live = keys.filter((k) => sessions.some((s) => sameRecord(s, k)));
-  if (live.length === 0) return;
-  let c: ControlClient | undefined;
-  try {
-    c = await ControlClient.connect(admNatsOptions(opts), {
-      hostId: opts.hostId ?? defaultHostId(),
-      timeoutMs: (opts.timeout ?? 120) * 1000,
+  private connect(): Promise<ControlClient | undefined> {
+    this.client ??= ControlClient.connect(admNatsOptions(this.opts), {
+      hostId: this.opts.hostId ?? defaultHostId(),
+      timeoutMs: (this.opts.timeout ?? 10) * 1000,
+    }).catch(() => undefined);
+    return this.client;
+  }
+
+  /** The records the daemon's sessions were made from; none when no daemon answers. */
+  inUse(k: NodeKey): Promise<boolean> {
+    this.sessions ??= this.connect().then(async (c) => {
+      if (!c) return [];
+      try {
+        return (await c.call('sessionList', {})).sessions.map((s) => ({
+          target: s.node.target,
+          address: s.node.portal.address,
+          port: s.node.portal.port,
+          tpgt: s.node.portal.tpgt,
+          iface: s.node.iface,
+        }));
+      } catch {
+        return []; // no daemon on this host id (no responders), or one that will not say: none known
+      }
     });
-    for (const k of live)
-      await c.call('nodeUpdate', { filter: { target: k.target, address: k.address, port: k.port, iface: k.iface }, fields: changes });
-  } catch (err) {
-    warn(`record updated; the running session keeps its old values until mpiscsid reloads (SIGHUP): ${(err as Error).message}`);
-  } finally {
-    await c?.close().catch(() => {});
+    return this.sessions.then((keys) => keys.some((s) => sameRecord(s, k)));
+  }
+
+  /**
+   * An update of a record a running session uses is handed to the daemon too (node.update for that record), so
+   * its timers change at once as they do for an update sent to the daemon, not at the next SIGHUP or login.
+   */
+  async applyLive(keys: readonly NodeKey[], changes: RecordChange[]): Promise<void> {
+    for (const k of keys) {
+      if (!(await this.inUse(k))) continue;
+      try {
+        const c = await this.connect();
+        await c?.call('nodeUpdate', { filter: { target: k.target, address: k.address, port: k.port, iface: k.iface }, fields: changes });
+      } catch (err) {
+        warn(`record updated; the running session keeps its old values until mpiscsid reloads (SIGHUP): ${(err as Error).message}`);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await (await this.client)?.close().catch(() => {});
   }
 }
 
@@ -158,16 +162,18 @@ async function nodeNew(nodes: NodeService, opts: AdmOptions, f: NodeFilter): Pro
 }
 
 export async function runNode(store: RecordStore, opts: AdmOptions): Promise<void> {
-  const sessions = daemonSessions(opts);
-  const nodes = new NodeService({ store, inUse: async (k) => (await sessions()).some((s) => sameRecord(s, k)) });
+  const daemon = new DaemonPeer(opts);
+  const nodes = new NodeService({ store, inUse: (k) => daemon.inUse(k) });
   try {
-    await node(nodes, opts, sessions);
+    await node(nodes, opts, daemon);
   } catch (err) {
     throw admError(err);
+  } finally {
+    await daemon.close();
   }
 }
 
-async function node(nodes: NodeService, opts: AdmOptions, sessions: () => Promise<NodeKey[]>): Promise<void> {
+async function node(nodes: NodeService, opts: AdmOptions, daemon: DaemonPeer): Promise<void> {
   const f = nodeFilter(opts);
   if (opts.loginall !== undefined) return loginAll(opts, opts.loginall);
   if (opts.logoutall !== undefined) return logoutAll(opts, opts.logoutall);
@@ -195,7 +201,7 @@ async function node(nodes: NodeService, opts: AdmOptions, sessions: () => Promis
     if (opts.name === undefined || opts.value === undefined) throw usage('update requires name and value');
     const changes = nodes.check([{ key: opts.name, value: opts.value }]);
     const updated = await nodes.update(m, changes);
-    await applyToDaemon(opts, await sessions(), updated, changes);
+    await daemon.applyLive(updated, changes);
     return;
   }
   if (op === undefined && opts.print !== undefined && opts.print >= 1) {
