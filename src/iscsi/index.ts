@@ -1,4 +1,4 @@
-/** Public exports of the iSCSI codecs (RFC 7143): BHS field accessors, PDUs, framing, digests, text keys, negotiation, CHAP, login, discovery. */
+/** Public exports of the iSCSI codecs (RFC 7143): BHS fields, PDUs, framing, digests, text keys, negotiation, CHAP, login, discovery. */
 export * from './constants.js';
 export * from './errors.js';
 export * from './serial.js';
