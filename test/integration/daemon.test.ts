@@ -5,7 +5,7 @@
  * one session, mutual CHAP with secrets kept out of listings and logs, events, an NBD export under fio while
  * the NATS server restarts, SIGHUP applying changed timers, automatic nodes at start, SIGTERM.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { tmpdir } from 'node:os';
@@ -56,7 +56,10 @@ beforeAll(async () => {
   await tgtd.addAccount(tid1, CHAP.user, CHAP.secret);
   await tgtd.addAccount(tid1, CHAP.userIn, CHAP.secretIn, true);
   daemon = await Daemon.start();
-  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), { hostId: HOST, timeoutMs: 30_000 });
+  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), {
+    hostId: HOST,
+    timeoutMs: 30_000,
+  });
 });
 
 afterAll(async () => {
@@ -88,7 +91,10 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(sess.code).toBe(0);
     const sl = lines(sess.stdout);
     expect(sl).toHaveLength(2);
-    for (const host of tgtd.hosts) expect(sl).toContainEqual(expect.stringMatching(new RegExp(`^tcp: \\[\\d+\\] ${host.replace(/\./g, '\\.')}:${tgtd.port},1 ${T0} \\(non-flash\\)$`)));
+    for (const host of tgtd.hosts)
+      expect(sl).toContainEqual(
+        expect.stringMatching(new RegExp(`^tcp: \\[\\d+\\] ${host.replace(/\./g, '\\.')}:${tgtd.port},1 ${T0} \\(non-flash\\)$`)),
+      );
 
     const sid = /^tcp: \[(\d+)\]/.exec(sl[0])![1];
     const p3 = lines((await adm('-m', 'session', '-r', sid, '-P', '3')).stdout);
@@ -117,7 +123,10 @@ describe('mpiscsid with mpiscsiadm', () => {
     // The reason as text (it was "[object Object]"): the machine's reason code, then its detail if any.
     for (const e of loggedIn) expect(e.kind === 'session' && e.event.reason).toMatch(/^logged-in(: .+)?$/);
     // The device's first path opening its gate is said as I/O flowing, not as "failed -> open".
-    expect(daemon.lines.some((l) => /mpath[a-z]+: I\/O flowing \(I\/O gate, was failed\)/.test(l)), daemon.lines.join('\n')).toBe(true);
+    expect(
+      daemon.lines.some((l) => /mpath[a-z]+: I\/O flowing \(I\/O gate, was failed\)/.test(l)),
+      daemon.lines.join('\n'),
+    ).toBe(true);
     expect(daemon.lines.some((l) => /gate failed -> open/.test(l))).toBe(false);
     expect(events.filter((e) => e.kind === 'path' && e.event.to === 'active').length).toBeGreaterThanOrEqual(2);
     sub.unsubscribe();
@@ -132,7 +141,8 @@ describe('mpiscsid with mpiscsiadm', () => {
 
   it('node.update through the daemon refuses a timer value a login would refuse (exit 7, record unchanged) and takes 0.5 s', async () => {
     const key = 'node.conn[0].timeo.noop_out_timeout';
-    const show = async () => lines((await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`)).stdout).find((l) => l.startsWith(`${key} = `));
+    const show = async () =>
+      lines((await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`)).stdout).find((l) => l.startsWith(`${key} = `));
     const before = await show();
     for (const v of ['-5', 'abc', '1e3']) {
       const r = await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`, '-o', 'update', '-n', key, '-v', v);
@@ -145,6 +155,29 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(await show()).toBe(`${key} = 0.5`);
     const back = await adm('-m', 'node', '-T', T1, '-p', `${tgtd.hosts[0]}:${tgtd.port}`, '-o', 'update', '-n', key, '-v', '5');
     expect(back.code, back.stderr).toBe(0);
+  });
+
+  it('-v 0.5 on noop_out_interval is what the logged-in session runs: NOP-Outs 500 ms apart on the idle connection', async () => {
+    const key = 'node.conn[0].timeo.noop_out_interval';
+    const portal = `127.0.0.1:${tgtd.port}`;
+    const session = (await client.call('sessionList', {})).sessions.find(
+      (s) => s.node.target === T0 && s.node.portal.address === '127.0.0.1',
+    );
+    expect(session, 'T0 on 127.0.0.1 is logged in by the first test').toBeDefined();
+    const sid = session!.sid;
+    const nops = async (): Promise<number> => Number((await client.call('sessionStats', { sid })).stats[0]!.noptxPdus);
+    const up = await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', key, '-v', '0.5');
+    expect(up.code, up.stderr).toBe(0);
+    try {
+      const before = await nops();
+      const t0 = Date.now();
+      // Four more NOP-Outs take 2 s at 500 ms apart; at the old 5 s they would take 20 s, past the wait.
+      await vi.waitFor(async () => expect(await nops()).toBeGreaterThanOrEqual(before + 4), { timeout: 8_000, interval: 100 });
+      expect(Date.now() - t0).toBeLessThan(8_000);
+    } finally {
+      const back = await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', key, '-v', '5');
+      expect(back.code, back.stderr).toBe(0);
+    }
   });
 
   it('20 concurrent logins of one node make one session', async () => {
@@ -163,7 +196,8 @@ describe('mpiscsid with mpiscsiadm', () => {
   });
 
   it('mutual CHAP through the daemon: secrets masked in listings unless -S, never logged', async () => {
-    const set = async (name: string, value: string) => expect((await adm('-m', 'node', '-T', T1, '-o', 'update', '-n', name, '-v', value)).code).toBe(0);
+    const set = async (name: string, value: string) =>
+      expect((await adm('-m', 'node', '-T', T1, '-o', 'update', '-n', name, '-v', value)).code).toBe(0);
     await set('node.session.auth.authmethod', 'CHAP');
     await set('node.session.auth.username', CHAP.user);
     await set('node.session.auth.password', CHAP.secret);
@@ -174,7 +208,9 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(login.code).toBe(0);
     const sid = (await client.call('sessionList', {})).sessions.find((s) => s.node.target === T1)!.sid;
     const p2 = await adm('-m', 'session', '-r', String(sid), '-P', '2');
-    expect(p2.stdout).toContain(`\t\tusername: ${CHAP.user}\n\t\tpassword: ********\n\t\tusername_in: ${CHAP.userIn}\n\t\tpassword_in: ********\n`);
+    expect(p2.stdout).toContain(
+      `\t\tusername: ${CHAP.user}\n\t\tpassword: ********\n\t\tusername_in: ${CHAP.userIn}\n\t\tpassword_in: ********\n`,
+    );
     const shown = await adm('-m', 'session', '-r', String(sid), '-P', '2', '-S');
     expect(shown.stdout).toContain(`\t\tpassword: ${CHAP.secret}\n`);
     const json = JSON.stringify(await client.call('sessionList', {}));
@@ -261,12 +297,16 @@ describe('mpiscsid with mpiscsiadm', () => {
 
   it('SIGHUP applies changed timers to running sessions; SIGTERM logs out; automatic nodes log in at start', async () => {
     const portal = `127.0.0.1:${tgtd.port}`;
-    expect((await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7')).code).toBe(0);
+    expect(
+      (await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7')).code,
+    ).toBe(0);
     expect((await adm('-m', 'node', '-T', T0, '-p', portal, '-o', 'update', '-n', 'node.startup', '-v', 'automatic')).code).toBe(0);
     const reloaded = daemon.waitFor(/reloaded/);
     daemon.child.kill('SIGHUP');
     await reloaded;
-    const sid = (await client.call('sessionList', {})).sessions.find((s) => s.node.portal.address === '127.0.0.1' && s.node.target === T0)!.sid;
+    const sid = (await client.call('sessionList', {})).sessions.find(
+      (s) => s.node.portal.address === '127.0.0.1' && s.node.target === T0,
+    )!.sid;
     expect((await adm('-m', 'session', '-r', String(sid), '-P', '2')).stdout).toContain('\t\tRecovery Timeout: 7\n');
 
     const before = daemon.lines.length;
@@ -279,8 +319,11 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(sessions.map((s) => `${s.node.target} ${s.node.portal.address}`)).toEqual([`${T0} 127.0.0.1`]);
   });
 
-  it('two daemons sharing one JetStream KV bucket see each other\'s records; concurrent updates of one record lose nothing', async () => {
-    const [a, b] = await Promise.all([Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-a'), Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-b')]);
+  it("two daemons sharing one JetStream KV bucket see each other's records; concurrent updates of one record lose nothing", async () => {
+    const [a, b] = await Promise.all([
+      Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-a'),
+      Daemon.start(['--db', 'nats-kv://shared-records', '--no-login-automatic'], 'kv-b'),
+    ]);
     const ca = new ControlClient(client.nc, { hostId: 'kv-a', timeoutMs: 30_000 });
     const cb = new ControlClient(client.nc, { hostId: 'kv-b', timeoutMs: 30_000 });
     try {
@@ -291,7 +334,10 @@ describe('mpiscsid with mpiscsiadm', () => {
       expect(offline.stderr).toBe('');
       expect(lines(offline.stdout).sort()).toEqual([`127.0.0.1:${tgtd.port},1 ${T0}`, `127.0.0.1:${tgtd.port},1 ${T1}`]);
       const seen = await cb.call('nodeList', {});
-      expect(seen.nodes.map((n) => `${n.target} ${n.portal.address}:${n.portal.port}`).sort()).toEqual([`${T0} 127.0.0.1:${tgtd.port}`, `${T1} 127.0.0.1:${tgtd.port}`]);
+      expect(seen.nodes.map((n) => `${n.target} ${n.portal.address}:${n.portal.port}`).sort()).toEqual([
+        `${T0} 127.0.0.1:${tgtd.port}`,
+        `${T1} 127.0.0.1:${tgtd.port}`,
+      ]);
 
       // Ten different keys of one record, changed at once through both daemons: every change survives.
       const keys = [
@@ -388,14 +434,22 @@ describe('mpiscsid with mpiscsiadm', () => {
 
   it('NATS with a user and password: the daemon and mpiscsiadm authenticate (secret from the environment), a wrong one is refused', async () => {
     const secured = await NatsServer.start({ user: { name: 'mpiscsi', password: 'nats-pass-123456' } });
-    const d = await Daemon.start(['--nats', secured.url, '--nats-user', 'mpiscsi', '--no-login-automatic', '--db', join(dir, 'db-auth')], 'authhost', {
-      MPISCSI_NATS_PASSWORD: 'nats-pass-123456',
-    });
+    const d = await Daemon.start(
+      ['--nats', secured.url, '--nats-user', 'mpiscsi', '--no-login-automatic', '--db', join(dir, 'db-auth')],
+      'authhost',
+      {
+        MPISCSI_NATS_PASSWORD: 'nats-pass-123456',
+      },
+    );
     try {
       const run = (password: string) =>
-        runCli('mpiscsiadm', ['--db', join(dir, 'db-auth'), '-m', 'session', '--nats', secured.url, '--host-id', 'authhost', '--nats-user', 'mpiscsi'], {
-          MPISCSI_NATS_PASSWORD: password,
-        });
+        runCli(
+          'mpiscsiadm',
+          ['--db', join(dir, 'db-auth'), '-m', 'session', '--nats', secured.url, '--host-id', 'authhost', '--nats-user', 'mpiscsi'],
+          {
+            MPISCSI_NATS_PASSWORD: password,
+          },
+        );
       const ok = await run('nats-pass-123456');
       expect(ok.stderr).toBe('mpiscsiadm: No active sessions.\n');
       expect(ok.code).toBe(21);
