@@ -22,7 +22,7 @@ import {
   type MultipathDevice,
   type MultipathEvent,
 } from '../multipath/index.js';
-import { exportDevice } from '../services/exports.js';
+import { exportDevice, parseHostPort } from '../services/exports.js';
 import { attachPaths } from '../services/sessions.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
@@ -97,11 +97,10 @@ export function parseSettings(sets: string[]): {
 }
 
 function parseTcp(spec: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(spec) ?? /^()()(\d+)$/.exec(spec);
-  if (!m) throw new ServeUsageError(`--tcp "${spec}": expected HOST:PORT or PORT`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new ServeUsageError(`--tcp "${spec}": bad port`);
-  return { host: m[1] || m[2] || '127.0.0.1', port };
+  const hp = parseHostPort(spec, true);
+  if (!hp) throw new ServeUsageError(`--tcp "${spec}": expected HOST:PORT or PORT`);
+  if (hp.port > 65535) throw new ServeUsageError(`--tcp "${spec}": bad port`);
+  return { host: hp.host ?? '127.0.0.1', port: hp.port };
 }
 
 /**

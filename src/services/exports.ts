@@ -82,14 +82,19 @@ function fitting(path: string): string {
   return path;
 }
 
+/** `HOST:PORT` or `[V6]:PORT` as host and port (host undefined for a bare `PORT` where `bare` allows it); undefined if neither. */
+export function parseHostPort(spec: string, bare = false): { host?: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(spec) ?? (bare ? /^()()(\d+)$/.exec(spec) : null);
+  return m ? { host: m[1] || m[2] || undefined, port: Number(m[3]) } : undefined;
+}
+
 /** HOST:PORT or [V6]:PORT, loopback unless the policy allows remote exports. */
 export function exportTcp(policy: ExportPolicy, tcp: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(tcp);
-  if (!m || Number(m[3]) > 65535) throw new InvalidRequestError(`tcp "${tcp}": expected HOST:PORT`);
-  const host = (m[1] ?? m[2])!;
-  if (!LOOPBACK.test(host) && !policy.allowRemote)
-    throw new AccessDeniedError(`export on ${host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
-  return { host, port: Number(m[3]) };
+  const hp = parseHostPort(tcp);
+  if (!hp?.host || hp.port > 65535) throw new InvalidRequestError(`tcp "${tcp}": expected HOST:PORT`);
+  if (!LOOPBACK.test(hp.host) && !policy.allowRemote)
+    throw new AccessDeniedError(`export on ${hp.host} refused: only loopback unless the daemon runs with --allow-remote-exports`);
+  return { host: hp.host, port: hp.port };
 }
 
 /** One multipath device served over NBD. */
