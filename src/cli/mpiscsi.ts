@@ -54,7 +54,7 @@ import {
 import type { ScsiExecutor } from '../session/lun.js';
 import { versionLine } from '../control/version.js';
 
-const out = (line: string) => process.stdout.write(line + '\n');
+const out = (line: string) => process.stdout.write(`${line}\n`);
 
 function urlArg(value: string): IscsiUrl {
   try {
@@ -217,17 +217,20 @@ function toolExitCode(err: unknown): number {
 }
 
 /** VPD pages the text output decodes, each with its parser and iscsi-inq's lines. */
-const VPD_PAGES: Readonly<Record<number, (data: Buffer) => { parsed: object; lines: string[] }>> = {
-  0x00: (d) => withLines(parseSupportedVpdPages(d), supportedPagesLines),
-  0x80: (d) => withLines(parseUnitSerialNumber(d), unitSerialLines),
-  0x83: (d) => {
-    const di = parseDeviceIdentification(d);
-    return { parsed: { ...di, wwid: wwid(di.designators) }, lines: deviceIdentificationLines(di) };
-  },
-  0xb0: (d) => withLines(parseBlockLimits(d), blockLimitsLines),
-  0xb1: (d) => withLines(parseBlockDeviceCharacteristics(d), blockDeviceCharacteristicsLines),
-  0xb2: (d) => withLines(parseLogicalBlockProvisioning(d), logicalBlockProvisioningLines),
-};
+const VPD_PAGES: ReadonlyMap<number, (data: Buffer) => { parsed: object; lines: string[] }> = new Map([
+  [0x00, (d: Buffer) => withLines(parseSupportedVpdPages(d), supportedPagesLines)],
+  [0x80, (d: Buffer) => withLines(parseUnitSerialNumber(d), unitSerialLines)],
+  [
+    0x83,
+    (d: Buffer) => {
+      const di = parseDeviceIdentification(d);
+      return { parsed: { ...di, wwid: wwid(di.designators) }, lines: deviceIdentificationLines(di) };
+    },
+  ],
+  [0xb0, (d: Buffer) => withLines(parseBlockLimits(d), blockLimitsLines)],
+  [0xb1, (d: Buffer) => withLines(parseBlockDeviceCharacteristics(d), blockDeviceCharacteristicsLines)],
+  [0xb2, (d: Buffer) => withLines(parseLogicalBlockProvisioning(d), logicalBlockProvisioningLines)],
+]);
 
 function withLines<T extends object>(parsed: T, lines: (p: T) => string[]): { parsed: object; lines: string[] } {
   return { parsed, lines: lines(parsed) };
@@ -252,7 +255,7 @@ async function cmdInq(url: LunUrl, opts: ToolOptions & { evpd?: number; page?: n
     }
     const page = opts.page ?? 0;
     const data = await scsiStep(`INQUIRY (VPD page 0x${page.toString(16).padStart(2, '0')}) of LUN ${lun}`, () => inquiryData(s, lun, page));
-    const decode = VPD_PAGES[page];
+    const decode = VPD_PAGES.get(page);
     if (!decode) {
       // A page the target has and we do not decode: its bytes, as iscsi-inq has nothing better either.
       if (opts.json) return out(toJson({ pageCode: page, data }));
@@ -470,7 +473,7 @@ export function buildProgram(): Command {
     .argument('<file>', 'span file')
     .option('--all', 'every trace, not only failovers')
     .action((file: string, opts: { all?: boolean }) => {
-      for (const line of traceSummary(file, opts.all ? /./ : undefined)) process.stdout.write(line + '\n');
+      for (const line of traceSummary(file, opts.all ? /./ : undefined)) process.stdout.write(`${line}\n`);
     });
   return program;
 }

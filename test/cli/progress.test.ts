@@ -7,7 +7,14 @@ import { Progress } from '../../src/cli/progress.js';
 
 /** A stderr stand-in: what was written, and whether it claims to be a terminal. */
 function stream(isTTY: boolean): NodeJS.WriteStream & { text: string } {
-  const s = { isTTY, text: '', write(chunk: string) { s.text += chunk; return true; } };
+  const s = {
+    isTTY,
+    text: '',
+    write(chunk: string) {
+      s.text += chunk;
+      return true;
+    },
+  };
   return s as unknown as NodeJS.WriteStream & { text: string };
 }
 

@@ -46,10 +46,18 @@ describe('iscsi-inq lines', () => {
     expect(lines.slice(-3)).toEqual(['Version Descriptor:04c0 SBC-3', 'Version Descriptor:0960 iSCSI', 'Version Descriptor:0300 SPC-3']);
   });
 
-  it("0x83: last designator first as iscsi-inq numbers them, binary ones in hex", () => {
+  it('0x83: last designator first as iscsi-inq numbers them, binary ones in hex', () => {
     const lines = deviceIdentificationLines(parseDeviceIdentification(tgtd.vpdDeviceIdentification));
-    expect(lines.slice(0, 3)).toEqual(['Peripheral Qualifier:CONNECTED', 'Peripheral Device Type:DIRECT_ACCESS', 'Page Code:(0x83) DEVICE_IDENTIFICATION']);
-    expect(lines.filter((l) => l.startsWith('Designator Type:'))).toEqual(['Designator Type:(3) NAA', 'Designator Type:(3) NAA', 'Designator Type:(1) T10_VENDORT_ID']);
+    expect(lines.slice(0, 3)).toEqual([
+      'Peripheral Qualifier:CONNECTED',
+      'Peripheral Device Type:DIRECT_ACCESS',
+      'Page Code:(0x83) DEVICE_IDENTIFICATION',
+    ]);
+    expect(lines.filter((l) => l.startsWith('Designator Type:'))).toEqual([
+      'Designator Type:(3) NAA',
+      'Designator Type:(3) NAA',
+      'Designator Type:(1) T10_VENDORT_ID',
+    ]);
     expect(lines).toContain('Designator:[ 60 00 00 00 00 00 00 00 0e 00 00 00 00 01 00 01]');
     expect(lines.at(-1)).toBe('Designator:[IET     00010001]');
   });

@@ -69,11 +69,15 @@ describe('inq is iscsi-inq', () => {
     ['0xb1', 177],
     ['0xb2', 178],
   ])('VPD page %s, every field', async (hex, dec) => {
-    for (const lun of [0, 1]) await sameOutput(['inq', '-e', '1', '-c', hex, url(lun)], ['iscsi-inq', ['-e', '1', '-c', String(dec), url(lun)]]);
+    for (const lun of [0, 1])
+      await sameOutput(['inq', '-e', '1', '-c', hex, url(lun)], ['iscsi-inq', ['-e', '1', '-c', String(dec), url(lun)]]);
   });
 
   it('VPD page 0x83: the same designators in the same order; binary ones in hex, as libiscsi prints them since 1.20.3', async () => {
-    const [m, l] = await Promise.all([runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x83', url(1)]), libiscsi('iscsi-inq', ['-e', '1', '-c', '131', url(1)])]);
+    const [m, l] = await Promise.all([
+      runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x83', url(1)]),
+      libiscsi('iscsi-inq', ['-e', '1', '-c', '131', url(1)]),
+    ]);
     expect(l.code, l.stderr).toBe(0);
     expect(m.code, m.stderr).toBe(0);
     const ours = fields(m.stdout);
@@ -96,7 +100,10 @@ describe('inq is iscsi-inq', () => {
 
   it('a LUN with no LU: nothing on stdout, the sense iscsi-inq reports, exit 10', async () => {
     for (const args of [[], ['-e', '1', '-c', '0x83']]) {
-      const [m, l] = await Promise.all([runCli('mpiscsi', ['inq', ...args, url(7)]), libiscsi('iscsi-inq', [...args.map((a) => (a === '0x83' ? '131' : a)), url(7)])]);
+      const [m, l] = await Promise.all([
+        runCli('mpiscsi', ['inq', ...args, url(7)]),
+        libiscsi('iscsi-inq', [...args.map((a) => (a === '0x83' ? '131' : a)), url(7)]),
+      ]);
       expect(l.code).toBe(10);
       const sense = /SENSE KEY:.*\)/.exec(l.stderr)?.[0];
       expect(sense).toBe('SENSE KEY:ILLEGAL_REQUEST(5) ASCQ:LOGICAL_UNIT_NOT_SUPPORTED(0x2500)');
@@ -107,7 +114,10 @@ describe('inq is iscsi-inq', () => {
   });
 
   it('a VPD page the LU does not have: CHECK CONDITION, the same sense, exit 10', async () => {
-    const [m, l] = await Promise.all([runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x07', url(1)]), libiscsi('iscsi-inq', ['-e', '1', '-c', '7', url(1)])]);
+    const [m, l] = await Promise.all([
+      runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x07', url(1)]),
+      libiscsi('iscsi-inq', ['-e', '1', '-c', '7', url(1)]),
+    ]);
     expect(l.code).toBe(10);
     const sense = /SENSE KEY:.*\)/.exec(l.stderr)?.[0];
     expect(sense).toBe('SENSE KEY:ILLEGAL_REQUEST(5) ASCQ:INVALID_FIELD_IN_CDB(0x2400)');
@@ -118,7 +128,13 @@ describe('inq is iscsi-inq', () => {
   it('--json keeps the parsed fields', async () => {
     const r = await runCli('mpiscsi', ['inq', '--json', url(1)]);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ peripheralQualifier: 0, peripheralDeviceType: 0, vendor: 'IET', product: 'VIRTUAL-DISK', cmdQue: true });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      peripheralQualifier: 0,
+      peripheralDeviceType: 0,
+      vendor: 'IET',
+      product: 'VIRTUAL-DISK',
+      cmdQue: true,
+    });
     const sn = await runCli('mpiscsi', ['inq', '-e', '1', '-c', '0x80', '--json', url(1)]);
     expect(JSON.parse(sn.stdout)).toMatchObject({ pageCode: 0x80, serialNumber: 'beaf11' });
   });
@@ -164,10 +180,17 @@ describe('URLs for one LU need their LUN', () => {
       const l = await libiscsi('iscsi-inq', [text]);
       expect(l.code).toBe(10);
       expect(l.stderr).toContain('Could not parse <lun>');
-      for (const args of [['inq', text], ['readcap', text], ['perf', '-t', '1', text], ['dd', '-s', text, '-d', '/dev/null']]) {
+      for (const args of [
+        ['inq', text],
+        ['readcap', text],
+        ['perf', '-t', '1', text],
+        ['dd', '-s', text, '-d', '/dev/null'],
+      ]) {
         const m = await runCli('mpiscsi', args);
         expect(m.code, args.join(' ')).toBe(7);
-        expect(m.stderr).toContain(`the iSCSI URL "${text}" names no LUN: it must be of the form iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>`);
+        expect(m.stderr).toContain(
+          `the iSCSI URL "${text}" names no LUN: it must be of the form iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>`,
+        );
       }
     }
   });
