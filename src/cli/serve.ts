@@ -9,6 +9,7 @@ import type { SessionWishes } from '../iscsi/negotiation.js';
 import { ManagedSession } from '../session/managed-session.js';
 import { sayLoginWarnings } from '../session/login-warnings.js';
 import { WISH_KEYS } from '../session/node-session.js';
+import { NODE_SETTINGS, readSetting } from '../settings/index.js';
 import { LoginPacer } from '../session/login-pacer.js';
 import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
@@ -54,11 +55,6 @@ export class ServeUsageError extends RangeError {
   override readonly name = 'ServeUsageError';
 }
 
-function int(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new ServeUsageError(`"${v}" is not a whole number`);
-  return n;
-}
 
 /** Splits `--set KEY=VALUE` into node-record keys (timers, wishes) and multipath settings; unknown keys throw. */
 export function parseSettings(sets: string[]): {
@@ -80,7 +76,7 @@ export function parseSettings(sets: string[]): {
     try {
       if (timerKeys.has(key)) record[key] = value;
       else if (key in WISH_KEYS) WISH_KEYS[key](wishes, value, key);
-      else if (SESSION_KEYS.includes(key)) cmdsMax = int(value);
+      else if (SESSION_KEYS.includes(key)) cmdsMax = readSetting(NODE_SETTINGS.get(key)!, value) as number; // the record's rule
       else if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key)) multipath[key] = value;
       else
         throw new ServeUsageError(

@@ -2,7 +2,8 @@
  * Issue 12: whatever `-o update` accepts a login accepts, and the reverse. For every node record key a login
  * reads (timers, negotiation wishes, cmds_max, port, CHAP algorithms) and many values, checkRecordValue (the
  * check of `-o update`, NATS node.update) and the login's own reading (sessionOptionsFromRecord, the timers'
- * validation, the Negotiator's wish ranges) agree; and what the check stores reads back as the same login.
+ * validation, the Negotiator's wish ranges) agree, and so does `--set` where it takes the key; and what the
+ * check stores reads back as the same login.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { defaultNodeRecord, NODE_SCHEMA } from '../../src/db/node-record.js';
 import { checkRecordValue } from '../../src/db/record-ops.js';
 import { DEFAULT_WISHES, Negotiator } from '../../src/iscsi/negotiation.js';
 import { sessionOptionsFromRecord, WISH_KEYS } from '../../src/session/node-session.js';
+import { parseSettings } from '../../src/cli/serve.js';
 
 const T = 'iqn.2026-12.test:agree';
 const LOGIN_KEYS = [
@@ -103,6 +105,16 @@ describe('-o update and the login agree on every key the login reads', () => {
           `${key} = ${JSON.stringify(v)}: update ${u.ok ? 'accepts' : String((u as { error: unknown }).error)}, login ${l.ok ? 'accepts' : String((l as { error: unknown }).error)}`,
         ).toBe(l.ok);
         if (u.ok && l.ok) expect(login(key, u.stored)).toEqual(l);
+        // `mpiscsi serve --set KEY=VALUE` (and the one-shot tools') takes what the record check takes.
+        if (key !== 'node.conn[0].port' && key !== 'node.session.auth.chap_algs') {
+          let set = true;
+          try {
+            parseSettings([`${key}=${v}`]);
+          } catch {
+            set = false;
+          }
+          expect(set, `--set ${key}=${JSON.stringify(v)}`).toBe(u.ok);
+        }
       }),
       { numRuns: 300 },
     );
