@@ -55,7 +55,6 @@ export class ServeUsageError extends RangeError {
   override readonly name = 'ServeUsageError';
 }
 
-
 /** Splits `--set KEY=VALUE` into node-record keys (timers, wishes) and multipath settings; unknown keys throw. */
 export function parseSettings(sets: string[]): {
   record: Record<string, string>;
@@ -76,7 +75,8 @@ export function parseSettings(sets: string[]): {
     try {
       if (timerKeys.has(key)) record[key] = value;
       else if (key in WISH_KEYS) WISH_KEYS[key](wishes, value, key);
-      else if (SESSION_KEYS.includes(key)) cmdsMax = readSetting(NODE_SETTINGS.get(key)!, value) as number; // the record's rule
+      else if (SESSION_KEYS.includes(key))
+        cmdsMax = readSetting(NODE_SETTINGS.get(key)!, value) as number; // the record's rule
       else if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key)) multipath[key] = value;
       else
         throw new ServeUsageError(
