@@ -211,9 +211,13 @@ class ReportedError extends Error {
   }
 }
 
-/** The exit code of a tool's failure: 10 for a SCSI failure (as libiscsi's tools), iscsiadm's codes otherwise. */
+/**
+ * The exit code of a tool's failure: 10 for a SCSI failure (a command's status or sense, a LUN with no LU),
+ * as libiscsi's tools exit; iscsiadm's codes for the rest (usage, login, transport).
+ */
 function toolExitCode(err: unknown): number {
-  return err instanceof ScsiToolError ? SCSI_FAILURE_EXIT : exitCodeFor(err);
+  if (err instanceof ScsiToolError || err instanceof CheckConditionError || err instanceof ScsiStatusError) return SCSI_FAILURE_EXIT;
+  return exitCodeFor(err);
 }
 
 /** VPD pages the text output decodes, each with its parser and iscsi-inq's lines. */

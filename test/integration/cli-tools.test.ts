@@ -37,6 +37,8 @@ beforeAll(async () => {
   await tgtd.addAccount(tid, 'carol', 'carol-secret-77');
   await tgtd.setTargetParam(tid, 'HeaderDigest', 'CRC32C');
   await tgtd.setTargetParam(tid, 'DataDigest', 'CRC32C');
+  tid = await tgtd.addTarget('iqn.2026-11.test:ro');
+  await tgtd.addLun(tid, 1, { size: 1024 * 1024, readonly: true });
   tid = await tgtd.addTarget('iqn.2026-11.test:null');
   await tgtd.addLun(tid, 1, { bstype: 'null', size: 0 });
 });
@@ -51,7 +53,7 @@ describe('mpiscsi ls', () => {
     const r = await runCli('mpiscsi', ['ls', `iscsi://${tgtd.host}:${tgtd.port}`]);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter(Boolean).sort()).toEqual(
-      ['dst', 'null', 'src'].map((t) => `Target:iqn.2026-11.test:${t} Portal:127.0.0.1:${tgtd.port},1`),
+      ['dst', 'null', 'ro', 'src'].map((t) => `Target:iqn.2026-11.test:${t} Portal:127.0.0.1:${tgtd.port},1`),
     );
     const s = await runCli('mpiscsi', ['ls', '-s', `iscsi://${tgtd.host}:${tgtd.port}`]);
     expect(s.stdout).toContain('Lun:0    Type:STORAGE_ARRAY_CONTROLLER');
@@ -131,6 +133,14 @@ describe('mpiscsi dd', () => {
     const r = await runCli('mpiscsi', ['dd', '--set', 'no_path_retry=queue', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'never.img')]);
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/no_path_retry is a multipath setting; mpiscsi dd runs one session/);
+  });
+
+  it('exits 10 on a CHECK CONDITION (a read-only LU), as libiscsi\'s tools exit on a SCSI failure, naming the sense', async () => {
+    const input = join(dir, 'ro-input.img');
+    writeFileSync(input, randomBytes(64 * 1024));
+    const r = await runCli('mpiscsi', ['dd', '-s', input, '-d', url('iqn.2026-11.test:ro')]);
+    expect(r.code, r.stderr).toBe(10);
+    expect(r.stderr).toMatch(/mpiscsi: dd stopped at byte 0: CHECK CONDITION: DATA PROTECT, WRITE PROTECTED \(0x27\/0x00\)/);
   });
 
   it('exits 24 on a wrong CHAP secret and never prints it', async () => {
