@@ -83,6 +83,15 @@ const str = (key: string, def = ''): Setting<string> => s(key, text, def);
 const secret = (key: string): Setting<string> => s(key, text, '', { masked: true });
 const int = (key: string, def: number): Setting<number> => s(key, integer(), def);
 
+/** CHAP of a node's session or a discovery session: the method, our credentials, the target's (mutual CHAP). */
+const auth = (prefix: string): Setting[] => [
+  s(`${prefix}.authmethod`, choice(AUTH_METHODS), 'None'),
+  str(`${prefix}.username`),
+  secret(`${prefix}.password`),
+  str(`${prefix}.username_in`),
+  secret(`${prefix}.password_in`),
+];
+
 /** Integer iface keys (offload HBAs) that 2.1.x writes in node and iface records; kept, not used. */
 const IFACE_INTS: Setting[] = [
   'iface.vlan_id',
@@ -128,11 +137,7 @@ export const NODE_SETTINGS = table([
   s('node.session.cmds_max', integer({ min: 2, max: 2048 }, 'count'), 128),
   s('node.session.queue_depth', count({ min: 1, max: 1024 }), 32),
   s('node.session.nr_sessions', count({ min: 1, max: 1024 }), 1),
-  s('node.session.auth.authmethod', choice(AUTH_METHODS), 'None'),
-  str('node.session.auth.username'),
-  secret('node.session.auth.password'),
-  str('node.session.auth.username_in'),
-  secret('node.session.auth.password_in'),
+  ...auth('node.session.auth'),
   s('node.session.auth.chap_algs', chapAlgs, 'MD5'),
   // 0 fails I/O at once, negative holds it forever (reference/open-iscsi.md).
   timer('node.session.timeo.replacement_timeout', seconds(), 120),
@@ -190,11 +195,7 @@ export const DISCOVERY_SETTINGS = table([
   s('discovery.type', choice(['sendtargets', 'isns', 'offload_send_targets', 'slp', 'static', 'fw'] as const), 'sendtargets'),
   str('discovery.sendtargets.address'),
   s('discovery.sendtargets.port', integer({ min: 1, max: 65535 }), 3260),
-  s('discovery.sendtargets.auth.authmethod', choice(AUTH_METHODS), 'None'),
-  str('discovery.sendtargets.auth.username'),
-  secret('discovery.sendtargets.auth.password'),
-  str('discovery.sendtargets.auth.username_in'),
-  secret('discovery.sendtargets.auth.password_in'),
+  ...auth('discovery.sendtargets.auth'),
   s('discovery.sendtargets.timeo.login_timeout', integer({ min: 1 }), 15),
   s('discovery.sendtargets.use_discoveryd', yesNo, 'No'),
   int('discovery.sendtargets.discoveryd_poll_inval', 30),
