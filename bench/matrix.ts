@@ -178,10 +178,26 @@ interface Export {
   lines: Array<{ at: number; line: string }>;
 }
 
+/**
+ * Stops an export with SIGTERM (serve logs out and exits, so a --cpu-prof profile gets written), SIGKILL after 5 s.
+ */
+async function stopExport(e: Export): Promise<void> {
+  const p = e.process;
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
 /** Starts `mpiscsi serve` on a unix socket; resolves when it prints the NBD URI. */
 async function startServe(id: string, name: string, socket: string, urls: string[], set: string[]): Promise<Export> {
   const args = [MPISCSI, 'serve', '--socket', socket, '--name', name, '-i', `iqn.2026-11.io.mpiscsi:bench-${id}`, ...set.flatMap((s) => ['--set', s]), ...urls];
-  const child = track(spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // MPISCSI_BENCH_NODE_ARGS (space-separated) reaches the serve processes only, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'
+  // to profile the export under the bench's load (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.MPISCSI_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = track(spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
   const exp: Export = { id, uri: '', process: child, lines: [] };
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -785,7 +801,7 @@ async function main(): Promise<void> {
           }
         }
       }
-      for (const e of exports.values()) e.process.kill('SIGKILL');
+      for (const e of exports.values()) await stopExport(e);
     }
 
     if (opts.failover) {
@@ -810,7 +826,7 @@ async function main(): Promise<void> {
             `stall ${f0(f.stall.longestMs)} ms, ${'failed' in f.fio ? f.fio.failed : `max clat ${f0(f.fio.maxClatMs)} ms, fio error ${f.fio.error}`}`,
         );
       }
-      exp.process.kill('SIGKILL');
+      await stopExport(exp);
       for (const p of proxies.splice(0)) await p.stop();
     }
   } finally {

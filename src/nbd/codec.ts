@@ -341,7 +341,9 @@ export function decodeRequestHeader(buf: Buffer): Decoded<RequestHeader> | undef
 
 /** S: simple reply header; a successful NBD_CMD_READ's data follows it. */
 export function encodeSimpleReply(error: number, cookie: bigint): Buffer {
-  const b = Buffer.alloc(SIMPLE_REPLY_HEADER_LENGTH);
+  // allocUnsafe: every byte is written below, and small unsafe buffers come from Node's shared slab, so a
+  // reply header costs no allocation of its own on the per-I/O path.
+  const b = Buffer.allocUnsafe(SIMPLE_REPLY_HEADER_LENGTH);
   b.writeUInt32BE(NBD_SIMPLE_REPLY_MAGIC, 0);
   b.writeUInt32BE(error >>> 0, 4);
   b.writeBigUInt64BE(cookie, 8);
@@ -358,19 +360,25 @@ export interface ChunkHeader {
 
 /** S: structured reply chunk header; `length` payload bytes follow. */
 export function encodeChunkHeader(h: ChunkHeader): Buffer {
-  const b = Buffer.alloc(STRUCTURED_REPLY_HEADER_LENGTH);
-  b.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, 0);
-  b.writeUInt16BE(h.flags, 4);
-  b.writeUInt16BE(h.type, 6);
-  b.writeBigUInt64BE(h.cookie, 8);
-  b.writeUInt32BE(h.length >>> 0, 16);
+  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_LENGTH);
+  writeChunkHeader(b, h.flags, h.type, h.cookie, h.length);
   return b;
+}
+
+/** Writes a structured reply chunk header at the start of `b` (every one of its 20 bytes). */
+function writeChunkHeader(b: Buffer, flags: number, type: number, cookie: bigint, length: number): void {
+  b.writeUInt32BE(NBD_STRUCTURED_REPLY_MAGIC, 0);
+  b.writeUInt16BE(flags, 4);
+  b.writeUInt16BE(type, 6);
+  b.writeBigUInt64BE(cookie, 8);
+  b.writeUInt32BE(length >>> 0, 16);
 }
 
 /** S: NBD_REPLY_TYPE_OFFSET_DATA header and offset; `dataLength` bytes of data follow (sent separately, not copied). */
 export function encodeOffsetDataHeader(cookie: bigint, offset: bigint, dataLength: number, flags = NBD_REPLY_FLAG_DONE): Buffer {
-  const b = Buffer.alloc(STRUCTURED_REPLY_HEADER_LENGTH + 8);
-  encodeChunkHeader({ flags, type: NBD_REPLY_TYPE_OFFSET_DATA, cookie, length: 8 + dataLength }).copy(b, 0);
+  // One buffer from the shared slab, written in place: this is the header of every READ reply.
+  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_LENGTH + 8);
+  writeChunkHeader(b, flags, NBD_REPLY_TYPE_OFFSET_DATA, cookie, 8 + dataLength);
   b.writeBigUInt64BE(offset, STRUCTURED_REPLY_HEADER_LENGTH);
   return b;
 }
@@ -386,8 +394,8 @@ export function encodeErrorChunk(cookie: bigint, error: number, message = '', fl
         .replace(/\uFFFD+$/, ''),
       'utf8',
     );
-  const b = Buffer.alloc(STRUCTURED_REPLY_HEADER_LENGTH + 6 + msg.length);
-  encodeChunkHeader({ flags, type: NBD_REPLY_TYPE_ERROR, cookie, length: 6 + msg.length }).copy(b, 0);
+  const b = Buffer.allocUnsafe(STRUCTURED_REPLY_HEADER_LENGTH + 6 + msg.length);
+  writeChunkHeader(b, flags, NBD_REPLY_TYPE_ERROR, cookie, 6 + msg.length);
   b.writeUInt32BE(error >>> 0, STRUCTURED_REPLY_HEADER_LENGTH);
   b.writeUInt16BE(msg.length, STRUCTURED_REPLY_HEADER_LENGTH + 4);
   msg.copy(b, STRUCTURED_REPLY_HEADER_LENGTH + 6);

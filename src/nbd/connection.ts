@@ -418,9 +418,7 @@ export class NbdConnection {
     const offset = Number(h.offset);
     const fua = (h.flags & C.NBD_CMD_FLAG_FUA) !== 0;
     // FUA on TRIM/WRITE_ZEROES (and on WRITE when the device cannot FUA): make the result durable with a flush.
-    const flushAfter = async () => {
-      if (fua && info.canFlush) await dev.flush();
-    };
+    const flushAfter = fua && info.canFlush;
     switch (h.type) {
       case C.NBD_CMD_READ: {
         const buf = this.host.readBuffers.get(h.length);
@@ -435,7 +433,7 @@ export class NbdConnection {
       }
       case C.NBD_CMD_WRITE:
         await dev.write(offset, data!, fua && info.canFua);
-        if (!info.canFua) await flushAfter();
+        if (flushAfter && !info.canFua) await dev.flush();
         return;
       case C.NBD_CMD_FLUSH:
         // proto.md: writes replied to before the FLUSH must be durable. Waiting also for the writes still in
@@ -445,11 +443,11 @@ export class NbdConnection {
         return;
       case C.NBD_CMD_TRIM:
         await dev.trim(offset, h.length);
-        await flushAfter();
+        if (flushAfter) await dev.flush();
         return;
       case C.NBD_CMD_WRITE_ZEROES:
         await dev.writeZeroes(offset, h.length, (h.flags & C.NBD_CMD_FLAG_NO_HOLE) !== 0);
-        await flushAfter();
+        if (flushAfter) await dev.flush();
         return;
       case C.NBD_CMD_CACHE:
         await dev.cache(offset, h.length);

@@ -254,16 +254,19 @@ export class ScsiBlockDevice implements BlockDevice {
     if (into !== undefined && into.length < length) throw new RangeError(`read: buffer of ${into.length} bytes for ${length}`);
     const out = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length);
     const bs = this.info.blockSize;
-    await runLimited(pieces(lba, blocks, this.info.maxTransfer / bs), this.concurrency, async (p) => {
-      const at = (p.lba - lba) * bs;
-      const n = p.blocks * bs;
-      const slice = out.subarray(at, at + n);
-      const res = await this.run(readBlocks({ lba: p.lba, blocks: p.blocks, blockSize: bs }), { readInto: slice });
-      // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
-      if (res.data.length !== n) throw new Error(`READ at LBA ${p.lba}: ${res.data.length} of ${n} bytes arrived (residual ${res.residual})`);
-      if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
-    });
+    const maxBlocks = this.info.maxTransfer / bs;
+    // One command (every 4 KiB I/O): no piece list, closure or extra promise on the per-I/O path.
+    if (blocks <= maxBlocks) await this.readPiece(lba, blocks, out);
+    else await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) => this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)));
     return out;
+  }
+
+  /** READ of `blocks` blocks at `lba` into `slice` (exactly their size). */
+  private async readPiece(lba: number, blocks: number, slice: Buffer): Promise<void> {
+    const res = await this.run(readBlocks({ lba, blocks, blockSize: this.info.blockSize }), { readInto: slice });
+    // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
+    if (res.data.length !== slice.length) throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
+    if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
   }
 
   async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
@@ -271,12 +274,15 @@ export class ScsiBlockDevice implements BlockDevice {
     const bs = this.info.blockSize;
     // FUA on the WRITE when the LU honours it (MODE SENSE DPOFUA); otherwise a SYNCHRONIZE CACHE afterwards.
     const fuaBit = fua && this.info.canFua;
-    await runLimited(pieces(lba, blocks, this.info.maxTransfer / bs), this.concurrency, async (p) => {
-      const at = (p.lba - lba) * bs;
-      await this.run(writeBlocks({ lba: p.lba, blocks: p.blocks, blockSize: bs, fua: fuaBit }), {
-        dataOut: data.subarray(at, at + p.blocks * bs),
+    const maxBlocks = this.info.maxTransfer / bs;
+    if (blocks <= maxBlocks) await this.run(writeBlocks({ lba, blocks, blockSize: bs, fua: fuaBit }), { dataOut: data });
+    else
+      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, async (p) => {
+        const at = (p.lba - lba) * bs;
+        await this.run(writeBlocks({ lba: p.lba, blocks: p.blocks, blockSize: bs, fua: fuaBit }), {
+          dataOut: data.subarray(at, at + p.blocks * bs),
+        });
       });
-    });
     if (fua && !fuaBit) await this.flush();
   }
 

@@ -49,7 +49,12 @@ export class TickClock implements Clock {
     const due = this.dueOf.get(id);
     if (due === undefined) return;
     this.dueOf.delete(id);
-    const bucket = this.buckets.get(due)!;
+    const bucket = this.buckets.get(due);
+    if (!bucket) {
+      // Cleared by a callback of the bucket now firing: it must not run either.
+      this.firing?.delete(id);
+      return;
+    }
     bucket.delete(id);
     if (bucket.size === 0) {
       this.buckets.delete(due);
@@ -68,9 +73,18 @@ export class TickClock implements Clock {
     this.buckets.delete(due);
     this.timers.delete(due);
     if (!bucket) return;
-    for (const [id, fn] of bucket) {
-      this.dueOf.delete(id);
-      fn();
+    this.firing = bucket;
+    try {
+      for (const [id, fn] of bucket) {
+        bucket.delete(id);
+        this.dueOf.delete(id);
+        fn();
+      }
+    } finally {
+      this.firing = undefined;
     }
   }
+
+  /** The bucket whose callbacks are running, so that one of them can clear another. */
+  private firing: Map<number, () => void> | undefined;
 }

@@ -60,6 +60,20 @@ describe('TickClock', () => {
     expect(fired[1] - fired[0]).toBeLessThanOrEqual(1);
   });
 
+  it('a callback that clears another timer of its own tick stops it from running, without throwing', () => {
+    const c = new TickClock(100);
+    const ran: string[] = [];
+    let second = 0;
+    c.setTimeout(() => {
+      ran.push('first');
+      c.clearTimeout(second);
+    }, 10);
+    second = c.setTimeout(() => ran.push('second'), 20);
+    vi.advanceTimersByTime(100);
+    expect(ran).toEqual(['first']);
+    expect(c.pending).toBe(0);
+  });
+
   it('refuses a tick that is not positive', () => {
     expect(() => new TickClock(0)).toThrow(RangeError);
   });
