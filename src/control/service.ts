@@ -122,6 +122,10 @@ export async function startControlService(nc: NatsConnection, host: ControlHost,
     }
   });
 
+  // The endpoints' SUBs are only queued on our connection: a PING/PONG round trip makes the server hold them
+  // before we say the service is up, so a client's first request never meets "no responders".
+  await nc.flush();
+
   let stopped: Promise<void> | undefined;
   return {
     hostId,
