@@ -257,7 +257,10 @@ export class ScsiBlockDevice implements BlockDevice {
     const maxBlocks = this.info.maxTransfer / bs;
     // One command (every 4 KiB I/O): no piece list, closure or extra promise on the per-I/O path.
     if (blocks <= maxBlocks) await this.readPiece(lba, blocks, out);
-    else await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) => this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)));
+    else
+      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
+        this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)),
+      );
     return out;
   }
 
@@ -275,15 +278,18 @@ export class ScsiBlockDevice implements BlockDevice {
     // FUA on the WRITE when the LU honours it (MODE SENSE DPOFUA); otherwise a SYNCHRONIZE CACHE afterwards.
     const fuaBit = fua && this.info.canFua;
     const maxBlocks = this.info.maxTransfer / bs;
-    if (blocks <= maxBlocks) await this.run(writeBlocks({ lba, blocks, blockSize: bs, fua: fuaBit }), { dataOut: data });
+    // As read(): one command without the piece list on the per-I/O path.
+    if (blocks <= maxBlocks) await this.writePiece(lba, blocks, data, fuaBit);
     else
-      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, async (p) => {
-        const at = (p.lba - lba) * bs;
-        await this.run(writeBlocks({ lba: p.lba, blocks: p.blocks, blockSize: bs, fua: fuaBit }), {
-          dataOut: data.subarray(at, at + p.blocks * bs),
-        });
-      });
+      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
+        this.writePiece(p.lba, p.blocks, data.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), fuaBit),
+      );
     if (fua && !fuaBit) await this.flush();
+  }
+
+  /** WRITE of `blocks` blocks at `lba` from `slice` (exactly their size). */
+  private async writePiece(lba: number, blocks: number, slice: Buffer, fua: boolean): Promise<void> {
+    await this.run(writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }), { dataOut: slice });
   }
 
   async flush(): Promise<void> {
