@@ -20,7 +20,18 @@ import { fileURLToPath } from 'node:url';
 import { Tgtd } from '../test/support/tgtd.js';
 import { cleanUpOnExit, countSyscalls, cpuSeconds, describeFailure, execText, killChildren, killTgtdNow, run, track } from './processes.js';
 import { FaultProxy } from '../test/support/fault-proxy.js';
-import { clatPercentile, fioArgs, longestStall, parseFioJson, parseFioLog, throughputSeries, PERCENTILES, type FioResult, type FioRw, type ThroughputPoint } from './fio.js';
+import {
+  clatPercentile,
+  fioArgs,
+  longestStall,
+  parseFioJson,
+  parseFioLog,
+  throughputSeries,
+  PERCENTILES,
+  type FioResult,
+  type FioRw,
+  type ThroughputPoint,
+} from './fio.js';
 import { barChart, cdfChart, timeChart, type Marker, type Panel } from './svg.js';
 
 /** dist/bench/matrix.js -> repository root. */
@@ -169,7 +180,6 @@ cleanUpOnExit('matrix', killAll);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-
 /** A long-running NBD server child (mpiscsi serve or qemu-nbd) and the lines it printed, with arrival times. */
 interface Export {
   id: string;
@@ -193,7 +203,18 @@ async function stopExport(e: Export): Promise<void> {
 
 /** Starts `mpiscsi serve` on a unix socket; resolves when it prints the NBD URI. */
 async function startServe(id: string, name: string, socket: string, urls: string[], set: string[]): Promise<Export> {
-  const args = [MPISCSI, 'serve', '--socket', socket, '--name', name, '-i', `iqn.2026-11.io.mpiscsi:bench-${id}`, ...set.flatMap((s) => ['--set', s]), ...urls];
+  const args = [
+    MPISCSI,
+    'serve',
+    '--socket',
+    socket,
+    '--name',
+    name,
+    '-i',
+    `iqn.2026-11.io.mpiscsi:bench-${id}`,
+    ...set.flatMap((s) => ['--set', s]),
+    ...urls,
+  ];
   // MPISCSI_BENCH_NODE_ARGS (space-separated) reaches the serve processes only, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'
   // to profile the export under the bench's load (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.MPISCSI_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -250,12 +271,16 @@ function canConnect(path: string): Promise<boolean> {
 /** Starts qemu-nbd (libiscsi block driver) on a unix socket; resolves once the socket accepts. */
 async function startQemuNbd(socket: string, url: string): Promise<Export> {
   // -t: keep serving after a client leaves; --shared=0: any number of clients (fio connects once per run).
-  const child = track(spawn('qemu-nbd', ['-f', 'raw', '-t', '--shared=0', '--socket', socket, url], { stdio: ['ignore', 'ignore', 'pipe'] }));
+  const child = track(
+    spawn('qemu-nbd', ['-f', 'raw', '-t', '--shared=0', '--socket', socket, url], { stdio: ['ignore', 'ignore', 'pipe'] }),
+  );
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
   for (let i = 0; i < 400; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`qemu-nbd exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
-    if (existsSync(socket) && (await canConnect(socket))) return { id: 'qemu-nbd', uri: `nbd+unix:///?socket=${socket}`, process: child, lines: [] };
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`qemu-nbd exited (${child.exitCode ?? child.signalCode}): ${stderr.trim()}`);
+    if (existsSync(socket) && (await canConnect(socket)))
+      return { id: 'qemu-nbd', uri: `nbd+unix:///?socket=${socket}`, process: child, lines: [] };
     await sleep(25);
   }
   throw new Error(`qemu-nbd did not listen on ${socket}: ${stderr.trim()}`);
@@ -290,11 +315,27 @@ async function runFio(uri: string, w: Workload, seconds: number, name: string, s
   const us = (p: number) => (clatPercentile(d, p) ?? NaN) / 1000;
   const cpuUsPerIo = cpu0 !== undefined && cpu1 !== undefined && d.ios > 0 ? ((cpu1 - cpu0) * 1e6) / d.ios : undefined;
   const cdf = [...d.clat.percentilesNs].sort((a, b) => a[0] - b[0]).map(([p, ns]): [number, number] => [p, ns / 1000]);
-  return { iops: d.iops, mbps: (d.iops * w.bs) / 1e6, clatUs: { p50: us(50), p99: us(99), p999: us(99.9), max: d.clat.maxNs / 1000 }, cpuUsPerIo, ios: d.ios, cdf };
+  return {
+    iops: d.iops,
+    mbps: (d.iops * w.bs) / 1e6,
+    clatUs: { p50: us(50), p99: us(99), p999: us(99.9), max: d.clat.maxNs / 1000 },
+    cpuUsPerIo,
+    ios: d.ios,
+    cdf,
+  };
 }
 
 async function runIscsiPerf(url: string, w: Workload, seconds: number): Promise<Sample> {
-  const args = ['-m', String(w.iodepth), '-b', String(w.bs / 512), ...(w.random ? ['-r'] : []), '-t', String(Math.max(1, Math.round(seconds))), url];
+  const args = [
+    '-m',
+    String(w.iodepth),
+    '-b',
+    String(w.bs / 512),
+    ...(w.random ? ['-r'] : []),
+    '-t',
+    String(Math.max(1, Math.round(seconds))),
+    url,
+  ];
   const r = await run('iscsi-perf', args, (seconds + 60) * 1000);
   // Progress lines end in \r; the last "iops average N (M MB/s)" is the whole run. Its MB/s is rounded MiB/s,
   // so MB/s is computed from IOPS as for fio.
@@ -336,7 +377,17 @@ interface CellSummary {
   workload: string;
   label: string;
   peers: Partial<
-    Record<PeerId, { rounds: number; iops: number; mbps: number; clatUs?: { p50: number; p99: number; p999: number; max: number }; cpuUsPerIo?: number; cdf?: Array<[number, number]> }>
+    Record<
+      PeerId,
+      {
+        rounds: number;
+        iops: number;
+        mbps: number;
+        clatUs?: { p50: number; p99: number; p999: number; max: number };
+        cpuUsPerIo?: number;
+        cdf?: Array<[number, number]>;
+      }
+    >
   >;
   /** "mpiscsi-1path/qemu-nbd" etc. */
   ratios: Record<string, Ratio>;
@@ -367,7 +418,12 @@ function summarize(w: Workload, rounds: RoundRecord[]): CellSummary {
       iops: median(ss.map((s) => s.iops)),
       mbps: median(ss.map((s) => s.mbps)),
       clatUs: lat.length
-        ? { p50: median(lat.map((l) => l.p50)), p99: median(lat.map((l) => l.p99)), p999: median(lat.map((l) => l.p999)), max: Math.max(...lat.map((l) => l.max)) }
+        ? {
+            p50: median(lat.map((l) => l.p50)),
+            p99: median(lat.map((l) => l.p99)),
+            p999: median(lat.map((l) => l.p999)),
+            max: Math.max(...lat.map((l) => l.max)),
+          }
         : undefined,
     };
   }
@@ -395,8 +451,20 @@ interface FailoverScenario {
 }
 
 const SCENARIOS: FailoverScenario[] = [
-  { id: 'write-verify-reset', title: '4 KiB random write + crc32c verify, 32 in flight; path 1 reset', rw: 'randwrite', verify: true, fault: 'reset' },
-  { id: 'write-verify-blackhole', title: '4 KiB random write + crc32c verify, 32 in flight; path 2 blackholed', rw: 'randwrite', verify: true, fault: 'blackhole' },
+  {
+    id: 'write-verify-reset',
+    title: '4 KiB random write + crc32c verify, 32 in flight; path 1 reset',
+    rw: 'randwrite',
+    verify: true,
+    fault: 'reset',
+  },
+  {
+    id: 'write-verify-blackhole',
+    title: '4 KiB random write + crc32c verify, 32 in flight; path 2 blackholed',
+    rw: 'randwrite',
+    verify: true,
+    fault: 'blackhole',
+  },
   { id: 'read-reset', title: '4 KiB random read, 32 in flight; path 1 reset', rw: 'randread', verify: false, fault: 'reset' },
   { id: 'read-blackhole', title: '4 KiB random read, 32 in flight; path 2 blackholed', rw: 'randread', verify: false, fault: 'blackhole' },
 ];
@@ -559,7 +627,15 @@ function ratioCell(r: Ratio | undefined): string {
   return r.rounds > 1 ? `${f2(r.median)}x (${f2(r.min)}–${f2(r.max)})` : `${f2(r.median)}x`;
 }
 
-function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record<string, string>, opts: Options, load: string, errors: string[], syscalls: SyscallRow[] = []): string {
+function markdown(
+  cells: CellSummary[],
+  failovers: FailoverResult[],
+  env: Record<string, string>,
+  opts: Options,
+  load: string,
+  errors: string[],
+  syscalls: SyscallRow[] = [],
+): string {
   const lines: string[] = [];
   if (cells.length) {
     const peer = (c: CellSummary, p: PeerId) => {
@@ -589,7 +665,8 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
       const l = c.peers[p]?.clatUs;
       return l ? `${f0(l.p50)} / ${f0(l.p99)} / ${f0(l.p999)}` : '–';
     };
-    for (const c of cells) lines.push(`| ${c.workload} | ${lat(c, 'mpiscsi-1path')} | ${lat(c, 'mpiscsi-2path')} | ${lat(c, 'qemu-nbd')} |`);
+    for (const c of cells)
+      lines.push(`| ${c.workload} | ${lat(c, 'mpiscsi-1path')} | ${lat(c, 'mpiscsi-2path')} | ${lat(c, 'qemu-nbd')} |`);
     const cpu = (c: CellSummary, p: PeerId) => {
       const v = c.peers[p]?.cpuUsPerIo;
       return v === undefined ? '–' : f1(v);
@@ -601,7 +678,8 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
       '| workload | mpiscsi 1 path | mpiscsi 2 paths | qemu-nbd |',
       '|---|---:|---:|---:|',
     );
-    for (const c of cells) lines.push(`| ${c.workload} | ${cpu(c, 'mpiscsi-1path')} | ${cpu(c, 'mpiscsi-2path')} | ${cpu(c, 'qemu-nbd')} |`);
+    for (const c of cells)
+      lines.push(`| ${c.workload} | ${cpu(c, 'mpiscsi-1path')} | ${cpu(c, 'mpiscsi-2path')} | ${cpu(c, 'qemu-nbd')} |`);
     if (syscalls.length) {
       const peers = [...new Set(syscalls.map((r) => r.peer))];
       const wls = [...new Set(syscalls.map((r) => r.workload))];
@@ -617,7 +695,12 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
           `| ${w} | ${peers
             .map((p) => {
               const r = syscalls.find((x) => x.peer === p && x.workload === w);
-              return r ? `${f2(r.perIo)} (${r.top.slice(0, 3).map((t) => `${t.name} ${f2(t.calls / r.ios)}`).join(', ')})` : '–';
+              return r
+                ? `${f2(r.perIo)} (${r.top
+                    .slice(0, 3)
+                    .map((t) => `${t.name} ${f2(t.calls / r.ios)}`)
+                    .join(', ')})`
+                : '–';
             })
             .join(' | ')} |`,
         );
@@ -641,7 +724,10 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
       '|---|---:|---:|---:|---:|---:|---:|---|',
     );
     for (const f of failovers) {
-      const fio = 'failed' in f.fio ? `run failed: ${f.fio.failed}` : `${f.fio.error === 0 ? 'none' : `error ${f.fio.error}`}${f.fio.preamble ? ` (${f.fio.preamble.slice(0, 80)})` : ''}`;
+      const fio =
+        'failed' in f.fio
+          ? `run failed: ${f.fio.failed}`
+          : `${f.fio.error === 0 ? 'none' : `error ${f.fio.error}`}${f.fio.preamble ? ` (${f.fio.preamble.slice(0, 80)})` : ''}`;
       const maxClat = 'failed' in f.fio ? '–' : `${f0(f.fio.maxClatMs)} ms`;
       lines.push(
         `| ${f.scenario} | ${f2(f.faultAtS)} s | ${f.pathFailedAtS === undefined ? 'not seen' : `${f2(f.pathFailedAtS)} s`} | ` +
@@ -656,7 +742,7 @@ function markdown(cells: CellSummary[], failovers: FailoverResult[], env: Record
       `libiscsi ${env.libiscsi}; load average ${load}.`,
   );
   if (errors.length) lines.push('', `Errors (cells left out): ${errors.join(' / ')}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function latencySvg(cells: CellSummary[], opts: Options): string {
@@ -702,7 +788,8 @@ function failoverSvg(failovers: FailoverResult[], seconds: number): string {
       { x: f.faultAtS, label: `${f.fault} injected`, color: '#B00020' },
       { x: f.healAtS, label: 'proxy healed', color: '#1B5E20' },
     ];
-    if (f.pathFailedAtS !== undefined) markers.push({ x: f.pathFailedAtS, label: 'path failed (initiator)', color: '#B00020', dashed: true });
+    if (f.pathFailedAtS !== undefined)
+      markers.push({ x: f.pathFailedAtS, label: 'path failed (initiator)', color: '#B00020', dashed: true });
     if (f.pathRestoredAtS !== undefined) markers.push({ x: f.pathRestoredAtS, label: 'path active again', color: '#1B5E20', dashed: true });
     return {
       title: f.title,
@@ -751,13 +838,18 @@ async function main(): Promise<void> {
     if (opts.matrix && workloads.length) {
       const exports = new Map<PeerId, Export>();
       const fast = ['node.session.iscsi.DefaultTime2Wait=0'];
-      if (opts.peers.includes('mpiscsi-1path')) exports.set('mpiscsi-1path', await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast));
+      if (opts.peers.includes('mpiscsi-1path'))
+        exports.set('mpiscsi-1path', await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast));
       if (opts.peers.includes('mpiscsi-2path'))
-        exports.set('mpiscsi-2path', await startServe('2path', 'two', join(dir, 'two.sock'), HOSTS.map(nullUrl), [...fast, 'path_grouping_policy=multibus']));
+        exports.set(
+          'mpiscsi-2path',
+          await startServe('2path', 'two', join(dir, 'two.sock'), HOSTS.map(nullUrl), [...fast, 'path_grouping_policy=multibus']),
+        );
       if (opts.peers.includes('qemu-nbd')) exports.set('qemu-nbd', await startQemuNbd(join(dir, 'qemu.sock'), nullUrl(HOSTS[0])));
       // Warm-up, not recorded: V8 compiles the data path, tgtd and the page cache settle.
       const warm = WORKLOADS[1];
-      for (const [id, e] of exports) await runFio(e.uri, warm, opts.quick ? 0.5 : 1, `warmup-${id}`).catch((err: Error) => log(`warm-up ${id}: ${err.message}`));
+      for (const [id, e] of exports)
+        await runFio(e.uri, warm, opts.quick ? 0.5 : 1, `warmup-${id}`).catch((err: Error) => log(`warm-up ${id}: ${err.message}`));
       for (let r = 0; r < opts.rounds; r++) {
         for (const w of workloads) {
           const peers = opts.peers.filter((p) => p !== 'iscsi-perf' || !w.write);
@@ -782,7 +874,9 @@ async function main(): Promise<void> {
           rounds.push(rec);
           log(
             `round ${r + 1}/${opts.rounds} ${w.id}: ` +
-              order.map((p) => `${p} ${rec.samples[p] ? `${f1(rec.samples[p]!.mbps)} MB/s ${f0(rec.samples[p]!.iops)} IOPS` : 'failed'}`).join(', '),
+              order
+                .map((p) => `${p} ${rec.samples[p] ? `${f1(rec.samples[p]!.mbps)} MB/s ${f0(rec.samples[p]!.iops)} IOPS` : 'failed'}`)
+                .join(', '),
           );
         }
       }
@@ -791,9 +885,19 @@ async function main(): Promise<void> {
         for (const w of workloads.filter((x) => x.bs === 4096)) {
           for (const [p, e] of exports) {
             try {
-              const { result, count } = await countSyscalls(e.process.pid!, join(dir, `strace-${p}-${w.id}.txt`), () => runFio(e.uri, w, opts.seconds, `strace-${w.id}`));
+              const { result, count } = await countSyscalls(e.process.pid!, join(dir, `strace-${p}-${w.id}.txt`), () =>
+                runFio(e.uri, w, opts.seconds, `strace-${w.id}`),
+              );
               const ios = result.ios ?? 0;
-              syscalls.push({ peer: p, workload: w.id, label: w.label, calls: count.calls, ios, perIo: ios > 0 ? count.calls / ios : NaN, top: count.top });
+              syscalls.push({
+                peer: p,
+                workload: w.id,
+                label: w.label,
+                calls: count.calls,
+                ios,
+                perIo: ios > 0 ? count.calls / ios : NaN,
+                top: count.top,
+              });
               log(`syscalls ${w.id} ${p}: ${f2(count.calls / ios)} per I/O (${count.calls} calls, ${ios} I/Os)`);
             } catch (err) {
               errors.push(`syscalls ${w.id} ${p}: ${(err as Error).message}`);
@@ -837,12 +941,19 @@ async function main(): Promise<void> {
   const cells = workloads.filter((w) => rounds.some((r) => r.workload === w.id)).map((w) => summarize(w, rounds));
   const load = `${loadBefore} before, ${loadavg().map(f2).join(' ')} after`;
   const md = markdown(cells, failovers, env, opts, load, errors, syscalls);
-  process.stdout.write('\n' + md);
+  process.stdout.write(`\n${md}`);
   mkdirSync(opts.out, { recursive: true });
   const json = {
     startedAt,
     finishedAt: new Date().toISOString(),
-    options: { seconds: opts.seconds, rounds: opts.rounds, failoverSeconds: opts.failoverSeconds, quick: opts.quick, only: opts.only, peers: opts.peers },
+    options: {
+      seconds: opts.seconds,
+      rounds: opts.rounds,
+      failoverSeconds: opts.failoverSeconds,
+      quick: opts.quick,
+      only: opts.only,
+      peers: opts.peers,
+    },
     machine: { ...env, load },
     cells,
     rounds,
@@ -855,7 +966,7 @@ async function main(): Promise<void> {
     writeFileSync(join(opts.out, name), content);
     written.push(join(opts.out, name));
   };
-  write('matrix.json', JSON.stringify(json, null, 2) + '\n');
+  write('matrix.json', `${JSON.stringify(json, null, 2)}\n`);
   write('matrix.md', md);
   if (cells.length) write('latency-percentiles.svg', latencySvg(cells, opts));
   if (cells.some((c) => c.workload.startsWith('4k'))) write('latency-cdf.svg', cdfSvg(cells, opts));

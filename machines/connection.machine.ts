@@ -99,17 +99,19 @@ export const connectionMachine = setup({
     /** A NOP-Out goes out through the socket actor. */
     sendNop: sendTo('watch', { type: 'watch.sendNop' } satisfies WatchCommand),
     /** The socket actor destroys the socket (reason from context.result). */
-    dropSocket: sendTo('watch', ({ context }): WatchCommand => ({
-      type: 'watch.drop',
-      reason: context.result?.reason ?? 'closed',
-    })),
+    dropSocket: sendTo(
+      'watch',
+      ({ context }): WatchCommand => ({
+        type: 'watch.drop',
+        reason: context.result?.reason ?? 'closed',
+      }),
+    ),
   },
   delays: {
     /** noop_out_interval after the connection was last heard from (or last pinged). */
     nopInterval: ({ context }) => remainingMs(quietSince(context), context.timers.noopOutIntervalMs, context.now()),
     /** noop_out_timeout after the NOP-Out. */
-    nopTimeout: ({ context }) =>
-      remainingMs(context.pingSentAt ?? context.now(), context.timers.noopOutTimeoutMs, context.now()),
+    nopTimeout: ({ context }) => remainingMs(context.pingSentAt ?? context.now(), context.timers.noopOutTimeoutMs, context.now()),
   },
   guards: {
     nopDisabled: ({ context }) => context.timers.noopOutIntervalMs <= 0,
@@ -166,11 +168,7 @@ export const connectionMachine = setup({
       states: {
         /** Routes to the keepalive state the timers call for; timers are (re)computed from context. */
         keepalive: {
-          always: [
-            { guard: 'nopDisabled', target: 'disabled' },
-            { guard: 'pingOutstanding', target: 'pinging' },
-            { target: 'quiet' },
-          ],
+          always: [{ guard: 'nopDisabled', target: 'disabled' }, { guard: 'pingOutstanding', target: 'pinging' }, { target: 'quiet' }],
         },
         /** Waiting for noop_out_interval of silence. PDUs only move lastRxAt: no timer churn per PDU. */
         quiet: {
@@ -179,10 +177,7 @@ export const connectionMachine = setup({
               {
                 guard: and(['silentForInterval', 'nopTimeoutEnabled']),
                 target: 'pinging',
-                actions: [
-                  assign({ pingSentAt: ({ context }) => context.now(), lastNopAt: ({ context }) => context.now() }),
-                  'sendNop',
-                ],
+                actions: [assign({ pingSentAt: ({ context }) => context.now(), lastNopAt: ({ context }) => context.now() }), 'sendNop'],
               },
               // noop_out_timeout = 0: keep pinging every interval of silence, never fail on it.
               {

@@ -62,7 +62,9 @@ export function validatePathGroupConfig(config: PathGroupConfig): PathGroupConfi
   const { pathGroupingPolicy, failback, noPathRetry, pollingIntervalMs, fastIoFailTmoMs } = config;
   if (!(GROUPING_POLICIES as readonly string[]).includes(pathGroupingPolicy))
     throw new PathGroupConfigError(`path_grouping_policy '${String(pathGroupingPolicy)}' is not failover, multibus or group_by_prio`);
-  if (typeof failback === 'number' ? !(Number.isFinite(failback) && failback > 0) : !['manual', 'immediate', 'followover'].includes(failback))
+  if (
+    typeof failback === 'number' ? !(Number.isFinite(failback) && failback > 0) : !['manual', 'immediate', 'followover'].includes(failback)
+  )
     throw new PathGroupConfigError(`failback ${String(failback)} is not manual, immediate, followover or a delay > 0`);
   if (typeof noPathRetry === 'number' ? !(Number.isInteger(noPathRetry) && noPathRetry > 0) : !['fail', 'queue'].includes(noPathRetry))
     throw new PathGroupConfigError(`no_path_retry ${String(noPathRetry)} is not fail, queue or a count > 0`);
@@ -287,7 +289,14 @@ function setPath(paths: readonly PathEntry[], id: string, patch: (p: PathEntry) 
   return paths.map((p) => (p.id === id ? patch(p) : p));
 }
 
-function moved(p: PathEntry, state: PathState, reason: PathReasonCode, now: number, detail?: string, extra: Partial<PathEntry> = {}): PathEntry {
+function moved(
+  p: PathEntry,
+  state: PathState,
+  reason: PathReasonCode,
+  now: number,
+  detail?: string,
+  extra: Partial<PathEntry> = {},
+): PathEntry {
   return { ...p, ...extra, state, reason, detail, since: p.state === state ? p.since : now };
 }
 
@@ -368,7 +377,9 @@ function failReason(c: PathGroupContext): string {
       ? `no path came back within fast_io_fail_tmo ${seconds(c.config.fastIoFailTmoMs as number)}`
       : 'no path can come back';
   const retry =
-    c.config.noPathRetry === 'fail' ? 'no_path_retry fail' : `no_path_retry ${c.config.noPathRetry} exhausted (${seconds(c.config.noPathRetry as number * c.config.pollingIntervalMs)})`;
+    c.config.noPathRetry === 'fail'
+      ? 'no_path_retry fail'
+      : `no_path_retry ${c.config.noPathRetry} exhausted (${seconds((c.config.noPathRetry as number) * c.config.pollingIntervalMs)})`;
   return `${c.name}: no usable path: ${why}; ${retry}`;
 }
 
@@ -443,7 +454,11 @@ const pathGroupSetup = setup({
       ),
     /** failback N: from when a better group became usable. */
     failbackDelay: ({ context }) =>
-      remainingMs(context.failbackSince ?? context.now(), typeof context.config.failback === 'number' ? context.config.failback : 0, context.now()),
+      remainingMs(
+        context.failbackSince ?? context.now(),
+        typeof context.config.failback === 'number' ? context.config.failback : 0,
+        context.now(),
+      ),
     /** polling_interval from the last checker round. */
     checkerInterval: ({ context }) => remainingMs(context.lastTickAt, context.config.pollingIntervalMs, context.now()),
   },
@@ -495,7 +510,12 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
     'path.remove': {
       guard: ({ context, event }) => has(context, event.id),
       actions: assign(({ context, event }) =>
-        settle(context, context.paths.filter((p) => p.id !== event.id), 'path-loss', true),
+        settle(
+          context,
+          context.paths.filter((p) => p.id !== event.id),
+          'path-loss',
+          true,
+        ),
       ),
     },
     'path.down': {
@@ -507,7 +527,8 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
             const recovering = event.recovering === true;
             const detail = event.detail ?? event.reason;
             // Already down: only what the session is doing now changes (recovering, why it stopped).
-            if (p.state === 'failed' && !p.sessionUp) return p.recovering === recovering && p.detail === detail ? p : { ...p, recovering, detail };
+            if (p.state === 'failed' && !p.sessionUp)
+              return p.recovering === recovering && p.detail === detail ? p : { ...p, recovering, detail };
             return moved(p, 'failed', 'session-down', context.now(), detail, { sessionUp: false, recovering });
           }),
           'path-loss',
@@ -541,13 +562,23 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
     'path.fail': {
       guard: ({ context, event }) => get(context, event.id)?.state === 'active' || get(context, event.id)?.state === 'checking',
       actions: assign(({ context, event }) =>
-        settle(context, setPath(context.paths, event.id, (p) => moved(p, 'failed', 'io-error', context.now(), event.reason)), 'path-loss', false),
+        settle(
+          context,
+          setPath(context.paths, event.id, (p) => moved(p, 'failed', 'io-error', context.now(), event.reason)),
+          'path-loss',
+          false,
+        ),
       ),
     },
     'path.prio': {
       guard: ({ context, event }) => has(context, event.id),
       actions: assign(({ context, event }) =>
-        settle(context, setPath(context.paths, event.id, (p) => ({ ...p, prio: event.prio })), 'regroup', true),
+        settle(
+          context,
+          setPath(context.paths, event.id, (p) => ({ ...p, prio: event.prio })),
+          'regroup',
+          true,
+        ),
       ),
     },
     'checker.ok': {
@@ -556,13 +587,24 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
         return p !== undefined && p.sessionUp && !p.operatorFailed && p.state !== 'active';
       },
       actions: assign(({ context, event }) =>
-        settle(context, setPath(context.paths, event.id, (p) => moved(p, 'active', 'checker-ok', context.now())), 'path-return', false, event.id),
+        settle(
+          context,
+          setPath(context.paths, event.id, (p) => moved(p, 'active', 'checker-ok', context.now())),
+          'path-return',
+          false,
+          event.id,
+        ),
       ),
     },
     'checker.fail': {
       guard: ({ context, event }) => get(context, event.id)?.state === 'active' || get(context, event.id)?.state === 'checking',
       actions: assign(({ context, event }) =>
-        settle(context, setPath(context.paths, event.id, (p) => moved(p, 'failed', 'checker-failed', context.now(), event.reason)), 'path-loss', false),
+        settle(
+          context,
+          setPath(context.paths, event.id, (p) => moved(p, 'failed', 'checker-failed', context.now(), event.reason)),
+          'path-loss',
+          false,
+        ),
       ),
     },
     'cmd.failPath': {
@@ -570,7 +612,9 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
       actions: assign(({ context, event }) =>
         settle(
           context,
-          setPath(context.paths, event.id, (p) => moved(p, 'failed', 'operator-failed', context.now(), undefined, { operatorFailed: true })),
+          setPath(context.paths, event.id, (p) =>
+            moved(p, 'failed', 'operator-failed', context.now(), undefined, { operatorFailed: true }),
+          ),
           'path-loss',
           false,
         ),
@@ -674,7 +718,12 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
               always: [
                 { guard: 'mayHold', target: 'holding' },
                 // fast_io_fail_tmo 0 (or already spent) with a path recovering: the hold is over before it began.
-                { target: 'retry', actions: assign({ holdEnd: ({ context }) => (context.paths.some(mayReturn) ? 'fast-io-fail-tmo' : 'no-path-can-return') }) },
+                {
+                  target: 'retry',
+                  actions: assign({
+                    holdEnd: ({ context }) => (context.paths.some(mayReturn) ? 'fast-io-fail-tmo' : 'no-path-can-return'),
+                  }),
+                },
               ],
             },
             /**

@@ -20,7 +20,28 @@ export { LoginPacer } from './session/login-pacer.js';
 export { TickClock } from './session/tick-clock.js';
 export { systemClock, type Clock } from './session/clock.js';
 export { startServe, type ServeOptions, type RunningServe } from './cli/serve.js';
-export { KvStore, StoreConflictError, openStore, type RecordStore, type RecordUpdate, type KvStoreOptions, type OpenStoreOptions, type OpenedStore } from './db/index.js';
+export {
+  KvStore,
+  StoreConflictError,
+  openStore,
+  type RecordStore,
+  type RecordUpdate,
+  type KvStoreOptions,
+  type OpenStoreOptions,
+  type OpenedStore,
+} from './db/index.js';
 export * as telemetry from './telemetry/index.js';
 export * as control from './control/index.js';
-export { ControlClient, ControlError, ControlDecodeError, startControlService, natsConnectionOptions, type ControlHost, type HostEvent, type NatsSettings, type RunningControlService, type ControlServiceOptions, type ControlClientOptions } from './control/index.js';
+export {
+  ControlClient,
+  ControlError,
+  ControlDecodeError,
+  startControlService,
+  natsConnectionOptions,
+  type ControlHost,
+  type HostEvent,
+  type NatsSettings,
+  type RunningControlService,
+  type ControlServiceOptions,
+  type ControlClientOptions,
+} from './control/index.js';

@@ -36,8 +36,7 @@ export async function runDd(opts: DdOptions): Promise<number> {
   const total = endpointSize(src);
   const blockSize = Math.max(src.kind === 'lun' ? src.lun.blockSize : 1, dst.kind === 'lun' ? dst.lun.blockSize : 1);
   if (total === 0) throw new RangeError('source is empty: nothing to copy');
-  if (total % blockSize !== 0)
-    throw new RangeError(`source size ${total} is not a multiple of the ${blockSize}-byte block size`);
+  if (total % blockSize !== 0) throw new RangeError(`source size ${total} is not a multiple of the ${blockSize}-byte block size`);
   if (dst.kind === 'lun' && total > dst.lun.sizeBytes)
     throw new RangeError(`source (${total} bytes) is larger than the destination LU (${dst.lun.sizeBytes} bytes)`);
   const chunk = Math.max(blockSize, Math.floor((opts.chunk ?? 1 << 20) / blockSize) * blockSize);

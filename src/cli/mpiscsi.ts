@@ -90,14 +90,25 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** `--set` for the tools that run a session of their own (serve has its own, with multipath settings). */
 function settable(cmd: Command): Command {
-  return cmd.option(
-    '--set <key=value>',
-    'node record key: a timer (node.session.timeo.replacement_timeout=30, open-iscsi defaults otherwise) or an iSCSI key (node.conn[0].iscsi.HeaderDigest=CRC32C); repeatable',
-    collect,
-    [] as string[],
-  )
-    .option('--command-timeout <seconds>', 'a command outstanding this long is aborted (ABORT TASK, LU RESET, TARGET WARM RESET, new connection) and issued again', Number, 30)
-    .option('--command-retries <n>', 'times a command is issued again before it fails (it also fails after (n+1) x the command timeout)', intArg, 5);
+  return cmd
+    .option(
+      '--set <key=value>',
+      'node record key: a timer (node.session.timeo.replacement_timeout=30, open-iscsi defaults otherwise) or an iSCSI key (node.conn[0].iscsi.HeaderDigest=CRC32C); repeatable',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--command-timeout <seconds>',
+      'a command outstanding this long is aborted (ABORT TASK, LU RESET, TARGET WARM RESET, new connection) and issued again',
+      Number,
+      30,
+    )
+    .option(
+      '--command-retries <n>',
+      'times a command is issued again before it fails (it also fails after (n+1) x the command timeout)',
+      intArg,
+      5,
+    );
 }
 
 /**
@@ -249,29 +260,37 @@ async function cmdInq(url: LunUrl, opts: ToolOptions & { evpd?: number; page?: n
   if (opts.evpd !== undefined && opts.evpd > 1) throw new ToolUsageError(`--evpd ${opts.evpd}: expected 0 or 1`);
   if (opts.page !== undefined && opts.page > 0xff) throw new ToolUsageError(`--page ${opts.page}: a VPD page code is 0 to 255 (0x00-0xff)`);
   if (opts.page !== undefined && !opts.evpd) throw new ToolUsageError('--page needs --evpd 1: standard INQUIRY data has no page code');
-  await withManagedSession(url, opts, 'inq', async (s) => {
-    const inq = parseStandardInquiry(await scsiStep(`INQUIRY of LUN ${lun}`, () => inquiryData(s, lun)));
-    await requireLogicalUnit(s, lun, inq);
-    if (!opts.evpd) {
-      if (opts.json) return out(toJson(inq));
-      for (const line of standardInquiryLines(inq)) out(line);
-      return;
-    }
-    const page = opts.page ?? 0;
-    const data = await scsiStep(`INQUIRY (VPD page 0x${page.toString(16).padStart(2, '0')}) of LUN ${lun}`, () => inquiryData(s, lun, page));
-    const decode = VPD_PAGES.get(page);
-    if (!decode) {
-      // A page the target has and we do not decode: its bytes, as iscsi-inq has nothing better either.
-      if (opts.json) return out(toJson({ pageCode: page, data }));
-      process.stderr.write(`mpiscsi: no decoding for VPD page 0x${page.toString(16).padStart(2, '0')}; its bytes follow\n`);
-      return out(`Data:${data.toString('hex')}`);
-    }
-    const { parsed, lines } = decode(data);
-    if (opts.json) return out(toJson(parsed));
-    for (const line of lines) out(line);
-    // No LU identity to keep: INQUIRY is how one looks at what is behind a LUN, also one that is not there
-    // (peripheral qualifier 3), which the identity read at login would refuse; and one command cannot mix two LUs.
-  }, []);
+  await withManagedSession(
+    url,
+    opts,
+    'inq',
+    async (s) => {
+      const inq = parseStandardInquiry(await scsiStep(`INQUIRY of LUN ${lun}`, () => inquiryData(s, lun)));
+      await requireLogicalUnit(s, lun, inq);
+      if (!opts.evpd) {
+        if (opts.json) return out(toJson(inq));
+        for (const line of standardInquiryLines(inq)) out(line);
+        return;
+      }
+      const page = opts.page ?? 0;
+      const data = await scsiStep(`INQUIRY (VPD page 0x${page.toString(16).padStart(2, '0')}) of LUN ${lun}`, () =>
+        inquiryData(s, lun, page),
+      );
+      const decode = VPD_PAGES.get(page);
+      if (!decode) {
+        // A page the target has and we do not decode: its bytes, as iscsi-inq has nothing better either.
+        if (opts.json) return out(toJson({ pageCode: page, data }));
+        process.stderr.write(`mpiscsi: no decoding for VPD page 0x${page.toString(16).padStart(2, '0')}; its bytes follow\n`);
+        return out(`Data:${data.toString('hex')}`);
+      }
+      const { parsed, lines } = decode(data);
+      if (opts.json) return out(toJson(parsed));
+      for (const line of lines) out(line);
+      // No LU identity to keep: INQUIRY is how one looks at what is behind a LUN, also one that is not there
+      // (peripheral qualifier 3), which the identity read at login would refuse; and one command cannot mix two LUs.
+    },
+    [],
+  );
 }
 
 /**
@@ -280,14 +299,20 @@ async function cmdInq(url: LunUrl, opts: ToolOptions & { evpd?: number; page?: n
  */
 async function cmdReadcap(url: LunUrl, opts: ToolOptions & { json?: boolean; size?: boolean }): Promise<void> {
   const { lun } = url;
-  await withManagedSession(url, opts, 'readcap', async (s) => {
-    const rc = parseReadCapacity16((await scsiStep(`READ CAPACITY(16) of LUN ${lun}`, () => executeScsi(s, lun, readCapacity16()))).data);
-    const blocks = rc.lastLba + 1n;
-    const sizeBytes = blocks * BigInt(rc.blockLength);
-    if (opts.json) return out(toJson({ ...rc, blocks, sizeBytes }));
-    if (opts.size) return out(String(sizeBytes));
-    for (const line of readCapacityLines(rc)) out(line);
-  }, []);
+  await withManagedSession(
+    url,
+    opts,
+    'readcap',
+    async (s) => {
+      const rc = parseReadCapacity16((await scsiStep(`READ CAPACITY(16) of LUN ${lun}`, () => executeScsi(s, lun, readCapacity16()))).data);
+      const blocks = rc.lastLba + 1n;
+      const sizeBytes = blocks * BigInt(rc.blockLength);
+      if (opts.json) return out(toJson({ ...rc, blocks, sizeBytes }));
+      if (opts.size) return out(String(sizeBytes));
+      for (const line of readCapacityLines(rc)) out(line);
+    },
+    [],
+  );
 }
 
 /** `--progress[=FD]` / `--no-progress` as commander hands them over: undefined, true, false or the FD's text. */
@@ -336,7 +361,9 @@ async function openEndpoint(
  * the last line: a session that gave up (changed LU identity, replacement_timeout, refused relogin) is
  * named for what it is, not for the TransportError its held commands got, and sets the exit code.
  */
-async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean | string }): Promise<void> {
+async function cmdDd(
+  opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean | string },
+): Promise<void> {
   const mode = progressMode(opts.progress);
   const cleanups: Array<() => Promise<unknown>> = [];
   const sessions: ToolSession[] = [];
@@ -386,31 +413,57 @@ async function cmdDd(opts: ToolOptions & { src: string; dst: string; bs: number;
   }
 }
 
-async function cmdPerf(url: LunUrl, opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean }): Promise<void> {
-  await withManagedSession(url, opts, 'perf', async (s) => {
-    const lun = await Lun.open(s, url.lun);
-    if (!opts.json) out(`mpiscsi perf: ${redact(url.host)} ${opts.random ? 'random' : 'sequential'} ${opts.write ? 'writes' : 'reads'} of ${opts.blocks} blocks, ${opts.maxRequests} in flight, ${opts.timeout} s`);
-    const res = await runPerf({
-      lun,
-      inFlight: opts.maxRequests,
-      blocks: opts.blocks,
-      seconds: opts.timeout,
-      random: opts.random,
-      write: opts.write,
-      onTick: opts.json
-        ? undefined
-        : (t) =>
-            out(
-              `${new Date(t.elapsed * 1000).toISOString().slice(11, 19)} - lba ${t.lba}, iops current ${Math.round(t.iopsCurrent)} (${Math.round(t.mbpsCurrent)} MB/s), iops average ${Math.round(t.iopsAverage)} (${Math.round(t.mbpsAverage)} MB/s), in_flight ${t.inFlight}`,
-            ),
-    });
-    if (opts.json) out(JSON.stringify(res));
-    else out(`finished: ${res.ios} I/Os in ${res.seconds.toFixed(2)} s, ${Math.round(res.iops)} IOPS, ${res.mbps.toFixed(1)} MB/s, ${res.errors} errors`);
-  }, [url.lun]);
+async function cmdPerf(
+  url: LunUrl,
+  opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean },
+): Promise<void> {
+  await withManagedSession(
+    url,
+    opts,
+    'perf',
+    async (s) => {
+      const lun = await Lun.open(s, url.lun);
+      if (!opts.json)
+        out(
+          `mpiscsi perf: ${redact(url.host)} ${opts.random ? 'random' : 'sequential'} ${opts.write ? 'writes' : 'reads'} of ${opts.blocks} blocks, ${opts.maxRequests} in flight, ${opts.timeout} s`,
+        );
+      const res = await runPerf({
+        lun,
+        inFlight: opts.maxRequests,
+        blocks: opts.blocks,
+        seconds: opts.timeout,
+        random: opts.random,
+        write: opts.write,
+        onTick: opts.json
+          ? undefined
+          : (t) =>
+              out(
+                `${new Date(t.elapsed * 1000).toISOString().slice(11, 19)} - lba ${t.lba}, iops current ${Math.round(t.iopsCurrent)} (${Math.round(t.mbpsCurrent)} MB/s), iops average ${Math.round(t.iopsAverage)} (${Math.round(t.mbpsAverage)} MB/s), in_flight ${t.inFlight}`,
+              ),
+      });
+      if (opts.json) out(JSON.stringify(res));
+      else
+        out(
+          `finished: ${res.ios} I/Os in ${res.seconds.toFixed(2)} s, ${Math.round(res.iops)} IOPS, ${res.mbps.toFixed(1)} MB/s, ${res.errors} errors`,
+        );
+    },
+    [url.lun],
+  );
 }
 
-async function cmdServe(urls: string[], opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[] }): Promise<void> {
-  const running = await startServe({ urls, socket: opts.socket, tcp: opts.tcp, name: opts.name, set: opts.set, initiatorName: opts.initiatorName, chapAlgs: opts.chapAlgs });
+async function cmdServe(
+  urls: string[],
+  opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[] },
+): Promise<void> {
+  const running = await startServe({
+    urls,
+    socket: opts.socket,
+    tcp: opts.tcp,
+    name: opts.name,
+    set: opts.set,
+    initiatorName: opts.initiatorName,
+    chapAlgs: opts.chapAlgs,
+  });
   process.on('SIGUSR1', () => {
     for (const line of running.topology()) out(line);
   });
@@ -439,7 +492,9 @@ export function buildProgram(): Command {
   settable(common(program.command('inq').description('INQUIRY: standard data or a VPD page (like iscsi-inq)')))
     .argument('<url>', 'iscsi://[user[%password]@]host[:port]/target/lun', lunUrlArg)
     .option('-e, --evpd <0|1>', 'ask for a VPD page', intArg)
-    .option('-c, --page <code>', 'VPD page code, decimal or 0x hex (0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 decoded; default 0x00)', (v) => intArg(String(Number(v))))
+    .option('-c, --page <code>', 'VPD page code, decimal or 0x hex (0x00, 0x80, 0x83, 0xb0, 0xb1, 0xb2 decoded; default 0x00)', (v) =>
+      intArg(String(Number(v))),
+    )
     .option('--json', 'JSON output (the parsed fields, camelCase)')
     .action((url, opts) => cmdInq(url, opts));
   settable(common(program.command('readcap').description('READ CAPACITY(16) (like iscsi-readcapacity16)')))
@@ -447,12 +502,21 @@ export function buildProgram(): Command {
     .option('-s, --size', 'print the size in bytes only')
     .option('--json', 'JSON output (the parsed fields, camelCase)')
     .action((url, opts) => cmdReadcap(url, opts));
-  settable(common(program.command('dd').description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd); rides through target restarts')))
+  settable(
+    common(
+      program
+        .command('dd')
+        .description('copy a LUN to a file, a file to a LUN, or a LUN to a LUN (like iscsi-dd); rides through target restarts'),
+    ),
+  )
     .requiredOption('-s, --src <url|file>', 'source')
     .requiredOption('-d, --dst <url|file>', 'destination')
     .option('--bs <bytes>', 'bytes per command', intArg, 1 << 20)
     .option('-m, --max-in-flight <n>', 'commands in flight', intArg, 8)
-    .option('-p, --progress [fd]', 'progress on stderr also when it is not a terminal; with =FD, nbdcopy\'s "N/100" lines on file descriptor FD instead')
+    .option(
+      '-p, --progress [fd]',
+      'progress on stderr also when it is not a terminal; with =FD, nbdcopy\'s "N/100" lines on file descriptor FD instead',
+    )
     .option('--no-progress', 'no progress, also on a terminal (the summary line stays)')
     .action((opts) => cmdDd(opts));
   settable(common(program.command('perf').description('sequential or random read load (like iscsi-perf)')))
@@ -469,7 +533,12 @@ export function buildProgram(): Command {
     .option('--socket <path>', 'export on this unix socket (mode 0600)')
     .option('--tcp <host:port>', 'export on TCP (host defaults to 127.0.0.1)')
     .option('--name <name>', 'export name (default: the device alias, mpatha)')
-    .option('--set <key=value>', 'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable', collect, [] as string[])
+    .option(
+      '--set <key=value>',
+      'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable',
+      collect,
+      [] as string[],
+    )
     .action((urls: string[], opts) => cmdServe(urls, opts));
   program
     .command('trace-summary')

@@ -38,7 +38,12 @@ export function buildProgram(): Command {
     .option('-p, --portal <ip[:port][,tpgt]>', 'portal')
     .option('-T, --targetname <iqn>', 'target name')
     .option('-I, --interface <iface>', 'iface name')
-    .option('-o, --op <op>', 'new, delete, update, show or nonpersistent (repeatable for discoverydb)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option(
+      '-o, --op <op>',
+      'new, delete, update, show or nonpersistent (repeatable for discoverydb)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .option('-n, --name <key>', 'record key for -o update')
     .option('-v, --value <value>', 'value for -o update')
     .option('-P, --print <level>', 'print level (1: tree)', printLevel)
@@ -88,7 +93,10 @@ export async function run(opts: AdmOptions & { version?: boolean; import?: strin
     process.stdout.write(`${PROG} version ${VERSION}\n`);
     return;
   }
-  const opened = await openStore(opts.db, { nats: () => connect(admNatsOptions(opts)), onBadRecord: (_path, err) => warn(`skipping bad record ${err.message}`) });
+  const opened = await openStore(opts.db, {
+    nats: () => connect(admNatsOptions(opts)),
+    onBadRecord: (_path, err) => warn(`skipping bad record ${err.message}`),
+  });
   try {
     await runWith(opened.store, opts);
   } finally {
@@ -101,8 +109,8 @@ async function runWith(store: RecordStore, opts: AdmOptions & { import?: string 
     const r = await store.importTree(opts.import);
     for (const w of r.warnings) warn(`${w.file}:${w.line}: ${w.message}`);
     const summary = `Imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records, ${r.links} links and ${r.files} files from ${opts.import}`;
-    if (opts.json) process.stdout.write(JSON.stringify({ ...r, from: opts.import }, null, 2) + '\n');
-    else process.stdout.write(summary + '\n');
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ...r, from: opts.import }, null, 2)}\n`);
+    else process.stdout.write(`${summary}\n`);
     if (opts.mode === undefined) return;
   }
   if (opts.mode === undefined) throw usage('You must specify a mode (-m discovery|discoverydb|node|session|iface)');

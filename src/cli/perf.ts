@@ -89,7 +89,10 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
       const lba = pick();
       const offset = lba * lun.blockSize;
       if (payload) {
-        lun.write(offset, payload).then(() => ok(slot), (err: Error) => failed(slot, err));
+        lun.write(offset, payload).then(
+          () => ok(slot),
+          (err: Error) => failed(slot, err),
+        );
         return;
       }
       // Reads go to the session directly, one promise and one reaction per I/O, like iscsi-perf on
@@ -97,15 +100,17 @@ export async function runPerf(opts: PerfOptions): Promise<PerfResult> {
       // target, the target is missing. Any answer but GOOD with all the data is re-run through Lun.read,
       // which retries what is retryable and turns the rest into its typed error.
       const into = slots[slot];
-      lun.session
-        .execute({ lun: lun.lun, cdb: readCdb(slot, lba), dataIn: bytesPer, readInto: into })
-        .then(
-          (res) => {
-            if ((res.status === ScsiStatus.GOOD || res.status === ScsiStatus.CONDITION_MET) && res.data.length === bytesPer) ok(slot);
-            else lun.read(offset, bytesPer, into).then(() => ok(slot), (err: Error) => failed(slot, err));
-          },
-          (err: Error) => failed(slot, err),
-        );
+      lun.session.execute({ lun: lun.lun, cdb: readCdb(slot, lba), dataIn: bytesPer, readInto: into }).then(
+        (res) => {
+          if ((res.status === ScsiStatus.GOOD || res.status === ScsiStatus.CONDITION_MET) && res.data.length === bytesPer) ok(slot);
+          else
+            lun.read(offset, bytesPer, into).then(
+              () => ok(slot),
+              (err: Error) => failed(slot, err),
+            );
+        },
+        (err: Error) => failed(slot, err),
+      );
     };
     const ok = (slot: number): void => {
       ios++;

@@ -50,13 +50,18 @@ export function toolSettings(opts: ToolOptions, tool: string): ToolSettings {
   for (const s of sets) {
     const key = s.slice(0, Math.max(0, s.indexOf('='))).trim();
     if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key))
-      throw new ToolUsageError(`--set ${s}: ${key} is a multipath setting; mpiscsi ${tool} runs one session, not a multipath device (mpiscsi serve takes it)`);
+      throw new ToolUsageError(
+        `--set ${s}: ${key} is a multipath setting; mpiscsi ${tool} runs one session, not a multipath device (mpiscsi serve takes it)`,
+      );
   }
   if (opts.loginTimeout !== undefined && !Number.isFinite(opts.loginTimeout))
     throw new ToolUsageError('--login-timeout: expected a number of seconds');
   if (opts.commandTimeout !== undefined && !(Number.isFinite(opts.commandTimeout) && opts.commandTimeout > 0))
     throw new ToolUsageError('--command-timeout: expected a positive number of seconds');
-  if (opts.commandRetries !== undefined && !(Number.isInteger(opts.commandRetries) && opts.commandRetries >= 0 && opts.commandRetries <= 100))
+  if (
+    opts.commandRetries !== undefined &&
+    !(Number.isInteger(opts.commandRetries) && opts.commandRetries >= 0 && opts.commandRetries <= 100)
+  )
     throw new ToolUsageError('--command-retries: expected an integer from 0 to 100');
   try {
     const parsed = parseSettings(sets);
@@ -148,10 +153,15 @@ export class ToolSession {
         case 'auth-failed':
         case 'login-rejected':
           if (error instanceof LoginError)
-            return new LoginError(`relogin to ${key} refused: ${error.message}`, error.kind, error.statusClass, error.statusDetail, { cause: error });
+            return new LoginError(`relogin to ${key} refused: ${error.message}`, error.kind, error.statusClass, error.statusDetail, {
+              cause: error,
+            });
           break;
         case 'reopen-exhausted':
-          return new TransportError(`session ${key} stopped relogging in (node.session.reopen_max ${this.timers.reopenMax}): ${reasonText(st)}`, { cause: error });
+          return new TransportError(
+            `session ${key} stopped relogging in (node.session.reopen_max ${this.timers.reopenMax}): ${reasonText(st)}`,
+            { cause: error },
+          );
       }
       return new TransportError(`session ${key} failed (${reasonText(st)})`, { cause: error });
     }
@@ -208,7 +218,9 @@ function reportRecovery(ms: ManagedSession, timers: SessionTimers, log: (line: s
   return ms.events$.subscribe((st) => {
     if (st.state === 'recovering' && prev.state !== 'recovering') {
       downAt = st.at;
-      log(`${ms.key}: connection lost (${reasonText(st)}); holding I/O while relogging in (replacement_timeout ${seconds(timers.replacementTimeoutMs)})`);
+      log(
+        `${ms.key}: connection lost (${reasonText(st)}); holding I/O while relogging in (replacement_timeout ${seconds(timers.replacementTimeoutMs)})`,
+      );
     }
     if (st.state === 'recovering' && st.gate === 'failed' && prev.gate !== 'failed')
       log(`${ms.key}: replacement_timeout ${seconds(timers.replacementTimeoutMs)} expired; held I/O failed`);

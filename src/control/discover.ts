@@ -27,7 +27,9 @@ export function discoveryAuth(rec: ReadonlyMap<string, string>): AuthConfig {
     username: rec.get('discovery.sendtargets.auth.username') ?? '',
     password: rec.get('discovery.sendtargets.auth.password') ?? '',
     ...(usernameIn ? { usernameIn, passwordIn: rec.get('discovery.sendtargets.auth.password_in') ?? '' } : {}),
-    algorithms: rec.get('discovery.sendtargets.auth.chap_algs') ? parseChapAlgs(rec.get('discovery.sendtargets.auth.chap_algs')!) : [...DEFAULT_CHAP_ALGORITHMS],
+    algorithms: rec.get('discovery.sendtargets.auth.chap_algs')
+      ? parseChapAlgs(rec.get('discovery.sendtargets.auth.chap_algs')!)
+      : [...DEFAULT_CHAP_ALGORITHMS],
   };
 }
 
@@ -77,7 +79,11 @@ export async function discoverAndStore(store: Store, portal: PortalKey, opts: Di
         rec = (await store.getNode(k)) ?? defaultNodeRecord(k.target, { address: k.address, port: k.port, tpgt: k.tpgt }, iface);
       } catch (err) {
         if (!(err instanceof RecordRuleError)) throw err;
-        opts.onSkip?.({ target: t.targetName, address: formatTargetAddress({ host: p.host, port: p.port, tpgt: p.tpgt }), why: err.message });
+        opts.onSkip?.({
+          target: t.targetName,
+          address: formatTargetAddress({ host: p.host, port: p.port, tpgt: p.tpgt }),
+          why: err.message,
+        });
         continue;
       }
       found.push(k);

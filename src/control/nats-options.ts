@@ -65,9 +65,14 @@ function readSecret(file: string, what: string): string {
     return readFileSync(file, 'utf8').trim();
   } catch (err) {
     // The path is not secret; the content never appears in messages.
-    throw new ControlError(ExitCode.INVAL, `cannot read NATS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], {
-      cause: err,
-    });
+    throw new ControlError(
+      ExitCode.INVAL,
+      `cannot read NATS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      [],
+      {
+        cause: err,
+      },
+    );
   }
 }
 
@@ -75,17 +80,20 @@ function readBytes(file: string, what: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(file));
   } catch (err) {
-    throw new ControlError(ExitCode.INVAL, `cannot read NATS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [], {
-      cause: err,
-    });
+    throw new ControlError(
+      ExitCode.INVAL,
+      `cannot read NATS ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      [],
+      {
+        cause: err,
+      },
+    );
   }
 }
 
 /** Server URLs from a comma list; a bare host:port gets nats://. */
 export function parseServers(servers: string | string[] | undefined): string[] {
-  const list = (Array.isArray(servers) ? servers : (servers ?? '').split(','))
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const list = (Array.isArray(servers) ? servers : (servers ?? '').split(',')).map((s) => s.trim()).filter((s) => s !== '');
   if (list.length === 0) return [DEFAULT_NATS_SERVER];
   return list.map((s) => (/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`));
 }
@@ -105,7 +113,8 @@ export function natsConnectionOptions(settings: NatsSettings = {}, env: NodeJS.P
 
   let authenticator: Authenticator | undefined;
   if (settings.user !== undefined) {
-    const pass = settings.password ?? (settings.passwordFile !== undefined ? readSecret(settings.passwordFile, 'password') : env[NATS_ENV.PASSWORD]);
+    const pass =
+      settings.password ?? (settings.passwordFile !== undefined ? readSecret(settings.passwordFile, 'password') : env[NATS_ENV.PASSWORD]);
     if (pass === undefined) {
       throw new ControlError(ExitCode.INVAL, `NATS user ${settings.user} needs a password (password file or $${NATS_ENV.PASSWORD})`);
     }

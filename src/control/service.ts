@@ -52,7 +52,6 @@ export interface RunningControlService {
   stop(): Promise<void>;
 }
 
-
 /** The subject events of `kind` are published on. */
 export function eventSubject(hostId: string, kind: HostEvent['kind'] | '*'): string {
   return `mpiscsi.${hostId}.events.${kind}`;
@@ -79,9 +78,14 @@ export function activeRequestContext(): Context {
 }
 
 /** Starts the service on `nc`; resolves once every endpoint is subscribed. */
-export async function startControlService(nc: NatsConnection, host: ControlHost, opts: ControlServiceOptions): Promise<RunningControlService> {
+export async function startControlService(
+  nc: NatsConnection,
+  host: ControlHost,
+  opts: ControlServiceOptions,
+): Promise<RunningControlService> {
   const { hostId } = opts;
-  if (!HOST_ID_PATTERN.test(hostId)) throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
+  if (!HOST_ID_PATTERN.test(hostId))
+    throw new ControlError(ExitCode.INVAL, `invalid host id ${JSON.stringify(hostId)}: use letters, digits, - and _`);
   loadSchema(); // fail here, not on the first request, if the generated schema has what the codec cannot map
   const onError = opts.onError ?? (() => {});
   const tracer = opts.tracer ?? trace.getTracer('mpiscsi');
@@ -159,7 +163,12 @@ async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg, tracer: 
       `${ep.group}.${ep.verb}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'rpc.system': 'nats', 'rpc.service': SERVICE_NAME, 'rpc.method': `${ep.group}.${ep.verb}`, 'mpiscsi.access': ep.access },
+        attributes: {
+          'rpc.system': 'nats',
+          'rpc.service': SERVICE_NAME,
+          'rpc.method': `${ep.group}.${ep.verb}`,
+          'mpiscsi.access': ep.access,
+        },
       },
       parent,
     );
@@ -213,7 +222,12 @@ function respondError(msg: ServiceMsg, err: ControlError, format: WireFormat): v
       body = new Uint8Array();
     }
     const headers = replyHeaders(format);
-    msg.respondError(err.code, headerSafe(err.message), body, headers ? ({ headers } as Parameters<ServiceMsg['respondError']>[3]) : undefined);
+    msg.respondError(
+      err.code,
+      headerSafe(err.message),
+      body,
+      headers ? ({ headers } as Parameters<ServiceMsg['respondError']>[3]) : undefined,
+    );
   } catch {
     // As in respond().
   }

@@ -38,7 +38,17 @@ import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { formatRecord, parseRecord, type ParsedRecord, type Rec, type RecordWarning, type Schema } from './record.js';
 import { BUILTIN_IFACES, DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, nodeKeyOf, type NodeKey } from './node-record.js';
-import { discoveryLinkOf, linkName, parseAddrPort, parseLinkName, parsePortalDir, portalDirName, readTree, safeName, sameNode } from './file-store.js';
+import {
+  discoveryLinkOf,
+  linkName,
+  parseAddrPort,
+  parseLinkName,
+  parsePortalDir,
+  portalDirName,
+  readTree,
+  safeName,
+  sameNode,
+} from './file-store.js';
 import type { ImportResult, PortalKey, RecordStore, RecordUpdate } from './store.js';
 
 /** Characters that stand for themselves in a key token. */

@@ -43,7 +43,7 @@ export function chapAlgorithmById(id: number): ChapAlgorithmName | undefined {
 }
 
 function isAlgorithmName(s: string): s is ChapAlgorithmName {
-  return Object.prototype.hasOwnProperty.call(CHAP_ALGORITHMS, s);
+  return Object.hasOwn(CHAP_ALGORITHMS, s);
 }
 
 /**
@@ -55,7 +55,8 @@ export function parseChapAlgs(value: string): ChapAlgorithmName[] {
   for (const raw of value.split(',')) {
     const name = raw.trim().toUpperCase();
     if (name === '') continue;
-    if (!isAlgorithmName(name)) throw new RangeError(`unknown CHAP algorithm ${JSON.stringify(raw.trim())} (known: MD5, SHA1, SHA256, SHA3-256)`);
+    if (!isAlgorithmName(name))
+      throw new RangeError(`unknown CHAP algorithm ${JSON.stringify(raw.trim())} (known: MD5, SHA1, SHA256, SHA3-256)`);
     if (!out.includes(name)) out.push(name);
   }
   if (out.length === 0) throw new RangeError('empty CHAP algorithm list');
@@ -113,9 +114,7 @@ export function chapEqual(a: Buffer, b: Buffer): boolean {
 /** Warnings about a secret that the RFC discourages but tgtd and open-iscsi accept. Never quotes the secret. */
 export function secretWarnings(label: string, secret: string): string[] {
   const n = Buffer.byteLength(secret, 'utf8');
-  return n < MIN_SECRET_LENGTH
-    ? [`${label} is ${n} bytes; RFC 7143 §12.1.3 asks for at least ${MIN_SECRET_LENGTH}`]
-    : [];
+  return n < MIN_SECRET_LENGTH ? [`${label} is ${n} bytes; RFC 7143 §12.1.3 asks for at least ${MIN_SECRET_LENGTH}`] : [];
 }
 
 export interface ChapInitiatorOptions {

@@ -30,9 +30,7 @@ export const Opcode = {
 } as const;
 export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 
-export const OPCODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(Opcode).map(([k, v]) => [v, k]),
-);
+export const OPCODE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(Opcode).map(([k, v]) => [v, k]));
 
 /** Login stages, CSG/NSG (§11.12.3). */
 export const Stage = {

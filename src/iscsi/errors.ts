@@ -28,9 +28,7 @@ export class DigestError extends Error {
     readonly opcode?: number,
   ) {
     super(
-      `${which} digest mismatch: received 0x${actual.toString(16).padStart(8, '0')}, computed 0x${expected
-        .toString(16)
-        .padStart(8, '0')}`,
+      `${which} digest mismatch: received 0x${actual.toString(16).padStart(8, '0')}, computed 0x${expected.toString(16).padStart(8, '0')}`,
     );
   }
 }

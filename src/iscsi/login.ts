@@ -137,8 +137,7 @@ export class LoginConversation {
 
   constructor(config: LoginConfig) {
     if (!config.initiatorName) throw new RangeError('InitiatorName is required (RFC 7143 §13.5)');
-    if (config.sessionType === 'Normal' && !config.targetName)
-      throw new RangeError('a Normal session needs a TargetName (RFC 7143 §13.4)');
+    if (config.sessionType === 'Normal' && !config.targetName) throw new RangeError('a Normal session needs a TargetName (RFC 7143 §13.4)');
     if (config.sessionType === 'Discovery' && config.targetName)
       throw new RangeError('a Discovery session sends no TargetName (RFC 7143 §13.4)');
     this.config = config;
@@ -207,8 +206,7 @@ export class LoginConversation {
     if (resp.statusClass !== 0) throw this.statusError(resp);
     if (resp.isid !== this.config.isid) throw new ProtocolError('Login Response for another ISID', resp.opcode, 8);
     // §11.13.2: Version-active must lie within our Version-min..Version-max (both 0).
-    if (resp.versionActive !== 0)
-      throw new ProtocolError(`Login Response with Version-active ${resp.versionActive}`, resp.opcode, 3);
+    if (resp.versionActive !== 0) throw new ProtocolError(`Login Response with Version-active ${resp.versionActive}`, resp.opcode, 3);
     // §11.13: the response is in the stage of the request.
     if (resp.csg !== last.csg)
       throw new ProtocolError(`Login Response in stage ${resp.csg}, request was in stage ${last.csg}`, resp.opcode, 1);
@@ -216,7 +214,11 @@ export class LoginConversation {
       // §11.13: T=1 only in answer to T=1, and never past the stage the initiator asked for.
       if (!last.transit) throw new ProtocolError('Login Response with T=1 to a request with T=0', resp.opcode, 1);
       if (resp.nsg <= resp.csg || resp.nsg > last.nsg)
-        throw new ProtocolError(`Login Response moves from stage ${resp.csg} to ${resp.nsg}, request asked for ${last.nsg}`, resp.opcode, 1);
+        throw new ProtocolError(
+          `Login Response moves from stage ${resp.csg} to ${resp.nsg}, request asked for ${last.nsg}`,
+          resp.opcode,
+          1,
+        );
     }
     // §11.13.4: StatSN counts every response of the login; ExpStatSN acknowledges the latest.
     this.expStatSN = (resp.statSN + 1) >>> 0;

@@ -30,7 +30,8 @@ const NAA = /^naa\.([0-9a-f]{16}|[0-9a-f]{32})$/i;
  * (uppercase ones map to lowercase, so they are accepted as input); other Unicode passes nameprep, except
  * controls and spaces, which stringprep prohibits (RFC 3454 C.1, C.2).
  */
-const BAD_CHAR = /[\u0000-\u002c\u002f\u003b-\u0040\u005b-\u0060\u007b-\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\ufffc]/u;
+const BAD_CHAR =
+  /[\u0000-\u002c\u002f\u003b-\u0040\u005b-\u0060\u007b-\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\ufffc]/u;
 
 /** Why `name` is not an iSCSI name, or undefined when it is one. */
 export function iscsiNameProblem(name: string): string | undefined {

@@ -123,7 +123,13 @@ const DISCOVERY_ORDER = [
 ] as const;
 
 /** Keys the target declares about itself; nothing is answered (§13.6, §13.8, §13.9, §13.12, §13.26). */
-const TARGET_DECLARATIONS = new Set(['TargetAlias', 'TargetAddress', 'TargetPortalGroupTag', 'MaxRecvDataSegmentLength', 'X#NodeArchitecture']);
+const TARGET_DECLARATIONS = new Set([
+  'TargetAlias',
+  'TargetAddress',
+  'TargetPortalGroupTag',
+  'MaxRecvDataSegmentLength',
+  'X#NodeArchitecture',
+]);
 
 /** What we support of keys we never offer but may be asked about. */
 const OUR_TASK_REPORTING = ['RFC3720'];
@@ -198,9 +204,7 @@ export class Negotiator {
     if (w.firstBurstLength > w.maxBurstLength) {
       // §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength; offering both as configured would let
       // a target that takes our values verbatim end with an illegal pair.
-      this.warnings.push(
-        `FirstBurstLength ${w.firstBurstLength} exceeds MaxBurstLength ${w.maxBurstLength}; offering ${w.maxBurstLength}`,
-      );
+      this.warnings.push(`FirstBurstLength ${w.firstBurstLength} exceeds MaxBurstLength ${w.maxBurstLength}; offering ${w.maxBurstLength}`);
       w.firstBurstLength = w.maxBurstLength;
     }
   }
@@ -473,8 +477,7 @@ export class Negotiator {
         (outcome.special === IRRELEVANT && irrelevantOk) ||
         (rule.obsolete === true && outcome.special === REJECT) ||
         outcome.via === 'proposal';
-      if (!quiet)
-        this.warnings.push(`target answered ${key}=${outcome.special}; using the default ${key}=${rule.default}`);
+      if (!quiet) this.warnings.push(`target answered ${key}=${outcome.special}; using the default ${key}=${rule.default}`);
       return rule.default!;
     }
     if (ours !== undefined) {
@@ -537,9 +540,7 @@ export class Negotiator {
     let firstBurstLength = num('FirstBurstLength', fblIrrelevant);
     if (firstBurstLength > maxBurstLength) {
       if (!fblIrrelevant)
-        throw negotiationError(
-          `FirstBurstLength ${firstBurstLength} exceeds MaxBurstLength ${maxBurstLength} (RFC 7143 §13.14)`,
-        );
+        throw negotiationError(`FirstBurstLength ${firstBurstLength} exceeds MaxBurstLength ${maxBurstLength} (RFC 7143 §13.14)`);
       firstBurstLength = maxBurstLength; // unused, but keep the invariant for readers of the result
     }
     let maxXmit = this.targetMaxRecv ?? DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH;

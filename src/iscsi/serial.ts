@@ -26,5 +26,5 @@ export function serialGte(a: number, b: number): boolean {
 
 /** b - a as a signed distance, for window sizes; valid while |b - a| < 2^31. */
 export function serialDiff(a: number, b: number): number {
-  return ((b - a) | 0);
+  return (b - a) | 0;
 }

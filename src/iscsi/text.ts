@@ -62,8 +62,7 @@ export function parseTextData(data: Buffer, options?: TextParseOptions): TextPai
   if (data.length === 0) return pairs;
   const opcode = options?.opcode;
   // §6.1: "Every key=value pair, including the last or only pair in a LTDS, MUST be followed by one null".
-  if (data[data.length - 1] !== 0)
-    throw new ProtocolError('text data does not end with a NUL (RFC 7143 §6.1)', opcode, data.length - 1);
+  if (data[data.length - 1] !== 0) throw new ProtocolError('text data does not end with a NUL (RFC 7143 §6.1)', opcode, data.length - 1);
   let start = 0;
   while (start < data.length) {
     const end = data.indexOf(0, start);
@@ -81,11 +80,7 @@ export function parseTextData(data: Buffer, options?: TextParseOptions): TextPai
     const valueBytes = data.subarray(eq + 1, end);
     const limit = valueLimit(key, options);
     if (valueBytes.length > limit)
-      throw new ProtocolError(
-        `value of ${key} is ${valueBytes.length} bytes, more than ${limit} (RFC 7143 §6.1)`,
-        opcode,
-        eq + 1,
-      );
+      throw new ProtocolError(`value of ${key} is ${valueBytes.length} bytes, more than ${limit} (RFC 7143 §6.1)`, opcode, eq + 1);
     let value: string;
     try {
       value = utf8.decode(valueBytes);
@@ -188,8 +183,7 @@ export class TextAccumulator {
   push(data: Buffer | undefined, cont: boolean, opcode?: number): Buffer | undefined {
     if (data && data.length > 0) {
       this.length += data.length;
-      if (this.length > this.maxLength)
-        throw new ProtocolError(`text longer than ${this.maxLength} bytes across C-bit PDUs`, opcode);
+      if (this.length > this.maxLength) throw new ProtocolError(`text longer than ${this.maxLength} bytes across C-bit PDUs`, opcode);
       this.parts.push(data);
     } else if (cont) {
       // An empty segment with C=1 makes no progress: a peer could loop us with them forever.

@@ -2,7 +2,8 @@
 import type { MultipathEvent } from './device.js';
 
 /** A path whose session gave up: its code (identity-changed, replacement-timeout...) and the facts. */
-export const describeGaveUp = (e: Extract<MultipathEvent, { type: 'path.gaveUp' }>): string => `path ${e.path} gave up (${e.code}): ${e.detail}`;
+export const describeGaveUp = (e: Extract<MultipathEvent, { type: 'path.gaveUp' }>): string =>
+  `path ${e.path} gave up (${e.code}): ${e.detail}`;
 
 /**
  * A gate change in words: "I/O flowing (was failed)" rather than "gate failed -> open", which reads like a
@@ -32,4 +33,3 @@ export function describeNoPath(e: Extract<MultipathEvent, { type: 'nopath' }>): 
       return `a path is back: I/O flowing (was ${e.from})`;
   }
 }
-

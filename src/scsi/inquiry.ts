@@ -268,12 +268,7 @@ export type DesignatorValue =
   | { readonly kind: 'target-port-group'; readonly targetPortGroup: number }
   | { readonly kind: 'logical-unit-group'; readonly logicalUnitGroup: number }
   | {
-      readonly kind:
-        | 'vendor-specific'
-        | 'md5-logical-unit-identifier'
-        | 'protocol-specific-port-identifier'
-        | 'uuid'
-        | 'reserved';
+      readonly kind: 'vendor-specific' | 'md5-logical-unit-identifier' | 'protocol-specific-port-identifier' | 'uuid' | 'reserved';
       readonly id: string;
     };
 
@@ -289,7 +284,7 @@ export interface DeviceIdentification extends VpdHeader {
 export function parseDeviceIdentification(buf: Buffer): DeviceIdentification {
   const { header, data } = vpdPage(buf, 0x83);
   const designators: Designator[] = [];
-  for (let o = 4; o < data.length;) {
+  for (let o = 4; o < data.length; ) {
     const end = descriptorEnd(data, o, header, vpdName(0x83));
     if (end === undefined) break;
     designators.push(parseDesignator(data.subarray(o, end), vpdName(0x83), o));

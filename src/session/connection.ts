@@ -151,7 +151,10 @@ export function connectTcp(opts: ConnectOptions): Promise<Socket> {
       opts.signal?.removeEventListener('abort', onAbort);
     };
     if (opts.timeoutMs !== undefined)
-      timer = setTimeout(() => fail(new TransportError(`connect to ${opts.host}:${opts.port} timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      timer = setTimeout(
+        () => fail(new TransportError(`connect to ${opts.host}:${opts.port} timed out after ${opts.timeoutMs} ms`)),
+        opts.timeoutMs,
+      );
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('error', fail);
     socket.once('connect', () => {
@@ -177,7 +180,10 @@ export class Connection {
    */
   firstBytes: Buffer = Buffer.alloc(0);
 
-  constructor(readonly socket: Socket, readonly cid = 0) {
+  constructor(
+    readonly socket: Socket,
+    readonly cid = 0,
+  ) {
     const reader = (socket as Socket & { [READER]?: Reader })[READER];
     if (reader) {
       reader.handler = (chunk) => this.onData(chunk, true);

@@ -11,7 +11,10 @@ export function defaultInitiatorName(file = '/etc/iscsi/initiatorname.iscsi'): s
   } catch {
     // no open-iscsi configuration on this host
   }
-  const host = hostname().toLowerCase().replace(/[^a-z0-9.-]/g, '-') || 'localhost';
+  const host =
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9.-]/g, '-') || 'localhost';
   return `iqn.2026-11.io.mpiscsi:${host}`;
 }
 
@@ -21,5 +24,5 @@ export function defaultInitiatorName(file = '/etc/iscsi/initiatorname.iscsi'): s
  */
 export function randomIsid(qualifier = 0): number {
   const r = randomBytes(3);
-  return (0x80 * 2 ** 40) + r[0] * 2 ** 32 + r[1] * 2 ** 24 + r[2] * 2 ** 16 + (qualifier & 0xffff);
+  return 0x80 * 2 ** 40 + r[0] * 2 ** 32 + r[1] * 2 ** 24 + r[2] * 2 ** 16 + (qualifier & 0xffff);
 }

@@ -16,7 +16,9 @@ export function ifaceSourceAddress(iface: string, interfaces = networkInterfaces
   if (isIP(iface)) return iface;
   const addrs = interfaces[iface];
   if (!addrs || addrs.length === 0)
-    throw new IfaceError(`iface "${iface}" is neither an IP address nor a network device here (devices: ${Object.keys(interfaces).join(', ')})`);
+    throw new IfaceError(
+      `iface "${iface}" is neither an IP address nor a network device here (devices: ${Object.keys(interfaces).join(', ')})`,
+    );
   const pick = addrs.find((a) => a.family === 'IPv4') ?? addrs[0];
   return pick.address;
 }

@@ -156,10 +156,13 @@ export class LoginPacer {
 
   private arm(ms: number): void {
     if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, Math.max(1, ms));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(1, ms),
+    );
   }
 
   private disarm(): void {

@@ -109,7 +109,8 @@ export class Lun {
   private range(what: string, offset: number, length: number): { lba: number; blocks: number } {
     const bs = this.blockSize;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: bad offset ${offset}`);
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`${what}: length must be a positive number of bytes, got ${length}`);
+    if (!Number.isSafeInteger(length) || length <= 0)
+      throw new RangeError(`${what}: length must be a positive number of bytes, got ${length}`);
     if (offset % bs !== 0 || length % bs !== 0)
       throw new RangeError(`${what}: offset ${offset} and length ${length} must be multiples of the ${bs}-byte block size`);
     if (offset + length > this.sizeBytes)

@@ -81,19 +81,25 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
     const onAbort = () => conn.destroy(new LoginError(`login to ${host}:${port} aborted`, 'timeout'));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const login = await runLogin(conn, {
-        initiatorName,
-        initiatorAlias: opts.initiatorAlias,
-        targetName: opts.targetName,
-        sessionType: opts.targetName === undefined ? 'Discovery' : 'Normal',
-        isid,
-        tsih: opts.tsih ?? 0,
-        cid: 0,
-        itt: 0,
-        cmdSN: 0,
-        auth: opts.auth ?? { method: 'None' },
-        wishes: { ...DEFAULT_WISHES, ...opts.wishes },
-      }, deadline, `${host.includes(':') ? `[${host}]` : host}:${port}`, opts.onProgress);
+      const login = await runLogin(
+        conn,
+        {
+          initiatorName,
+          initiatorAlias: opts.initiatorAlias,
+          targetName: opts.targetName,
+          sessionType: opts.targetName === undefined ? 'Discovery' : 'Normal',
+          isid,
+          tsih: opts.tsih ?? 0,
+          cid: 0,
+          itt: 0,
+          cmdSN: 0,
+          auth: opts.auth ?? { method: 'None' },
+          wishes: { ...DEFAULT_WISHES, ...opts.wishes },
+        },
+        deadline,
+        `${host.includes(':') ? `[${host}]` : host}:${port}`,
+        opts.onProgress,
+      );
       const session = new Session(conn, {
         targetName: opts.targetName ?? '',
         initiatorName,
@@ -198,7 +204,8 @@ function runLogin(
           const resp = pdu as LoginResponse;
           const step = conversation.handle(resp);
           // §11.13: T=1 moves the login to NSG (checked by the conversation).
-          if (onProgress && resp.transit && resp.nsg !== resp.csg && STAGE_NAMES[resp.nsg]) onProgress({ type: 'stage', stage: STAGE_NAMES[resp.nsg] });
+          if (onProgress && resp.transit && resp.nsg !== resp.csg && STAGE_NAMES[resp.nsg])
+            onProgress({ type: 'stage', stage: STAGE_NAMES[resp.nsg] });
           if ('done' in step) finish(undefined, step.done);
           else conn.send(step.next);
         } catch (err) {

@@ -179,7 +179,8 @@ export class ScsiBlockDevice implements BlockDevice {
     const vpd = async (page: number): Promise<Buffer> => {
       let data = (await run(inquiry({ page }))).data;
       const available = data.length >= 4 ? data.readUInt16BE(2) + 4 : 0;
-      if (available > data.length && data.length >= 255) data = (await run(inquiry({ page, allocationLength: Math.min(available, 0xffff) }))).data;
+      if (available > data.length && data.length >= 255)
+        data = (await run(inquiry({ page, allocationLength: Math.min(available, 0xffff) }))).data;
       return data;
     };
 
@@ -193,7 +194,9 @@ export class ScsiBlockDevice implements BlockDevice {
     const serial = has(VpdPage.UNIT_SERIAL_NUMBER)
       ? await optional(async () => parseUnitSerialNumber(await vpd(VpdPage.UNIT_SERIAL_NUMBER)).serialNumber)
       : undefined;
-    const blockLimits = has(VpdPage.BLOCK_LIMITS) ? await optional(async () => parseBlockLimits(await vpd(VpdPage.BLOCK_LIMITS))) : undefined;
+    const blockLimits = has(VpdPage.BLOCK_LIMITS)
+      ? await optional(async () => parseBlockLimits(await vpd(VpdPage.BLOCK_LIMITS)))
+      : undefined;
     const provisioning = has(VpdPage.LOGICAL_BLOCK_PROVISIONING)
       ? await optional(async () => parseLogicalBlockProvisioning(await vpd(VpdPage.LOGICAL_BLOCK_PROVISIONING)))
       : undefined;
@@ -268,7 +271,8 @@ export class ScsiBlockDevice implements BlockDevice {
   private async readPiece(lba: number, blocks: number, slice: Buffer): Promise<void> {
     const res = await this.run(readBlocks({ lba, blocks, blockSize: this.info.blockSize }), { readInto: slice });
     // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
-    if (res.data.length !== slice.length) throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
+    if (res.data.length !== slice.length)
+      throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
     if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
   }
 
@@ -386,7 +390,8 @@ export class ScsiBlockDevice implements BlockDevice {
   private range(what: string, offset: number, length: number): { lba: number; blocks: number } {
     const bs = this.info.blockSize;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: bad offset ${offset}`);
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`${what}: length must be a positive number of bytes, got ${length}`);
+    if (!Number.isSafeInteger(length) || length <= 0)
+      throw new RangeError(`${what}: length must be a positive number of bytes, got ${length}`);
     if (offset % bs !== 0 || length % bs !== 0)
       throw new RangeError(`${what}: offset ${offset} and length ${length} must be multiples of the ${bs}-byte block size`);
     if (offset + length > this.info.size)

@@ -3,10 +3,30 @@
  * allocation, the CmdSN window, immediate/unsolicited/R2T-driven Data-Out, Data-In and status, NOP-In
  * answers and pings, Text, task management and logout. Plain code: one call per I/O, no statechart here.
  */
-import { RESERVED_TAG, Opcode, TaskAttr, AsyncEvent, RejectReason, LogoutReason, ScsiResponseCode, TmfFunction } from '../iscsi/constants.js';
+import {
+  RESERVED_TAG,
+  Opcode,
+  TaskAttr,
+  AsyncEvent,
+  RejectReason,
+  LogoutReason,
+  ScsiResponseCode,
+  TmfFunction,
+} from '../iscsi/constants.js';
 import { ProtocolError, TransportError, TaskAbortedError } from '../iscsi/errors.js';
 import { getBufferOffset, getCmdSN, getImmediate, getItt, getLun, getOpcode } from '../iscsi/bhs.js';
-import type { Pdu, DataIn, ScsiResponse, R2T, NopIn, AsyncMessage, Reject, TextResponse, TaskMgmtResponse, LogoutResponse } from '../iscsi/pdu.js';
+import type {
+  Pdu,
+  DataIn,
+  ScsiResponse,
+  R2T,
+  NopIn,
+  AsyncMessage,
+  Reject,
+  TextResponse,
+  TaskMgmtResponse,
+  LogoutResponse,
+} from '../iscsi/pdu.js';
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { Connection, ConnectionStats } from './connection.js';
@@ -90,7 +110,10 @@ export class Session {
    */
   private lifeHook: (() => void) | undefined;
 
-  constructor(readonly conn: Connection, setup: SessionSetup) {
+  constructor(
+    readonly conn: Connection,
+    setup: SessionSetup,
+  ) {
     this.targetName = setup.targetName;
     this.isid = setup.isid;
     this.tsih = setup.tsih;
@@ -483,18 +506,13 @@ export class Session {
     const task = this.tasks.get(pdu.itt);
     if (!task) return; // a task we already gave up on (aborted); nothing to deliver
     // §11.7.5: DataSN counts Data-In PDUs of the task from 0; at ERL 0 a gap is a connection failure.
-    if (pdu.dataSN !== task.expDataSN)
-      throw new ProtocolError(`Data-In DataSN ${pdu.dataSN}, expected ${task.expDataSN}`, pdu.opcode, 36);
+    if (pdu.dataSN !== task.expDataSN) throw new ProtocolError(`Data-In DataSN ${pdu.dataSN}, expected ${task.expDataSN}`, pdu.opcode, 36);
     task.expDataSN++;
     const data = pdu.data;
     if (data) {
       const want = task.req.dataIn ?? 0;
       if (pdu.bufferOffset + data.length > want)
-        throw new ProtocolError(
-          `Data-In [${pdu.bufferOffset}, +${data.length}) beyond the expected ${want} bytes`,
-          pdu.opcode,
-          40,
-        );
+        throw new ProtocolError(`Data-In [${pdu.bufferOffset}, +${data.length}) beyond the expected ${want} bytes`, pdu.opcode, 40);
       // The one copy of read data: from the receive buffer into the task's (§11.7.4 Buffer Offset).
       task.dest ??= Buffer.allocUnsafe(want);
       // Already in place when the framer wrote it through dataSink.
@@ -629,7 +647,8 @@ export class Session {
   private onClosed(error: Error): void {
     if (this.closedWith) return;
     this.closedWith = error;
-    const err = error instanceof TransportError || error instanceof TaskAbortedError ? error : new TransportError(error.message, { cause: error });
+    const err =
+      error instanceof TransportError || error instanceof TaskAbortedError ? error : new TransportError(error.message, { cause: error });
     const tasks = [...this.tasks.values()];
     this.tasks.clear();
     this.pending.length = 0;

@@ -96,8 +96,7 @@ export function parseIscsiUrl(text: string, env: NodeJS.ProcessEnv = process.env
   url.username ??= env.MPISCSI_CHAP_USERNAME ?? env.LIBISCSI_CHAP_USERNAME;
   if (url.username !== undefined) url.password ??= env.MPISCSI_CHAP_PASSWORD ?? env.LIBISCSI_CHAP_PASSWORD;
   url.targetUsername ??= env.MPISCSI_CHAP_TARGET_USERNAME ?? env.LIBISCSI_CHAP_TARGET_USERNAME;
-  if (url.targetUsername !== undefined)
-    url.targetPassword ??= env.MPISCSI_CHAP_TARGET_PASSWORD ?? env.LIBISCSI_CHAP_TARGET_PASSWORD;
+  if (url.targetUsername !== undefined) url.targetPassword ??= env.MPISCSI_CHAP_TARGET_PASSWORD ?? env.LIBISCSI_CHAP_TARGET_PASSWORD;
   if (url.username !== undefined && url.password === undefined)
     throw new UrlError(`CHAP user "${url.username}" has no password: give it as user%password or in MPISCSI_CHAP_PASSWORD`);
   if (url.targetUsername !== undefined && url.targetPassword === undefined)
@@ -118,16 +117,15 @@ export type LunUrl = IscsiUrl & { targetName: string; lun: number };
  */
 export function parseLunUrl(text: string, env: NodeJS.ProcessEnv = process.env): LunUrl {
   const url = parseIscsiUrl(text, env);
-  if (url.targetName === undefined) throw new UrlError(`the iSCSI URL "${redact(text)}" names no target: it must be of the form ${LUN_URL_FORM}`);
+  if (url.targetName === undefined)
+    throw new UrlError(`the iSCSI URL "${redact(text)}" names no target: it must be of the form ${LUN_URL_FORM}`);
   if (url.lun === undefined) throw new UrlError(`the iSCSI URL "${redact(text)}" names no LUN: it must be of the form ${LUN_URL_FORM}`);
   return url as LunUrl;
 }
 
 /** The URL with any password replaced by ********, for messages and logs. */
 export function redact(text: string): string {
-  return text
-    .replace(/^(iscsi:\/\/[^%@/]*%)[^@/]*@/, '$1********@')
-    .replace(/([?&]target_password=)[^&]*/, '$1********');
+  return text.replace(/^(iscsi:\/\/[^%@/]*%)[^@/]*@/, '$1********@').replace(/([?&]target_password=)[^&]*/, '$1********');
 }
 
 export function formatPortal(host: string, port: number): string {

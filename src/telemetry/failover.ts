@@ -22,7 +22,17 @@
  * (restored=false) rather than keep a span open for hours; its later return is then a separate root span
  * `mpath.path.restored` with a link to the failover span.
  */
-import { SpanKind, SpanStatusCode, ROOT_CONTEXT, trace, diag, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import {
+  SpanKind,
+  SpanStatusCode,
+  ROOT_CONTEXT,
+  trace,
+  diag,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+} from '@opentelemetry/api';
 import type { Subscription } from 'rxjs';
 import type { MultipathDevice, MultipathEvent } from '../multipath/device.js';
 import type { PathManager } from '../multipath/manager.js';
@@ -130,13 +140,18 @@ export function failoverReason(reason: string, detail: string | undefined): stri
   }
 }
 
-const clip = (s: string | undefined): string | undefined => (s === undefined ? undefined : s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}...` : s);
+const clip = (s: string | undefined): string | undefined =>
+  s === undefined ? undefined : s.length > MAX_DETAIL ? `${s.slice(0, MAX_DETAIL)}...` : s;
 
 /**
  * Instruments one device: failover traces (with telemetry.tracing) and its metrics (with telemetry.metrics:
  * the per-I/O latency observer and the observable path counters). Does nothing when telemetry is off.
  */
-export function instrumentDevice(device: MultipathDevice, telemetry: Telemetry, opts: FailoverInstrumentationOptions = {}): Instrumentation {
+export function instrumentDevice(
+  device: MultipathDevice,
+  telemetry: Telemetry,
+  opts: FailoverInstrumentationOptions = {},
+): Instrumentation {
   if (!telemetry.tracing && !telemetry.metrics) return NOOP_INSTRUMENTATION;
   const registry = registryOf(telemetry);
   registry.devices.add(device);
@@ -183,7 +198,11 @@ export function expectFailover(telemetry: Telemetry, device: string, path: strin
   registryOf(telemetry).causes.set(`${device}\0${path}`, { ctx, until: clockMs() + withinMs });
 }
 
-export function instrumentPathManager(manager: PathManager, telemetry: Telemetry, opts: FailoverInstrumentationOptions = {}): Instrumentation {
+export function instrumentPathManager(
+  manager: PathManager,
+  telemetry: Telemetry,
+  opts: FailoverInstrumentationOptions = {},
+): Instrumentation {
   if (!telemetry.tracing && !telemetry.metrics) return NOOP_INSTRUMENTATION;
   const done = new Map<MultipathDevice, Instrumentation>();
   const ensure = (d: MultipathDevice): void => {
@@ -260,10 +279,16 @@ class FailoverTracer {
             f.root.addEvent(EVENT_MPATH_PATH_STATE, { from: e.from, to: e.to, reason: e.reason }, now);
             // A held outage (no other path took its I/O): the I/O held for this path completes on it right
             // after this; end with that first completion, so that the trace shows it.
-            if (!f.firstCompletion && f.totalCount > f.failed) f.endOnCompletion = setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
+            if (!f.firstCompletion && f.totalCount > f.failed)
+              f.endOnCompletion = setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
             else this.end(f, true, now);
           } else this.restoredLate(e.path, now);
-        } else f?.root.addEvent(EVENT_MPATH_PATH_STATE, { from: e.from, to: e.to, reason: e.reason, ...(e.detail ? { detail: clip(e.detail) } : {}) }, now);
+        } else
+          f?.root.addEvent(
+            EVENT_MPATH_PATH_STATE,
+            { from: e.from, to: e.to, reason: e.reason, ...(e.detail ? { detail: clip(e.detail) } : {}) },
+            now,
+          );
         break;
       }
       case 'io.reissued': {
@@ -273,7 +298,11 @@ class FailoverTracer {
         f.totalBytes += bytes;
         if (f.firstCompletion) break; // late re-issues: in the root's totals only
         if (!f.requeue)
-          f.requeue = this.telemetry.tracer.startSpan(SPAN_MPATH_REQUEUE, { kind: SpanKind.INTERNAL, startTime: now, attributes: this.base(e.from) }, f.ctx);
+          f.requeue = this.telemetry.tracer.startSpan(
+            SPAN_MPATH_REQUEUE,
+            { kind: SpanKind.INTERNAL, startTime: now, attributes: this.base(e.from) },
+            f.ctx,
+          );
         f.requeueCount++;
         f.requeueBytes += bytes;
         break;
@@ -371,25 +400,33 @@ class FailoverTracer {
     // full-feature phase, if it just did (instrumentSession hears of it a moment before the device does);
     // else now.
     const downAt = sessionKey === undefined ? undefined : this.registry.sessionDownAt.get(sessionKey);
-    const began = fromProbe ? probe.at - probe.stalledMs : downAt !== undefined && downAt <= now && now - downAt < SESSION_DOWN_RECENT_MS ? downAt : now;
+    const began = fromProbe
+      ? probe.at - probe.stalledMs
+      : downAt !== undefined && downAt <= now && now - downAt < SESSION_DOWN_RECENT_MS
+        ? downAt
+        : now;
     const tracer = this.telemetry.tracer;
     // A request that said it would fail this path (expectFailover) is the failover's parent: one trace.
     const causeKey = `${this.device.name}\0${path}`;
     const cause = this.registry.causes.get(causeKey);
     this.registry.causes.delete(causeKey);
     const parent = cause && cause.until >= now ? cause.ctx : undefined;
-    const root = tracer.startSpan(SPAN_MPATH_FAILOVER, {
-      root: parent === undefined,
-      kind: SpanKind.INTERNAL,
-      startTime: began,
-      attributes: {
-        ...this.base(path),
-        ...this.sessionAttrs(sessionKey),
-        [ATTR_MPATH_FAILOVER_REASON]: reason,
-        [ATTR_ERROR_TYPE]: reason,
-        ...(detail ? { [ATTR_MPATH_FAILOVER_DETAIL]: clip(detail) } : {}),
+    const root = tracer.startSpan(
+      SPAN_MPATH_FAILOVER,
+      {
+        root: parent === undefined,
+        kind: SpanKind.INTERNAL,
+        startTime: began,
+        attributes: {
+          ...this.base(path),
+          ...this.sessionAttrs(sessionKey),
+          [ATTR_MPATH_FAILOVER_REASON]: reason,
+          [ATTR_ERROR_TYPE]: reason,
+          ...(detail ? { [ATTR_MPATH_FAILOVER_DETAIL]: clip(detail) } : {}),
+        },
       },
-    }, parent);
+      parent,
+    );
     const ctx = trace.setSpan(ROOT_CONTEXT, root);
     const detect = tracer.startSpan(
       SPAN_MPATH_FAILOVER_DETECT,
@@ -467,7 +504,13 @@ class FailoverTracer {
     if (!link) return;
     this.unrestored.delete(path);
     this.telemetry.tracer
-      .startSpan(SPAN_MPATH_PATH_RESTORED, { root: true, kind: SpanKind.INTERNAL, startTime: now, attributes: this.base(path), links: [{ context: link }] })
+      .startSpan(SPAN_MPATH_PATH_RESTORED, {
+        root: true,
+        kind: SpanKind.INTERNAL,
+        startTime: now,
+        attributes: this.base(path),
+        links: [{ context: link }],
+      })
       .end(now);
   }
 

@@ -53,7 +53,7 @@ export class JsonLinesSpanExporter implements SpanExporter {
   export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
     if (this.stopped) return done({ code: ExportResultCode.FAILED, error: new Error('exporter shut down') });
     try {
-      appendFileSync(this.file, spans.map((s) => JSON.stringify(spanLine(s)) + '\n').join(''), { mode: 0o600 });
+      appendFileSync(this.file, spans.map((s) => `${JSON.stringify(spanLine(s))}\n`).join(''), { mode: 0o600 });
       done({ code: ExportResultCode.SUCCESS });
     } catch (err) {
       done({ code: ExportResultCode.FAILED, error: err as Error });

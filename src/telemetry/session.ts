@@ -55,15 +55,25 @@ export interface SessionInstrumentationOptions {
   iface?: string;
 }
 
-const STAGE_EVENTS = { security: EVENT_LOGIN_SECURITY, operational: EVENT_LOGIN_OPERATIONAL, 'full-feature': EVENT_LOGIN_FULL_FEATURE } as const;
+const STAGE_EVENTS = {
+  security: EVENT_LOGIN_SECURITY,
+  operational: EVENT_LOGIN_OPERATIONAL,
+  'full-feature': EVENT_LOGIN_FULL_FEATURE,
+} as const;
 
 /** camelCase NegotiatedParams key -> iscsi.param.snake_case. */
-const paramName = (k: string): string => ISCSI_PARAM_PREFIX + k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`).replace(/p_d_u/, 'pdu').replace(/r2_t/, 'r2t');
+const paramName = (k: string): string =>
+  ISCSI_PARAM_PREFIX +
+  k
+    .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+    .replace(/p_d_u/, 'pdu')
+    .replace(/r2_t/, 'r2t');
 
 /** The negotiated operational parameters (§13) as attributes, e.g. iscsi.param.max_burst_length. */
 export function negotiatedAttributes(params: NegotiatedParams): Attributes {
   const out: Attributes = {};
-  for (const [k, v] of Object.entries(params)) if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') out[paramName(k)] = v;
+  for (const [k, v] of Object.entries(params))
+    if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string') out[paramName(k)] = v;
   return out;
 }
 
@@ -92,7 +102,11 @@ export function sessionAttributes(session: ManagedSession, opts: SessionInstrume
  * Instruments `session` for `telemetry` until stop(). Call it before login() to see the first login's span.
  * With telemetry off it does nothing (no subscription).
  */
-export function instrumentSession(session: ManagedSession, telemetry: Telemetry, opts: SessionInstrumentationOptions = {}): Instrumentation {
+export function instrumentSession(
+  session: ManagedSession,
+  telemetry: Telemetry,
+  opts: SessionInstrumentationOptions = {},
+): Instrumentation {
   if (!telemetry.tracing && !telemetry.metrics) return NOOP_INSTRUMENTATION;
   const registry = registryOf(telemetry);
   const attributes = sessionAttributes(session, opts);

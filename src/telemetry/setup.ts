@@ -13,7 +13,13 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader, type IMetricReader, type PushMetricExporter } from '@opentelemetry/sdk-metrics';
+import {
+  ConsoleMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type IMetricReader,
+  type PushMetricExporter,
+} from '@opentelemetry/sdk-metrics';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
@@ -144,7 +150,10 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
       new PeriodicExportingMetricReader({
         exporter,
         exportIntervalMillis: Number.isFinite(interval) && interval > 0 ? interval : 60_000,
-        exportTimeoutMillis: Math.min(Number.isFinite(timeout) && timeout > 0 ? timeout : 30_000, Number.isFinite(interval) && interval > 0 ? interval : 60_000),
+        exportTimeoutMillis: Math.min(
+          Number.isFinite(timeout) && timeout > 0 ? timeout : 30_000,
+          Number.isFinite(interval) && interval > 0 ? interval : 60_000,
+        ),
       });
     for (const kind of list(env.OTEL_METRICS_EXPORTER, 'otlp')) {
       if (kind === 'none') {
@@ -170,10 +179,13 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     }),
   );
 
-  const tracerProvider = tracing ? new BasicTracerProvider({ resource, spanProcessors: processors, ...(opts.sampler ? { sampler: opts.sampler } : {}) }) : undefined;
+  const tracerProvider = tracing
+    ? new BasicTracerProvider({ resource, spanProcessors: processors, ...(opts.sampler ? { sampler: opts.sampler } : {}) })
+    : undefined;
   const meterProvider = metrics ? new MeterProvider({ resource, readers }) : undefined;
   // Off: the API's no-op tracer (a proxy with no delegate, never registered) and no-op meter.
-  const tracer = tracerProvider?.getTracer(INSTRUMENTATION_SCOPE, opts.serviceVersion) ?? new ProxyTracerProvider().getTracer(INSTRUMENTATION_SCOPE);
+  const tracer =
+    tracerProvider?.getTracer(INSTRUMENTATION_SCOPE, opts.serviceVersion) ?? new ProxyTracerProvider().getTracer(INSTRUMENTATION_SCOPE);
   const meter = meterProvider?.getMeter(INSTRUMENTATION_SCOPE, opts.serviceVersion) ?? createNoopMeter();
   let down: Promise<void> | undefined;
   return {

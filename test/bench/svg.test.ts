@@ -33,7 +33,12 @@ function parseXml(src: string): XmlElement {
   const decode = (s: string): string => {
     if (/&(?!(amp|lt|gt|quot|apos);)/.test(s)) fail(`bad entity in ${JSON.stringify(s)}`);
     if (s.includes('<')) fail('"<" in text or attribute');
-    return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+    return s
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
+      .replace(/&amp;/g, '&');
   };
   const skipSpace = () => {
     while (i < src.length && /\s/.test(src[i])) i++;
@@ -105,7 +110,11 @@ describe('the minimal XML parser used by these tests', () => {
     expect(() => parseXml('<a x=1/>')).toThrow(/bad attribute/);
     expect(() => parseXml('<a>AT&T</a>')).toThrow(/bad entity/);
     expect(() => parseXml('<a/><b/>')).toThrow(/after the root/);
-    expect(parseXml('<?xml version="1.0"?>\n<a k="&lt;&amp;">x &gt; y</a>\n')).toMatchObject({ name: 'a', attrs: { k: '<&' }, text: 'x > y' });
+    expect(parseXml('<?xml version="1.0"?>\n<a k="&lt;&amp;">x &gt; y</a>\n')).toMatchObject({
+      name: 'a',
+      attrs: { k: '<&' },
+      text: 'x > y',
+    });
   });
 });
 
@@ -160,7 +169,19 @@ describe('timeChart', () => {
           { x: 7.5, label: 'healed' },
         ],
       },
-      { title: 'write; path 2 blackholed', series: [{ label: 'MB/s', points: [{ x: 0, y: 10 }, { x: 10, y: 20 }] }], markers: [{ x: 5, label: 'blackhole' }] },
+      {
+        title: 'write; path 2 blackholed',
+        series: [
+          {
+            label: 'MB/s',
+            points: [
+              { x: 0, y: 10 },
+              { x: 10, y: 20 },
+            ],
+          },
+        ],
+        markers: [{ x: 5, label: 'blackhole' }],
+      },
     ],
   });
   const root = parseXml(svg);
@@ -227,8 +248,20 @@ describe('barChart', () => {
     yLabel: 'µs',
     seriesLabels: ['p50', 'p99', 'p99.9'],
     groups: [
-      { label: '4k-randread-qd1', clusters: [{ label: 'a', values: [100, 1000, 10_000] }, { label: 'b', values: [200, undefined, 2000] }] },
-      { label: '4k-randread-qd32', clusters: [{ label: 'a', values: [10, 100, 1000] }, { label: 'b', values: [20, 200, 2000] }] },
+      {
+        label: '4k-randread-qd1',
+        clusters: [
+          { label: 'a', values: [100, 1000, 10_000] },
+          { label: 'b', values: [200, undefined, 2000] },
+        ],
+      },
+      {
+        label: '4k-randread-qd32',
+        clusters: [
+          { label: 'a', values: [10, 100, 1000] },
+          { label: 'b', values: [20, 200, 2000] },
+        ],
+      },
     ],
   });
   const root = parseXml(svg);
@@ -311,7 +344,15 @@ describe('fio output parsing (fio 3.33, nbd engine, captured from mpiscsi serve)
   });
 
   it('sums the directions of one interval, fills holes with zeros and finds the longest stall', () => {
-    const log = ['1000, 1000, 0, 4096, 0', '1000, 500, 1, 4096, 0', '1100, 1000, 0, 4096, 0', '1600, 1000, 0, 4096, 0', '1700, 1000, 0, 4096, 0', 'garbage', ''].join('\n');
+    const log = [
+      '1000, 1000, 0, 4096, 0',
+      '1000, 500, 1, 4096, 0',
+      '1100, 1000, 0, 4096, 0',
+      '1600, 1000, 0, 4096, 0',
+      '1700, 1000, 0, 4096, 0',
+      'garbage',
+      '',
+    ].join('\n');
     const samples = parseFioLog(log);
     expect(samples).toHaveLength(5);
     const raw = throughputSeries(samples, 900);
@@ -339,7 +380,17 @@ describe('fio output parsing (fio 3.33, nbd engine, captured from mpiscsi serve)
     expect(plain).toContain('--norandommap=1');
     expect(plain).toContain('--percentile_list=1:5:10:20:30:40:50:60:70:80:90:95:99:99.5:99.9:99.99');
     expect(plain.some((a) => a.startsWith('--verify'))).toBe(false);
-    const verify = fioArgs({ name: 'v', uri: 'u', rw: 'randwrite', bs: 4096, iodepth: 32, runtimeMs: 1000, verifyBacklog: 64, logPrefix: '/tmp/p', logAvgMsec: 100 });
+    const verify = fioArgs({
+      name: 'v',
+      uri: 'u',
+      rw: 'randwrite',
+      bs: 4096,
+      iodepth: 32,
+      runtimeMs: 1000,
+      verifyBacklog: 64,
+      logPrefix: '/tmp/p',
+      logAvgMsec: 100,
+    });
     expect(verify).toContain('--verify=crc32c');
     expect(verify).toContain('--verify_backlog=64');
     expect(verify).not.toContain('--norandommap=1');
@@ -355,7 +406,13 @@ describe('cdfChart', () => {
       title: 'CDF',
       xLabel: 'µs',
       panels: [
-        { title: 'qd1', series: [{ label: 'a', points: cdf(1) }, { label: 'b', points: cdf(2) }] },
+        {
+          title: 'qd1',
+          series: [
+            { label: 'a', points: cdf(1) },
+            { label: 'b', points: cdf(2) },
+          ],
+        },
         { title: 'qd32', series: [{ label: 'a', points: cdf(10) }] },
       ],
     });

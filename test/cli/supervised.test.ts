@@ -38,7 +38,9 @@ describe('toolSettings', () => {
   });
 
   it('refuses multipath settings and bad values as usage errors (exit 7)', () => {
-    expect(() => toolSettings({ set: ['no_path_retry=queue'] }, 'dd')).toThrow(/no_path_retry is a multipath setting; mpiscsi dd runs one session/);
+    expect(() => toolSettings({ set: ['no_path_retry=queue'] }, 'dd')).toThrow(
+      /no_path_retry is a multipath setting; mpiscsi dd runs one session/,
+    );
     for (const set of [['fast_io_fail_tmo=5'], ['node.session.timeo.replacement_timeout=soon'], ['node.nope=1'], ['novalue']]) {
       let err: unknown;
       try {

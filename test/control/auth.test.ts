@@ -103,13 +103,15 @@ describe('nkey', () => {
   afterAll(() => server.stop());
 
   it('authenticates with a seed file', async () => {
-    await roundTrip({ servers: server.url, nkeySeedFile: secretFile('user.nk', new TextDecoder().decode(user.getSeed()) + '\n') });
+    await roundTrip({ servers: server.url, nkeySeedFile: secretFile('user.nk', `${new TextDecoder().decode(user.getSeed())}\n`) });
   });
 
   it('another key is refused', async () => {
     const other = secretFile('other.nk', new TextDecoder().decode(createUser().getSeed()));
     await expect(
-      ControlClient.connect(natsConnectionOptions({ servers: server.url, nkeySeedFile: other, maxReconnectAttempts: 0 }), { hostId: 'auth' }),
+      ControlClient.connect(natsConnectionOptions({ servers: server.url, nkeySeedFile: other, maxReconnectAttempts: 0 }), {
+        hostId: 'auth',
+      }),
     ).rejects.toMatchObject({ code: 13 });
   });
 });
@@ -130,7 +132,23 @@ describe('TLS with client certificates', () => {
     ] as const) {
       ssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
       writeFileSync(join(d, `${name}.ext`), ext);
-      ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`);
+      ssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '1',
+        '-extfile',
+        `${name}.ext`,
+      );
     }
     certs = {
       ca: join(d, 'ca.pem'),
@@ -139,7 +157,10 @@ describe('TLS with client certificates', () => {
       clientCert: join(d, 'client.pem'),
       clientKey: join(d, 'client.key'),
     };
-    server = await NatsServer.start({ jetstream: false, tls: { certFile: certs.serverCert, keyFile: certs.serverKey, caFile: certs.ca, verify: true } });
+    server = await NatsServer.start({
+      jetstream: false,
+      tls: { certFile: certs.serverCert, keyFile: certs.serverKey, caFile: certs.ca, verify: true },
+    });
   });
   afterAll(() => server?.stop());
 
@@ -148,9 +169,12 @@ describe('TLS with client certificates', () => {
   });
 
   it('without a client certificate the server refuses', async () => {
-    const err = await ControlClient.connect(natsConnectionOptions({ servers: server.url, tls: { caFile: certs.ca }, maxReconnectAttempts: 0, connectTimeoutMs: 2000 }), {
-      hostId: 'auth',
-    }).catch((e: unknown) => e);
+    const err = await ControlClient.connect(
+      natsConnectionOptions({ servers: server.url, tls: { caFile: certs.ca }, maxReconnectAttempts: 0, connectTimeoutMs: 2000 }),
+      {
+        hostId: 'auth',
+      },
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
   });
 });

@@ -5,7 +5,16 @@
  */
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type ServiceInfo } from '@nats-io/services';
-import { context, createTraceState, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
+import {
+  context,
+  createTraceState,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+} from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
@@ -51,7 +60,11 @@ afterEach(() => {
 });
 
 /** A raw request whose reply must be an error; returns the code header and the decoded Error body. */
-async function rawError(subject: string, body: Uint8Array, json: boolean): Promise<{ code: number; header: string; body: Record<string, unknown> }> {
+async function rawError(
+  subject: string,
+  body: Uint8Array,
+  json: boolean,
+): Promise<{ code: number; header: string; body: Record<string, unknown> }> {
   const h = natsHeaders();
   if (json) h.set('Content-Type', 'application/json');
   const reply: Msg = await clientNc.request(subject, body, { timeout: 5000, headers: h });
@@ -65,20 +78,27 @@ async function rawError(subject: string, body: Uint8Array, json: boolean): Promi
 
 describe('every endpoint', () => {
   for (const json of [false, true]) {
-    it.each(ENDPOINTS.map((ep) => [`${ep.access}.${ep.group}.${ep.verb}`, ep] as const))(`%s answers over ${json ? 'JSON' : 'protobuf'}`, async (_name, ep) => {
-      const req = sample(ep.request, 'req');
-      const res = await client.call(ep.method, req as never, { json });
-      expect(res).toEqual(sample(ep.response, ep.method));
-      expect(host.calls).toHaveLength(1);
-      expect(host.calls[0]!.method).toBe(ep.method);
-      expect(host.calls[0]!.req).toEqual(req);
-    });
+    it.each(ENDPOINTS.map((ep) => [`${ep.access}.${ep.group}.${ep.verb}`, ep] as const))(
+      `%s answers over ${json ? 'JSON' : 'protobuf'}`,
+      async (_name, ep) => {
+        const req = sample(ep.request, 'req');
+        const res = await client.call(ep.method, req as never, { json });
+        expect(res).toEqual(sample(ep.response, ep.method));
+        expect(host.calls).toHaveLength(1);
+        expect(host.calls[0]!.method).toBe(ep.method);
+        expect(host.calls[0]!.req).toEqual(req);
+      },
+    );
   }
 
   it('has typed calls and a remote host object', async () => {
     const res = await client.call('nodeLogin', { filter: { target: 'iqn.2026-01.test:t1' }, startup: '' });
     expect(res.results[0]!.message).toBe('nodeLogin-message');
-    expect(host.calls[0]!.req).toEqual({ filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' }, startup: '', all: false });
+    expect(host.calls[0]!.req).toEqual({
+      filter: { target: 'iqn.2026-01.test:t1', address: '', port: 0, iface: '' },
+      startup: '',
+      all: false,
+    });
     const remote = client.remote({ json: true });
     const list = await remote.mpathList({ device: 'mpatha' });
     expect(list.devices[0]!.sizeBytes).toBe(2 ** 40 + 7);
@@ -88,7 +108,10 @@ describe('every endpoint', () => {
   it('answers JSON requests with a JSON body and Content-Type', async () => {
     const h = natsHeaders();
     h.set('Content-Type', 'application/json');
-    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'session', verb: 'stats' }), utf8('{"sid":3}'), { headers: h, timeout: 5000 });
+    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'session', verb: 'stats' }), utf8('{"sid":3}'), {
+      headers: h,
+      timeout: 5000,
+    });
     expect(reply.headers?.get('Content-Type')).toBe('application/json');
     const body = JSON.parse(reply.string()) as { stats: Array<Record<string, number>> };
     expect(body.stats[0]!.txdataOctets).toBe(2 ** 40 + 7);
@@ -190,9 +213,9 @@ describe('error replies', () => {
 
   it('a server that refuses the connection is ISCSID_NOTCONN (20)', async () => {
     const port = await freePort();
-    const err = await ControlClient.connect(natsConnectionOptions({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 }), { hostId: HOST_ID }).catch(
-      (e: unknown) => e,
-    );
+    const err = await ControlClient.connect(natsConnectionOptions({ servers: `127.0.0.1:${port}`, maxReconnectAttempts: 0 }), {
+      hostId: HOST_ID,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ControlError);
     expect(err).toMatchObject({ code: 20, message: 'can not connect to iSCSI daemon (mpiscsid is not running)!' });
   });
@@ -268,7 +291,10 @@ describe('trace context', () => {
     const h = natsHeaders();
     h.set('traceparent', `00-${traceId}-${spanId}-01`);
     h.set('tracestate', 'vendor=abc');
-    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'node', verb: 'list' }), new Uint8Array(), { headers: h, timeout: 5000 });
+    const reply = await clientNc.request(endpointSubject(HOST_ID, { access: 'read', group: 'node', verb: 'list' }), new Uint8Array(), {
+      headers: h,
+      timeout: 5000,
+    });
     expect(reply.headers?.get('Nats-Service-Error-Code') ?? '').toBe('');
     const span = host.calls[0]!.span!;
     expect(span).toMatchObject({ traceId, spanId, traceFlags: TraceFlags.SAMPLED, isRemote: true });
@@ -316,7 +342,11 @@ describe('trace context with a recording tracer and no context manager', () => {
     for (const verb of ['list', 'logout']) {
       const h = natsHeaders();
       h.set('traceparent', `00-${traceId}-${spanId}-01`);
-      await clientNc.request(endpointSubject('h3', { access: verb === 'list' ? 'read' : 'operate', group: 'node', verb }), new Uint8Array(), { headers: h, timeout: 5000 });
+      await clientNc.request(
+        endpointSubject('h3', { access: verb === 'list' ? 'read' : 'operate', group: 'node', verb }),
+        new Uint8Array(),
+        { headers: h, timeout: 5000 },
+      );
     }
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['node.list', 'node.logout']);
@@ -352,7 +382,10 @@ describe('nats-server restart', () => {
     const event = new Promise<HostEvent>((r) => (got = r));
     const sub = client.subscribeEvents(HOST_ID, 'mpath', (e) => got(e));
     await clientNc.flush();
-    host.emit({ kind: 'mpath', event: { device: 'mpatha', kind: 'gate', from: 'open', to: 'queueing', reason: 'no path', detail: '', atMs: 1 } });
+    host.emit({
+      kind: 'mpath',
+      event: { device: 'mpatha', kind: 'gate', from: 'open', to: 'queueing', reason: 'no path', detail: '', atMs: 1 },
+    });
     await expect(event).resolves.toMatchObject({ kind: 'mpath', event: { device: 'mpatha', to: 'queueing' } });
     sub.unsubscribe();
   });

@@ -56,7 +56,12 @@ const validNameArb = (maxBytes: number): fc.Arbitrary<string> =>
     [1, hexDigits(16).map((h) => `eui.${h}`)],
     [1, fc.oneof(hexDigits(16), hexDigits(32)).map((h) => `naa.${h}`)],
     // exactly maxBytes bytes, some of them two-byte characters
-    [1, fc.integer({ min: 0, max: Math.floor((maxBytes - 14) / 2) }).map((k) => `iqn.2026-01.x:${'é'.repeat(k)}${'a'.repeat(maxBytes - 14 - 2 * k)}`)],
+    [
+      1,
+      fc
+        .integer({ min: 0, max: Math.floor((maxBytes - 14) / 2) })
+        .map((k) => `iqn.2026-01.x:${'é'.repeat(k)}${'a'.repeat(maxBytes - 14 - 2 * k)}`),
+    ],
   );
 /**
  * Names in the main property stay short enough that every record and link name of the open-iscsi layout fits
@@ -71,11 +76,14 @@ const badChar = fc.constantFrom(
   ...['\u007f', '\u0085', '\u2028', '\u3000', '\ufeff', '\u0001', '\u001b'],
 );
 const hostileName: fc.Arbitrary<string> = weighted<string>(
-  [4, fc.tuple(validName, badChar, fc.nat(), fc.string({ maxLength: 20 })).map(([n, c, at, tail]) => {
-    // Not a U+FEFF in front here: that case has its own test at the end.
-    const i = c === '\ufeff' ? 1 + (at % n.length) : at % (n.length + 1);
-    return `${n.slice(0, i)}${c}${tail}${n.slice(i)}`;
-  })],
+  [
+    4,
+    fc.tuple(validName, badChar, fc.nat(), fc.string({ maxLength: 20 })).map(([n, c, at, tail]) => {
+      // Not a U+FEFF in front here: that case has its own test at the end.
+      const i = c === '\ufeff' ? 1 + (at % n.length) : at % (n.length + 1);
+      return `${n.slice(0, i)}${c}${tail}${n.slice(i)}`;
+    }),
+  ],
   [
     2,
     fc.constantFrom(
@@ -102,7 +110,10 @@ const hostileName: fc.Arbitrary<string> = weighted<string>(
 );
 /** Anything at all (no NUL: on the wire that ends the pair, see the last test). */
 const unknownName: fc.Arbitrary<string> = fc
-  .oneof(fc.string({ maxLength: 40, unit: 'binary' }), fc.string({ maxLength: 30, unit: 'binary' }).map((s) => `iqn.2026-01.x:${s}`))
+  .oneof(
+    fc.string({ maxLength: 40, unit: 'binary' }),
+    fc.string({ maxLength: 30, unit: 'binary' }).map((s) => `iqn.2026-01.x:${s}`),
+  )
   .filter((s) => !s.includes('\0'));
 
 const nameArbOf = (valid: fc.Arbitrary<string>): fc.Arbitrary<Name> =>
@@ -148,7 +159,11 @@ const longHostArb: fc.Arbitrary<Host> = fc.integer({ min: 193, max: 253 }).map((
 });
 const validAddressOf = (hosts: fc.Arbitrary<Host>): fc.Arbitrary<Address> =>
   fc
-    .tuple(hosts, fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }), fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }))
+    .tuple(
+      hosts,
+      fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+      fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+    )
     .map(([{ host, text }, port, tpgt]) => ({
       value: `${text}${port !== undefined ? `:${port}` : ''}${tpgt !== undefined ? `,${tpgt}` : ''}`,
       cls: 'valid' as const,
@@ -159,20 +174,37 @@ const hostileAddress: fc.Arbitrary<Address> = weighted<string>(
   [
     3,
     fc
-      .tuple(fc.ipV4(), fc.constantFrom(':0', ':65536', ':99999', ':x', ':-1', ':', ':3260,65536', ':3260,x', ':3260,', ',-1', ':3260:3260'))
+      .tuple(
+        fc.ipV4(),
+        fc.constantFrom(':0', ':65536', ':99999', ':x', ':-1', ':', ':3260,65536', ':3260,x', ':3260,', ',-1', ':3260:3260'),
+      )
       .map(([h, s]) => h + s),
   ],
   // no host, broken brackets
   [2, fc.constantFrom('', ':3260', ',1', ':3260,1', '[::1', '[::1]x', '[::1]:', '[]:3260', '[]')],
   // a host that is not an address
   [3, fc.tuple(fc.domain(), badChar, fc.domain()).map(([a, c, b]) => `${a}${c}${b}:3260,1`)],
-  [2, fc.constantFrom('..:3260,1', '../../x:3260,1', 'a/b', '[a/b]:3260', 'a:b:c', '::::', 'under_score.example.com:3260', '-x.example.com', '%eth0')],
+  [
+    2,
+    fc.constantFrom(
+      '..:3260,1',
+      '../../x:3260,1',
+      'a/b',
+      '[a/b]:3260',
+      'a:b:c',
+      '::::',
+      'under_score.example.com:3260',
+      '-x.example.com',
+      '%eth0',
+    ),
+  ],
 ).map((value) => ({ value, cls: 'hostile' as const }));
 const unknownAddress: fc.Arbitrary<Address> = fc
   .string({ maxLength: 30, unit: 'binary' })
   .filter((s) => !s.includes('\0'))
   .map((value) => ({ value, cls: 'unknown' as const }));
-const addressArbOf = (valid: fc.Arbitrary<Address>): fc.Arbitrary<Address> => weighted<Address>([6, valid], [3, hostileAddress], [1, unknownAddress]);
+const addressArbOf = (valid: fc.Arbitrary<Address>): fc.Arbitrary<Address> =>
+  weighted<Address>([6, valid], [3, hostileAddress], [1, unknownAddress]);
 
 // ---------------------------------------------------------------------------------------------------------
 // Answers
@@ -188,9 +220,15 @@ const entryArbOf = (names: fc.Arbitrary<Name>, addresses: fc.Arbitrary<Address>)
   fc.record({
     name: names,
     addresses: weighted<Address[]>([1, fc.constant([])], [8, fc.array(addresses, { minLength: 1, maxLength: 3 })]),
-    extra: fc.array(fc.tuple(fc.constantFrom('TargetAlias', 'X-com.example.vendor'), fc.string({ maxLength: 12 }).filter((s) => !s.includes('\0'))), {
-      maxLength: 1,
-    }),
+    extra: fc.array(
+      fc.tuple(
+        fc.constantFrom('TargetAlias', 'X-com.example.vendor'),
+        fc.string({ maxLength: 12 }).filter((s) => !s.includes('\0')),
+      ),
+      {
+        maxLength: 1,
+      },
+    ),
   });
 
 /** Entries, then repeats of some of them (the same name again, with its addresses or others). */
@@ -199,8 +237,13 @@ const answerArbOf = (names: fc.Arbitrary<Name>, addresses: fc.Arbitrary<Address>
     entries.length === 0
       ? fc.constant(entries)
       : fc
-          .array(fc.record({ from: fc.nat(entries.length - 1), same: fc.boolean(), addresses: fc.array(addresses, { maxLength: 2 }) }), { maxLength: 3 })
-          .map((dups) => [...entries, ...dups.map((d) => ({ ...entries[d.from], addresses: d.same ? entries[d.from].addresses : d.addresses }))]),
+          .array(fc.record({ from: fc.nat(entries.length - 1), same: fc.boolean(), addresses: fc.array(addresses, { maxLength: 2 }) }), {
+            maxLength: 3,
+          })
+          .map((dups) => [
+            ...entries,
+            ...dups.map((d) => ({ ...entries[d.from], addresses: d.same ? entries[d.from].addresses : d.addresses })),
+          ]),
   );
 
 /** The main property's answers: names and hosts that fit the layout. */
@@ -350,7 +393,11 @@ describe('SendTargets answers stored by discoverAndStore into a FileStore', () =
   }
 
   /** Everything the DB holds after a discovery of `entries` (and of whatever came before). */
-  async function check(t: ReturnType<typeof freshTree>, entries: readonly Entry[], run: Awaited<ReturnType<typeof discover>>): Promise<void> {
+  async function check(
+    t: ReturnType<typeof freshTree>,
+    entries: readonly Entry[],
+    run: Awaited<ReturnType<typeof discover>>,
+  ): Promise<void> {
     const { found, skipped, portal } = run;
     const m = model(entries, portal);
 
@@ -358,12 +405,17 @@ describe('SendTargets answers stored by discoverAndStore into a FileStore', () =
     const reportedNames = new Set(skipped.filter((s) => s.address === undefined).map((s) => s.target));
     const reportedAddresses = new Set(skipped.flatMap((s) => (s.address !== undefined ? [s.address] : [])));
     for (const n of m.reportNames) expect(reportedNames.has(n), `hostile TargetName ${JSON.stringify(n)} not reported`).toBe(true);
-    for (const a of m.reportAddresses) expect(reportedAddresses.has(a), `hostile TargetAddress ${JSON.stringify(a)} not reported`).toBe(true);
+    for (const a of m.reportAddresses)
+      expect(reportedAddresses.has(a), `hostile TargetAddress ${JSON.stringify(a)} not reported`).toBe(true);
 
     // A valid pair the layout cannot name (NAME_MAX) is stored anyway or reported, never silently dropped.
     for (const k of m.may) {
       const target = (JSON.parse(k) as [string])[0];
-      if (!found.some((f) => keyOf(f) === k)) expect(skipped.some((s) => s.target === target), `${k} neither stored nor reported`).toBe(true);
+      if (!found.some((f) => keyOf(f) === k))
+        expect(
+          skipped.some((s) => s.target === target),
+          `${k} neither stored nor reported`,
+        ).toBe(true);
     }
 
     // What the call returned: each valid pair once, plus only pairs that may be there.
@@ -513,7 +565,11 @@ describe('SendTargets answers stored by discoverAndStore into a FileStore', () =
         try {
           const broken: Entry = { name: { value: `${name}${tail}`, cls: 'hostile' }, addresses: [], extra: [] };
           options.sendTargets = addressFirst ? [['TargetAddress', '10.0.0.1:3260,1'], ...pairsOf(entries)] : pairsOf([...entries, broken]);
-          const err = await discoverAndStore(new FileStore(t.db), { address: fake.host, port: fake.port }, { initiatorName: INITIATOR }).then(
+          const err = await discoverAndStore(
+            new FileStore(t.db),
+            { address: fake.host, port: fake.port },
+            { initiatorName: INITIATOR },
+          ).then(
             () => undefined,
             (e: unknown) => e,
           );

@@ -39,7 +39,9 @@ function writer(db: string, tag: string, n: number, mode: 'store' | 'naive', sta
       }
     }`;
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, ['--input-type=module', '-e', script], (err, _o, stderr) => (err ? reject(new Error(stderr || err.message)) : resolve())),
+    execFile(process.execPath, ['--input-type=module', '-e', script], (err, _o, stderr) =>
+      err ? reject(new Error(stderr || err.message)) : resolve(),
+    ),
   );
 }
 

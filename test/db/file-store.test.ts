@@ -1,4 +1,15 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, mkdirSync, writeFileSync, symlinkSync, readlinkSync, readdirSync, lstatSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  mkdirSync,
+  writeFileSync,
+  symlinkSync,
+  readlinkSync,
+  readdirSync,
+  lstatSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -136,7 +136,8 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
     for (const k of shuffled) await store.putNode(defaultNodeRecord(k.target, k, k.iface));
     const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
     const expected = [...keys].sort(
-      (a, b) => cmp(a.target, b.target) || cmp(`${a.address},${a.port},${a.tpgt}`, `${b.address},${b.port},${b.tpgt}`) || cmp(a.iface, b.iface),
+      (a, b) =>
+        cmp(a.target, b.target) || cmp(`${a.address},${a.port},${a.tpgt}`, `${b.address},${b.port},${b.tpgt}`) || cmp(a.iface, b.iface),
     );
     expect(await store.listNodes()).toEqual(expected);
   });
@@ -191,11 +192,15 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
   it('refuses what FileStore refuses, with the same messages', async () => {
     const store = await make();
     const k = await store.putNode(defaultNodeRecord(IQN, { address: '127.0.0.1', port: 3260, tpgt: 1 }));
-    await expect(store.updateNode(k, (r) => void r.set('node.tpgt', '2'))).rejects.toThrow('update may not change node.name, tpgt, portal or iface');
+    await expect(store.updateNode(k, (r) => void r.set('node.tpgt', '2'))).rejects.toThrow(
+      'update may not change node.name, tpgt, portal or iface',
+    );
     const missing = { ...k, tpgt: 9 };
     await expect(store.updateNode(missing, () => {})).rejects.toThrow(`no node record ${IQN},127.0.0.1,3260,9,default`);
     await expect(store.updateDiscovery({ address: '::1', port: 3260 }, () => {})).rejects.toThrow('no discovery record ::1,3260');
-    expect(() => defaultNodeRecord('..', { address: '127.0.0.1', port: 3260, tpgt: 1 })).toThrow('node.name = "..": does not start with iqn., eui. or naa.');
+    expect(() => defaultNodeRecord('..', { address: '127.0.0.1', port: 3260, tpgt: 1 })).toThrow(
+      'node.name = "..": does not start with iqn., eui. or naa.',
+    );
     const traversal = defaultNodeRecord(IQN, { address: '127.0.0.1', port: 3260, tpgt: 1 });
     traversal.set('node.name', '..');
     await expect(store.putNode(traversal)).rejects.toThrow('invalid target ".."');
@@ -227,7 +232,9 @@ describe.each(FLAVOURS)('$name behaviour (RecordStore)', ({ make }) => {
     expect(await store.listIfaces()).toEqual(['default', 'iser', 'a.b:c', 'iface0']);
     await store.updateIface('iface0', (r) => void r.set('iface.mtu', '9000'));
     expect((await store.getIface('iface0'))!.get('iface.mtu')).toBe('9000');
-    await expect(store.updateIface('iface0', (r) => void r.set('iface.iscsi_ifacename', 'x'))).rejects.toThrow('update may not rename an iface');
+    await expect(store.updateIface('iface0', (r) => void r.set('iface.iscsi_ifacename', 'x'))).rejects.toThrow(
+      'update may not rename an iface',
+    );
     await expect(store.updateIface('nope', () => {})).rejects.toThrow('no iface record nope');
     expect(await store.deleteIface('iface0')).toBe(true);
     expect(await store.deleteIface('iface0')).toBe(false);
@@ -309,7 +316,9 @@ describe('FileStore and KvStore give the same answers', () => {
       await step(() => store.putNode(sendTargetsNode(t, '2001:db8::1', i + 1, 'default', p6.address)));
     }
     await step(() => store.putNode(defaultNodeRecord('iqn.2026-11.test:c', { address: '198.51.100.7', port: 3260, tpgt: -1 }), 'static'));
-    await step(() => store.putNode(defaultNodeRecord('iqn.2026-11.test:c', { address: '198.51.100.7', port: 3260, tpgt: -1 }, 'iface9'), p));
+    await step(() =>
+      store.putNode(defaultNodeRecord('iqn.2026-11.test:c', { address: '198.51.100.7', port: 3260, tpgt: -1 }, 'iface9'), p),
+    );
     await step(() => store.listNodes());
     await step(() => store.listDiscovery());
     await step(() => store.discoveryNodes(p));
@@ -350,9 +359,25 @@ const ADDRS = ['192.0.2.1', 'fe80::1'];
 const IFACES = ['default', 'if0'];
 const PORTALS = ADDRS.map((address) => ({ address, port: 3260 }));
 const OPS = [
-  'putNode', 'putNodeWith', 'updateNode', 'updateNodeIdentity', 'deleteNode', 'getNode', 'listNodes', 'staticNodes',
-  'putDiscovery', 'updateDiscovery', 'deleteDiscovery', 'getDiscovery', 'listDiscovery', 'discoveryNodes',
-  'putIface', 'updateIface', 'deleteIface', 'getIface', 'listIfaces',
+  'putNode',
+  'putNodeWith',
+  'updateNode',
+  'updateNodeIdentity',
+  'deleteNode',
+  'getNode',
+  'listNodes',
+  'staticNodes',
+  'putDiscovery',
+  'updateDiscovery',
+  'deleteDiscovery',
+  'getDiscovery',
+  'listDiscovery',
+  'discoveryNodes',
+  'putIface',
+  'updateIface',
+  'deleteIface',
+  'getIface',
+  'listIfaces',
 ] as const;
 
 async function runOps(store: RecordStore, ops: Op[]): Promise<unknown[]> {
@@ -422,7 +447,7 @@ describe('FileStore and KvStore give the same answers for random operation seque
 });
 
 describe('KvStore on a shared bucket', () => {
-  it('two daemons on two connections see each other\'s discovery and node records', async () => {
+  it("two daemons on two connections see each other's discovery and node records", async () => {
     const bucket = newBucket();
     const a = await KvStore.open(nc1, bucket);
     const b = await KvStore.open(nc2, bucket);
@@ -630,9 +655,13 @@ describe('openStore', () => {
   });
 
   it('gives clear errors for other schemes, bad buckets and a missing connection', async () => {
-    await expect(openStore('http://x/y')).rejects.toThrow('unsupported record store "http://x/y": use a directory path or nats-kv://BUCKET');
+    await expect(openStore('http://x/y')).rejects.toThrow(
+      'unsupported record store "http://x/y": use a directory path or nats-kv://BUCKET',
+    );
     await expect(openStore('nats-kv://b')).rejects.toThrow(/needs a NATS connection/);
-    await expect(openStore('nats-kv://a.b', { nats: () => Promise.reject(new Error('not called')) })).rejects.toThrow(/invalid record store/);
+    await expect(openStore('nats-kv://a.b', { nats: () => Promise.reject(new Error('not called')) })).rejects.toThrow(
+      /invalid record store/,
+    );
     await expect(openStore('nats-kv://')).rejects.toThrow(/invalid record store/);
     expect(parseNatsKvSpec('nats-kv://fleet_records/')).toBe('fleet_records');
     expect(() => parseNatsKvSpec('nats-kv://a/b')).toThrow(/invalid record store/);
@@ -664,15 +693,18 @@ describe('key token encoding', () => {
   it('decodes only canonical tokens: whatever it accepts encodes back to the same token', () => {
     const tokenChar = fc.constantFrom(...'=AZaz09_-F3EC8'.split(''), '=2E', '=3A', '=41', '=C3=A9', '=FF', '=e9', '.');
     fc.assert(
-      fc.property(fc.array(tokenChar, { maxLength: 12 }).map((cs) => cs.join('')), (t) => {
-        let s: string;
-        try {
-          s = decodeKeyToken(t);
-        } catch {
-          return;
-        }
-        expect(encodeKeyToken(s)).toBe(t);
-      }),
+      fc.property(
+        fc.array(tokenChar, { maxLength: 12 }).map((cs) => cs.join('')),
+        (t) => {
+          let s: string;
+          try {
+            s = decodeKeyToken(t);
+          } catch {
+            return;
+          }
+          expect(encodeKeyToken(s)).toBe(t);
+        },
+      ),
       { numRuns: 3000 },
     );
   });

@@ -13,7 +13,9 @@ describe('record rules', () => {
     for (const bad of ['x\nnode.startup = automatic', 'x\rnode.startup = automatic', 'x\u0000y', 'x\u001by']) {
       expect(recordValueProblem('node.session.auth.password', bad)).toMatch(/control character/);
       expect(() => checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, 'node.session.auth.password', bad)).toThrow(RecordValueError);
-      expect(() => checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, 'node.session.auth.password', bad)).toThrow(/^Cannot modify node.session.auth.password\. Invalid value: holds a control character/);
+      expect(() => checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, 'node.session.auth.password', bad)).toThrow(
+        /^Cannot modify node.session.auth.password\. Invalid value: holds a control character/,
+      );
     }
     expect(checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, 'node.session.auth.password', 'pa ss=w0rd#')).toBe('pa ss=w0rd#');
     expect(() => checkRecordValue(NODE_SCHEMA, IDENTITY_KEYS.node, 'iface.initiatorname', 'not-a-name')).toThrow(/does not start with iqn/);

@@ -100,7 +100,7 @@ describe('mpiscsi inq and readcap', () => {
 });
 
 describe('mpiscsi dd', () => {
-  it('reads a LUN to a file with the backing file\'s sha256', async () => {
+  it("reads a LUN to a file with the backing file's sha256", async () => {
     const out = join(dir, 'copy.img');
     const r = await runCli('mpiscsi', ['dd', '-s', url('iqn.2026-11.test:src'), '-d', out]);
     expect(r.code, r.stderr).toBe(0);
@@ -130,12 +130,20 @@ describe('mpiscsi dd', () => {
   });
 
   it('refuses a multipath setting in --set with a usage error: dd runs one session', async () => {
-    const r = await runCli('mpiscsi', ['dd', '--set', 'no_path_retry=queue', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'never.img')]);
+    const r = await runCli('mpiscsi', [
+      'dd',
+      '--set',
+      'no_path_retry=queue',
+      '-s',
+      url('iqn.2026-11.test:src'),
+      '-d',
+      join(dir, 'never.img'),
+    ]);
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/no_path_retry is a multipath setting; mpiscsi dd runs one session/);
   });
 
-  it('exits 10 on a CHECK CONDITION (a read-only LU), as libiscsi\'s tools exit on a SCSI failure, naming the sense', async () => {
+  it("exits 10 on a CHECK CONDITION (a read-only LU), as libiscsi's tools exit on a SCSI failure, naming the sense", async () => {
     const input = join(dir, 'ro-input.img');
     writeFileSync(input, randomBytes(64 * 1024));
     const r = await runCli('mpiscsi', ['dd', '-s', input, '-d', url('iqn.2026-11.test:ro')]);
@@ -144,7 +152,13 @@ describe('mpiscsi dd', () => {
   });
 
   it('exits 24 on a wrong CHAP secret and never prints it', async () => {
-    const r = await runCli('mpiscsi', ['dd', '-s', join(dir, 'copy.img'), '-d', `iscsi://carol%not-it-123@${tgtd.host}:${tgtd.port}/iqn.2026-11.test:dst/1`]);
+    const r = await runCli('mpiscsi', [
+      'dd',
+      '-s',
+      join(dir, 'copy.img'),
+      '-d',
+      `iscsi://carol%not-it-123@${tgtd.host}:${tgtd.port}/iqn.2026-11.test:dst/1`,
+    ]);
     expect(r.code).toBe(24);
     expect(r.stderr).toMatch(/authentication failure/);
     expect(r.stderr + r.stdout).not.toContain('not-it-123');
@@ -160,7 +174,10 @@ describe('mpiscsi dd progress', () => {
     expect(forced.code, forced.stderr).toBe(0);
     const lines = forced.stderr.split('\n').filter(Boolean);
     expect(lines.length).toBeGreaterThanOrEqual(2);
-    expect(lines.slice(0, -1).every((l) => progressLine.test(l)), forced.stderr).toBe(true);
+    expect(
+      lines.slice(0, -1).every((l) => progressLine.test(l)),
+      forced.stderr,
+    ).toBe(true);
     expect(lines.at(-2)).toMatch(/\] 100\.0% 16\.0 MiB \/ 16\.0 MiB/);
     expect(lines.at(-1)).toMatch(summary);
     const plain = await runCli('mpiscsi', ['dd', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p2.img')]);
@@ -169,9 +186,13 @@ describe('mpiscsi dd progress', () => {
   });
 
   it("--progress=FD writes nbdcopy's N/100 lines to that descriptor, from 0/100 to 100/100, and no bar on stderr", async () => {
-    const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p3.img')], {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p3.img')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      },
+    );
     let fd3 = '';
     let stderr = '';
     (child.stdio[3] as Readable).setEncoding('utf8').on('data', (d: string) => (fd3 += d));
@@ -180,7 +201,10 @@ describe('mpiscsi dd progress', () => {
     expect(code, stderr).toBe(0);
     const lines = fd3.split('\n');
     expect(lines.pop()).toBe('');
-    expect(lines.every((l) => /^\d{1,3}\/100$/.test(l)), fd3).toBe(true);
+    expect(
+      lines.every((l) => /^\d{1,3}\/100$/.test(l)),
+      fd3,
+    ).toBe(true);
     const percents = lines.map((l) => Number(l.split('/')[0]));
     expect(percents[0]).toBe(0);
     expect(percents.at(-1)).toBe(100);
@@ -190,15 +214,21 @@ describe('mpiscsi dd progress', () => {
 
   it('--progress=FD with a descriptor open only for reading is a usage error, before any login', async () => {
     const readOnly = openSync('/dev/null', 'r');
-    const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p4.img')], {
-      stdio: ['ignore', 'pipe', 'pipe', readOnly],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'dd', '--progress=3', '-s', url('iqn.2026-11.test:src'), '-d', join(dir, 'p4.img')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', readOnly],
+      },
+    );
     closeSync(readOnly);
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const [code] = (await once(child, 'close')) as [number];
     expect(code).toBe(7);
-    expect(stderr).toBe('mpiscsi: --progress=3: cannot write to file descriptor 3 (EBADF); open it for writing in the shell: 3>/tmp/progress\n');
+    expect(stderr).toBe(
+      'mpiscsi: --progress=3: cannot write to file descriptor 3 (EBADF); open it for writing in the shell: 3>/tmp/progress\n',
+    );
   });
 
   it('on a terminal: a bar by default, none with --no-progress; the summary either way', async () => {
@@ -223,10 +253,15 @@ describe('a peer that is not an iSCSI target', () => {
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const { port } = http.address() as AddressInfo;
     try {
-      for (const args of [['inq', `iscsi://127.0.0.1:${port}/iqn.2026-11.test:src/1`], ['ls', `iscsi://127.0.0.1:${port}`]]) {
+      for (const args of [
+        ['inq', `iscsi://127.0.0.1:${port}/iqn.2026-11.test:src/1`],
+        ['ls', `iscsi://127.0.0.1:${port}`],
+      ]) {
         const r = await runCli('mpiscsi', args);
         expect(r.code, r.stderr).toBe(4);
-        expect(r.stderr).toBe(`mpiscsi: no iSCSI target at 127.0.0.1:${port}: it sent "HTTP/1.1 400 Bad Request", not an iSCSI Login Response\n`);
+        expect(r.stderr).toBe(
+          `mpiscsi: no iSCSI target at 127.0.0.1:${port}: it sent "HTTP/1.1 400 Bad Request", not an iSCSI Login Response\n`,
+        );
       }
     } finally {
       http.close();
@@ -258,7 +293,9 @@ describe('--version', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toBe(`${prog} version ${version}\n`);
     }
-    const d = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'src', 'daemon', 'mpiscsid.js'), '--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const d = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'src', 'daemon', 'mpiscsid.js'), '--version'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     d.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     const [code] = (await once(d, 'exit')) as [number];

@@ -103,7 +103,11 @@ afterAll(async () => {
 describe('NATS permissions by subject', () => {
   it('every endpoint subject carries its access class: read, operate or secrets', () => {
     for (const ep of ENDPOINTS) expect(endpointSubject(HOST, ep)).toBe(`mpiscsi.${HOST}.${ep.access}.${ep.group}.${ep.verb}`);
-    expect(ENDPOINTS.filter((ep) => ep.access === 'secrets').map((ep) => ep.method).sort()).toEqual(['nodeShowSecrets', 'sessionShowSecrets']);
+    expect(
+      ENDPOINTS.filter((ep) => ep.access === 'secrets')
+        .map((ep) => ep.method)
+        .sort(),
+    ).toEqual(['nodeShowSecrets', 'sessionShowSecrets']);
   });
 
   it('the read-only user lists, but its login is refused by nats-server (exit 13)', async () => {
@@ -202,10 +206,10 @@ describe('export names and sockets', () => {
     expect(info.exports[0]['export-size']).toBe(8 << 20);
     // Someone removes the socket and puts a file of their own there: stopping the export must not remove it.
     rmSync(socket);
-    writeFileSync(socket, 'not the daemon\'s');
+    writeFileSync(socket, "not the daemon's");
     const d = await as('operator', '-m', 'export', '-o', 'delete', '--export-name', 'e2');
     expect(d.code, d.stderr).toBe(0);
-    expect(readFileSync(socket, 'utf8')).toBe('not the daemon\'s');
+    expect(readFileSync(socket, 'utf8')).toBe("not the daemon's");
     // Its own socket it removes, and the private directory it bound in.
     const own = await exportNew('--export-name', 'e3');
     expect(own.code, own.stderr).toBe(0);

@@ -51,7 +51,10 @@ beforeAll(async () => {
   writeFileSync(bad.garbage, '# BEGIN RECORD 2.1.8\nnode.name = x\n\u0001\u0002 garbage ### !!\n\u00ff\u00fe');
   // 2. truncated: cut inside a key.
   bad.truncated = nodeFile('truncated');
-  writeFileSync(bad.truncated, '# BEGIN RECORD 2.1.8\nnode.name = iqn.2026-12.test:truncated\nnode.tpgt = 1\nnode.startup = automatic\nnode.sess');
+  writeFileSync(
+    bad.truncated,
+    '# BEGIN RECORD 2.1.8\nnode.name = iqn.2026-12.test:truncated\nnode.tpgt = 1\nnode.startup = automatic\nnode.sess',
+  );
   // 3. a directory where the record file should be.
   bad.directory = nodeFile('directory');
   mkdirSync(join(bad.directory, 'inner'), { recursive: true });
@@ -67,7 +70,7 @@ beforeAll(async () => {
   bad.huge = nodeFile('huge');
   const lines = ['# BEGIN RECORD 2.1.8', 'node.name = iqn.2026-12.test:huge', 'node.startup = automatic'];
   for (let i = 0; i < 100_000; i++) lines.push(`node.unknown.key${i} = value${i}`);
-  writeFileSync(bad.huge, lines.join('\n') + '\n# END RECORD\n');
+  writeFileSync(bad.huge, `${lines.join('\n')}\n# END RECORD\n`);
   // And the same kinds beside discovery and iface records.
   mkdirSync(join(db, 'send_targets', '127.0.0.9,3260'), { recursive: true });
   bad.stConfig = join(db, 'send_targets', '127.0.0.9,3260', 'st_config');
@@ -104,7 +107,9 @@ describe('mpiscsid beside corrupt records', () => {
       expect(hits, `${kind}:\n${daemon.lines.join('\n')}`).toHaveLength(1);
       expect(hits[0]).toMatch(/skipp/);
     }
-    expect(daemon.lines.some((l) => l.includes(`Login to [iface: default, target: ${GOOD}, portal: 127.0.0.1,${tgtd.port}] successful`))).toBe(true);
+    expect(
+      daemon.lines.some((l) => l.includes(`Login to [iface: default, target: ${GOOD}, portal: 127.0.0.1,${tgtd.port}] successful`)),
+    ).toBe(true);
     const s = await adm('-m', 'session');
     expect(s.code, s.stderr).toBe(0);
     expect(s.stdout).toContain(`127.0.0.1:${tgtd.port},1 ${GOOD}`);

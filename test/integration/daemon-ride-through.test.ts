@@ -38,7 +38,8 @@ let client: ControlClient;
 let uri: string;
 const events: HostEvent[] = [];
 
-const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
+const adm = (...args: string[]): Promise<CliResult> =>
+  runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
 
 /** A tgtd with our LU (with `decoy`, another LU behind the same IQN and LUN). */
 const startTarget = (port?: number, decoy = false): Promise<Tgtd> => Tgtd.withFileLun(IQN, backing, { port, decoy });
@@ -80,7 +81,10 @@ beforeAll(async () => {
   writeFileSync(backing, randomBytes(SIZE), { mode: 0o600 });
   [tgtd, nats] = await Promise.all([startTarget(), NatsServer.start()]);
   daemon = await DaemonProcess.start({ db, dir, nats: nats.url, hostId: HOST });
-  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), { hostId: HOST, timeoutMs: 30_000 });
+  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), {
+    hostId: HOST,
+    timeoutMs: 30_000,
+  });
   client.subscribeEvents(HOST, '*', (e) => events.push(e));
   await client.nc.flush();
   expect((await adm('-m', 'discovery', '-t', 'st', '-p', `127.0.0.1:${tgtd.port}`)).code).toBe(0);
@@ -129,14 +133,18 @@ describe('mpiscsid + mpiscsiadm + NBD export, one path, default settings, tgtd r
     await restart();
     const { job } = await load; // rejects with fio's stderr on any I/O or verify error
     expect(job.error).toBe(0);
-    console.log(`mpiscsid: fio randrw verify through two tgtd restarts: longest completion ${(Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6).toFixed(0)} ms`);
+    console.log(
+      `mpiscsid: fio randrw verify through two tgtd restarts: longest completion ${(Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6).toFixed(0)} ms`,
+    );
   });
 });
 
 describe('refusals said where the user looks', () => {
   it('replacement_timeout expired: a log line, a NATS event, a span event and the path detail', async () => {
     const portal = `127.0.0.1:${tgtd.port}`;
-    expect((await adm('-m', 'node', '-T', IQN, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '1')).code).toBe(0);
+    expect(
+      (await adm('-m', 'node', '-T', IQN, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '1')).code,
+    ).toBe(0);
     const reloaded = daemon.waitFor(/node records reloaded/);
     daemon.child.kill('SIGHUP');
     await reloaded;
@@ -147,7 +155,11 @@ describe('refusals said where the user looks', () => {
     await tgtd.kill();
     expect(await line).toMatch(/replacement_timeout expired while relogging in/);
     const ev = (await event) as Extract<HostEvent, { kind: 'path' }>;
-    expect(ev.event).toMatchObject({ device: 'mpatha', reason: 'replacement-timeout', detail: expect.stringMatching(/^replacement_timeout expired/) });
+    expect(ev.event).toMatchObject({
+      device: 'mpatha',
+      reason: 'replacement-timeout',
+      detail: expect.stringMatching(/^replacement_timeout expired/),
+    });
     expect(((await failing) as Extract<HostEvent, { kind: 'mpath' }>).event.reason).toBe('no-path-can-return');
     const mpath = await adm('-m', 'mpath');
     expect(mpath.stdout).toMatch(/reason: replacement_timeout expired while relogging in/);
@@ -161,9 +173,14 @@ describe('refusals said where the user looks', () => {
     // The failover span ended with the path's return; the exporter writes it to the trace file soon after.
     while (!readFileSync(daemon.traceFile, 'utf8').includes('mpath.path.gave_up')) await sleep(50);
     const spans = parseSpanLines(readFileSync(daemon.traceFile, 'utf8'));
-    const gaveUp = spans.filter((s) => s.name === 'mpath.failover').flatMap((s) => s.events ?? []).find((e) => e.name === 'mpath.path.gave_up');
+    const gaveUp = spans
+      .filter((s) => s.name === 'mpath.failover')
+      .flatMap((s) => s.events ?? [])
+      .find((e) => e.name === 'mpath.path.gave_up');
     expect(gaveUp?.attributes).toMatchObject({ reason: 'replacement-timeout' });
-    expect((await adm('-m', 'node', '-T', IQN, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '120')).code).toBe(0);
+    expect(
+      (await adm('-m', 'node', '-T', IQN, '-p', portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '120')).code,
+    ).toBe(0);
     const again = daemon.waitFor(/node records reloaded/);
     daemon.child.kill('SIGHUP');
     await again;

@@ -23,7 +23,8 @@ const sockets = new Set<Socket>();
 let dir: string;
 let db: string;
 
-const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
+const adm = (...args: string[]): Promise<CliResult> =>
+  runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
 /** Resolves at the next connection to the silent portal. */
 const nextConnection = (): Promise<unknown> => once(silent, 'connection');
 

@@ -303,7 +303,10 @@ describe('a command that never completes: TMF escalation (§11.5)', () => {
     expect((await abort).pdu.referencedTaskTag).toBe(cmd.itt);
     expect((await reset).pdu.lun).toBe(0);
     expectBytes(await pending, fake.backing.subarray(0, 4096));
-    expect(fake.pdus(Opcode.TASK_MGMT_REQUEST).map((r) => r.pdu.function)).toEqual([TmfFunction.ABORT_TASK, TmfFunction.LOGICAL_UNIT_RESET]);
+    expect(fake.pdus(Opcode.TASK_MGMT_REQUEST).map((r) => r.pdu.function)).toEqual([
+      TmfFunction.ABORT_TASK,
+      TmfFunction.LOGICAL_UNIT_RESET,
+    ]);
     expect(states).not.toContain('recovering');
   });
 });

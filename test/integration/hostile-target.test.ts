@@ -81,7 +81,13 @@ describe('a hostile SendTargets answer', () => {
     for (const f of files.filter((p) => statSync(p).isFile())) expect(readFileSync(f, 'utf8')).not.toMatch(/evil/);
     const nodes = await adm('-m', 'node');
     expect(nodes.code).toBe(0);
-    expect(nodes.stdout.split('\n').filter((l) => l !== '').map((l) => l.split(' ')[1]).sort()).toEqual([...GOOD].sort());
+    expect(
+      nodes.stdout
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split(' ')[1])
+        .sort(),
+    ).toEqual([...GOOD].sort());
     expect(nodes.stdout).not.toMatch(/evil|initiatorname/);
   });
 

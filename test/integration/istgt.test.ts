@@ -86,7 +86,7 @@ describe('discovery', () => {
 });
 
 describe('login and SCSI on LUN 0', () => {
-  it('inq prints istgt\'s INQUIRY data and unit serial number', async () => {
+  it("inq prints istgt's INQUIRY data and unit serial number", async () => {
     // Side by side, though istgt queues them: each leading login sleeps 1 s holding istgt's global
     // connection lock (istgt_iscsi_drop_old_conns), so logins to one istgt take a second each, in turn.
     const [r, sn] = await Promise.all([
@@ -113,7 +113,9 @@ describe('login and SCSI on LUN 0', () => {
     expect(r.stdout).toContain(`Total size:${SIZE}`);
     // The target's own answer to READ CAPACITY, in libiscsi's words, and libiscsi's exit code for it.
     expect(lun1.code).toBe(10);
-    expect(lun1.stderr).toBe('mpiscsi: READ CAPACITY(16) of LUN 1 failed: SENSE KEY:ILLEGAL_REQUEST(5) ASCQ:LOGICAL_UNIT_NOT_SUPPORTED(0x2500)\n');
+    expect(lun1.stderr).toBe(
+      'mpiscsi: READ CAPACITY(16) of LUN 1 failed: SENSE KEY:ILLEGAL_REQUEST(5) ASCQ:LOGICAL_UNIT_NOT_SUPPORTED(0x2500)\n',
+    );
   });
 });
 
@@ -168,7 +170,8 @@ describe('digests', () => {
     expect(w.code, w.stderr).toBe(0);
     // istgt's own word that both digests were on for our session.
     await istgt.logLine(
-      (l) => l.startsWith('Login from ') && l.includes(` on ${istgt.targetName('digest')} `) && l.endsWith('HeaderDigest=on, DataDigest=on'),
+      (l) =>
+        l.startsWith('Login from ') && l.includes(` on ${istgt.targetName('digest')} `) && l.endsWith('HeaderDigest=on, DataDigest=on'),
       logged,
     );
     const out = join(dir, 'digest-out.img');
@@ -182,7 +185,9 @@ describe('digests', () => {
   // istgt answers HeaderDigest=Reject (and DataDigest=Reject) to an offer of None, then completes the login
   // and runs the connection with digests on. The login must fail at once: --login-timeout 60 is well beyond
   // this test's 20 s, so a login left to time out fails the test.
-  it('an LU that requires digests, with none offered: the login fails at once, naming the key and value to set', { timeout: 20_000 }, async () => {
+  it('an LU that requires digests, with none offered: the login fails at once, naming the key and value to set', {
+    timeout: 20_000,
+  }, async () => {
     const [none, headerOnly] = await Promise.all([
       runCli('mpiscsi', ['readcap', '--login-timeout', '60', istgt.url('digest')]),
       runCli('mpiscsi', ['readcap', '--login-timeout', '60', istgt.url('digest', { query: 'header_digest=CRC32C' })]),
@@ -204,7 +209,7 @@ describe('digests', () => {
 });
 
 describe('mpiscsi dd', () => {
-  it('writes a file to an LU and reads it back: sha256 equal to the source and to istgt\'s backing file', async () => {
+  it("writes a file to an LU and reads it back: sha256 equal to the source and to istgt's backing file", async () => {
     const input = writeInput('dd-in.img', SIZE - 64 * 512);
     const w = await runCli('mpiscsi', ['dd', '-s', input, '-d', istgt.url('dst')]);
     expect(w.code, w.stderr).toBe(0);
@@ -221,7 +226,7 @@ describe('mpiscsi dd', () => {
     expect(sha256(readFileSync(istgt.lunPath('dst')).subarray(0, data.length))).toBe(want);
   });
 
-  it('reads an LU to a file with the backing file\'s sha256', async () => {
+  it("reads an LU to a file with the backing file's sha256", async () => {
     const out = join(dir, 'disk-out.img');
     const r = await runCli('mpiscsi', ['dd', '-s', istgt.url('disk'), '-d', out]);
     expect(r.code, r.stderr).toBe(0);
@@ -230,11 +235,15 @@ describe('mpiscsi dd', () => {
 });
 
 describe('mpiscsi serve', () => {
-  it('serves an istgt LU over NBD through istgt\'s NOP-Ins: nbdcopy in and out, sha256 equal', async () => {
+  it("serves an istgt LU over NBD through istgt's NOP-Ins: nbdcopy in and out, sha256 equal", async () => {
     const sock = join(dir, 'serve.sock');
-    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'), 'serve', '--socket', sock, istgt.url('serve')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'), 'serve', '--socket', sock, istgt.url('serve')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));

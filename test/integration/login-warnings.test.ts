@@ -63,7 +63,10 @@ describe('login warnings', () => {
       const d = await DaemonProcess.start({ db, dir, nats: nats.url, hostId: 'warnhost', extra: ['--initiator-name', INITIATOR] });
       expect(await d.stop()).toBe(0);
       const logged = d.lines.filter((l) => /sid \d+: login to .*: warning: /.test(l));
-      expect(logged.some((l) => l.endsWith(REJECTED)), d.lines.join('\n')).toBe(true);
+      expect(
+        logged.some((l) => l.endsWith(REJECTED)),
+        d.lines.join('\n'),
+      ).toBe(true);
       expect(logged.some((l) => l.includes(ESCAPED))).toBe(true);
       noForgedLine(d.lines.join('\n'));
 

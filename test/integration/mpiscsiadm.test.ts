@@ -100,7 +100,20 @@ describe('mpiscsiadm -m discovery', () => {
 
   it('rediscovery keeps changed node settings; --json lists what was found', async () => {
     expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
-    const up = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7');
+    const up = await adm(
+      '-m',
+      'node',
+      '-T',
+      T0,
+      '-p',
+      tgtd.portal,
+      '-o',
+      'update',
+      '-n',
+      'node.session.timeo.replacement_timeout',
+      '-v',
+      '7',
+    );
     expect(up.code).toBe(0);
     expect(up.stdout).toBe('');
     const again = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--json');
@@ -115,7 +128,8 @@ describe('mpiscsiadm -m discovery', () => {
   it('a timer value a login would refuse is refused when stored (exit 7, record unchanged); 0.5 s is taken and used', async () => {
     expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
     const key = 'node.conn[0].timeo.noop_out_interval';
-    const file = async () => (await new FileStore(db).getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' }))!;
+    const file = async () =>
+      (await new FileStore(db).getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' }))!;
     const before = (await file()).get(key);
     for (const [v, why] of [
       ['-5', /must be at least 0 s/],
@@ -133,7 +147,20 @@ describe('mpiscsiadm -m discovery', () => {
     // What the login is built from: 500 ms between NOP-Outs.
     expect(sessionOptionsFromRecord(rec).timers?.noopOutIntervalMs).toBe(500);
     // DefaultTime2Wait is sent to the target: whole seconds only.
-    const t2w = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', 'node.session.iscsi.DefaultTime2Wait', '-v', '0.5');
+    const t2w = await adm(
+      '-m',
+      'node',
+      '-T',
+      T0,
+      '-p',
+      tgtd.portal,
+      '-o',
+      'update',
+      '-n',
+      'node.session.iscsi.DefaultTime2Wait',
+      '-v',
+      '0.5',
+    );
     expect(t2w.code).toBe(7);
     expect(t2w.stderr).toMatch(/must be a whole number/);
   });
@@ -141,7 +168,20 @@ describe('mpiscsiadm -m discovery', () => {
   it('discoverydb: -o show of the stored record, --discover runs it, -o delete removes its nodes', async () => {
     expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'show')).code).toBe(21);
     expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'new')).code).toBe(0);
-    const up = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'update', '-n', 'discovery.sendtargets.auth.password', '-v', 'pw-secret-1');
+    const up = await adm(
+      '-m',
+      'discoverydb',
+      '-t',
+      'st',
+      '-p',
+      tgtd.portal,
+      '-o',
+      'update',
+      '-n',
+      'discovery.sendtargets.auth.password',
+      '-v',
+      'pw-secret-1',
+    );
     expect(up.code).toBe(0);
     const show = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal);
     expect(show.code).toBe(0);
@@ -205,7 +245,20 @@ describe('mpiscsiadm -m node (offline)', () => {
     );
 
     // Secrets: written in clear (0600), shown masked unless -S.
-    const up = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-o', 'update', '-n', 'node.session.auth.password', '-v', 'chap-secret-42');
+    const up = await adm(
+      '-m',
+      'node',
+      '-T',
+      T0,
+      '-p',
+      '127.0.0.1',
+      '-o',
+      'update',
+      '-n',
+      'node.session.auth.password',
+      '-v',
+      'chap-secret-42',
+    );
     expect(up.code).toBe(0);
     const show = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1:3260', '-o', 'show');
     expect(show.code).toBe(0);
@@ -289,15 +342,31 @@ describe('mpiscsiadm -m node (offline)', () => {
 describe('mpiscsiadm -m iface', () => {
   it('lists the built-ins, then new/update/show/delete of a stored iface', async () => {
     const l = await adm('-m', 'iface');
-    expect(l).toEqual({ code: 0, stderr: '', stdout: 'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\n' });
+    expect(l).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\n',
+    });
 
     // iscsiadm 2.1.8's two lines, and again (rc 0) when it exists: provisioning re-runs.
-    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\nNew interface if0 added\n' });
+    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'if0 updated.\nNew interface if0 added\n',
+    });
     const up = await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.ipaddress', '-v', '127.0.0.1');
     expect(up).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\n' });
-    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({ code: 0, stderr: '', stdout: 'if0 updated.\nNew interface if0 added\n' });
+    expect(await adm('-m', 'iface', '-I', 'if0', '-o', 'new')).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: 'if0 updated.\nNew interface if0 added\n',
+    });
     expect((await adm('-m', 'iface', '-I', 'if0')).stdout).toContain('iface.ipaddress = 127.0.0.1\n'); // kept
-    expect(await adm('-m', 'iface', '-I', 'missing', '-o', 'delete')).toEqual({ code: 7, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing.\n' });
+    expect(await adm('-m', 'iface', '-I', 'missing', '-o', 'delete')).toEqual({
+      code: 7,
+      stdout: '',
+      stderr: 'mpiscsiadm: Could not read iface info for missing.\n',
+    });
     const nodeMissing = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260', '-I', 'missing-iface');
     expect(nodeMissing).toEqual({ code: 3, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing-iface.\n' });
     expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.nope', '-v', '1')).code).toBe(7);
@@ -369,7 +438,10 @@ describe('mpiscsiadm --import', () => {
     try {
       const bad = join(tree, 'ifaces', 'iface0');
       writeFileSync(bad, readFileSync(bad, 'utf8').replace('iface.ipaddress = ', 'iface.ipaddress '));
-      const lineNo = readFileSync(bad, 'utf8').split('\n').findIndex((l) => l.startsWith('iface.ipaddress ')) + 1;
+      const lineNo =
+        readFileSync(bad, 'utf8')
+          .split('\n')
+          .findIndex((l) => l.startsWith('iface.ipaddress ')) + 1;
       const r = await adm('--import', tree);
       expect(r.code).toBe(6);
       expect(r.stderr).toContain(`${bad}:${lineNo}`);

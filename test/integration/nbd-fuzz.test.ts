@@ -69,10 +69,19 @@ interface Scenario {
   requests: FuzzRequest[];
 }
 
-const name = fc.oneof(fc.constantFrom('fuzz', 'fuzz', 'fuzz', 'steady-not', ''), fc.string({ maxLength: 8 }).filter((s) => !s.includes('\0')));
+const name = fc.oneof(
+  fc.constantFrom('fuzz', 'fuzz', 'fuzz', 'steady-not', ''),
+  fc.string({ maxLength: 8 }).filter((s) => !s.includes('\0')),
+);
 const optionArb: fc.Arbitrary<FuzzOption> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ kind: fc.constant('go' as const), name, infos: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('info' as const), name, infos: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) }) },
+  {
+    weight: 8,
+    arbitrary: fc.record({ kind: fc.constant('go' as const), name, infos: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('info' as const), name, infos: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 4 }) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('exportName' as const), name }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constantFrom('list' as const, 'structured' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const) }) },
@@ -80,11 +89,16 @@ const optionArb: fc.Arbitrary<FuzzOption> = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       kind: fc.constant('random' as const),
-      option: fc.oneof(fc.integer({ min: 0, max: 14 }), fc.nat()).filter((o) => ![C.NBD_OPT_EXPORT_NAME, C.NBD_OPT_ABORT, C.NBD_OPT_GO].includes(o)),
+      option: fc
+        .oneof(fc.integer({ min: 0, max: 14 }), fc.nat())
+        .filter((o) => ![C.NBD_OPT_EXPORT_NAME, C.NBD_OPT_ABORT, C.NBD_OPT_GO].includes(o)),
       data: fc.uint8Array({ maxLength: 64 }),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('oversize' as const), option: fc.constantFrom(C.NBD_OPT_INFO, C.NBD_OPT_LIST, 99) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('oversize' as const), option: fc.constantFrom(C.NBD_OPT_INFO, C.NBD_OPT_LIST, 99) }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('garbage' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 40 }) }) },
 );
 
@@ -100,7 +114,16 @@ const lengthArb = fc.oneof(
 );
 const flagsArb = fc.oneof(
   { weight: 10, arbitrary: fc.constant(0) },
-  { weight: 3, arbitrary: fc.constantFrom(C.NBD_CMD_FLAG_FUA, C.NBD_CMD_FLAG_NO_HOLE, C.NBD_CMD_FLAG_DF, C.NBD_CMD_FLAG_FAST_ZERO, C.NBD_CMD_FLAG_REQ_ONE) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      C.NBD_CMD_FLAG_FUA,
+      C.NBD_CMD_FLAG_NO_HOLE,
+      C.NBD_CMD_FLAG_DF,
+      C.NBD_CMD_FLAG_FAST_ZERO,
+      C.NBD_CMD_FLAG_REQ_ONE,
+    ),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
 );
 const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof(
@@ -109,7 +132,17 @@ const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('request' as const),
       type: fc.oneof(
-        { weight: 8, arbitrary: fc.constantFrom(C.NBD_CMD_READ, C.NBD_CMD_FLUSH, C.NBD_CMD_TRIM, C.NBD_CMD_CACHE, C.NBD_CMD_WRITE_ZEROES, C.NBD_CMD_BLOCK_STATUS) },
+        {
+          weight: 8,
+          arbitrary: fc.constantFrom(
+            C.NBD_CMD_READ,
+            C.NBD_CMD_FLUSH,
+            C.NBD_CMD_TRIM,
+            C.NBD_CMD_CACHE,
+            C.NBD_CMD_WRITE_ZEROES,
+            C.NBD_CMD_BLOCK_STATUS,
+          ),
+        },
         { weight: 1, arbitrary: fc.integer({ min: 8, max: 0xffff }) },
       ),
       flags: flagsArb,
@@ -123,7 +156,10 @@ const requestArb: fc.Arbitrary<FuzzRequest> = fc.oneof(
       kind: fc.constant('write' as const),
       flags: flagsArb,
       offset: offsetArb,
-      length: fc.oneof(fc.integer({ min: 1, max: 128 }).map((k) => k * 512), fc.integer({ min: 0, max: 9000 })),
+      length: fc.oneof(
+        fc.integer({ min: 1, max: 128 }).map((k) => k * 512),
+        fc.integer({ min: 0, max: 9000 }),
+      ),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('disc' as const) }) },
@@ -226,7 +262,8 @@ async function play(s: Scenario): Promise<void> {
         ending = 'disc';
         break;
       }
-      if (r.kind === 'write') cookies.push(c.request({ type: C.NBD_CMD_WRITE, flags: r.flags, offset: r.offset }, Buffer.alloc(r.length, 0x3c)));
+      if (r.kind === 'write')
+        cookies.push(c.request({ type: C.NBD_CMD_WRITE, flags: r.flags, offset: r.offset }, Buffer.alloc(r.length, 0x3c)));
       else cookies.push(c.request({ type: r.type, flags: r.flags, offset: r.offset, length: r.length }));
     }
     stats.requests += cookies.length;

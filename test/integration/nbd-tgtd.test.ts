@@ -90,7 +90,10 @@ describe('NBD export of a tgtd LUN', () => {
     const ro = await nbdinfo(tcpUri('ro'));
     expect(ro.exports[0]).toMatchObject({ 'export-size': 8 * MiB, is_read_only: true, can_trim: false, can_zero: false, can_fua: false });
     const list = await run('nbdinfo', ['--list', '--json', unixUri('')]);
-    expect((JSON.parse(list.stdout) as { exports: { 'export-name': string }[] }).exports.map((e) => e['export-name'])).toEqual(['disk', 'ro']);
+    expect((JSON.parse(list.stdout) as { exports: { 'export-name': string }[] }).exports.map((e) => e['export-name'])).toEqual([
+      'disk',
+      'ro',
+    ]);
   });
 
   it('nbdcopy writes 64 MiB of random data and reads it back with the same sha256; qemu-img compare agrees', async () => {
@@ -138,7 +141,15 @@ describe('NBD export of a tgtd LUN', () => {
   });
 
   it('fio ioengine=nbd, 4 KiB random writes with verify=crc32c, 32 in flight, flushes', async () => {
-    const { job, ms } = await fio({ uri: unixUri('disk'), rw: 'randwrite', bs: '4k', iodepth: 32, size: '16M', verify: 'crc32c', fsync: 128 });
+    const { job, ms } = await fio({
+      uri: unixUri('disk'),
+      rw: 'randwrite',
+      bs: '4k',
+      iodepth: 32,
+      size: '16M',
+      verify: 'crc32c',
+      fsync: 128,
+    });
     expect(job.error).toBe(0);
     expect(job.write.io_bytes).toBe(16 * MiB);
     expect(job.read.io_bytes).toBe(16 * MiB); // the verify pass

@@ -34,8 +34,22 @@ function dd(fake: FakeTarget, commandTimeout: string, ...extra: string[]) {
   const dir = mkdtempSync(join(tmpdir(), 'mpiscsi-silent-'));
   dirs.push(dir);
   return runCli('mpiscsi', [
-    'dd', '-s', `iscsi://127.0.0.1:${fake.port}/${IQN}/0`, '-d', join(dir, 'out'), '--bs', '65536', '-m', '1',
-    '-i', 'iqn.2026-12.test:initiator', '--command-timeout', commandTimeout, '--command-retries', '2', ...extra,
+    'dd',
+    '-s',
+    `iscsi://127.0.0.1:${fake.port}/${IQN}/0`,
+    '-d',
+    join(dir, 'out'),
+    '--bs',
+    '65536',
+    '-m',
+    '1',
+    '-i',
+    'iqn.2026-12.test:initiator',
+    '--command-timeout',
+    commandTimeout,
+    '--command-retries',
+    '2',
+    ...extra,
   ]);
 }
 
@@ -45,7 +59,10 @@ describe('a READ the target never answers', () => {
     const r = await dd(fake, '0.3');
     expect(r.code, r.stderr).toBe(8);
     // Three issues (retries 2), or two when a slow machine's abort round trips reach the 0.9 s run-time limit first.
-    const m = /READ\(10\) LBA 0, 128 blocks on LUN 0 of .* never completed: it timed out (\d) times \(command timeout 0\.3 s\) and was issued (\d) times in [\d.]+ s; giving up \(retries 2, run-time limit 0\.9 s\)/.exec(r.stderr);
+    const m =
+      /READ\(10\) LBA 0, 128 blocks on LUN 0 of .* never completed: it timed out (\d) times \(command timeout 0\.3 s\) and was issued (\d) times in [\d.]+ s; giving up \(retries 2, run-time limit 0\.9 s\)/.exec(
+        r.stderr,
+      );
     expect(m, r.stderr).not.toBeNull();
     const issued = Number(m![2]);
     expect(Number(m![1])).toBe(issued);
@@ -63,7 +80,9 @@ describe('a READ the target never answers', () => {
     expect(r.code, r.stderr).toBe(8);
     // The first issue fails after ~0.8 s (0.5 + abort_timeout 0.3), inside the run-time limit (3 x 0.5 s); the
     // relogin waits DefaultTime2Wait (2 s), so the limit ends it at the second issue's failure.
-    expect(r.stderr).toMatch(/READ\(10\) LBA 0, 128 blocks on LUN 0 .* never completed: it timed out 2 times .*; last: connection dropped: tmf-timeout/);
+    expect(r.stderr).toMatch(
+      /READ\(10\) LBA 0, 128 blocks on LUN 0 .* never completed: it timed out 2 times .*; last: connection dropped: tmf-timeout/,
+    );
     expect(r.stderr).toMatch(/connection lost \(tmf-timeout: abortTask got no response within 300 ms\)/);
     expect(fake.connections).toHaveLength(2);
     expect(fake.pdus(Opcode.SCSI_COMMAND).filter((p) => isRead(p.pdu))).toHaveLength(2);

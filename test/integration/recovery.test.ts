@@ -57,7 +57,11 @@ const FAST: Partial<SessionTimers> = {
   loginTimeoutMs: 5_000,
 };
 
-function managed(timers: Partial<SessionTimers>, via: { host: string; port: number } = tgtd, extra: Partial<ManagedSessionOptions> = {}): ManagedSession {
+function managed(
+  timers: Partial<SessionTimers>,
+  via: { host: string; port: number } = tgtd,
+  extra: Partial<ManagedSessionOptions> = {},
+): ManagedSession {
   const s = new ManagedSession({
     host: via.host,
     port: via.port,
@@ -125,10 +129,7 @@ describe('target restart', () => {
     const original = readFileSync(backing);
     const writes = Array.from({ length: 32 }, (_, i) => ({ offset: i * 131072, data: randomBytes(65536) }));
     const reads = Array.from({ length: 32 }, (_, i) => i * 131072 + 65536);
-    const io = [
-      ...writes.map((w) => write(s, w.offset, w.data)),
-      ...reads.map((o) => read(s, o, 65536)),
-    ];
+    const io = [...writes.map((w) => write(s, w.offset, w.data)), ...reads.map((o) => read(s, o, 65536))];
     const port = tgtd.port;
     await tgtd.kill();
     await until(s, (st) => st.state === 'recovering');
@@ -137,9 +138,7 @@ describe('target restart', () => {
     expect(s.status.state).toBe('loggedIn');
     const after = readFileSync(backing);
     for (const w of writes) expect(Buffer.compare(after.subarray(w.offset, w.offset + 65536), w.data)).toBe(0);
-    reads.forEach((o, i) =>
-      expect(Buffer.compare(results[writes.length + i] as Buffer, original.subarray(o, o + 65536))).toBe(0),
-    );
+    reads.forEach((o, i) => expect(Buffer.compare(results[writes.length + i] as Buffer, original.subarray(o, o + 65536))).toBe(0));
   });
 
   it('fails each held command exactly once after replacement_timeout and stops relogin after reopen_max', async () => {

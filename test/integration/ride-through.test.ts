@@ -58,7 +58,11 @@ const url = (t: Tgtd) => `iscsi://127.0.0.1:${t.port}/${IQN}/1`;
 
 /** Resolves once the device has moved `bytes` more (its paths' counters), i.e. the client is mid-copy. */
 async function moved(s: RunningServe, bytes: number): Promise<void> {
-  const total = () => s.device.status().groups.flatMap((g) => g.paths).reduce((n, p) => n + (p.stats.bytesRead ?? 0) + (p.stats.bytesWritten ?? 0), 0);
+  const total = () =>
+    s.device
+      .status()
+      .groups.flatMap((g) => g.paths)
+      .reduce((n, p) => n + (p.stats.bytesRead ?? 0) + (p.stats.bytesWritten ?? 0), 0);
   const start = total();
   while (total() < start + bytes) await sleep(5);
 }
@@ -109,8 +113,12 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
     const children = (parent: typeof root) => spans.filter((sp) => sp.parentSpanContext?.spanId === parent.spanContext().spanId);
     const hold = root.events.find((e) => e.name === 'mpath.nopath' && e.attributes?.to === 'holding')!;
     const recovery = children(root).find((sp) => sp.name === 'iscsi.session.recovery')!;
-    const login = children(recovery).filter((sp) => sp.name === 'iscsi.login').find((sp) => sp.status.code !== 2)!;
-    const first = children(root).find((sp) => sp.name === 'mpath.requeue')!.events.find((e) => e.name === 'mpath.io.first_completion')!;
+    const login = children(recovery)
+      .filter((sp) => sp.name === 'iscsi.login')
+      .find((sp) => sp.status.code !== 2)!;
+    const first = children(root)
+      .find((sp) => sp.name === 'mpath.requeue')!
+      .events.find((e) => e.name === 'mpath.io.first_completion')!;
     expect(t(hold.time)).toBeLessThanOrEqual(t(login.endTime));
     expect(t(login.endTime)).toBeLessThanOrEqual(t(first.time));
     expect(root.attributes).toMatchObject({ 'mpath.failover.restored': true });
@@ -145,7 +153,9 @@ describe('one path, default settings, tgtd killed and restarted 1.5 s later', ()
     expect(events.some((e) => e.type === 'io.failed')).toBe(false);
     expect(events.filter((e) => e.type === 'nopath' && e.to === 'holding')).toHaveLength(2);
     const gapMs = Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6;
-    console.log(`fio randrw verify through two tgtd restarts: longest completion ${gapMs.toFixed(0)} ms, stalls ${stalls(events).join(', ')} ms`);
+    console.log(
+      `fio randrw verify through two tgtd restarts: longest completion ${gapMs.toFixed(0)} ms, stalls ${stalls(events).join(', ')} ms`,
+    );
   });
 });
 
@@ -209,7 +219,9 @@ describe('another LU behind the same IQN and LUN after the restart', () => {
     const e = await gaveUp;
     expect(e.code).toBe('identity-changed');
     expect(e.detail).toMatch(new RegExp(`WWID ${before} -> [0-9a-f]+, serial \\S+ -> \\S+`));
-    expect(lines.join('\n')).toMatch(/path 127\.0\.0\.1:\d+\/default gave up \(identity-changed\): identity-changed: LUN 1 behind .* changed identity: WWID/);
+    expect(lines.join('\n')).toMatch(
+      /path 127\.0\.0\.1:\d+\/default gave up \(identity-changed\): identity-changed: LUN 1 behind .* changed identity: WWID/,
+    );
     expect(s.device.status().groups[0].paths[0].detail).toContain('changed identity');
     expect(s.topology().join('\n')).toMatch(/reason: identity-changed: .*WWID/);
     const r = await run('nbdinfo', ['--json', uri], { okCodes: [0, 1] });

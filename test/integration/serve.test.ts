@@ -83,12 +83,12 @@ describe('mpiscsi serve', () => {
     expect(r.code, r.stderr).toBe(0);
     const exp = JSON.parse(r.stdout).exports[0];
     expect(exp['export-size']).toBe(SIZE);
-    expect(exp['block_size_minimum']).toBe(512);
-    expect(exp['block_size_preferred']).toBeGreaterThanOrEqual(512);
-    expect(exp['is_read_only']).toBe(false);
-    expect(exp['can_flush']).toBe(true);
-    expect(exp['can_fua']).toBe(true);
-    expect(exp['can_multi_conn']).toBe(true);
+    expect(exp.block_size_minimum).toBe(512);
+    expect(exp.block_size_preferred).toBeGreaterThanOrEqual(512);
+    expect(exp.is_read_only).toBe(false);
+    expect(exp.can_flush).toBe(true);
+    expect(exp.can_fua).toBe(true);
+    expect(exp.can_multi_conn).toBe(true);
   });
 
   it('nbdcopy writes random data and reads it back with the same sha256; qemu-img compare agrees', async () => {
@@ -161,7 +161,10 @@ describe('mpiscsi serve', () => {
     const exited = new Promise<number>((resolve) => fio.on('exit', (code) => resolve(code ?? 1)));
     // Faults at fixed points of the run, once fio's I/O is under way (each waits for completions to grow).
     const completions = () =>
-      served.device.status().groups.flatMap((g) => g.paths).reduce((n, p) => n + p.stats.completed, 0);
+      served.device
+        .status()
+        .groups.flatMap((g) => g.paths)
+        .reduce((n, p) => n + p.stats.completed, 0);
     const after = async (grow: number) => {
       const start = completions();
       while (completions() < start + grow) await new Promise((r) => setTimeout(r, 5));
@@ -175,14 +178,16 @@ describe('mpiscsi serve', () => {
     proxies[1].set({ kind: 'pass' });
     const code = await exited;
     expect(code, stderr).toBe(0);
-    const job = JSON.parse(stdout.slice(stdout.indexOf("{"))).jobs[0];
-    if (stdout.indexOf("{") > 0) console.log(`fio said: ${stdout.slice(0, stdout.indexOf("{")).trim()}`);
+    const job = JSON.parse(stdout.slice(stdout.indexOf('{'))).jobs[0];
+    if (stdout.indexOf('{') > 0) console.log(`fio said: ${stdout.slice(0, stdout.indexOf('{')).trim()}`);
     expect(job.error).toBe(0);
     expect(job.write.io_bytes).toBe(24 * 1024 * 1024);
     expect(lines.some((l) => /path 127\.0\.0\.1:\d+\/default active -> failed/.test(l))).toBe(true);
     // The stall (longest gap between completions) is reported, not asserted (timings belong in bench/).
-    console.log(`fio: ${job.write.iops.toFixed(0)} write IOPS, ${job.read.iops.toFixed(0)} verify-read IOPS, max completion latency ${(Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6).toFixed(0)} ms`);
-    console.log(lines.join("\n"));
+    console.log(
+      `fio: ${job.write.iops.toFixed(0)} write IOPS, ${job.read.iops.toFixed(0)} verify-read IOPS, max completion latency ${(Math.max(job.write.clat_ns.max, job.read.clat_ns.max) / 1e6).toFixed(0)} ms`,
+    );
+    console.log(lines.join('\n'));
   });
 });
 

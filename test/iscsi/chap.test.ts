@@ -99,9 +99,7 @@ describe('binary values (§6.1)', () => {
 describe('chapResponse = H(id || secret || challenge) (RFC 1994 §4.1)', () => {
   it('matches the CHAP_R libiscsi sent and tgt 1.0.85 accepted (MD5)', () => {
     // Captured iscsi-inq (libiscsi) -> tgtd login: CHAP_I=1, CHAP_C below, password "secretsecret12".
-    const c = decodeChapBinary(
-      '0x56be500c40c4e3f49d0c0561c103f247b7c19fda545b12279945cebae1964edfd746a1a286626504553a0fbcbfda2497e645',
-    );
+    const c = decodeChapBinary('0x56be500c40c4e3f49d0c0561c103f247b7c19fda545b12279945cebae1964edfd746a1a286626504553a0fbcbfda2497e645');
     expect(chapResponse('MD5', 1, SECRET, c).toString('hex')).toBe('cc7d9763ea840fe4329ab7d265600ece');
   });
 
@@ -142,7 +140,9 @@ describe('ChapInitiator', () => {
   };
 
   it('offers CHAP_A in our order of preference', () => {
-    expect(new ChapInitiator({ username: 'u', secret: SECRET, algorithms: ['SHA3-256', 'SHA256', 'MD5'] }).offer()).toEqual([['CHAP_A', '8,7,5']]);
+    expect(new ChapInitiator({ username: 'u', secret: SECRET, algorithms: ['SHA3-256', 'SHA256', 'MD5'] }).offer()).toEqual([
+      ['CHAP_A', '8,7,5'],
+    ]);
     expect(new ChapInitiator({ username: 'u', secret: SECRET }).offer()).toEqual([['CHAP_A', '5']]);
   });
 
@@ -192,12 +192,47 @@ describe('ChapInitiator', () => {
   });
 
   const failures: Array<[string, (x: ReturnType<typeof mutualReady>) => TextPair[], RegExp]> = [
-    ['a wrong CHAP_R', ({ id, ours }) => [['CHAP_N', 'tgt'], ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, 'other-secret!', ours))]], /does not match/],
-    ['a truncated CHAP_R', ({ id, ours }) => [['CHAP_N', 'tgt'], ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET_IN, ours).subarray(1))]], /does not match/],
-    ['a response made with our own secret', ({ id, ours }) => [['CHAP_N', 'tgt'], ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET, ours))]], /our own secret/],
-    ['a wrong CHAP_N', ({ id, ours }) => [['CHAP_N', 'evil'], ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET_IN, ours))]], /CHAP_N "evil"/],
+    [
+      'a wrong CHAP_R',
+      ({ id, ours }) => [
+        ['CHAP_N', 'tgt'],
+        ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, 'other-secret!', ours))],
+      ],
+      /does not match/,
+    ],
+    [
+      'a truncated CHAP_R',
+      ({ id, ours }) => [
+        ['CHAP_N', 'tgt'],
+        ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET_IN, ours).subarray(1))],
+      ],
+      /does not match/,
+    ],
+    [
+      'a response made with our own secret',
+      ({ id, ours }) => [
+        ['CHAP_N', 'tgt'],
+        ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET, ours))],
+      ],
+      /our own secret/,
+    ],
+    [
+      'a wrong CHAP_N',
+      ({ id, ours }) => [
+        ['CHAP_N', 'evil'],
+        ['CHAP_R', encodeChapBinary(chapResponse('MD5', id, SECRET_IN, ours))],
+      ],
+      /CHAP_N "evil"/,
+    ],
     ['no CHAP_R', () => [['CHAP_N', 'tgt']], /did not authenticate itself/],
-    ['a malformed CHAP_R', () => [['CHAP_N', 'tgt'], ['CHAP_R', 'zz']], /0x or 0b/],
+    [
+      'a malformed CHAP_R',
+      () => [
+        ['CHAP_N', 'tgt'],
+        ['CHAP_R', 'zz'],
+      ],
+      /0x or 0b/,
+    ],
   ];
   it.each(failures)('fails mutual CHAP on %s', (_name, answer, message) => {
     const x = mutualReady();
@@ -215,9 +250,32 @@ describe('ChapInitiator', () => {
     ['CHAP_A=Reject', [['CHAP_A', 'Reject']], /none of the offered algorithms/],
     ['no CHAP_A', [['CHAP_I', '1']], /no CHAP_A/],
     ['an unknown algorithm number', targetChallenge(99, 1, Buffer.alloc(16)), /CHAP_A=99/],
-    ['no challenge', [['CHAP_A', '5'], ['CHAP_I', '1']], /no CHAP_I or no CHAP_C/],
-    ['a bad identifier', [['CHAP_A', '5'], ['CHAP_I', '300'], ['CHAP_C', '0x00']], /CHAP_I=/],
-    ['a malformed challenge', [['CHAP_A', '5'], ['CHAP_I', '1'], ['CHAP_C', '0xq']], /hex-constant/],
+    [
+      'no challenge',
+      [
+        ['CHAP_A', '5'],
+        ['CHAP_I', '1'],
+      ],
+      /no CHAP_I or no CHAP_C/,
+    ],
+    [
+      'a bad identifier',
+      [
+        ['CHAP_A', '5'],
+        ['CHAP_I', '300'],
+        ['CHAP_C', '0x00'],
+      ],
+      /CHAP_I=/,
+    ],
+    [
+      'a malformed challenge',
+      [
+        ['CHAP_A', '5'],
+        ['CHAP_I', '1'],
+        ['CHAP_C', '0xq'],
+      ],
+      /hex-constant/,
+    ],
     ['an oversized challenge', targetChallenge(5, 1, Buffer.alloc(1025)), /1025 bytes/],
   ];
   it.each(bad)('refuses %s', (_name, pairs, message) => {
@@ -309,7 +367,10 @@ describe('CHAP logins against the scripted target', () => {
     const conv = new LoginConversation(chapConfig({ password: 'not-the-secret' }));
     expect(() => driveLogin(conv, target)).toThrow(LoginError);
     try {
-      driveLogin(new LoginConversation(chapConfig({ password: 'not-the-secret' })), new ScriptedTarget({ auth: 'CHAP', username: 'alice', secret: SECRET }));
+      driveLogin(
+        new LoginConversation(chapConfig({ password: 'not-the-secret' })),
+        new ScriptedTarget({ auth: 'CHAP', username: 'alice', secret: SECRET }),
+      );
     } catch (err) {
       expect((err as LoginError).kind).toBe('authentication');
       expect([(err as LoginError).statusClass, (err as LoginError).statusDetail]).toEqual([2, 1]);
@@ -323,16 +384,35 @@ describe('CHAP logins against the scripted target', () => {
     expect(() => driveLogin(new LoginConversation(chapConfig({ algorithms: ['SHA1'] })), target)).toThrow(/none of the offered algorithms/);
   });
 
-  const misbehaviours: Array<[string, ConstructorParameters<typeof ScriptedTarget>[0], Partial<Extract<LoginConfig['auth'], { method: 'CHAP' }>>, RegExp]> = [
+  const misbehaviours: Array<
+    [string, ConstructorParameters<typeof ScriptedTarget>[0], Partial<Extract<LoginConfig['auth'], { method: 'CHAP' }>>, RegExp]
+  > = [
     ['picks an algorithm we did not offer', { misbehave: ['wrong-algorithm'] }, {}, /which we did not offer/],
     ['answers mutual CHAP wrongly', { misbehave: ['bad-mutual-response'] }, { usernameIn: 'tgt', passwordIn: SECRET_IN }, /does not match/],
-    ['answers mutual CHAP with our own secret', { misbehave: ['mirror-response'] }, { usernameIn: 'tgt', passwordIn: SECRET_IN }, /our own secret/],
-    ['skips the mutual answer', { misbehave: ['no-mutual-response'] }, { usernameIn: 'tgt', passwordIn: SECRET_IN }, /without answering our mutual CHAP challenge/],
+    [
+      'answers mutual CHAP with our own secret',
+      { misbehave: ['mirror-response'] },
+      { usernameIn: 'tgt', passwordIn: SECRET_IN },
+      /our own secret/,
+    ],
+    [
+      'skips the mutual answer',
+      { misbehave: ['no-mutual-response'] },
+      { usernameIn: 'tgt', passwordIn: SECRET_IN },
+      /without answering our mutual CHAP challenge/,
+    ],
     ['downgrades to AuthMethod=None', { misbehave: ['auth-none'] }, {}, /accepted AuthMethod=None although CHAP is configured/],
     ['chooses CHAP and then skips it', { misbehave: ['skip-auth'] }, {}, /without authenticating/],
   ];
   it.each(misbehaviours)('refuses a target that %s', (_name, options, auth, message) => {
-    const target = new ScriptedTarget({ auth: 'CHAP', username: 'alice', secret: SECRET, mutualUsername: 'tgt', mutualSecret: SECRET_IN, ...options });
+    const target = new ScriptedTarget({
+      auth: 'CHAP',
+      username: 'alice',
+      secret: SECRET,
+      mutualUsername: 'tgt',
+      mutualSecret: SECRET_IN,
+      ...options,
+    });
     const run = () => driveLogin(new LoginConversation(chapConfig(auth)), target);
     expect(run).toThrow(message);
     try {

@@ -42,24 +42,43 @@ describe('parseTargetAddress (§13.8)', () => {
     expect(parseTargetAddress(value)).toEqual(expected);
   });
 
-  it.each(['', ':3260', ',1', '[::1', '[::1]x', '[::1]:', '[]:3260', '10.0.0.1:0', '10.0.0.1:65536', '10.0.0.1:abc', '10.0.0.1,70000', '10.0.0.1,x', '10.0.0.1,', 'a b:3260', 'evil\u001b[2J:3260', 'host/..:3260', '-x.example:3260', '[fe80::1%a b]', '10.0.0.0/8:3260', 'a_b.example:3260'])(
-    'rejects %j',
-    (value) => {
-      expect(() => parseTargetAddress(value)).toThrow(ProtocolError);
-    },
-  );
+  it.each([
+    '',
+    ':3260',
+    ',1',
+    '[::1',
+    '[::1]x',
+    '[::1]:',
+    '[]:3260',
+    '10.0.0.1:0',
+    '10.0.0.1:65536',
+    '10.0.0.1:abc',
+    '10.0.0.1,70000',
+    '10.0.0.1,x',
+    '10.0.0.1,',
+    'a b:3260',
+    'evil\u001b[2J:3260',
+    'host/..:3260',
+    '-x.example:3260',
+    '[fe80::1%a b]',
+    '10.0.0.0/8:3260',
+    'a_b.example:3260',
+  ])('rejects %j', (value) => {
+    expect(() => parseTargetAddress(value)).toThrow(ProtocolError);
+  });
 
-  const host = fc.oneof(
-    fc.ipV4(),
-    fc.ipV6(),
-    fc.domain(),
-  );
+  const host = fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain());
   it('round-trips formatTargetAddress', () => {
     fc.assert(
-      fc.property(host, fc.integer({ min: 1, max: 65535 }), fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }), (h, port, tpgt) => {
-        const a: TargetAddress = tpgt === undefined ? { host: h, port } : { host: h, port, tpgt };
-        expect(parseTargetAddress(formatTargetAddress(a))).toEqual(a);
-      }),
+      fc.property(
+        host,
+        fc.integer({ min: 1, max: 65535 }),
+        fc.option(fc.integer({ min: 0, max: 65535 }), { nil: undefined }),
+        (h, port, tpgt) => {
+          const a: TargetAddress = tpgt === undefined ? { host: h, port } : { host: h, port, tpgt };
+          expect(parseTargetAddress(formatTargetAddress(a))).toEqual(a);
+        },
+      ),
     );
   });
 
@@ -131,7 +150,9 @@ describe('parseSendTargets (Appendix C)', () => {
   it('gives targets without TargetAddress the discovery portal when asked', () => {
     const pairs: TextPair[] = [['TargetName', 'iqn.2026-01.x:t']];
     expect(parseSendTargets(pairs)[0].portals).toEqual([]);
-    expect(parseSendTargets(pairs, { discoveryPortal: { host: '::1', port: 3260 } })[0].portals).toEqual([{ host: '::1', port: 3260, tpgt: -1 }]);
+    expect(parseSendTargets(pairs, { discoveryPortal: { host: '::1', port: 3260 } })[0].portals).toEqual([
+      { host: '::1', port: 3260, tpgt: -1 },
+    ]);
   });
 
   it('rejects a TargetAddress before any TargetName', () => {
@@ -213,7 +234,11 @@ describe('TargetAddress hosts: IP literals as node:net reads them', () => {
     const { isIP } = await import('node:net');
     // With a colon a host can only be an IPv6 literal (a DNS name has none), so node:net is the oracle.
     const tricky = fc
-      .oneof(fc.ipV6(), fc.ipV4Extended().map((v4) => `::ffff:${v4}`), fc.stringMatching(/^[0-9a-f:.]{1,45}$/))
+      .oneof(
+        fc.ipV6(),
+        fc.ipV4Extended().map((v4) => `::ffff:${v4}`),
+        fc.stringMatching(/^[0-9a-f:.]{1,45}$/),
+      )
       .filter((h) => h.includes(':'));
     fc.assert(
       fc.property(tricky, (h) => {

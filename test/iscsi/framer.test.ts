@@ -56,8 +56,7 @@ describe.each(STREAMS)('captured stream $name', ({ hex, digests, opcodes }) => {
     const { pdus: reference } = frame([bytes], options);
     for (let at = 1; at < bytes.length; at++) {
       const { pdus, framer } = frame([bytes.subarray(0, at), bytes.subarray(at)], options);
-      if (pdus.length !== reference.length || !reencode(pdus, digests).equals(bytes))
-        expect.fail(`split at ${at}: ${pdus.length} PDUs`);
+      if (pdus.length !== reference.length || !reencode(pdus, digests).equals(bytes)) expect.fail(`split at ${at}: ${pdus.length} PDUs`);
       expect(framer.pendingBytes).toBe(0);
     }
     const { pdus } = frame([bytes.subarray(0, 1), bytes.subarray(1, 49), bytes.subarray(49)], options);
@@ -342,14 +341,9 @@ const framerOptionsArb = fc.record({
 describe('properties', () => {
   it('random bytes in random chunks: only ProtocolError or DigestError, and push always returns', () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ maxLength: 2048 }),
-        fc.array(fc.nat(), { maxLength: 20 }),
-        framerOptionsArb,
-        (bytes, cuts, options) => {
-          pushGuarded(chunk(Buffer.from(bytes), cuts), options);
-        },
-      ),
+      fc.property(fc.uint8Array({ maxLength: 2048 }), fc.array(fc.nat(), { maxLength: 20 }), framerOptionsArb, (bytes, cuts, options) => {
+        pushGuarded(chunk(Buffer.from(bytes), cuts), options);
+      }),
       { numRuns: 1000 },
     );
   });
@@ -364,9 +358,14 @@ describe('properties', () => {
         return buf;
       });
     fc.assert(
-      fc.property(fc.array(plausible, { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 10 }), framerOptionsArb, (parts, cuts, options) => {
-        pushGuarded(chunk(Buffer.concat(parts), cuts), options);
-      }),
+      fc.property(
+        fc.array(plausible, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 10 }),
+        framerOptionsArb,
+        (parts, cuts, options) => {
+          pushGuarded(chunk(Buffer.concat(parts), cuts), options);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -402,11 +401,7 @@ describe('properties', () => {
           for (const piece of chunk(bytes, cuts)) {
             // Like the socket's onread buffer: the same memory every time, scribbled over after each push.
             piece.copy(scratch, 0);
-            framer.push(
-              scratch.subarray(0, piece.length),
-              (p) => out.push(p.data ? { ...p, data: Buffer.from(p.data) } : p),
-              true,
-            );
+            framer.push(scratch.subarray(0, piece.length), (p) => out.push(p.data ? { ...p, data: Buffer.from(p.data) } : p), true);
             scratch.fill(0xee);
           }
           expect(out).toEqual(pdus);

@@ -105,7 +105,8 @@ const u32 = fc.integer({ min: 0, max: 0xffff_ffff });
 const weighted = <T>(...arbs: Array<[number, fc.Arbitrary<T>]>): fc.Arbitrary<T> =>
   fc.oneof(...arbs.map(([weight, arbitrary]) => ({ weight, arbitrary })));
 /** Mostly absent: present in about one run of `1 + odds`. */
-const rarely = <T>(arb: fc.Arbitrary<T>, odds = 4): fc.Arbitrary<T | undefined> => weighted<T | undefined>([odds, fc.constant(undefined)], [1, arb]);
+const rarely = <T>(arb: fc.Arbitrary<T>, odds = 4): fc.Arbitrary<T | undefined> =>
+  weighted<T | undefined>([odds, fc.constant(undefined)], [1, arb]);
 
 const digestList = fc.constantFrom<DigestName[]>(['None'], ['CRC32C'], ['None', 'CRC32C'], ['CRC32C', 'None']);
 const wishesArb: fc.Arbitrary<Partial<SessionWishes>> = fc.record(
@@ -136,12 +137,43 @@ const configArb: fc.Arbitrary<ConfigSpec> = fc.record({
 
 /** Every key a login meets, plus keys only an initiator sends and vendor keys. */
 const KNOWN_KEYS = [
-  'AuthMethod', 'CHAP_A', 'CHAP_I', 'CHAP_C', 'CHAP_N', 'CHAP_R', 'TargetAddress', 'TargetPortalGroupTag', 'TargetAlias',
-  'TargetName', 'InitiatorName', 'InitiatorAlias', 'SessionType', 'SendTargets', 'HeaderDigest', 'DataDigest',
-  'MaxRecvDataSegmentLength', 'MaxBurstLength', 'FirstBurstLength', 'InitialR2T', 'ImmediateData', 'MaxConnections',
-  'MaxOutstandingR2T', 'DefaultTime2Wait', 'DefaultTime2Retain', 'ErrorRecoveryLevel', 'DataPDUInOrder',
-  'DataSequenceInOrder', 'IFMarker', 'OFMarker', 'IFMarkInt', 'OFMarkInt', 'TaskReporting', 'iSCSIProtocolLevel',
-  'X#NodeArchitecture', 'X-com.example.Turbo', 'CHAP_X',
+  'AuthMethod',
+  'CHAP_A',
+  'CHAP_I',
+  'CHAP_C',
+  'CHAP_N',
+  'CHAP_R',
+  'TargetAddress',
+  'TargetPortalGroupTag',
+  'TargetAlias',
+  'TargetName',
+  'InitiatorName',
+  'InitiatorAlias',
+  'SessionType',
+  'SendTargets',
+  'HeaderDigest',
+  'DataDigest',
+  'MaxRecvDataSegmentLength',
+  'MaxBurstLength',
+  'FirstBurstLength',
+  'InitialR2T',
+  'ImmediateData',
+  'MaxConnections',
+  'MaxOutstandingR2T',
+  'DefaultTime2Wait',
+  'DefaultTime2Retain',
+  'ErrorRecoveryLevel',
+  'DataPDUInOrder',
+  'DataSequenceInOrder',
+  'IFMarker',
+  'OFMarker',
+  'IFMarkInt',
+  'OFMarkInt',
+  'TaskReporting',
+  'iSCSIProtocolLevel',
+  'X#NodeArchitecture',
+  'X-com.example.Turbo',
+  'CHAP_X',
 ];
 const keyArb = weighted<string>(
   [10, fc.constantFrom(...KNOWN_KEYS)],
@@ -155,11 +187,65 @@ const valueArb = weighted<string>(
   [
     6,
     fc.constantFrom(
-      'CHAP', 'None', 'CHAP,None', 'KRB5', 'Reject', 'NotUnderstood', 'Irrelevant', 'Yes', 'No', 'yes', '', '5', '6', '7', '8',
-      '5,7', '0', '1', '2', '3', '255', '256', '-1', '+1', ' 1', '1 ', '0x', '0b', '0x0', '0xZZ', '0b====', '511', '512',
-      '8192', '65535', '65536', '262144', '16777215', '16777216', '3600', '3601', '4294967296', '0x1fffffffffffff',
-      '99999999999999999999', 'CRC32C', 'None,CRC32C', 'CRC32C,None', 'RFC3720', 'FastAbort', 'ResponseFence',
-      '127.0.0.1:3260,1', '[::1]:3260,1', 'a/b:3260', 'x\ny', 'x\r\ny', 'x\u0000y', '\u0000', 'é', '\u202e',
+      'CHAP',
+      'None',
+      'CHAP,None',
+      'KRB5',
+      'Reject',
+      'NotUnderstood',
+      'Irrelevant',
+      'Yes',
+      'No',
+      'yes',
+      '',
+      '5',
+      '6',
+      '7',
+      '8',
+      '5,7',
+      '0',
+      '1',
+      '2',
+      '3',
+      '255',
+      '256',
+      '-1',
+      '+1',
+      ' 1',
+      '1 ',
+      '0x',
+      '0b',
+      '0x0',
+      '0xZZ',
+      '0b====',
+      '511',
+      '512',
+      '8192',
+      '65535',
+      '65536',
+      '262144',
+      '16777215',
+      '16777216',
+      '3600',
+      '3601',
+      '4294967296',
+      '0x1fffffffffffff',
+      '99999999999999999999',
+      'CRC32C',
+      'None,CRC32C',
+      'CRC32C,None',
+      'RFC3720',
+      'FastAbort',
+      'ResponseFence',
+      '127.0.0.1:3260,1',
+      '[::1]:3260,1',
+      'a/b:3260',
+      'x\ny',
+      'x\r\ny',
+      'x\u0000y',
+      '\u0000',
+      'é',
+      '\u202e',
     ),
   ],
   [2, fc.integer({ min: -2, max: 2 ** 32 }).map(String)],
@@ -196,10 +282,9 @@ const chapTextArb = fc
     method: fc.option(fc.constantFrom('CHAP', 'None', 'Reject', 'CHAP,None', 'SRP'), { nil: undefined }),
     a: fc.option(weighted<string>([4, fc.constantFrom('5', '6', '7', '8')], [1, valueArb]), { nil: undefined }),
     i: fc.option(weighted<string>([4, u8.map(String)], [1, valueArb]), { nil: undefined }),
-    c: fc.option(
-      weighted<string>([4, fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => `0x${hex(b)}`)], [1, valueArb]),
-      { nil: undefined },
-    ),
+    c: fc.option(weighted<string>([4, fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => `0x${hex(b)}`)], [1, valueArb]), {
+      nil: undefined,
+    }),
     n: fc.option(fc.constantFrom(USER_IN, 'impostor', ''), { nil: undefined }),
     r: fc.option(weighted<string>([3, fc.uint8Array({ minLength: 16, maxLength: 32 }).map((b) => `0x${hex(b)}`)], [1, valueArb]), {
       nil: undefined,
@@ -476,7 +561,11 @@ function decodeBinary(v: string): Buffer | undefined {
 }
 
 function chapHash(alg: number, id: number, secret: string, challenge: Buffer): Buffer {
-  return createHash(HASH_OF[alg]).update(Buffer.from([id])).update(secret, 'utf8').update(challenge).digest();
+  return createHash(HASH_OF[alg])
+    .update(Buffer.from([id]))
+    .update(secret, 'utf8')
+    .update(challenge)
+    .digest();
 }
 
 /**
@@ -554,7 +643,6 @@ describe('random Login Responses (header fields, text, bytes) through the codec'
   });
 });
 
-
 // ---------------------------------------------------------------------------------------------------------
 // A mostly valid target, mutated
 
@@ -564,9 +652,35 @@ const opValueArb = weighted<string>(
   [
     4,
     fc.constantFrom(
-      'Yes', 'No', 'None', 'CRC32C', 'CRC32C,None', 'None,CRC32C', 'Reject', 'Irrelevant', 'NotUnderstood', '0', '1', '2',
-      '3', '511', '512', '8192', '65536', '262144', '16776192', '16777215', '16777216', '3600', '3601', '65535', '65536',
-      '0x200', '', 'FastAbort', 'RFC3720,FastAbort',
+      'Yes',
+      'No',
+      'None',
+      'CRC32C',
+      'CRC32C,None',
+      'None,CRC32C',
+      'Reject',
+      'Irrelevant',
+      'NotUnderstood',
+      '0',
+      '1',
+      '2',
+      '3',
+      '511',
+      '512',
+      '8192',
+      '65536',
+      '262144',
+      '16776192',
+      '16777215',
+      '16777216',
+      '3600',
+      '3601',
+      '65535',
+      '65536',
+      '0x200',
+      '',
+      'FastAbort',
+      'RFC3720,FastAbort',
     ),
   ],
   [1, valueArb],
@@ -582,7 +696,6 @@ const MISBEHAVIOURS: Misbehaviour[] = [
   'redirect',
 ];
 
-
 const targetArb: fc.Arbitrary<ScriptedTargetOptions> = fc
   .record({
     auth: weighted<'None' | 'CHAP' | 'Either'>([1, fc.constant('None')], [8, fc.constantFrom('CHAP', 'Either')]),
@@ -593,17 +706,27 @@ const targetArb: fc.Arbitrary<ScriptedTargetOptions> = fc
     algorithms: rarely(fc.subarray([5, 6, 7, 8], { minLength: 1 }), 2),
     challengeLength: weighted([8, fc.constantFrom(16, 50)], [1, fc.integer({ min: 0, max: 1100 })]),
     values: rarely(fc.dictionary(fc.constantFrom(...OPERATIONAL_KEYS), opValueArb, { minKeys: 1, maxKeys: 2 })),
-    answerOverrides: rarely(fc.dictionary(fc.constantFrom(...OPERATIONAL_KEYS, 'MaxRecvDataSegmentLength'), opValueArb, { minKeys: 1, maxKeys: 2 })),
+    answerOverrides: rarely(
+      fc.dictionary(fc.constantFrom(...OPERATIONAL_KEYS, 'MaxRecvDataSegmentLength'), opValueArb, { minKeys: 1, maxKeys: 2 }),
+    ),
     proposals: rarely(
-      fc.array(fc.tuple(fc.constantFrom(...OPERATIONAL_KEYS, 'TaskReporting', 'X-com.example.Turbo', 'iSCSIProtocolLevel', 'IFMarkInt'), opValueArb), {
+      fc.array(
+        fc.tuple(
+          fc.constantFrom(...OPERATIONAL_KEYS, 'TaskReporting', 'X-com.example.Turbo', 'iSCSIProtocolLevel', 'IFMarkInt'),
+          opValueArb,
+        ),
+        {
+          minLength: 1,
+          maxLength: 2,
+        },
+      ),
+    ),
+    finalExtra: rarely(
+      fc.array(fc.tuple(fc.constantFrom('TargetAlias', 'TaskReporting', 'X-vendor.key', 'TargetAddress', 'MaxBurstLength'), opValueArb), {
         minLength: 1,
-        maxLength: 2,
+        maxLength: 1,
       }),
     ),
-    finalExtra: rarely(fc.array(fc.tuple(fc.constantFrom('TargetAlias', 'TaskReporting', 'X-vendor.key', 'TargetAddress', 'MaxBurstLength'), opValueArb), {
-      minLength: 1,
-      maxLength: 1,
-    })),
     maxRecvDataSegmentLength: weighted([6, fc.constantFrom(512, 8192, 65536, 16777215)], [1, fc.constantFrom(511, 16777216)]),
     maxSegment: rarely(fc.integer({ min: 1, max: 300 }), 2),
     tsih: weighted([6, fc.constant(0x1234)], [1, u16]),
@@ -615,7 +738,12 @@ const targetArb: fc.Arbitrary<ScriptedTargetOptions> = fc
   .map((o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as ScriptedTargetOptions);
 
 type Mutation =
-  | { at: number; kind: 'header'; field: 'transit' | 'cont' | 'csg' | 'nsg' | 'tsih' | 'statSN' | 'statusClass' | 'itt' | 'versionActive'; value: number }
+  | {
+      at: number;
+      kind: 'header';
+      field: 'transit' | 'cont' | 'csg' | 'nsg' | 'tsih' | 'statSN' | 'statusClass' | 'itt' | 'versionActive';
+      value: number;
+    }
   | { at: number; kind: 'value'; index: number; value: string }
   | { at: number; kind: 'key'; index: number; key: string }
   | { at: number; kind: 'drop' | 'duplicate'; index: number }
@@ -747,7 +875,13 @@ describe('a mostly valid target (CHAP, then operational answers) with mutated re
   // proposing it failed every login.
   it('answers a target that proposes iSCSIProtocolLevel (RFC 7143 §13.24) and logs in', () => {
     for (const auth of ['None', 'CHAP'] as const) {
-      const target = new ScriptedTarget({ targetName: TARGET, auth, username: USER, secret: SECRET, proposals: [['iSCSIProtocolLevel', '1']] });
+      const target = new ScriptedTarget({
+        targetName: TARGET,
+        auth,
+        username: USER,
+        secret: SECRET,
+        proposals: [['iSCSIProtocolLevel', '1']],
+      });
       const config = loginConfig({ auth, algorithms: ['MD5'], discovery: false, tsih: 0, wishes: {}, seed: 1 });
       const run = drive(config, (req) => target.handle(req));
       expect(run.outcome.kind, run.outcome.kind === 'error' ? describeError(run.outcome.error) : '').toBe('done');
@@ -852,7 +986,19 @@ describe('login redirects (status class 1) with random TargetAddress values', ()
       fc.property(
         configArb,
         u8,
-        fc.constantFrom('10.0.0.1:0', '10.0.0.1:65536', '10.0.0.1:x', '10.0.0.1,65536', '10.0.0.1,x', '[::1', ':3260', ',1', '', 'a b', '[]'),
+        fc.constantFrom(
+          '10.0.0.1:0',
+          '10.0.0.1:65536',
+          '10.0.0.1:x',
+          '10.0.0.1,65536',
+          '10.0.0.1,x',
+          '[::1',
+          ':3260',
+          ',1',
+          '',
+          'a b',
+          '[]',
+        ),
         fc.boolean(),
         (spec, detail, value, missing) => {
           const err = redirect(loginConfig(spec), detail, missing ? undefined : rawText([['TargetAddress', value]]));
@@ -877,7 +1023,8 @@ describe('login redirects (status class 1) with random TargetAddress values', ()
         expect(err, describeError(err)).toBeInstanceOf(LoginError);
         const e = err as LoginError;
         expect(e.kind).toBe('redirect');
-        if (e.targetAddress !== undefined) expect(isAddress(e.targetAddress.host), `would follow to ${JSON.stringify(e.targetAddress)}`).toBe(true);
+        if (e.targetAddress !== undefined)
+          expect(isAddress(e.targetAddress.host), `would follow to ${JSON.stringify(e.targetAddress)}`).toBe(true);
         else expect(e.message).toMatch(/no TargetAddress|unusable TargetAddress/);
         expect(e.message).not.toMatch(/[\u0000-\u001f]/);
       }),

@@ -42,13 +42,20 @@ describe('iSCSI names', () => {
 
   it('random strings: never throws, and an accepted name has no control character, separator or slash', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string().map((s) => `iqn.2026-12.x:${s}`)), (s) => {
-        const why = iscsiNameProblem(s);
-        if (why === undefined) {
-          expect(s).not.toMatch(/[\u0000-\u0020\u007f\/,=\\]/);
-          expect(Buffer.byteLength(s)).toBeLessThanOrEqual(ISCSI_NAME_MAX_BYTES);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: 'binary' }),
+          fc.string().map((s) => `iqn.2026-12.x:${s}`),
+        ),
+        (s) => {
+          const why = iscsiNameProblem(s);
+          if (why === undefined) {
+            expect(s).not.toMatch(/[\u0000-\u0020\u007f/,=\\]/);
+            expect(Buffer.byteLength(s)).toBeLessThanOrEqual(ISCSI_NAME_MAX_BYTES);
+          }
+        },
+      ),
       { numRuns: 2000 },
     );
   });

@@ -2,12 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { LoginError } from '../../src/iscsi/errors.js';
 import { KEYS, keyRule, parseBooleanValue, parseNumericValue, type KeyType } from '../../src/iscsi/keys.js';
-import {
-  DEFAULT_DISCOVERY_WISHES,
-  DEFAULT_WISHES,
-  Negotiator,
-  type SessionWishes,
-} from '../../src/iscsi/negotiation.js';
+import { DEFAULT_DISCOVERY_WISHES, DEFAULT_WISHES, Negotiator, type SessionWishes } from '../../src/iscsi/negotiation.js';
 import type { TextPair } from '../../src/iscsi/text.js';
 
 /** tgt 1.0.85's answer to open-iscsi's default offer (captured, see login.test.ts). */
@@ -74,9 +69,22 @@ describe('key table (RFC 7143 §13)', () => {
   });
 
   it('marks the keys that are Irrelevant in discovery sessions', () => {
-    const irrelevant = Object.values(KEYS).filter((r) => r.irrelevantInDiscovery).map((r) => r.name).sort();
+    const irrelevant = Object.values(KEYS)
+      .filter((r) => r.irrelevantInDiscovery)
+      .map((r) => r.name)
+      .sort();
     expect(irrelevant).toEqual(
-      ['DataPDUInOrder', 'DataSequenceInOrder', 'FirstBurstLength', 'ImmediateData', 'InitialR2T', 'MaxBurstLength', 'MaxConnections', 'MaxOutstandingR2T', 'TaskReporting'].sort(),
+      [
+        'DataPDUInOrder',
+        'DataSequenceInOrder',
+        'FirstBurstLength',
+        'ImmediateData',
+        'InitialR2T',
+        'MaxBurstLength',
+        'MaxConnections',
+        'MaxOutstandingR2T',
+        'TaskReporting',
+      ].sort(),
     );
   });
 
@@ -284,12 +292,19 @@ describe('Reject, Irrelevant, NotUnderstood and missing answers', () => {
   });
 
   it.each([
-    ['HeaderDigest', { headerDigest: ['None'] }, /target rejected HeaderDigest=None .*set node\.conn\[0\]\.iscsi\.HeaderDigest = CRC32C \(header_digest=CRC32C/],
+    [
+      'HeaderDigest',
+      { headerDigest: ['None'] },
+      /target rejected HeaderDigest=None .*set node\.conn\[0\]\.iscsi\.HeaderDigest = CRC32C \(header_digest=CRC32C/,
+    ],
     ['DataDigest', { dataDigest: ['CRC32C'] }, /target rejected DataDigest=CRC32C .*DataDigest = None \(data_digest=None/],
     ['HeaderDigest', { headerDigest: ['CRC32C', 'None'] }, /target rejected HeaderDigest=CRC32C,None .*HeaderDigest = CRC32C,None/],
-  ] as Array<[string, Partial<SessionWishes>, RegExp]>)('fails at once when the target rejects our %s list, naming the setting that would do (%j)', (key, wishes, message) => {
-    expect(() => negotiate(withAnswer(key, 'Reject'), wishes)).toThrow(message);
-  });
+  ] as Array<[string, Partial<SessionWishes>, RegExp]>)(
+    'fails at once when the target rejects our %s list, naming the setting that would do (%j)',
+    (key, wishes, message) => {
+      expect(() => negotiate(withAnswer(key, 'Reject'), wishes)).toThrow(message);
+    },
+  );
 
   it('uses the default for a key the target left unanswered, and says so', () => {
     const { n, params } = negotiate(withAnswer('MaxBurstLength', undefined));
@@ -373,9 +388,14 @@ describe("answering the target's own proposals", () => {
     const { n, replies } = propose([['MaxBurstLength', '65536']]);
     expect(replies).toEqual([['MaxBurstLength', '65536']]);
     expect(n.offer().map(([k]) => k)).not.toContain('MaxBurstLength');
-    n.receive(withAnswer('MaxBurstLength', undefined).filter(([k]) => k !== 'FirstBurstLength').concat([['FirstBurstLength', '65536']]), {
-      final: true,
-    });
+    n.receive(
+      withAnswer('MaxBurstLength', undefined)
+        .filter(([k]) => k !== 'FirstBurstLength')
+        .concat([['FirstBurstLength', '65536']]),
+      {
+        final: true,
+      },
+    );
     expect(n.result().maxBurstLength).toBe(65536);
   });
 

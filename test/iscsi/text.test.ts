@@ -152,7 +152,12 @@ describe('encodeTextData', () => {
 
 describe('assertUniqueKeys', () => {
   it('throws on a key repeated in one negotiation, across PDUs too', () => {
-    expect(() => assertUniqueKeys([['A', '1'], ['A', '2']])).toThrow(ProtocolError);
+    expect(() =>
+      assertUniqueKeys([
+        ['A', '1'],
+        ['A', '2'],
+      ]),
+    ).toThrow(ProtocolError);
     const seen = assertUniqueKeys([['A', '1']]);
     expect(() => assertUniqueKeys([['A', '1']], seen)).toThrow(/sent twice/);
   });

@@ -131,9 +131,7 @@ export interface Harness {
   reissueCount(): number;
 }
 
-export function startSession(
-  options: { timers?: Partial<SessionTimers>; random?: () => number } = {},
-): Harness {
+export function startSession(options: { timers?: Partial<SessionTimers>; random?: () => number } = {}): Harness {
   const clock = new SimulatedClock();
   const login = new PromiseFake<LoginInput, LoginOutput>();
   const logout = new PromiseFake<LogoutInput, LogoutOutput>();

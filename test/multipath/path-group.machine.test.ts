@@ -41,7 +41,10 @@ describe('grouping (path_grouping_policy)', () => {
   });
 
   it('group_by_prio: one group per priority, best first', () => {
-    expect(groupPaths(paths, 'group_by_prio')).toEqual([['b', 'd'], ['a', 'c']]);
+    expect(groupPaths(paths, 'group_by_prio')).toEqual([
+      ['b', 'd'],
+      ['a', 'c'],
+    ]);
   });
 
   it('best group: highest mean priority of usable paths, then most usable paths, then the first', () => {
@@ -56,7 +59,11 @@ describe('grouping (path_grouping_policy)', () => {
   });
 
   it('starts with the best group and regroups when the policy or a priority changes', () => {
-    const h = startGroup({ pathGroupingPolicy: 'group_by_prio' }, [{ id: 'a', prio: 10 }, { id: 'b', prio: 50 }, { id: 'c', prio: 50 }]);
+    const h = startGroup({ pathGroupingPolicy: 'group_by_prio' }, [
+      { id: 'a', prio: 10 },
+      { id: 'b', prio: 50 },
+      { id: 'c', prio: 50 },
+    ]);
     expect(h.groups()).toEqual([['b', 'c'], ['a']]);
     expect(h.active()).toBe(0);
     expect(h.usable()).toEqual(['b', 'c']);
@@ -78,10 +85,16 @@ describe('grouping (path_grouping_policy)', () => {
     expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, failback: -1 })).toThrow(PathGroupConfigError);
     expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, noPathRetry: 0 })).toThrow(/no_path_retry/);
     expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, pollingIntervalMs: 0 })).toThrow(/polling_interval/);
-    expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, pathGroupingPolicy: 'x' as never })).toThrow(/path_grouping_policy/);
+    expect(() => validatePathGroupConfig({ ...DEFAULT_PATH_GROUP_CONFIG, pathGroupingPolicy: 'x' as never })).toThrow(
+      /path_grouping_policy/,
+    );
     const h = startGroup({}, [{ id: 'a' }]);
     h.actor.send({ type: 'cmd.configure', config: { noPathRetry: -3 } });
-    expect(h.emitted.at(-1)).toEqual({ type: 'mpath.commandRejected', command: 'set_policy', reason: expect.stringMatching(/no_path_retry/) });
+    expect(h.emitted.at(-1)).toEqual({
+      type: 'mpath.commandRejected',
+      command: 'set_policy',
+      reason: expect.stringMatching(/no_path_retry/),
+    });
     expect(h.actor.getSnapshot().context.config.noPathRetry).toBe('fail');
   });
 });
@@ -225,7 +238,9 @@ describe('hold for a recovering path (fast_io_fail_tmo)', () => {
     expect(h.gate()).toBe('failed');
     expect(h.count('mpath.failHeld')).toBe(before + 1);
     expect(holdEnds(h)).toEqual([{ type: 'mpath.holdEnded', why: 'fast-io-fail-tmo', heldMs: 500 }]);
-    expect(lastFail(h)).toMatchObject({ reason: 'mpatha: no usable path: no path came back within fast_io_fail_tmo 0.5 s; no_path_retry fail' });
+    expect(lastFail(h)).toMatchObject({
+      reason: 'mpatha: no usable path: no path came back within fast_io_fail_tmo 0.5 s; no_path_retry fail',
+    });
     // The session still relogs in: when it is back, I/O flows again.
     h.actor.send({ type: 'path.up', id: 'a' });
     h.actor.send({ type: 'checker.ok', id: 'a' });
@@ -476,7 +491,11 @@ describe('operator commands', () => {
     h.actor.send({ type: 'cmd.failPath', id: 'b' });
     h.actor.send({ type: 'cmd.switchGroup', group: 1 });
     expect(h.usable()).toEqual(['c']);
-    expect(h.emitted.at(-1)).toEqual({ type: 'mpath.commandRejected', command: 'switch_group', reason: 'path group 1 of mpatha has no usable path' });
+    expect(h.emitted.at(-1)).toEqual({
+      type: 'mpath.commandRejected',
+      command: 'switch_group',
+      reason: 'path group 1 of mpatha has no usable path',
+    });
     h.actor.send({ type: 'cmd.switchGroup', group: 7 });
     expect(h.emitted.at(-1)).toMatchObject({ reason: 'mpatha has no path group 7' });
   });
@@ -493,7 +512,11 @@ describe('operator commands', () => {
 
 describe('reading the device', () => {
   it('status: groups with dm status names and priorities; events$ follows every change', async () => {
-    const h = startGroup({ pathGroupingPolicy: 'group_by_prio' }, [{ id: 'a', prio: 50 }, { id: 'b', prio: 10 }, { id: 'c', prio: 10 }]);
+    const h = startGroup({ pathGroupingPolicy: 'group_by_prio' }, [
+      { id: 'a', prio: 50 },
+      { id: 'b', prio: 10 },
+      { id: 'c', prio: 10 },
+    ]);
     const events = firstValueFrom(pathGroupEvents$(h.actor).pipe(take(3), toArray()));
     h.actor.send({ type: 'path.down', id: 'b', reason: 'reset' });
     h.actor.send({ type: 'path.down', id: 'c', reason: 'reset' });

@@ -20,7 +20,12 @@ interface P extends SelectablePath {
   inFlightBytes: number;
   relativeThroughput: number;
 }
-const path = (name: string, inFlight = 0, inFlightBytes = 0, relativeThroughput = 1): P => ({ name, inFlight, inFlightBytes, relativeThroughput });
+const path = (name: string, inFlight = 0, inFlightBytes = 0, relativeThroughput = 1): P => ({
+  name,
+  inFlight,
+  inFlightBytes,
+  relativeThroughput,
+});
 const names = (sel: { select(p: readonly P[], b: number): P | undefined }, paths: P[], n: number, bytes = 4096) =>
   Array.from({ length: n }, () => sel.select(paths, bytes)!.name).join('');
 

@@ -101,7 +101,10 @@ describe('captured nbdinfo conversation', () => {
     expect(msgs[0]).toEqual({ type: 'flags', flags: C.NBD_FLAG_C_FIXED_NEWSTYLE | C.NBD_FLAG_C_NO_ZEROES });
     const options = msgs.filter((m): m is Extract<ClientMessage, { type: 'option' }> => m.type === 'option');
     expect(options.map((o) => o.option)).toEqual([C.NBD_OPT_STRUCTURED_REPLY, C.NBD_OPT_INFO, C.NBD_OPT_LIST_META_CONTEXT, C.NBD_OPT_GO]);
-    expect(parseInfoRequest(options[3].data)).toEqual({ name: 'disk', infos: [C.NBD_INFO_BLOCK_SIZE, C.NBD_INFO_NAME, C.NBD_INFO_DESCRIPTION] });
+    expect(parseInfoRequest(options[3].data)).toEqual({
+      name: 'disk',
+      infos: [C.NBD_INFO_BLOCK_SIZE, C.NBD_INFO_NAME, C.NBD_INFO_DESCRIPTION],
+    });
     const reqs = msgs.filter((m): m is Extract<ClientMessage, { type: 'request' }> => m.type === 'request');
     expect(reqs.map((r) => r.header)).toEqual([
       { flags: 0, type: C.NBD_CMD_READ, cookie: 1n, offset: 0n, length: 8192 },
@@ -110,7 +113,12 @@ describe('captured nbdinfo conversation', () => {
     // Re-encode each message: the concatenation is the captured stream.
     const again = Buffer.concat([
       encodeClientFlags(3),
-      ...options.map((o) => encodeOption(o.option, o.option === C.NBD_OPT_GO || o.option === C.NBD_OPT_INFO ? encodeInfoRequest(parseInfoRequest(o.data)) : o.data)),
+      ...options.map((o) =>
+        encodeOption(
+          o.option,
+          o.option === C.NBD_OPT_GO || o.option === C.NBD_OPT_INFO ? encodeInfoRequest(parseInfoRequest(o.data)) : o.data,
+        ),
+      ),
       ...reqs.map((r) => encodeRequest(r.header)),
     ]);
     expect(again.toString('hex')).toBe(c2sStream.toString('hex'));
@@ -219,7 +227,9 @@ describe('messages built from proto.md layouts', () => {
 
   it('option and chunk headers', () => {
     expect(encodeOption(C.NBD_OPT_ABORT).toString('hex')).toBe('49484156454f50540000000200000000');
-    expect(encodeChunkHeader({ flags: 0, type: 2, cookie: 1n, length: 12 }).toString('hex')).toBe('668e33ef000000020000000000000001' + '0000000c');
+    expect(encodeChunkHeader({ flags: 0, type: 2, cookie: 1n, length: 12 }).toString('hex')).toBe(
+      '668e33ef000000020000000000000001' + '0000000c',
+    );
   });
 });
 
@@ -239,7 +249,13 @@ describe('stream decoders keep in step past what they refuse', () => {
     const w: RequestHeader = { flags: 0, type: C.NBD_CMD_WRITE, cookie: 1n, offset: 0n, length: 600 };
     const r: RequestHeader = { flags: 0, type: C.NBD_CMD_READ, cookie: 2n, offset: 512n, length: 512 };
     const ok: RequestHeader = { flags: 1, type: C.NBD_CMD_WRITE, cookie: 3n, offset: 0n, length: 4 };
-    const stream = Buffer.concat([encodeClientFlags(1), encodeOption(C.NBD_OPT_GO, encodeInfoRequest({ name: '', infos: [] })), encodeRequest(w, Buffer.alloc(600, 7)), encodeRequest(r), encodeRequest(ok, h('01020304'))]);
+    const stream = Buffer.concat([
+      encodeClientFlags(1),
+      encodeOption(C.NBD_OPT_GO, encodeInfoRequest({ name: '', infos: [] })),
+      encodeRequest(w, Buffer.alloc(600, 7)),
+      encodeRequest(r),
+      encodeRequest(ok, h('01020304')),
+    ]);
     const expected = decodeClient([stream], { maxPayload: 512 }).slice(2);
     expect(expected).toEqual([
       { type: 'request.oversize', header: w },
@@ -388,45 +404,57 @@ describe('properties', () => {
       length: fc.integer({ min: 0, max: 300 }),
     });
     fc.assert(
-      fc.property(fc.array(request, { minLength: 1, maxLength: 6 }), fc.array(fc.integer({ min: 1, max: 50 }), { maxLength: 20 }), (reqs, cuts) => {
-        const stream = Buffer.concat(reqs.map((r) => encodeRequest(r, r.type === C.NBD_CMD_WRITE ? Buffer.alloc(r.length, r.length & 0xff) : undefined)));
-        const chunks: Buffer[] = [];
-        let at = 0;
-        for (const c of cuts) {
-          chunks.push(stream.subarray(at, Math.min(stream.length, at + c)));
-          at = Math.min(stream.length, at + c);
-        }
-        chunks.push(stream.subarray(at));
-        const d = new ClientStreamDecoder({ maxPayload: 200 });
-        d.push(encodeClientFlags(1));
-        d.next();
-        d.enterTransmission();
-        const got: ClientMessage[] = [];
-        for (const c of chunks) {
-          d.push(c);
-          for (let m = d.next(); m; m = d.next()) got.push(m);
-        }
-        expect(got.map((m) => (m.type === 'request' || m.type === 'request.oversize' ? m.header : m))).toEqual(reqs);
-        expect(got.map((m) => m.type)).toEqual(reqs.map((r) => (r.type === C.NBD_CMD_WRITE && r.length > 200 ? 'request.oversize' : 'request')));
-      }),
+      fc.property(
+        fc.array(request, { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { maxLength: 20 }),
+        (reqs, cuts) => {
+          const stream = Buffer.concat(
+            reqs.map((r) => encodeRequest(r, r.type === C.NBD_CMD_WRITE ? Buffer.alloc(r.length, r.length & 0xff) : undefined)),
+          );
+          const chunks: Buffer[] = [];
+          let at = 0;
+          for (const c of cuts) {
+            chunks.push(stream.subarray(at, Math.min(stream.length, at + c)));
+            at = Math.min(stream.length, at + c);
+          }
+          chunks.push(stream.subarray(at));
+          const d = new ClientStreamDecoder({ maxPayload: 200 });
+          d.push(encodeClientFlags(1));
+          d.next();
+          d.enterTransmission();
+          const got: ClientMessage[] = [];
+          for (const c of chunks) {
+            d.push(c);
+            for (let m = d.next(); m; m = d.next()) got.push(m);
+          }
+          expect(got.map((m) => (m.type === 'request' || m.type === 'request.oversize' ? m.header : m))).toEqual(reqs);
+          expect(got.map((m) => m.type)).toEqual(
+            reqs.map((r) => (r.type === C.NBD_CMD_WRITE && r.length > 200 ? 'request.oversize' : 'request')),
+          );
+        },
+      ),
     );
   });
 
   it('ByteQueue: take/skip over random chunks match slicing the concatenation', () => {
     fc.assert(
-      fc.property(fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 10 }), fc.array(fc.tuple(fc.boolean(), fc.nat(25)), { maxLength: 20 }), (chunks, ops) => {
-        const q = new ByteQueue();
-        for (const c of chunks) q.push(Buffer.from(c));
-        let model = Buffer.concat(chunks.map((c) => Buffer.from(c)));
-        for (const [take, n] of ops) {
-          const k = Math.min(n, model.length);
-          if (take) expect(q.take(k).equals(model.subarray(0, k))).toBe(true);
-          else expect(q.skip(n)).toBe(k);
-          model = model.subarray(k);
-          expect(q.length).toBe(model.length);
-          expect(q.peek(model.length).equals(model)).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 10 }),
+        fc.array(fc.tuple(fc.boolean(), fc.nat(25)), { maxLength: 20 }),
+        (chunks, ops) => {
+          const q = new ByteQueue();
+          for (const c of chunks) q.push(Buffer.from(c));
+          let model = Buffer.concat(chunks.map((c) => Buffer.from(c)));
+          for (const [take, n] of ops) {
+            const k = Math.min(n, model.length);
+            if (take) expect(q.take(k).equals(model.subarray(0, k))).toBe(true);
+            else expect(q.skip(n)).toBe(k);
+            model = model.subarray(k);
+            expect(q.length).toBe(model.length);
+            expect(q.peek(model.length).equals(model)).toBe(true);
+          }
+        },
+      ),
     );
   });
 });

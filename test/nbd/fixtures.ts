@@ -34,7 +34,7 @@ export const s2c = {
   structuredAck: h('0003e889045565a9 00000008 00000001 00000000'),
   info: infoReplies('00000006'),
   listMetaContextUnsup: h(
-    '0003e889045565a9 00000009 80000001 0000002a' + Buffer.from('NBD_OPT_LIST_META_CONTEXT is not supported').toString('hex'),
+    `0003e889045565a9 00000009 80000001 0000002a${Buffer.from('NBD_OPT_LIST_META_CONTEXT is not supported').toString('hex')}`,
   ),
   go: infoReplies('00000007'),
   /** NBD_REPLY_TYPE_OFFSET_DATA with DONE for cookie 1: offset 0, then 8192 bytes (0xab x 512, then zeros). */

@@ -143,7 +143,13 @@ export class RawClient {
   /** Sends a request; returns its cookie. READ lengths are remembered to frame simple replies. */
   request(h: Partial<RequestHeader> & { type: number }, data?: Buffer): bigint {
     const cookie = h.cookie ?? this.nextCookie++;
-    const header: RequestHeader = { flags: h.flags ?? 0, type: h.type, cookie, offset: h.offset ?? 0n, length: h.length ?? data?.length ?? 0 };
+    const header: RequestHeader = {
+      flags: h.flags ?? 0,
+      type: h.type,
+      cookie,
+      offset: h.offset ?? 0n,
+      length: h.length ?? data?.length ?? 0,
+    };
     if (header.type === C.NBD_CMD_READ) this.readLengths.set(cookie, header.length);
     this.send(encodeRequest(header, data));
     return cookie;

@@ -98,12 +98,13 @@ class FakeLu implements ScsiExecutor {
       case 0x1a:
       case 0x5a: {
         if (op === 0x1a && o.noModeSense6) return CHECK(SenseKey.ILLEGAL_REQUEST, 0x20);
-        const dsp = (o.wp ? 0x80 : 0) | (o.dpofua ?? true ? 0x10 : 0);
+        const dsp = (o.wp ? 0x80 : 0) | ((o.dpofua ?? true) ? 0x10 : 0);
         return GOOD(op === 0x1a ? Buffer.from([3, 0, dsp, 0]) : Buffer.from([0, 6, 0, dsp, 0, 0, 0, 0]));
       }
       case 0x28:
       case 0x88: {
-        const [lba, blocks] = op === 0x28 ? [cdb.readUInt32BE(2), cdb.readUInt16BE(7)] : [Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10)];
+        const [lba, blocks] =
+          op === 0x28 ? [cdb.readUInt32BE(2), cdb.readUInt16BE(7)] : [Number(cdb.readBigUInt64BE(2)), cdb.readUInt32BE(10)];
         const src = this.data.subarray(lba * bs, (lba + blocks) * bs);
         if (req.readInto) {
           src.copy(req.readInto);

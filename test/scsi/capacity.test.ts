@@ -39,7 +39,7 @@ describe('READ CAPACITY(16)', () => {
   });
 
   it('hand-built: 2^53 blocks of 4 KiB, type 2 protection, thin, zeroing (SBC-3 table 66)', () => {
-    const data = parseReadCapacity16(h('00 1f ff ff ff ff ff ff 00 00 10 00 03 21 c1 07' + ' 00'.repeat(16)));
+    const data = parseReadCapacity16(h(`00 1f ff ff ff ff ff ff 00 00 10 00 03 21 c1 07${' 00'.repeat(16)}`));
     expect(data).toMatchObject({
       lastLba: 2n ** 53n - 1n,
       blockLength: 4096,

@@ -134,13 +134,25 @@ describe('field layout (hand-built from the SBC-3/SPC-4 CDB tables)', () => {
 
 describe('argument checks', () => {
   it.each([
-    ['READ(10) LBA >= 2^32', () => read10({ lba: 2 ** 32, blocks: 1, blockSize: 512 }), /READ\(10\): LBA 4294967296 does not fit in 32 bits/],
-    ['READ(10) 65536 blocks', () => read10({ lba: 0, blocks: 65536, blockSize: 512 }), /READ\(10\): transfer length 65536 is not an integer in 0\.\.65535/],
+    [
+      'READ(10) LBA >= 2^32',
+      () => read10({ lba: 2 ** 32, blocks: 1, blockSize: 512 }),
+      /READ\(10\): LBA 4294967296 does not fit in 32 bits/,
+    ],
+    [
+      'READ(10) 65536 blocks',
+      () => read10({ lba: 0, blocks: 65536, blockSize: 512 }),
+      /READ\(10\): transfer length 65536 is not an integer in 0\.\.65535/,
+    ],
     ['WRITE(10) negative LBA', () => write10({ lba: -1, blocks: 1, blockSize: 512 }), /LBA -1 does not fit/],
     ['READ(16) LBA >= 2^64', () => read16({ lba: 2n ** 64n, blocks: 1, blockSize: 512 }), /does not fit in 64 bits/],
     ['READ(16) unsafe number LBA', () => read16({ lba: 2 ** 60, blocks: 1, blockSize: 512 }), /not a safe integer; pass a bigint/],
     ['READ(16) fractional blocks', () => read16({ lba: 0, blocks: 1.5, blockSize: 512 }), /transfer length 1.5/],
-    ['READ(16) beyond 32-bit EDTL', () => read16({ lba: 0, blocks: 2 ** 23, blockSize: 512 }), /exceed the 32-bit iSCSI Expected Data Transfer Length/],
+    [
+      'READ(16) beyond 32-bit EDTL',
+      () => read16({ lba: 0, blocks: 2 ** 23, blockSize: 512 }),
+      /exceed the 32-bit iSCSI Expected Data Transfer Length/,
+    ],
     ['READ(16) block size 0', () => read16({ lba: 0, blocks: 1, blockSize: 0 }), /block size 0/],
     ['INQUIRY page 256', () => inquiry({ page: 256 }), /page code 256/],
     ['INQUIRY allocation length 65536', () => inquiry({ allocationLength: 65536 }), /allocation length 65536/],
@@ -149,7 +161,11 @@ describe('argument checks', () => {
     ['REPORT LUNS allocation length 15', () => reportLuns({ allocationLength: 15 }), /allocation length 15 is not an integer in 16\.\./],
     ['SYNCHRONIZE CACHE(10) 65536 blocks', () => synchronizeCache10({ blocks: 65536 }), /number of blocks 65536/],
     ['WRITE SAME(16) 2^32 blocks', () => writeSame16({ lba: 0, blocks: 2 ** 32, ndob: true }), /number of blocks 4294967296/],
-    ['UNMAP too many descriptors', () => unmap(Array.from({ length: MAX_UNMAP_DESCRIPTORS + 1 }, () => ({ lba: 0, blocks: 1 }))), /4096 block descriptors exceed the 4095/],
+    [
+      'UNMAP too many descriptors',
+      () => unmap(Array.from({ length: MAX_UNMAP_DESCRIPTORS + 1 }, () => ({ lba: 0, blocks: 1 }))),
+      /4096 block descriptors exceed the 4095/,
+    ],
     ['UNMAP blocks >= 2^32', () => unmap([{ lba: 0, blocks: 2 ** 32 }]), /number of logical blocks 4294967296/],
   ])('%s', (_name, build, message) => {
     expect(build).toThrow(RangeError);
@@ -200,6 +216,6 @@ describe('UNMAP parameter list (SBC-3 §5.28.2)', () => {
     expect(() => decodeUnmapParameterList(h('00 06 00'))).toThrow(ScsiParseError);
     expect(() => decodeUnmapParameterList(h('00 0e 00 08 00 00 00 00 00 00 00 00 00 00 00 00'))).toThrow(/not a multiple of 16/);
     expect(() => decodeUnmapParameterList(h('00 16 00 10 00 00 00 00'))).toThrow(/16 bytes of block descriptors, 0 available/);
-    expect(() => decodeUnmapParameterList(h('00 06 00 10 00 00 00 00' + ' 00'.repeat(16)))).toThrow(/UNMAP DATA LENGTH 6/);
+    expect(() => decodeUnmapParameterList(h(`00 06 00 10 00 00 00 00${' 00'.repeat(16)}`))).toThrow(/UNMAP DATA LENGTH 6/);
   });
 });

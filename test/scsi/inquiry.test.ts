@@ -204,7 +204,16 @@ describe('wwid() follows multipath-tools', () => {
   const naa = (type: number, length: number, association = 0): Designator => {
     const designator = Buffer.alloc(length, 0x11);
     designator[0] = (type << 4) | 1;
-    return { codeSet: 1, piv: false, association, designatorType: 3, designator, kind: 'naa', naaType: type, id: designator.toString('hex') };
+    return {
+      codeSet: 1,
+      piv: false,
+      association,
+      designatorType: 3,
+      designator,
+      kind: 'naa',
+      naaType: type,
+      id: designator.toString('hex'),
+    };
   };
   const eui = (length: number): Designator => {
     const designator = Buffer.alloc(length, 0xee);
@@ -216,7 +225,16 @@ describe('wwid() follows multipath-tools', () => {
   };
   const t10 = (text: string): Designator => {
     const designator = Buffer.from(text, 'latin1');
-    return { codeSet: 2, piv: false, association: 0, designatorType: 1, designator, kind: 't10-vendor-id', vendorId: '', vendorSpecific: '' };
+    return {
+      codeSet: 2,
+      piv: false,
+      association: 0,
+      designatorType: 1,
+      designator,
+      kind: 't10-vendor-id',
+      vendorId: '',
+      vendorSpecific: '',
+    };
   };
 
   it('ranks NAA 6 > 5 > 2 > EUI-64 > SCSI name > T10 vendor ID > NAA 3', () => {
@@ -337,7 +355,17 @@ describe('VPD 0xB1 block device characteristics', () => {
   it('decodes every field at its SBC-4 offset', () => {
     // A solid-state 2.5" device (rotation rate 1, form factor 3), WABEREQ 1, WACEREQ 2, host aware, FUAB and VBULS.
     const page = parseBlockDeviceCharacteristics(h('00 b1 00 3c 00 01 05 63 13 00 00 00'));
-    expect(page).toMatchObject({ mediumRotationRate: 1, productType: 5, wabereq: 1, wacereq: 2, nominalFormFactor: 3, zoned: 1, fuab: true, vbuls: true, truncated: true });
+    expect(page).toMatchObject({
+      mediumRotationRate: 1,
+      productType: 5,
+      wabereq: 1,
+      wacereq: 2,
+      nominalFormFactor: 3,
+      zoned: 1,
+      fuab: true,
+      vbuls: true,
+      truncated: true,
+    });
     expect(parseBlockDeviceCharacteristics(h('00 b1 00 3c 1c 20 00 00')).mediumRotationRate).toBe(7200);
   });
 

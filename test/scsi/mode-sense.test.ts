@@ -66,7 +66,9 @@ describe('MODE SENSE(6)', () => {
     expect(() => parseModeSense6(h('03 00 00'))).toThrow(ScsiParseError);
     expect(() => parseModeSense6(h('0b 00 00 07 00 00 00 00 00 00 00 00'))).toThrow(/BLOCK DESCRIPTOR LENGTH 7 is not a multiple of 8/);
     expect(() => parseModeSense6(h('07 00 00 08 00 00 00 00'))).toThrow(/runs past the MODE DATA LENGTH/);
-    expect(() => parseModeSense6(h('05 00 00 00 08 12'))).toThrow(/PAGE LENGTH 18 of page 0x08 runs past the MODE DATA LENGTH \(offset 4\)/);
+    expect(() => parseModeSense6(h('05 00 00 00 08 12'))).toThrow(
+      /PAGE LENGTH 18 of page 0x08 runs past the MODE DATA LENGTH \(offset 4\)/,
+    );
     expect(() => parseModeSense6(h('04 00 00 00 08'))).toThrow(/mode page header runs past/);
     expect(() => parseModeSense6(h('02 00'))).toThrow(/shorter than the header|needs 4 bytes/);
   });
@@ -90,7 +92,16 @@ describe('MODE SENSE(10) (hand-built from SPC-4 table 454 and SBC-3 table 174)',
     });
     const caching = findModePage(params, ModePage.CACHING)!;
     expect(caching).toMatchObject({ ps: true, spf: false, offset: 24 });
-    expect(parseCachingPage(caching)).toEqual({ ic: false, abpf: false, cap: false, disc: false, size: false, wce: true, mf: false, rcd: true });
+    expect(parseCachingPage(caching)).toEqual({
+      ic: false,
+      abpf: false,
+      cap: false,
+      disc: false,
+      size: false,
+      wce: true,
+      mf: false,
+      rcd: true,
+    });
   });
 
   it('not the caching page', () => {

@@ -72,12 +72,10 @@ const bytes = fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a));
  * `header(body, delta)` writes the structure's length field as the body length plus a small error.
  */
 function framedBytes(header: (body: Buffer, delta: number) => Buffer): fc.Arbitrary<Buffer> {
-  return fc
-    .tuple(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: -6, max: 6 }), fc.boolean())
-    .map(([body, delta, cut]) => {
-      const buf = Buffer.concat([header(Buffer.from(body), delta), Buffer.from(body)]);
-      return cut ? buf.subarray(0, Math.floor(buf.length / 2)) : buf;
-    });
+  return fc.tuple(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: -6, max: 6 }), fc.boolean()).map(([body, delta, cut]) => {
+    const buf = Buffer.concat([header(Buffer.from(body), delta), Buffer.from(body)]);
+    return cut ? buf.subarray(0, Math.floor(buf.length / 2)) : buf;
+  });
 }
 
 const clampU = (n: number, max: number): number => Math.max(0, Math.min(max, n));
@@ -120,11 +118,17 @@ const structured: Record<string, fc.Arbitrary<Buffer>> = {
 
 describe('random bytes never throw anything but ScsiParseError', () => {
   it.each(Object.entries(parsers))('%s on arbitrary bytes', (_name, parse) => {
-    fc.assert(fc.property(bytes, (buf) => parsesOrFailsCleanly(parse, buf)), { numRuns: 2000 });
+    fc.assert(
+      fc.property(bytes, (buf) => parsesOrFailsCleanly(parse, buf)),
+      { numRuns: 2000 },
+    );
   });
 
   it.each(Object.entries(structured))('%s on nearly well-formed bytes', (name, arbitrary) => {
-    fc.assert(fc.property(arbitrary, (buf) => parsesOrFailsCleanly(parsers[name], buf)), { numRuns: 3000 });
+    fc.assert(
+      fc.property(arbitrary, (buf) => parsesOrFailsCleanly(parsers[name], buf)),
+      { numRuns: 3000 },
+    );
   });
 
   it('errorForStatus never throws', () => {
@@ -184,9 +188,11 @@ describe('every prefix of every tgtd response', () => {
 describe('round trips', () => {
   it('UNMAP parameter list: decode(encode(ranges)) == ranges', () => {
     const range = fc.record({ lba: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), blocks: fc.integer({ min: 0, max: 0xffff_ffff }) });
-    fc.assert(fc.property(fc.array(range, { maxLength: 64 }), (ranges) => {
-      expect(decodeUnmapParameterList(encodeUnmapParameterList(ranges))).toEqual(ranges);
-    }));
+    fc.assert(
+      fc.property(fc.array(range, { maxLength: 64 }), (ranges) => {
+        expect(decodeUnmapParameterList(encodeUnmapParameterList(ranges))).toEqual(ranges);
+      }),
+    );
   });
 
   it('fixed sense: parse(encode(fields)) keeps key, asc, ascq, information', () => {
@@ -197,10 +203,12 @@ describe('round trips', () => {
       deferred: fc.boolean(),
       information: fc.option(fc.bigInt({ min: 0n, max: 0xffff_ffffn }), { nil: undefined }),
     });
-    fc.assert(fc.property(fields, (f) => {
-      const sense = parseSense(encodeFixedSense(f));
-      expect(sense).toMatchObject({ key: f.key, asc: f.asc, ascq: f.ascq, current: !f.deferred, truncated: false });
-      expect(sense.information).toBe(f.information);
-    }));
+    fc.assert(
+      fc.property(fields, (f) => {
+        const sense = parseSense(encodeFixedSense(f));
+        expect(sense).toMatchObject({ key: f.key, asc: f.asc, ascq: f.ascq, current: !f.deferred, truncated: false });
+        expect(sense.information).toBe(f.information);
+      }),
+    );
   });
 });

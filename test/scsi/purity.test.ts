@@ -17,7 +17,10 @@ describe('src/scsi purity', () => {
 
   it('each file starts with a sentence naming what it is and its spec', () => {
     for (const file of files) {
-      const head = readFileSync(dir + file, 'utf8').split('\n').slice(0, 6).join(' ');
+      const head = readFileSync(dir + file, 'utf8')
+        .split('\n')
+        .slice(0, 6)
+        .join(' ');
       expect(head.startsWith('/**'), file).toBe(true);
       if (file !== 'index.ts' && file !== 'bytes.ts') expect(head, file).toMatch(/SPC-4|SBC-3|SAM-5|RFC 7143/);
     }

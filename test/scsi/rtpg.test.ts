@@ -112,7 +112,9 @@ describe('REPORT TARGET PORT GROUPS', () => {
     });
     fc.assert(
       fc.property(fc.array(group, { maxLength: 6 }), fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }), (groups, time) => {
-        const parsed = parseReportTargetPortGroups(encodeReportTargetPortGroups(groups, time === undefined ? {} : { implicitTransitionTime: time }));
+        const parsed = parseReportTargetPortGroups(
+          encodeReportTargetPortGroups(groups, time === undefined ? {} : { implicitTransitionTime: time }),
+        );
         expect(parsed.groups).toEqual(groups);
         expect(parsed.format).toBe(time === undefined ? 'length' : 'extended');
       }),

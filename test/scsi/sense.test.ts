@@ -129,7 +129,9 @@ describe('descriptor sense data (SPC-4 §4.5.2)', () => {
   it('a descriptor cut by the buffer is truncation; past ADDITIONAL SENSE LENGTH is malformed', () => {
     const full = h('72 03 11 00 00 00 00 0c 00 0a 80 00 00 00 00 00 00 00 00 2a');
     expect(parseSense(full.subarray(0, 15))).toMatchObject({ truncated: true, descriptors: [] });
-    expect(() => parseSense(h('72 03 11 00 00 00 00 04 00 0a 80 00'))).toThrow(/descriptor runs past the ADDITIONAL SENSE LENGTH \(offset 8\)/);
+    expect(() => parseSense(h('72 03 11 00 00 00 00 04 00 0a 80 00'))).toThrow(
+      /descriptor runs past the ADDITIONAL SENSE LENGTH \(offset 8\)/,
+    );
     expect(() => parseSense(h('72 03 11 00 00 00 00 01 00'))).toThrow(/descriptor header runs past/);
   });
 });

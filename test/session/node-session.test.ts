@@ -8,8 +8,17 @@ const T = 'iqn.2026-11.test:disk0';
 
 describe('sessionOptionsFromRecord', () => {
   it('a default record: the portal, no authentication, open-iscsi default timers, the default wishes', () => {
-    const o = sessionOptionsFromRecord(defaultNodeRecord(T, { address: '127.0.0.2', port: 3261, tpgt: 1 }), { initiatorName: 'iqn.x:init' });
-    expect(o).toMatchObject({ host: '127.0.0.2', port: 3261, targetName: T, initiatorName: 'iqn.x:init', auth: { method: 'None' }, localAddress: undefined });
+    const o = sessionOptionsFromRecord(defaultNodeRecord(T, { address: '127.0.0.2', port: 3261, tpgt: 1 }), {
+      initiatorName: 'iqn.x:init',
+    });
+    expect(o).toMatchObject({
+      host: '127.0.0.2',
+      port: 3261,
+      targetName: T,
+      initiatorName: 'iqn.x:init',
+      auth: { method: 'None' },
+      localAddress: undefined,
+    });
     expect(o.timers!.replacementTimeoutMs).toBe(120_000);
     expect(o.timers!.noopOutIntervalMs).toBe(DEFAULT_SESSION_TIMERS.noopOutIntervalMs);
     expect(o.cmdsMax).toBe(128);
@@ -33,7 +42,14 @@ describe('sessionOptionsFromRecord', () => {
     rec.set('node.session.iscsi.ImmediateData', 'No');
     rec.set('node.conn[0].timeo.noop_out_interval', '1');
     const o = sessionOptionsFromRecord(rec, { initiatorName: 'iqn.x:default' });
-    expect(o.auth).toEqual({ method: 'CHAP', username: 'u', password: 'secret-secret', usernameIn: 'tu', passwordIn: 'target-secret', algorithms: ['SHA256', 'MD5'] });
+    expect(o.auth).toEqual({
+      method: 'CHAP',
+      username: 'u',
+      password: 'secret-secret',
+      usernameIn: 'tu',
+      passwordIn: 'target-secret',
+      algorithms: ['SHA256', 'MD5'],
+    });
     expect(o.localAddress).toBe('127.0.0.3');
     expect(o.initiatorName).toBe('iqn.x:from-iface');
     expect(o.wishes).toMatchObject({ headerDigest: ['CRC32C', 'None'], immediateData: false });

@@ -17,11 +17,21 @@ describe('parseIscsiUrl', () => {
       password: 's3cret',
       headerDigest: ['CRC32C'],
     });
-    expect(parseIscsiUrl('iscsi://[::1]/eui.0123456789abcdef/0', {})).toMatchObject({ host: '::1', port: 3260, targetName: 'eui.0123456789abcdef', lun: 0 });
+    expect(parseIscsiUrl('iscsi://[::1]/eui.0123456789abcdef/0', {})).toMatchObject({
+      host: '::1',
+      port: 3260,
+      targetName: 'eui.0123456789abcdef',
+      lun: 0,
+    });
   });
 
   it('refuses a target name that is not an iSCSI name, naming the rule', () => {
-    for (const bad of ['iqn.x%0Anode.startup%20%3D%20automatic', 'not-a-name', 'iqn.2026-12.test:a%20b', `iqn.2026-12.test:${'x'.repeat(220)}`]) {
+    for (const bad of [
+      'iqn.x%0Anode.startup%20%3D%20automatic',
+      'not-a-name',
+      'iqn.2026-12.test:a%20b',
+      `iqn.2026-12.test:${'x'.repeat(220)}`,
+    ]) {
       expect(() => parseIscsiUrl(`iscsi://127.0.0.1/${bad}/1`, {}), bad).toThrow(/bad target name in iSCSI URL: .*RFC/);
     }
   });
@@ -36,7 +46,9 @@ describe('parseIscsiUrl', () => {
   });
 
   it('any string is parsed or refused with a UrlError, never another exception', () => {
-    const part = fc.string({ unit: fc.constantFrom('a', '.', ':', '/', '%', '@', '?', '=', '&', '[', ']', '1', 'i', 'q', 'n', '-', '\n', 'Z') });
+    const part = fc.string({
+      unit: fc.constantFrom('a', '.', ':', '/', '%', '@', '?', '=', '&', '[', ']', '1', 'i', 'q', 'n', '-', '\n', 'Z'),
+    });
     fc.assert(
       fc.property(part, part, part, (a, b, c) => {
         for (const text of [`iscsi://${a}`, `iscsi://127.0.0.1/${a}/${b}?${c}`, `iscsi://${a}@127.0.0.1/iqn.2026-12.test:${b}/1`]) {
@@ -57,7 +69,11 @@ describe('parseLunUrl (the tools that work on one LU)', () => {
   const form = 'iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>';
 
   it('requires the LUN, as libiscsi iscsi_parse_full_url does, with the form shown', () => {
-    for (const text of ['iscsi://127.0.0.1/iqn.2026-12.test:t', 'iscsi://127.0.0.1/iqn.2026-12.test:t/', 'iscsi://127.0.0.1:3261/iqn.2026-12.test:t?header_digest=crc32c']) {
+    for (const text of [
+      'iscsi://127.0.0.1/iqn.2026-12.test:t',
+      'iscsi://127.0.0.1/iqn.2026-12.test:t/',
+      'iscsi://127.0.0.1:3261/iqn.2026-12.test:t?header_digest=crc32c',
+    ]) {
       expect(() => parseLunUrl(text, {}), text).toThrow(UrlError);
       expect(() => parseLunUrl(text, {}), text).toThrow(`names no LUN: it must be of the form ${form}`);
     }

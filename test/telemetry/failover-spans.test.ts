@@ -29,7 +29,11 @@ function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
     ended.next(span);
   };
   const telemetry = startTelemetry({ env: {}, spanProcessors: [processor] });
-  const dev = new MultipathDevice({ name: 'mpatha', wwid: '360000000000000000e00000000010001', config: { pollingIntervalMs: 60_000, ...config } });
+  const dev = new MultipathDevice({
+    name: 'mpatha',
+    wwid: '360000000000000000e00000000010001',
+    config: { pollingIntervalMs: 60_000, ...config },
+  });
   const inst: Instrumentation = instrumentDevice(dev, telemetry, restoreWithinMs === undefined ? {} : { restoreWithinMs });
   const paths = [new FakePath('p0'), new FakePath('p1')];
   paths.forEach((p, i) => dev.addPath(p, { name: `p${i}`, lun: 1 }));
@@ -37,9 +41,20 @@ function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
     inst.stop();
     dev.close();
   });
-  const spanEnded = (name: string) => firstValueFrom(ended.pipe(filter((s) => s.name === name), timeout(5_000)));
+  const spanEnded = (name: string) =>
+    firstValueFrom(
+      ended.pipe(
+        filter((s) => s.name === name),
+        timeout(5_000),
+      ),
+    );
   const event = <T extends MultipathEvent['type']>(type: T, pred: (e: Extract<MultipathEvent, { type: T }>) => boolean = () => true) =>
-    firstValueFrom(dev.events$.pipe(filter((e): e is Extract<MultipathEvent, { type: T }> => e.type === type && pred(e as never)), timeout(5_000)));
+    firstValueFrom(
+      dev.events$.pipe(
+        filter((e): e is Extract<MultipathEvent, { type: T }> => e.type === type && pred(e as never)),
+        timeout(5_000),
+      ),
+    );
   return { dev, paths, exporter, spanEnded, event };
 }
 
@@ -48,7 +63,14 @@ const read = (dev: MultipathDevice, lba = 0) => executeScsi(dev, 1, readBlocks({
 describe('failover spans over scripted paths', () => {
   it('names a failed stall probe as the reason, starts at the stalled I/O, and links a return after restoreWithinMs', async () => {
     const { dev, paths, exporter, spanEnded, event } = rig(
-      { pathGroupingPolicy: 'multibus', pathSelector: 'round-robin', stallFloorMs: 30, probeTimeoutMs: 40, stallSweepMs: 5, pollingIntervalMs: 100 },
+      {
+        pathGroupingPolicy: 'multibus',
+        pathSelector: 'round-robin',
+        stallFloorMs: 30,
+        probeTimeoutMs: 40,
+        stallSweepMs: 5,
+        pollingIntervalMs: 100,
+      },
       100,
     );
     paths[0].answer = () => 'hold';
@@ -60,7 +82,13 @@ describe('failover spans over scripted paths', () => {
     await Promise.all(ios);
     paths[0].down('closed'); // the session notices
     const root = await rootEnded; // restoreWithinMs passed with p0 still down
-    expect(root.attributes).toMatchObject({ 'mpath.path': 'p0', 'mpath.failover.reason': 'probe', 'mpath.failover.restored': false, 'mpath.requeued.count': 1, 'mpath.path.new': 'p1' });
+    expect(root.attributes).toMatchObject({
+      'mpath.path': 'p0',
+      'mpath.failover.reason': 'probe',
+      'mpath.failover.restored': false,
+      'mpath.requeued.count': 1,
+      'mpath.path.new': 'p1',
+    });
     const detect = exporter.getFinishedSpans().find((s) => s.name === 'mpath.failover.detect')!;
     expect(detect.attributes['mpath.probe.stalled_ms']).toBeGreaterThanOrEqual(30);
     // The failover began when the stalled I/O was issued, before the probe detected it.
@@ -77,7 +105,12 @@ describe('failover spans over scripted paths', () => {
   });
 
   it('marks a failover that failed I/O upward (no usable path, no_path_retry fail) as an error', async () => {
-    const { dev, paths, spanEnded } = rig({ pathGroupingPolicy: 'failover', noPathRetry: 'fail', pollingIntervalMs: 100, fastIoFailTmoMs: 0 });
+    const { dev, paths, spanEnded } = rig({
+      pathGroupingPolicy: 'failover',
+      noPathRetry: 'fail',
+      pollingIntervalMs: 100,
+      fastIoFailTmoMs: 0,
+    });
     paths[0].answer = () => 'hold';
     const io = read(dev).catch((e: Error) => e);
     const rootEnded = spanEnded('mpath.failover');
@@ -114,7 +147,9 @@ describe('failover spans over scripted paths', () => {
     expect(first).toBeGreaterThanOrEqual(0);
     expect(root.events[first].attributes).toMatchObject({ to: 'holding', 'mpath.hold.paths': 'p0' });
     // The first completion after the hold is on the requeue span, which ends inside the root.
-    const requeue = exporter.getFinishedSpans().find((s) => s.name === 'mpath.requeue' && s.parentSpanContext?.spanId === root.spanContext().spanId)!;
+    const requeue = exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'mpath.requeue' && s.parentSpanContext?.spanId === root.spanContext().spanId)!;
     const firstCompletion = requeue.events.find((e) => e.name === 'mpath.io.first_completion')!;
     const t = (h: [number, number]) => h[0] * 1e3 + h[1] / 1e6;
     expect(t(firstCompletion.time)).toBeGreaterThanOrEqual(t(root.events[first].time));
@@ -133,7 +168,11 @@ describe('failover spans over scripted paths', () => {
     paths[0].down('reset');
     const why = 'LUN 1 behind t changed identity: WWID 36a -> 36b, serial s1 -> s2';
     paths[0].giveUp('identity-changed', why);
-    expect(await gaveUp).toMatchObject({ path: 'p0', code: 'identity-changed', detail: `identity-changed: ${why}; session failed, no more relogins` });
+    expect(await gaveUp).toMatchObject({
+      path: 'p0',
+      code: 'identity-changed',
+      detail: `identity-changed: ${why}; session failed, no more relogins`,
+    });
     expect(await failing).toMatchObject({ why: 'no-path-can-return' });
     expect(String(await io)).toMatch(/no path can come back; no_path_retry fail/);
     expect(dev.status().groups[0].paths[0].detail).toContain('WWID 36a -> 36b, serial s1 -> s2');
@@ -152,7 +191,10 @@ describe('failover spans over scripted paths', () => {
     paths[0].down('reset');
     expect(dev.status().groups[0].paths[0].detail).toBe('reset; relogging in');
     paths[0].giveUp('reset', 'connection reset by peer', 'recovering');
-    expect(await gaveUp).toMatchObject({ code: 'replacement-timeout', detail: expect.stringMatching(/^replacement_timeout expired while relogging in \(after reset: connection reset by peer\)/) });
+    expect(await gaveUp).toMatchObject({
+      code: 'replacement-timeout',
+      detail: expect.stringMatching(/^replacement_timeout expired while relogging in \(after reset: connection reset by peer\)/),
+    });
     expect(await failing).toMatchObject({ why: 'no-path-can-return' });
   });
 });

@@ -16,7 +16,13 @@ import { ManagedSession } from '../../src/session/managed-session.js';
 import { PathManager } from '../../src/multipath/manager.js';
 import type { MultipathDevice, MultipathEvent } from '../../src/multipath/device.js';
 import { describeEvent } from '../../src/cli/serve.js';
-import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../../src/telemetry/index.js';
+import {
+  instrumentPathManager,
+  instrumentSession,
+  startTelemetry,
+  type Instrumentation,
+  type Telemetry,
+} from '../../src/telemetry/index.js';
 import { read, write, TIMERS, BLOCK } from '../multipath/rig.js';
 
 const IQN = 'iqn.2026-11.test:otel';
@@ -24,7 +30,6 @@ const USER = 'otel-initiator';
 const SECRET = 'otel-chap-secret-4242';
 const TARGET_USER = 'otel-target';
 const TARGET_SECRET = 'otel-target-secret-9797';
-
 
 let tgtd: Tgtd;
 const proxies: FaultProxy[] = [];
@@ -41,7 +46,13 @@ const lines: string[] = [];
 
 beforeAll(async () => {
   diag.setLogger(
-    { error: (m) => lines.push(m), warn: (m) => lines.push(m), info: (m) => lines.push(m), debug: (m) => lines.push(m), verbose: (m) => lines.push(m) },
+    {
+      error: (m) => lines.push(m),
+      warn: (m) => lines.push(m),
+      info: (m) => lines.push(m),
+      debug: (m) => lines.push(m),
+      verbose: (m) => lines.push(m),
+    },
     DiagLogLevel.ALL,
   );
   tgtd = await Tgtd.start();
@@ -77,7 +88,9 @@ beforeAll(async () => {
     });
     sessions.push(session);
     instrumented.push(instrumentSession(session, telemetry, { iface: `iface${i}` }));
-    session.events$.subscribe((st) => lines.push(`${session.key}: ${st.state} (${st.reason.code}${st.reason.detail ? `: ${st.reason.detail}` : ''})`));
+    session.events$.subscribe((st) =>
+      lines.push(`${session.key}: ${st.state} (${st.reason.code}${st.reason.detail ? `: ${st.reason.detail}` : ''})`),
+    );
   }
   await Promise.all(sessions.map((s) => s.login()));
   for (const [i, s] of sessions.entries()) {
@@ -248,7 +261,9 @@ describe('telemetry of a multipath failover over tgtd', () => {
     ]);
     expect(ms(root.endTime)).toBeGreaterThanOrEqual(ms(recovery.endTime));
     // Nothing else is in the trace, and every span in it hangs off the root.
-    expect(new Set(inTrace.map((s) => s.name))).toEqual(new Set(['mpath.failover', 'mpath.failover.detect', 'mpath.requeue', 'iscsi.session.recovery', 'iscsi.login']));
+    expect(new Set(inTrace.map((s) => s.name))).toEqual(
+      new Set(['mpath.failover', 'mpath.failover.detect', 'mpath.requeue', 'iscsi.session.recovery', 'iscsi.login']),
+    );
 
     // The trace as an SRE sees it (printed, not asserted: timings vary).
     const t0 = ms(root.startTime);

@@ -17,7 +17,6 @@ const IQN = 'iqn.2026-11.test:otel-serve';
 const USER = 'serve-user';
 const SECRET = 'serve-chap-secret-31337';
 
-
 let tgtd: Tgtd;
 let dir: string;
 
@@ -52,10 +51,13 @@ describe('mpiscsi serve with telemetry', () => {
     try {
       const logins = exporter.getFinishedSpans().filter((s) => s.name === 'iscsi.login');
       expect(logins.map((s) => s.attributes['server.address']).sort()).toEqual(['127.0.0.1', '127.0.0.2']);
-      for (const l of logins) expect(l.attributes).toMatchObject({ 'iscsi.auth.method': 'CHAP', 'iscsi.iface': 'default', 'iscsi.target.name': IQN });
+      for (const l of logins)
+        expect(l.attributes).toMatchObject({ 'iscsi.auth.method': 'CHAP', 'iscsi.iface': 'default', 'iscsi.target.name': IQN });
       const { resourceMetrics } = await reader.collect();
       const names = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).map((m) => m.descriptor.name);
-      expect(names).toEqual(expect.arrayContaining(['mpath.path.operations', 'mpath.path.operation.duration', 'iscsi.session.state', 'iscsi.connection.pdus']));
+      expect(names).toEqual(
+        expect.arrayContaining(['mpath.path.operations', 'mpath.path.operation.duration', 'iscsi.session.state', 'iscsi.connection.pdus']),
+      );
     } finally {
       await served.close();
     }

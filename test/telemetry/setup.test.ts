@@ -20,11 +20,14 @@ import {
 
 /** An object that fails the test if anything touches it. */
 const untouchable = <T>(): T =>
-  new Proxy({}, {
-    get: (_, key) => {
-      throw new Error(`touched ${String(key)}`);
+  new Proxy(
+    {},
+    {
+      get: (_, key) => {
+        throw new Error(`touched ${String(key)}`);
+      },
     },
-  }) as T;
+  ) as T;
 
 describe('startTelemetry', () => {
   it('is off without an OTLP endpoint: no-op tracer and meter, instrumentation touches nothing', async () => {
@@ -54,7 +57,10 @@ describe('startTelemetry', () => {
     expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318/' }, 'traces')).toBe('http://127.0.0.1:4318/v1/traces');
     expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318' }, 'metrics')).toBe('http://127.0.0.1:4318/v1/metrics');
     expect(
-      otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://127.0.0.1:9/m' }, 'metrics'),
+      otlpUrl(
+        { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4318', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://127.0.0.1:9/m' },
+        'metrics',
+      ),
     ).toBe('http://127.0.0.1:9/m');
     expect(otlpUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ' }, 'traces')).toBeUndefined();
   });
@@ -70,7 +76,11 @@ describe('startTelemetry', () => {
     t.tracer.startSpan('b').end();
     const [a, b] = exporter.getFinishedSpans();
     expect(a.resource.attributes['service.name']).toBe('mpiscsi');
-    expect(b.resource.attributes).toMatchObject({ 'service.name': 'storage-node-7', 'deployment.environment.name': 'lab', 'host.name': 'n,7' });
+    expect(b.resource.attributes).toMatchObject({
+      'service.name': 'storage-node-7',
+      'deployment.environment.name': 'lab',
+      'host.name': 'n,7',
+    });
     expect(parseResourceAttributes('a=1,bad,=x,b=%E2%82%AC')).toEqual({ a: '1', b: '€' });
   });
 });

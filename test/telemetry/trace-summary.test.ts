@@ -15,7 +15,9 @@ describe('trace file and summary', () => {
       const file = join(dir, 'trace.jsonl');
       const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new JsonLinesSpanExporter(file))] });
       const tracer = provider.getTracer('test');
-      const root = tracer.startSpan('mpath.failover', { attributes: { 'mpath.device': 'mpatha', 'mpath.path': '2:0:0:1', 'iscsi.unrelated': 'x' } });
+      const root = tracer.startSpan('mpath.failover', {
+        attributes: { 'mpath.device': 'mpatha', 'mpath.path': '2:0:0:1', 'iscsi.unrelated': 'x' },
+      });
       const ctx = trace.setSpan(context.active(), root);
       const requeue = tracer.startSpan('mpath.requeue', { attributes: { 'mpath.requeued.count': 2 } }, ctx);
       requeue.addEvent('mpath.io.first_completion', { 'mpath.path.new': '1:0:0:1' });
@@ -31,9 +33,9 @@ describe('trace file and summary', () => {
 
       const lines = summarize(spans);
       expect(lines[0]).toBe(`trace ${spans[1].traceId}`);
-      expect(lines[1]).toMatch(/^  \+\s+0\.0 ms  mpath\.failover \(\d+\.\d ms\)  mpath\.device=mpatha mpath\.path=2:0:0:1$/);
-      expect(lines[2]).toMatch(/^    \+\s+\d+\.\d ms  mpath\.requeue \(.*\)  mpath\.requeued\.count=2$/);
-      expect(lines[3]).toMatch(/^      \+\s+\d+\.\d ms  · mpath\.io\.first_completion  mpath\.path\.new=1:0:0:1$/);
+      expect(lines[1]).toMatch(/^ {2}\+\s+0\.0 ms {2}mpath\.failover \(\d+\.\d ms\) {2}mpath\.device=mpatha mpath\.path=2:0:0:1$/);
+      expect(lines[2]).toMatch(/^ {4}\+\s+\d+\.\d ms {2}mpath\.requeue \(.*\) {2}mpath\.requeued\.count=2$/);
+      expect(lines[3]).toMatch(/^ {6}\+\s+\d+\.\d ms {2}· mpath\.io\.first_completion {2}mpath\.path\.new=1:0:0:1$/);
       expect(lines).toHaveLength(4);
       expect(summarize(spans, /./).some((l) => l.includes('iscsi.login'))).toBe(true);
       expect(() => parseSpanLines('{"a":1}\nnot json\n', 'f')).toThrow(/^f:2: not a JSON span line/);

@@ -61,7 +61,7 @@ export class AdmError extends Error {
 }
 
 export const out = (line: string): void => {
-  process.stdout.write(line + '\n');
+  process.stdout.write(`${line}\n`);
 };
 export const warn = (line: string): void => {
   process.stderr.write(`${PROG}: ${line}\n`);
