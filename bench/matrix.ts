@@ -105,10 +105,16 @@ function parseArgs(argv: string[]): Options {
       return n;
     };
     if (a === '--quick') o.quick = true;
-    else if (a === '--seconds') (o.seconds = positive(false)), set.add('seconds');
-    else if (a === '--rounds') (o.rounds = positive(true)), set.add('rounds');
-    else if (a === '--failover-seconds') (o.failoverSeconds = positive(false)), set.add('failover');
-    else if (a === '--only') o.only = value().split(',').filter(Boolean);
+    else if (a === '--seconds') {
+      o.seconds = positive(false);
+      set.add('seconds');
+    } else if (a === '--rounds') {
+      o.rounds = positive(true);
+      set.add('rounds');
+    } else if (a === '--failover-seconds') {
+      o.failoverSeconds = positive(false);
+      set.add('failover');
+    } else if (a === '--only') o.only = value().split(',').filter(Boolean);
     else if (a === '--peers') {
       const ids = value().split(',').filter(Boolean);
       for (const id of ids) if (!(PEER_IDS as readonly string[]).includes(id)) throw new Error(`--peers: unknown peer ${id}`);
@@ -605,7 +611,7 @@ async function machine(): Promise<Record<string, string>> {
   const cpu = cpus();
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpu[0]?.model ?? 'unknown';
-  const deb = async (pkg: string) => (await execText('dpkg-query', ['-W', '-f', '${Version}', pkg])) || 'unknown';
+  const deb = async (pkg: string) => (await execText('dpkg-query', ['-W', '-f', '$' + '{Version}', pkg])) || 'unknown';
   return {
     cpu: model.trim(),
     cores: String(cpu.length),

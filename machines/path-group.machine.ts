@@ -584,7 +584,7 @@ export const pathGroupMachine = pathGroupSetup.createMachine({
     'checker.ok': {
       guard: ({ context, event }) => {
         const p = get(context, event.id);
-        return p !== undefined && p.sessionUp && !p.operatorFailed && p.state !== 'active';
+        return p?.sessionUp === true && !p.operatorFailed && p.state !== 'active';
       },
       actions: assign(({ context, event }) =>
         settle(

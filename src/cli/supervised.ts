@@ -6,7 +6,7 @@
  * only then are they re-issued. Timers and iSCSI keys: open-iscsi's defaults, `--set KEY=VALUE` as serve.
  */
 import type { Subscription } from 'rxjs';
-import { IdentityChangedError, reasonText, type SessionStatus } from '../../machines/session.machine.js';
+import { IdentityChangedError, reasonText } from '../../machines/session.machine.js';
 import { TIMER_RECORD_KEYS, TimerConfigError, timersFromNodeRecord, type SessionTimers } from '../../machines/timers.js';
 import { LoginError, ReplacementTimeoutError, TransportError } from '../iscsi/errors.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';

@@ -219,7 +219,7 @@ export class FileStore implements RecordStore {
    * (O_NONBLOCK, then only regular files are read), never reads more than MAX_RECORD_BYTES.
    */
   private async readRecordText(path: string): Promise<string | undefined> {
-    let fh;
+    let fh: fsp.FileHandle;
     try {
       fh = await fsp.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
     } catch (e) {

@@ -27,6 +27,7 @@ export interface ImportResult {
  * place. It may run more than once for one update (KvStore re-applies it to the newer record after a
  * conflicting write by someone else), so it should depend on nothing but the record it is given.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: an updater that edits the record in place returns nothing; void lets a plain `(r) => { r.k = v; }` pass
 export type RecordUpdate = (r: Rec) => Rec | void | Promise<Rec | void>;
 
 /**

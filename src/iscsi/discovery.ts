@@ -123,7 +123,7 @@ function isIPv6(s: string): boolean {
   const all = [...head, ...tail];
   let count = all.length;
   const last = all[all.length - 1];
-  if (last !== undefined && last.includes('.')) {
+  if (last?.includes('.')) {
     if (!isIPv4(last)) return false;
     all.pop();
     count += 1; // an IPv4 tail stands for two groups

@@ -373,7 +373,10 @@ describe('SendTargets answers stored by discoverAndStore into a FileStore', () =
     mkdirSync(sibling);
     const chain: string[] = [];
     let d = root;
-    for (const part of ['a', 'b', 'c', 'd', 'e', 'f']) chain.push((d = join(d, part)));
+    for (const part of ['a', 'b', 'c', 'd', 'e', 'f']) {
+      d = join(d, part);
+      chain.push(d);
+    }
     mkdirSync(d, { recursive: true });
     return { root, db: join(d, 'db'), sibling, chain };
   }

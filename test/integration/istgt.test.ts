@@ -296,7 +296,8 @@ describe('mpiscsi dd through an istgt restart', () => {
   }
 
   it('copies a file to the LU while istgt is killed and restarted on the same port: exit 0, sha256 equal', async () => {
-    const target = (restarted = await Istgt.start({ lus: [{ name: 'restart', size: BIG }] }));
+    const target = await Istgt.start({ lus: [{ name: 'restart', size: BIG }] });
+    restarted = target;
     const input = writeInput('restart-in.img', BIG);
     const dd = spawnCli('mpiscsi', ['dd', '--progress', '-s', input, '-d', target.url('restart')]);
     await copiedAtLeast(dd, 16 * MiB);

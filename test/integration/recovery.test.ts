@@ -138,7 +138,9 @@ describe('target restart', () => {
     expect(s.status.state).toBe('loggedIn');
     const after = readFileSync(backing);
     for (const w of writes) expect(Buffer.compare(after.subarray(w.offset, w.offset + 65536), w.data)).toBe(0);
-    reads.forEach((o, i) => expect(Buffer.compare(results[writes.length + i] as Buffer, original.subarray(o, o + 65536))).toBe(0));
+    for (const [i, o] of reads.entries()) {
+      expect(Buffer.compare(results[writes.length + i] as Buffer, original.subarray(o, o + 65536))).toBe(0);
+    }
   });
 
   it('fails each held command exactly once after replacement_timeout and stops relogin after reopen_max', async () => {

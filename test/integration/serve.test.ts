@@ -165,15 +165,15 @@ describe('mpiscsi serve', () => {
         .status()
         .groups.flatMap((g) => g.paths)
         .reduce((n, p) => n + p.stats.completed, 0);
-    const after = async (grow: number) => {
+    const afterCompletions = async (grow: number) => {
       const start = completions();
       while (completions() < start + grow) await new Promise((r) => setTimeout(r, 5));
     };
-    await after(500);
+    await afterCompletions(500);
     proxies[0].set({ kind: 'reset' });
-    await after(1000);
+    await afterCompletions(1000);
     proxies[1].set({ kind: 'blackhole' });
-    await after(1000);
+    await afterCompletions(1000);
     proxies[0].set({ kind: 'pass' });
     proxies[1].set({ kind: 'pass' });
     const code = await exited;

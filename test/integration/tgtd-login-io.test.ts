@@ -185,7 +185,9 @@ describe('I/O', () => {
     const backing = readFileSync(files.plain);
     const offsets = Array.from({ length: 256 }, (_, i) => ((i * 7919) % (SIZE / 4096)) * 4096);
     const reads = await Promise.all(offsets.map((o) => lun.read(o, 4096)));
-    reads.forEach((buf, i) => expect(Buffer.compare(buf, backing.subarray(offsets[i], offsets[i] + 4096))).toBe(0));
+    for (const [i, buf] of reads.entries()) {
+      expect(Buffer.compare(buf, backing.subarray(offsets[i], offsets[i] + 4096))).toBe(0);
+    }
     await session.logout();
   });
 

@@ -477,7 +477,7 @@ describe('properties', () => {
           if (digests.headerDigest && digests.dataDigest) {
             // Everything emitted precedes the first corrupted byte: a prefix of the original PDUs.
             expect(out.length).toBeLessThan(pdus.length);
-            out.forEach((p, i) => expect(p).toEqual(pdus[i]));
+            for (const [i, p] of out.entries()) expect(p).toEqual(pdus[i]);
           }
         },
       ),

@@ -374,7 +374,10 @@ describe('properties', () => {
         fc.constantFrom<'flags' | 'options' | 'transmission'>('flags', 'options', 'transmission'),
         (chunks, phase) => {
           const d = new ClientStreamDecoder({ maxOptionLength: 16, maxPayload: 16 });
-          if (phase !== 'flags') d.push(encodeClientFlags(1)), d.next();
+          if (phase !== 'flags') {
+            d.push(encodeClientFlags(1));
+            d.next();
+          }
           if (phase === 'transmission') d.enterTransmission();
           const s = new ServerStreamDecoder(() => 8);
           expectProtocolErrorOrNothing(() => {

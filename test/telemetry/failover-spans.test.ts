@@ -36,7 +36,7 @@ function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
   });
   const inst: Instrumentation = instrumentDevice(dev, telemetry, restoreWithinMs === undefined ? {} : { restoreWithinMs });
   const paths = [new FakePath('p0'), new FakePath('p1')];
-  paths.forEach((p, i) => dev.addPath(p, { name: `p${i}`, lun: 1 }));
+  for (const [i, p] of paths.entries()) dev.addPath(p, { name: `p${i}`, lun: 1 });
   cleanup.push(() => {
     inst.stop();
     dev.close();
