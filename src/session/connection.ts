@@ -7,6 +7,7 @@ import { framePdu, PduFramer, type DigestOptions } from '../iscsi/framer.js';
 import type { Pdu } from '../iscsi/pdu.js';
 import { Opcode, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH } from '../iscsi/constants.js';
 import { TransportError } from '../iscsi/errors.js';
+import { systemClock, type Clock } from './clock.js';
 
 export interface ConnectOptions {
   host: string;
@@ -16,6 +17,8 @@ export interface ConnectOptions {
   /** Gives up connecting after this long (ms). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** The clock the timeout runs on. Default systemClock. */
+  clock?: Clock;
 }
 
 /** Counters as in iscsiadm `-m session --stats` (iSCSI SNMP MIB names). */
@@ -134,7 +137,8 @@ export function connectTcp(opts: ConnectOptions): Promise<Socket> {
       },
     });
     (socket as Socket & { [READER]?: Reader })[READER] = reader;
-    let timer: NodeJS.Timeout | undefined;
+    const clock = opts.clock ?? systemClock;
+    let timer: unknown;
     const fail = (err: Error) => {
       cleanup();
       socket.destroy();
@@ -146,12 +150,12 @@ export function connectTcp(opts: ConnectOptions): Promise<Socket> {
     };
     const onAbort = () => fail(new TransportError(`connect to ${opts.host}:${opts.port} aborted`));
     const cleanup = () => {
-      if (timer) clearTimeout(timer);
+      if (timer !== undefined) clock.clearTimeout(timer);
       socket.off('error', fail);
       opts.signal?.removeEventListener('abort', onAbort);
     };
     if (opts.timeoutMs !== undefined)
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => fail(new TransportError(`connect to ${opts.host}:${opts.port} timed out after ${opts.timeoutMs} ms`)),
         opts.timeoutMs,
       );

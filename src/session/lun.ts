@@ -18,6 +18,10 @@ import { parseReadCapacity16, parseReadCapacity10, capacity, type Capacity } fro
 import { parseReportLuns } from '../scsi/report-luns.js';
 import { CheckConditionError, ScsiStatusError } from '../scsi/errors.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
+import { systemClock, type Clock } from './clock.js';
+
+/** How long a BUSY or TASK SET FULL answer is given before the command is sent again (SAM-5 §5.3). */
+const RETRY_PAUSE_MS = 50;
 
 /** Anything that runs SCSI commands: a plain Session, or a ManagedSession that survives reconnects. */
 export interface ScsiExecutor {
@@ -29,6 +33,8 @@ export interface ExecuteOptions {
   readInto?: Buffer;
   /** Retries for UNIT ATTENTION / BUSY / TASK SET FULL answers. Default 5. */
   retries?: number;
+  /** The clock of the pause before retrying BUSY / TASK SET FULL. Default systemClock. */
+  clock?: Clock;
 }
 
 /** Runs one SCSI command on `lun`, throwing CheckConditionError/ScsiStatusError for non-GOOD status. */
@@ -53,7 +59,7 @@ export async function executeScsi(session: ScsiExecutor, lun: number, cmd: ScsiC
         ? 'target-answer'
         : classifyStatus(result.status, err instanceof CheckConditionError ? err.sense : undefined);
     if ((cls === 'retry' || cls === 'retry-after-pause') && retries-- > 0) {
-      if (cls === 'retry-after-pause') await new Promise((r) => setTimeout(r, 50));
+      if (cls === 'retry-after-pause') await new Promise((r) => (opts.clock ?? systemClock).setTimeout(r, RETRY_PAUSE_MS));
       continue;
     }
     throw err;

@@ -3,6 +3,9 @@
  * recovery and TMF escalation; this runtime provides its actors over real sockets and runs the data path,
  * which reads the machine's gate per command (open: send, holding: hold, failed/closed: fail) and reports
  * only lifecycle facts (command timeouts). RFC 7143 §6.3.5 reinstatement, §7 recovery at ERL 0.
+ *
+ * Over 500 lines because the actors the machine needs (login, ping, TMF, logout over one socket) and the
+ * data path's gate and deadline list share the one session's lifetime; they are kept in one class for it.
  */
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { Subject, type Observable } from 'rxjs';
@@ -404,6 +407,7 @@ export class ManagedSession {
         tsih: 0,
         loginTimeoutMs: input.loginTimeoutMs,
         signal,
+        clock: this.clock,
         logoutOnRequest: false,
         onProgress: (progress) => {
           onProgress?.(progress);

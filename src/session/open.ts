@@ -13,6 +13,7 @@ import { encodeTextData } from '../iscsi/text.js';
 import { parseSendTargetsText, sendTargetsRequest, type DiscoveredTarget, type SkippedTarget } from '../iscsi/discovery.js';
 import { connectTcp, Connection } from './connection.js';
 import { Session } from './session.js';
+import { systemClock, type Clock } from './clock.js';
 import { defaultInitiatorName, randomIsid } from './identity.js';
 
 export interface OpenSessionOptions {
@@ -40,6 +41,8 @@ export interface OpenSessionOptions {
   signal?: AbortSignal;
   /** Told of the login's progress (telemetry, logs): TCP connected, each login stage entered, redirects. */
   onProgress?: (e: LoginProgressEvent) => void;
+  /** The clock of the login deadline and of the session's own waits (ping, TMF, logout). Default systemClock. */
+  clock?: Clock;
 }
 
 /**
@@ -67,15 +70,16 @@ export interface OpenedSession {
 }
 
 export async function openSession(opts: OpenSessionOptions): Promise<OpenedSession> {
-  const deadline = performance.now() + (opts.loginTimeoutMs ?? 15_000);
+  const clock = opts.clock ?? systemClock;
+  const deadline = clock.now() + (opts.loginTimeoutMs ?? 15_000);
   let host = opts.host;
   let port = opts.port;
   const isid = opts.isid ?? randomIsid();
   const initiatorName = opts.initiatorName ?? defaultInitiatorName();
   for (let redirects = 0; ; redirects++) {
-    const remaining = deadline - performance.now();
+    const remaining = deadline - clock.now();
     if (remaining <= 0) throw new LoginError(`login to ${host}:${port} timed out`, 'timeout');
-    const socket = await connectTcp({ host, port, localAddress: opts.localAddress, timeoutMs: remaining, signal: opts.signal });
+    const socket = await connectTcp({ host, port, localAddress: opts.localAddress, timeoutMs: remaining, signal: opts.signal, clock });
     opts.onProgress?.({ type: 'connected', host, port, localAddress: socket.localAddress, localPort: socket.localPort });
     const conn = new Connection(socket);
     const onAbort = () => conn.destroy(new LoginError(`login to ${host}:${port} aborted`, 'timeout'));
@@ -96,6 +100,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
           auth: opts.auth ?? { method: 'None' },
           wishes: { ...DEFAULT_WISHES, ...opts.wishes },
         },
+        clock,
         deadline,
         `${host.includes(':') ? `[${host}]` : host}:${port}`,
         opts.onProgress,
@@ -113,6 +118,7 @@ export async function openSession(opts: OpenSessionOptions): Promise<OpenedSessi
         params: login.params,
         cmdsMax: opts.cmdsMax,
         logoutOnRequest: opts.logoutOnRequest,
+        clock,
       });
       return { session, login, host, port };
     } catch (err) {
@@ -165,6 +171,7 @@ export function describeBytes(seen: Buffer): string {
 function runLogin(
   conn: Connection,
   config: LoginConfig,
+  clock: Clock,
   deadline: number,
   portal: string,
   onProgress?: (e: LoginProgressEvent) => void,
@@ -177,7 +184,7 @@ function runLogin(
     const finish = (err: Error | undefined, result?: LoginResult) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       // Whatever failed (a header the framer refused, a close, the deadline), a peer that sent bytes that
       // framed no PDU and do not start a Login Response is not an iSCSI target; one that sent nothing may be
       // a target that dropped us, and keeps the error it gave.
@@ -187,9 +194,9 @@ function runLogin(
       else if (err) reject(err);
       else resolve(result!);
     };
-    const timer = setTimeout(
+    const timer = clock.setTimeout(
       () => finish(new LoginError(`login to ${conn.remote} timed out`, 'timeout')),
-      Math.max(0, deadline - performance.now()),
+      Math.max(0, deadline - clock.now()),
     );
     conn.setHandler({
       pdu: (pdu: Pdu) => {

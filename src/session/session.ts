@@ -2,6 +2,9 @@
  * The full-feature data path of one iSCSI session on one connection (RFC 7143 §3.2, §4.2, §10): ITT
  * allocation, the CmdSN window, immediate/unsolicited/R2T-driven Data-Out, Data-In and status, NOP-In
  * answers and pings, Text, task management and logout. Plain code: one call per I/O, no statechart here.
+ *
+ * Over 500 lines because each RFC 7143 exchange (command, Data-Out/R2T, Data-In, NOP, TMF, Text,
+ * Logout) updates the same CmdSN window and ITT table; it is kept as one class so those stay private to it.
  */
 import {
   RESERVED_TAG,
@@ -32,6 +35,7 @@ import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { Connection, ConnectionStats } from './connection.js';
 import type { Task } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
+import { systemClock, type Clock } from './clock.js';
 
 /** What a finished login hands to the full-feature session. */
 export interface SessionSetup {
@@ -66,6 +70,8 @@ export interface SessionSetup {
    * statechart in machines/) turns it off and lets the machine run the logout and the relogin.
    */
   logoutOnRequest?: boolean;
+  /** The clock of the session's waits (NOP-Out ping, task management, logout). Default systemClock. */
+  clock?: Clock;
 }
 
 /** Filled in by `execute` so the caller can refer to the task (command timeouts, ABORT TASK). */
@@ -82,7 +88,7 @@ export type SessionEvent =
 interface Waiter<T> {
   resolve(v: T): void;
   reject(e: Error): void;
-  timer?: NodeJS.Timeout;
+  timer?: unknown;
 }
 
 export class Session {
@@ -104,6 +110,7 @@ export class Session {
   private readonly cmdsMax: number;
   private closedWith: Error | undefined;
   private readonly logoutOnRequest: boolean;
+  private readonly clock: Clock;
   /**
    * Liveness hook: called for each PDU received while it is set. Its owner (ManagedSession's connection
    * watch) unsets it between the reports it needs, so a busy connection pays one check per PDU.
@@ -124,6 +131,7 @@ export class Session {
     this.expStatSN = serialAdd(setup.statSN, 1);
     this.cmdsMax = setup.cmdsMax ?? 128;
     this.logoutOnRequest = setup.logoutOnRequest ?? true;
+    this.clock = setup.clock ?? systemClock;
     conn.enterFullFeature(
       { headerDigest: setup.params.headerDigest, dataDigest: setup.params.dataDigest },
       setup.params.maxRecvDataSegmentLength,
@@ -192,11 +200,11 @@ export class Session {
   /** NOP-Out ping (§11.18) answered by a NOP-In; resolves with the round trip in ms. */
   async ping(timeoutMs = 5000, data?: Buffer): Promise<number> {
     const itt = this.allocItt();
-    const t0 = performance.now();
+    const t0 = this.clock.now();
     const reply = this.waitFor(itt, timeoutMs, 'NOP-Out ping');
     this.sendPing(itt, data);
     await reply;
-    return performance.now() - t0;
+    return this.clock.now() - t0;
   }
 
   /**
@@ -364,7 +372,7 @@ export class Session {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise<Pdu>((resolve, reject) => {
       const w: Waiter<Pdu> = { resolve, reject };
-      w.timer = setTimeout(() => {
+      w.timer = this.clock.setTimeout(() => {
         this.waiters.delete(itt);
         this.conn.stats.timeout_err++;
         reject(new TransportError(`${what} timed out after ${timeoutMs} ms`));
@@ -470,7 +478,7 @@ export class Session {
     const w = this.waiters.get(itt);
     if (!w) return;
     this.waiters.delete(itt);
-    clearTimeout(w.timer);
+    this.clock.clearTimeout(w.timer);
     w.resolve(pdu);
   }
 
@@ -623,7 +631,7 @@ export class Session {
     const w = this.waiters.get(itt);
     if (w) {
       this.waiters.delete(itt);
-      clearTimeout(w.timer);
+      this.clock.clearTimeout(w.timer);
       w.reject(err);
     }
     // §7.3: the CmdSN of a rejected non-immediate command is not considered received, and the target holds
@@ -655,7 +663,7 @@ export class Session {
     this.issued = 0;
     for (const t of tasks) t.reject(err);
     for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
+      this.clock.clearTimeout(w.timer);
       w.reject(err);
     }
     this.waiters.clear();
