@@ -6,6 +6,9 @@
  * path checker's ticks, and the operator's fail_path / reinstate_path / switch_group. No
  * I/O and no single command: the runtime (src/multipath/) reads `usablePaths(snapshot)` and
  * `pathGroupGateOf(snapshot)` per I/O and reports only path facts; see machines/README.md.
+ *
+ * Over 500 lines because one `setup()` types every guard and action of the device's regions (paths,
+ * groups, queueing, checker), and dm-multipath's rules for each are spelled out beside the transition they govern.
  */
 import { Observable } from 'rxjs';
 import { assign, emit, not, raise, setup, type ActorRefFrom, type SnapshotFrom } from 'xstate';

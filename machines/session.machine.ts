@@ -4,6 +4,10 @@
  * recovery by reinstatement (§6.3.5, §7.1.4, §7.3) with replacement_timeout, Time2Wait (§11.9, §11.15) and
  * reopen_max, the identity check after each relogin, and Logout (§11.14) from any state. All I/O is done by
  * actors the runtime provides; see machines/README.md for every state, event and timer.
+ *
+ * Over 500 lines because the session's states, guards and the setup's typed actions must sit in one
+ * `setup().createMachine()` call for XState to type them; the TMF escalation, recovery and logout regions
+ * read top to bottom as machines/README.md lists them.
  */
 import { Observable } from 'rxjs';
 import {

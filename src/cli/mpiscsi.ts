@@ -3,6 +3,9 @@
  * `mpiscsi`: tools on libiscsi-style URLs (`iscsi://[user[%pass]@]host[:port]/IQN/LUN`): ls, inq, readcap,
  * dd, perf — the counterparts of libiscsi's iscsi-ls, iscsi-inq, iscsi-readcapacity16, iscsi-dd, iscsi-perf.
  * Each runs its LUN on one supervised session (supervised.ts), so a target restart costs a stall.
+ *
+ * Over 500 lines because it holds the argument parsing and usage text of each of its sub-commands,
+ * which share the URL, CHAP and output options; the work itself is in the modules each sub-command imports.
  */
 import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError } from 'commander';

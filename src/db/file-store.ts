@@ -12,6 +12,9 @@
  * 0600, directories 0700. Every change of one record runs under a process-wide lock keyed by its
  * absolute path, so read-modify-write updates of one record never lose each other's changes (other
  * processes, e.g. a concurrent iscsiadm, are not locked out: no flock on the tree yet).
+ *
+ * Over 500 lines because every path in the tree is checked the same hostile way (no symlink escapes, no
+ * FIFOs, bounded reads, atomic writes) and the node, discovery, static and iface records share those helpers.
  */
 import { promises as fsp, constants as fsc } from 'node:fs';
 import { join, dirname, basename, resolve } from 'node:path';

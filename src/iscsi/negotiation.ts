@@ -2,6 +2,9 @@
  * Initiator side of operational-parameter negotiation during login: our offer, checking the target's
  * answers, answering the target's own proposals, and the negotiated result (RFC 7143 §6.2 text mode
  * negotiation, §6.3.3 operational negotiation during login, §13 the keys).
+ *
+ * Over 500 lines because RFC 7143 §13 gives each key its own rule (boolean AND/OR, numerical min/max,
+ * list selection, declaratives) and each rule is written where its keys are listed.
  */
 import { DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH } from './constants.js';
 import { LoginError } from './errors.js';

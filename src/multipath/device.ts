@@ -5,6 +5,9 @@
  * re-issue on another path, holding while no path works), the path checker's TEST UNIT READY and the fast
  * stall detection, and reports path facts to the machine. DESIGN.md "Failover model". Every timer and
  * timestamp, the machine's included, is on the one injected Clock (src/session/clock.ts).
+ *
+ * Over 500 lines because the per-I/O path (select, issue, re-issue on another path, hold) and the path
+ * checker share the device's in-flight list and deadlines; split, each would reach into the other's state.
  */
 import { createActor } from 'xstate';
 import { Subject, type Observable, type Subscription } from 'rxjs';

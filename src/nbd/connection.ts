@@ -15,6 +15,9 @@
  * in-flight requests finish, then after a grace period the socket is ended.
  *
  * Events: socket.data / socket.end / socket.close from the socket; request.done from the device; server.shutdown.
+ *
+ * Over 500 lines because the states above are one object: the handshake's option replies and the
+ * transmission phase's backpressure share the socket and its write queue.
  */
 import type { Socket } from 'node:net';
 import type { BlockDevice, BlockDeviceInfo } from '../session/block-device.js';

@@ -1,6 +1,9 @@
 /**
  * CDB builders for the commands an iSCSI initiator issues to a block device (SPC-4, SBC-3), each
  * returned with its data direction and expected transfer length.
+ *
+ * Over 500 lines because each CDB (READ/WRITE 10/16, SYNCHRONIZE CACHE, UNMAP, WRITE SAME, INQUIRY,
+ * PRE-FETCH, MODE SENSE, REPORT LUNS, RTPG) has its own layout and range checks, one builder each.
  */
 import { ScsiParseError } from './errors.js';
 

@@ -6,6 +6,9 @@
  *
  * Every parser takes the bytes the target returned, which the CDB's allocation length may have cut
  * short: what fits is parsed and `truncated` is set; re-issue with `availableLength` to get the rest.
+ *
+ * Over 500 lines because each of the six pages has its own layout and truncation rule (SPC-4 §6.6, §7.8;
+ * SBC-3 §6.6), and the designator decoding of page 0x83 alone is a table of types and code sets.
  */
 import { asciiField, framed, hex, hexByte, need, utf8Field } from './bytes.js';
 import { ScsiParseError } from './errors.js';

@@ -21,6 +21,9 @@
  * outage. A path that stays down longer than `restoreWithinMs` (default 60 s) ends the root there
  * (restored=false) rather than keep a span open for hours; its later return is then a separate root span
  * `mpath.path.restored` with a link to the failover span.
+ *
+ * Over 500 lines because one failover trace follows one outage across the device's events (detect,
+ * requeue, recovery, restore); the span bookkeeping for each phase reads the same per-path record.
  */
 import {
   SpanKind,
