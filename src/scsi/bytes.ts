@@ -3,7 +3,7 @@
  * read of target data goes through a length check first, so a short buffer is a ScsiParseError and never
  * a RangeError from Buffer.
  */
-import { ScsiParseError } from './errors.js';
+import { ScsiParseError } from './parse-error.js';
 
 /** Throws unless `buf` holds `length` bytes starting at `offset`. `field` names what was being read. */
 export function need(buf: Buffer, offset: number, length: number, page: string, field: string): void {

@@ -5,23 +5,7 @@
 import type { SenseData } from './sense.js';
 import { ScsiStatus, scsiStatusName } from './status.js';
 
-/**
- * Data from the target (a VPD page, sense data, a parameter list) is shorter than its own header says it
- * must be, or contradicts itself. `page` names the structure ("VPD page 0x83", "fixed sense data"...),
- * `offset` is the byte offset in the buffer handed to the parser where the problem was found.
- */
-export class ScsiParseError extends Error {
-  override readonly name = 'ScsiParseError';
-
-  constructor(
-    readonly page: string,
-    readonly offset: number,
-    detail: string,
-    options?: ErrorOptions,
-  ) {
-    super(`${page}: ${detail} (offset ${offset})`, options);
-  }
-}
+export { ScsiParseError } from './parse-error.js';
 
 /** `ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE (0x21/0x00)`: the one-line form used in logs. */
 export function senseSummary(sense: Pick<SenseData, 'keyName' | 'description' | 'asc' | 'ascq'>): string {

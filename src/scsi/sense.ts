@@ -3,7 +3,7 @@
  * names (SPC-4 §4.5); ASC/ASCQ descriptions live in sense-codes.ts.
  */
 import { framed, hexByte, need } from './bytes.js';
-import { ScsiParseError } from './errors.js';
+import { ScsiParseError } from './parse-error.js';
 import { ascDescription } from './sense-codes.js';
 
 /** RESPONSE CODE values (SPC-4 §4.5). */
