@@ -198,7 +198,8 @@ describe('timeChart', () => {
     for (const panel of byClass(root, 'panel')) {
       const [x] = byClass(panel, 'axis x');
       const [y] = byClass(panel, 'axis y');
-      expect(x && y).toBeTruthy();
+      expect(x?.name, 'x axis').toBe('line');
+      expect(y?.name, 'y axis').toBe('line');
       expect(num(x, 'y1')).toBe(num(x, 'y2'));
       expect(num(y, 'x1')).toBe(num(y, 'x2'));
       expect(num(y, 'x1')).toBe(TIME_LAYOUT.left);

@@ -37,7 +37,7 @@ describe('mpiscsid configuration', () => {
         expect(c.nats.servers).toBe('nats://127.0.0.1:4333');
         expect(c.nats.tls).toEqual({ caFile: '/etc/ca.pem' });
         expect(c.multipath).toEqual({ no_path_retry: 'queue' });
-        expect(multipathConfigOf(c)).toBeTruthy();
+        expect(multipathConfigOf(c)).toEqual({ noPathRetry: 'queue' });
         expect(c.allowRemoteExports).toBe(false);
       },
     );
