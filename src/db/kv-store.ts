@@ -140,6 +140,11 @@ export interface KvStoreOptions {
   history?: number;
   /** Attempts of one compare-and-set update before StoreConflictError; default 1000. */
   maxAttempts?: number;
+  /**
+   * Copies of the bucket kept by a JetStream cluster (1..5) when open() creates it; default 1. Given for an
+   * existing bucket with another count, open() refuses (a fleet asking for R3 must not run on an R1 bucket).
+   */
+  replicas?: number;
 }
 
 /** Tuple order of path components, as FileStore's sorted directory walk yields them. */
@@ -166,11 +171,21 @@ export class KvStore implements RecordStore {
     if (!(this.maxAttempts >= 1)) throw new Error(`maxAttempts must be at least 1, not ${opts.maxAttempts}`);
   }
 
-  /** Opens the bucket on `nc`, creating it (with opts.history, default 5) if it does not exist. */
+  /** Opens the bucket on `nc`, creating it (with opts.history, default 5, and opts.replicas, default 1) if it does not exist. */
   static async open(nc: NatsConnection, bucket: string, opts: KvStoreOptions = {}): Promise<KvStore> {
     const history = opts.history ?? 5;
     if (!Number.isInteger(history) || history < 5 || history > 64) throw new Error(`history must be an integer 5..64, not ${opts.history}`);
-    const kv = await new Kvm(nc).create(bucket, { history });
+    const replicas = opts.replicas ?? 1;
+    // JetStream's own limit: a stream has at most 5 replicas.
+    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+      throw new Error(`replicas must be an integer 1..5, not ${opts.replicas}`);
+    const kv = await new Kvm(nc).create(bucket, { history, replicas });
+    if (opts.replicas !== undefined) {
+      const have = (await kv.status()).replicas;
+      if (have !== replicas) {
+        throw new Error(`KV bucket ${bucket} exists with ${have} replica${have === 1 ? '' : 's'}, not the ${replicas} asked for`);
+      }
+    }
     return new KvStore(kv, bucket, opts);
   }
 

@@ -1,6 +1,6 @@
 /**
  * Opens the record store a `--db` value names (DESIGN.md "Storage of records"): a directory gives a
- * FileStore in open-iscsi's layout, `nats-kv://BUCKET` a KvStore on a NATS JetStream KV bucket.
+ * FileStore in open-iscsi's layout, `nats-kv://BUCKET[?replicas=N]` a KvStore on a NATS JetStream KV bucket.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FileStore } from './file-store.js';
@@ -27,14 +27,29 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
-/** The bucket of a `nats-kv://BUCKET` spec (a trailing `/` is allowed); throws for anything else after the scheme. */
-export function parseNatsKvSpec(spec: string): string {
-  const m = /^nats-kv:\/\/([^/?#]*)\/?$/i.exec(spec);
+export interface NatsKvSpec {
+  bucket: string;
+  /** `?replicas=N`: the bucket's copies in a JetStream cluster (KvStoreOptions.replicas). */
+  replicas?: number;
+}
+
+/**
+ * A `nats-kv://BUCKET[?replicas=N]` spec (a trailing `/` is allowed); throws for anything else. The replica
+ * count rides in the spec so that every daemon and mpiscsiadm of a fleet, given the same --db, asks for the same.
+ */
+export function parseNatsKvSpec(spec: string): NatsKvSpec {
+  const m = /^nats-kv:\/\/([^/?#]*)\/?(?:\?([^#]*))?$/i.exec(spec);
   const bucket = m?.[1] ?? '';
   if (!/^[-\w]+$/.test(bucket)) {
     throw new Error(`invalid record store "${spec}": expected nats-kv://BUCKET with a bucket name of letters, digits, "-" and "_"`);
   }
-  return bucket;
+  const out: NatsKvSpec = { bucket };
+  for (const [k, v] of new URLSearchParams(m?.[2] ?? '')) {
+    if (k !== 'replicas') throw new Error(`invalid record store "${spec}": unknown parameter "${k}" (known: replicas)`);
+    if (!/^[1-5]$/.test(v)) throw new Error(`invalid record store "${spec}": replicas must be 1 to 5, not "${v}"`);
+    out.replicas = Number(v);
+  }
+  return out;
 }
 
 /** Opens `spec`: a directory path (FileStore) or `nats-kv://BUCKET` (KvStore, bucket created if missing). */
@@ -47,11 +62,11 @@ export async function openStore(spec: string, opts: OpenStoreOptions = {}): Prom
   if (`${scheme.toLowerCase()}:` !== NATS_KV_SCHEME) {
     throw new Error(`unsupported record store "${spec}": use a directory path or nats-kv://BUCKET`);
   }
-  const bucket = parseNatsKvSpec(spec);
+  const { bucket, replicas } = parseNatsKvSpec(spec);
   if (!opts.nats) throw new Error(`record store "${spec}" needs a NATS connection, and none was configured`);
   const nc = await opts.nats();
   try {
-    const store = await KvStore.open(nc, bucket, opts.kv);
+    const store = await KvStore.open(nc, bucket, replicas === undefined ? opts.kv : { ...opts.kv, replicas });
     return { store, close: () => nc.close() };
   } catch (err) {
     await nc.close().catch(() => undefined);

@@ -663,8 +663,13 @@ describe('openStore', () => {
       /invalid record store/,
     );
     await expect(openStore('nats-kv://')).rejects.toThrow(/invalid record store/);
-    expect(parseNatsKvSpec('nats-kv://fleet_records/')).toBe('fleet_records');
+    expect(parseNatsKvSpec('nats-kv://fleet_records/')).toEqual({ bucket: 'fleet_records' });
+    expect(parseNatsKvSpec('nats-kv://fleet?replicas=3')).toEqual({ bucket: 'fleet', replicas: 3 });
     expect(() => parseNatsKvSpec('nats-kv://a/b')).toThrow(/invalid record store/);
+    expect(() => parseNatsKvSpec('nats-kv://a?replicas=7')).toThrow(
+      'invalid record store "nats-kv://a?replicas=7": replicas must be 1 to 5, not "7"',
+    );
+    expect(() => parseNatsKvSpec('nats-kv://a?copies=3')).toThrow('unknown parameter "copies" (known: replicas)');
   });
 });
 
