@@ -4,7 +4,7 @@ export * as scsi from './scsi/index.js';
 export { LoginError, ProtocolError, DigestError, TransportError, TaskAbortedError, ReplacementTimeoutError } from './iscsi/errors.js';
 export { CheckConditionError, ScsiStatusError, ScsiParseError } from './scsi/errors.js';
 export { Connection, connectTcp, type ConnectOptions, type ConnectionStats } from './session/connection.js';
-export { Session, type SessionSetup, type SessionEvent, type TaskHandle } from './session/session.js';
+export { Session, type SessionSetup, type SessionWireEvent, type TaskHandle } from './session/session.js';
 export { openSession, discoverTargets, type OpenSessionOptions, type OpenedSession, type DiscoverOptions } from './session/open.js';
 export { ManagedSession, readIdentity, type ManagedSessionOptions, type LuIdentity } from './session/managed-session.js';
 export { Lun, executeScsi, readCapacity, inquiryData, listLuns, type ScsiExecutor, type ExecuteOptions } from './session/lun.js';

@@ -69,7 +69,7 @@ type Filtered<T extends Message & { filter?: common.NodeFilter }, Needed extends
   filter?: NodeFilter;
 };
 
-export type Portal = Plain<common.Portal>;
+export type PortalMsg = Plain<common.Portal>;
 export type NodeKeyMsg = Plain<common.NodeKey>;
 export type NodeFilter = Input<common.NodeFilter>;
 export type Field = Plain<common.Field>;
@@ -78,7 +78,7 @@ export type Empty = Plain<common.Empty>;
 export type ErrorMsg = Plain<common.Error>;
 
 export type SendTargetsRequest = Input<discovery.SendTargetsRequest, 'address'>;
-export type LoginResult = Plain<discovery.LoginResult>;
+export type LoginResultMsg = Plain<discovery.LoginResult>;
 export type DiscoveredNode = Plain<discovery.DiscoveredNode>;
 /** `skipped` (targets or addresses of the answer not stored, with why) may be left out by the host. */
 export type SendTargetsResponse = Omit<Plain<discovery.SendTargetsResponse>, 'skipped'> &
@@ -102,7 +102,7 @@ export type NodeLoginResponse = Plain<node.NodeLoginResponse>;
 
 /** sid 0 with `all` on rescan and logout: every session. showSecrets is deprecated and ignored. */
 export type SessionRequest = Input<session.SessionRequest>;
-export type NegotiatedParams = Plain<session.NegotiatedParams>;
+export type NegotiatedParamsMsg = Plain<session.NegotiatedParams>;
 export type SessionTimeouts = Plain<session.SessionTimeouts>;
 export type ChapInfo = Plain<session.ChapInfo>;
 export type SessionLun = Plain<session.SessionLun>;

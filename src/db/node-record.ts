@@ -15,7 +15,7 @@ function defaults(schema: Schema): Rec {
   return new Map(schema.keys.map((k) => [k.key, k.default]));
 }
 
-export interface Portal {
+export interface NodePortal {
   readonly address: string;
   readonly port: number;
   /** Target portal group tag; -1 when unknown. */
@@ -23,7 +23,7 @@ export interface Portal {
 }
 
 /** A node record with open-iscsi's defaults for one target, portal and iface. */
-export function defaultNodeRecord(target: string, portal: Portal, iface: string | Rec = 'default'): Rec {
+export function defaultNodeRecord(target: string, portal: NodePortal, iface: string | Rec = 'default'): Rec {
   // Refused before anything is written: these name the record's directories.
   checkRecordRule('node.name', target);
   checkRecordRule('node.conn[0].address', portal.address);

@@ -125,7 +125,7 @@ export interface NopOut extends Common {
   expStatSN: number;
 }
 
-export interface ScsiCommand extends Common {
+export interface ScsiCommandPdu extends Common {
   opcode: typeof Opcode.SCSI_COMMAND;
   immediate: boolean;
   /** F: no unsolicited Data-Out PDUs follow (§11.3.1.1). */
@@ -336,7 +336,7 @@ export interface Reject extends Common {
   dataSN: number;
 }
 
-export type InitiatorPdu = NopOut | ScsiCommand | TaskMgmtRequest | LoginRequest | TextRequest | DataOut | LogoutRequest | SnackRequest;
+export type InitiatorPdu = NopOut | ScsiCommandPdu | TaskMgmtRequest | LoginRequest | TextRequest | DataOut | LogoutRequest | SnackRequest;
 
 export type TargetPdu =
   | NopIn
@@ -572,7 +572,7 @@ function writeStatTriple(buf: Buffer, statSN: number, expCmdSN: number, maxCmdSN
 }
 
 /** AHS for CDBs longer than 16 bytes and bidirectional commands (§11.2.2, §11.3.5). */
-function encodeCommandAhs(pdu: ScsiCommand): Buffer | undefined {
+function encodeCommandAhs(pdu: ScsiCommandPdu): Buffer | undefined {
   const parts: Buffer[] = [];
   if (pdu.cdb.length > BHS_CDB_LENGTH) {
     // Extended CDB AHS: AHSLength = extra CDB bytes + 1 (the reserved byte), padded to 4.
@@ -633,7 +633,7 @@ export function decodePdu(header: Buffer, data: Buffer = EMPTY): Pdu {
     case Opcode.SCSI_COMMAND: {
       const ahs = decodeAhs(header, opcode);
       const cdb = ahs.extendedCdb ? Buffer.concat([getCdb(header), ahs.extendedCdb]) : Buffer.from(getCdb(header));
-      const pdu: ScsiCommand = {
+      const pdu: ScsiCommandPdu = {
         opcode,
         immediate,
         final: (b1 & Flag.FINAL) !== 0,

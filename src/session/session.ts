@@ -80,7 +80,7 @@ export interface TaskHandle {
   lun: number;
 }
 
-export type SessionEvent =
+export type SessionWireEvent =
   | { type: 'async'; message: AsyncMessage }
   | { type: 'reject'; reason: number; itt: number }
   | { type: 'closed'; error: Error };
@@ -99,7 +99,7 @@ export class Session {
   private readonly tasks = new Map<number, Task>();
   private readonly pending: Task[] = [];
   private readonly waiters = new Map<number, Waiter<Pdu>>();
-  private readonly listeners = new Set<(e: SessionEvent) => void>();
+  private readonly listeners = new Set<(e: SessionWireEvent) => void>();
   private nextItt = 1;
   /** Commands sent to the target and not yet completed. */
   private issued = 0;
@@ -158,7 +158,7 @@ export class Session {
     return (this.maxCmdSN - this.expCmdSN + 1) | 0;
   }
 
-  on(listener: (e: SessionEvent) => void): () => void {
+  on(listener: (e: SessionWireEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -670,7 +670,7 @@ export class Session {
     this.emit({ type: 'closed', error });
   }
 
-  private emit(e: SessionEvent): void {
+  private emit(e: SessionWireEvent): void {
     for (const l of this.listeners) l(e);
   }
 }

@@ -28,7 +28,7 @@ import {
   type LoginRequest,
   type LogoutRequest,
   type Pdu,
-  type ScsiCommand,
+  type ScsiCommandPdu,
   type TaskMgmtRequest,
 } from '../../src/iscsi/pdu.js';
 import { serialAdd, serialGte, serialLt, serialLte } from '../../src/iscsi/serial.js';
@@ -99,7 +99,7 @@ export type LogoutVerdict = { response?: number; time2Wait?: number; time2Retain
 export interface FakeScript {
   login?(req: LoginRequest, conn: FakeConnection): LoginVerdict | undefined;
   /** Every SCSI Command as it arrives, before CmdSN ordering. */
-  command?(cmd: ScsiCommand, conn: FakeConnection): CommandVerdict | undefined;
+  command?(cmd: ScsiCommandPdu, conn: FakeConnection): CommandVerdict | undefined;
   /** Default: FUNCTION COMPLETE with the function's effect, or TASK DOES NOT EXIST (§11.5.1). */
   tmf?(req: TaskMgmtRequest, conn: FakeConnection): TmfVerdict | undefined;
   /** Default: response 0, Time2Wait 0, Time2Retain 0, then the connection is closed. */
@@ -113,7 +113,7 @@ type FakeEvent =
 
 /** A command outstanding at the target: never to be answered, or waiting for its Data-Out. */
 interface Task {
-  cmd: ScsiCommand;
+  cmd: ScsiCommandPdu;
   swallowed: boolean;
   /** Write data gathered so far (immediate, unsolicited, solicited). */
   buf?: Buffer;
@@ -165,8 +165,8 @@ const Cdb = {
   REPORT_LUNS: 0xa0,
 } as const;
 
-export const isRead = (cmd: ScsiCommand): boolean => cmd.cdb[0] === Cdb.READ_10 || cmd.cdb[0] === Cdb.READ_16;
-export const isWrite = (cmd: ScsiCommand): boolean => cmd.cdb[0] === Cdb.WRITE_10 || cmd.cdb[0] === Cdb.WRITE_16;
+export const isRead = (cmd: ScsiCommandPdu): boolean => cmd.cdb[0] === Cdb.READ_10 || cmd.cdb[0] === Cdb.READ_16;
+export const isWrite = (cmd: ScsiCommandPdu): boolean => cmd.cdb[0] === Cdb.WRITE_10 || cmd.cdb[0] === Cdb.WRITE_16;
 
 export class FakeTarget {
   readonly targetName: string;
@@ -186,7 +186,7 @@ export class FakeTarget {
 
   private readonly conns = new Map<FakeConnection, Conn>();
   private readonly waiters = new Set<{ match(e: FakeEvent): boolean; resolve(e: FakeEvent): void }>();
-  private readonly onceCommands: Array<{ match(cmd: ScsiCommand): boolean; verdict: CommandVerdict }> = [];
+  private readonly onceCommands: Array<{ match(cmd: ScsiCommandPdu): boolean; verdict: CommandVerdict }> = [];
   private readonly sessions = new Set<number>();
   private nextTsih = 0x100;
   private nextTtt = 1;
@@ -261,12 +261,12 @@ export class FakeTarget {
   // What tests make the target do
 
   /** The next SCSI Command matching `match` (default: a READ) is received but never answered. */
-  swallowNextCommand(match: (cmd: ScsiCommand) => boolean = isRead): void {
+  swallowNextCommand(match: (cmd: ScsiCommandPdu) => boolean = isRead): void {
     this.onceCommands.push({ match, verdict: 'swallow' });
   }
 
   /** The next SCSI Command matching `match` gets a Reject with `reason` (default 0x09, invalid PDU field). */
-  rejectNextCommand(reason = 0x09, match: (cmd: ScsiCommand) => boolean = () => true): void {
+  rejectNextCommand(reason = 0x09, match: (cmd: ScsiCommandPdu) => boolean = () => true): void {
     this.onceCommands.push({ match, verdict: { reject: reason } });
   }
 
@@ -436,7 +436,7 @@ export class FakeTarget {
   // ---------------------------------------------------------------------------------------------------------
   // Full-feature phase
 
-  private commandVerdict(c: Conn, cmd: ScsiCommand): CommandVerdict | undefined {
+  private commandVerdict(c: Conn, cmd: ScsiCommandPdu): CommandVerdict | undefined {
     const i = this.onceCommands.findIndex((r) => r.match(cmd));
     if (i >= 0) return this.onceCommands.splice(i, 1)[0].verdict;
     return this.script.command?.(cmd, c);
@@ -491,7 +491,7 @@ export class FakeTarget {
     }
   }
 
-  private onCommand(c: Conn, cmd: ScsiCommand, verdict?: CommandVerdict): void {
+  private onCommand(c: Conn, cmd: ScsiCommandPdu, verdict?: CommandVerdict): void {
     if (verdict === 'swallow') {
       c.tasks.set(cmd.itt, { cmd, swallowed: true, offset: 0, unsolicited: false, r2tSN: 0 });
       return;
@@ -548,7 +548,7 @@ export class FakeTarget {
   }
 
   /** Data-In with the status in the last PDU for GOOD reads (§11.7.4), else a SCSI Response with sense. */
-  private answer(c: Conn, cmd: ScsiCommand, a: ScsiAnswer): void {
+  private answer(c: Conn, cmd: ScsiCommandPdu, a: ScsiAnswer): void {
     const want = cmd.expectedDataTransferLength;
     const data = a.data && cmd.read ? a.data.subarray(0, want) : undefined;
     const residual = a.data && cmd.read ? Math.abs(want - a.data.length) : 0;
@@ -612,7 +612,7 @@ export class FakeTarget {
     const verdict = this.script.tmf?.(req, c);
     if (verdict === 'ignore') return;
     let response: number = TmfResponse.FUNCTION_COMPLETE;
-    const dropTasks = (match: (t: ScsiCommand) => boolean) => {
+    const dropTasks = (match: (t: ScsiCommandPdu) => boolean) => {
       for (const [itt, t] of c.tasks) if (match(t.cmd)) c.tasks.delete(itt);
       for (const [sn, q] of c.queue)
         if (q !== 'plugged' && q.pdu.opcode === Opcode.SCSI_COMMAND && match(q.pdu)) c.queue.set(sn, 'plugged');
@@ -690,7 +690,7 @@ export class FakeTarget {
   // ---------------------------------------------------------------------------------------------------------
   // The LU (SPC-4, SBC-3 subset)
 
-  private scsi(cmd: ScsiCommand, dataOut?: Buffer): ScsiAnswer {
+  private scsi(cmd: ScsiCommandPdu, dataOut?: Buffer): ScsiAnswer {
     const cdb = cmd.cdb;
     const op = cdb[0];
     if (cmd.lun !== this.lun && op !== Cdb.INQUIRY && op !== Cdb.REPORT_LUNS) return check(0x25, 0x00); // LOGICAL UNIT NOT SUPPORTED

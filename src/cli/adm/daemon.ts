@@ -7,7 +7,14 @@ import type { NodeKey } from '../../db/node-record.js';
 import { ExitCode, exitCodeText } from '../../control/exit-codes.js';
 import { ControlClient } from '../../control/client.js';
 import { DAEMON_NOT_CONNECTED } from '../../control/errors.js';
-import { ControlError, SESSION_STAT_KEYS, statFieldName, type LoginResult, type NodeKeyMsg, type SessionInfo } from '../../control/host.js';
+import {
+  ControlError,
+  SESSION_STAT_KEYS,
+  statFieldName,
+  type LoginResultMsg,
+  type NodeKeyMsg,
+  type SessionInfo,
+} from '../../control/host.js';
 import { natsConnectionOptions } from '../../control/nats-options.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';
@@ -76,7 +83,7 @@ const keyMsg = (k: NodeKey): NodeKeyMsg => ({
  * an already logged-in node as `IFACE: 1 session requested, but 1 already present.`; the exit status is
  * the last failure's code (SESS_EXISTS alone when every node was logged in already).
  */
-function reportLogins(results: readonly LoginResult[], json: boolean): void {
+function reportLogins(results: readonly LoginResultMsg[], json: boolean): void {
   if (json) printJson(results.map((r) => ({ ...r.node, sid: r.sid, code: r.code, error: r.code ? r.message : undefined })));
   let failed: number | undefined;
   let exists = 0;
@@ -106,9 +113,9 @@ export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Pr
     const present = all.filter((k) => sessions.some((s) => sameNode(s.node, k)));
     const msgs = all.filter((k) => !present.includes(k));
     if (!opts.json) for (const k of msgs) out(`Logging in to ${where(k)}`);
-    const done = present.map((k): LoginResult => ({ node: k, sid: 0, code: ExitCode.SESS_EXISTS, message: 'session exists' }));
+    const done = present.map((k): LoginResultMsg => ({ node: k, sid: 0, code: ExitCode.SESS_EXISTS, message: 'session exists' }));
     const results = await Promise.all(
-      msgs.map(async (k): Promise<LoginResult> => {
+      msgs.map(async (k): Promise<LoginResultMsg> => {
         try {
           const r = await c.call('nodeLogin', {
             filter: { target: k.target, address: k.portal.address, port: k.portal.port, iface: k.iface },
@@ -144,7 +151,7 @@ export async function loginAll(opts: AdmOptions, which: string): Promise<void> {
   });
 }
 
-function reportLogouts(results: readonly LoginResult[], json: boolean): void {
+function reportLogouts(results: readonly LoginResultMsg[], json: boolean): void {
   if (json) printJson(results.map((r) => ({ ...r.node, sid: r.sid, code: r.code, error: r.code ? r.message : undefined })));
   let failed: number | undefined;
   for (const r of results) {
@@ -166,7 +173,7 @@ async function logoutWhere(opts: AdmOptions, c: ControlClient, pick: (s: Session
   if (sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No matching sessions found');
   if (!opts.json)
     for (const s of sessions) out(`Logging out of session [sid: ${s.sid}, target: ${s.node.target}, portal: ${portalOf(s.node)}]`);
-  const results: LoginResult[] = [];
+  const results: LoginResultMsg[] = [];
   for (const s of sessions) {
     if (startup) results.push(...(await c.call('nodeLogout', { filter: filterOf(s.node), startup })).results);
     else results.push(...(await c.call('sessionLogout', { sid: s.sid })).results);

@@ -9,7 +9,7 @@ import { InvalidRequestError } from '../../services/errors.js';
 import type { NodeService } from '../../services/nodes.js';
 import type { LoginOutcome, LogoutOutcome, SessionService } from '../../services/sessions.js';
 import { exitCodeFor } from '../exit-codes.js';
-import type { ControlHost, LoginResult, NodeFilter, NodeKeyMsg, NodeShowRequest, NodeShowResponse } from '../host.js';
+import type { ControlHost, LoginResultMsg, NodeFilter, NodeKeyMsg, NodeShowRequest, NodeShowResponse } from '../host.js';
 
 export function nodeKeyMsg(k: NodeKey): NodeKeyMsg {
   return { target: k.target, portal: { address: k.address, port: k.port, tpgt: k.tpgt }, iface: k.iface };
@@ -36,7 +36,7 @@ export function refuseImplicitAll(
 }
 
 /** A login's or logout's outcome as the wire reports it: code 0, or the failure's iscsiadm exit code and text. */
-export function loginResult(o: LoginOutcome | LogoutOutcome): LoginResult {
+export function loginResult(o: LoginOutcome | LogoutOutcome): LoginResultMsg {
   if (o.error === undefined) return { node: nodeKeyMsg(o.key), sid: o.sid, code: 0, message: '' };
   return { node: nodeKeyMsg(o.key), sid: o.sid, code: exitCodeFor(o.error), message: (o.error as Error).message };
 }
