@@ -203,12 +203,19 @@ function toScalar(s: ScalarType, v: unknown, where: string): unknown {
       return v;
     default: {
       const range = intRange(s)!;
-      const n = typeof v === 'bigint' && v >= BigInt(range.min) && v <= BigInt(range.max) ? Number(v) : v;
-      if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(`an integer (${ScalarType[s].toLowerCase()})`);
-      if (n < range.min || n > range.max) throw bad(`an integer in ${range.min}..${range.max} (${ScalarType[s].toLowerCase()})`);
+      const n = checkInteger(s, typeof v === 'bigint' && v >= BigInt(range.min) && v <= BigInt(range.max) ? Number(v) : v, bad);
       return is64(s) ? BigInt(n) : n;
     }
   }
+}
+
+/** `n` when it is an integer in scalar type `s`'s range; else the error `bad` makes of the rule it broke. */
+function checkInteger(s: ScalarType, n: unknown, bad: (want: string) => Error): number {
+  const range = intRange(s)!;
+  const type = ScalarType[s].toLowerCase();
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(`an integer (${type})`);
+  if (n < range.min || n > range.max) throw bad(`an integer in ${range.min}..${range.max} (${type})`);
+  return n;
 }
 
 /** A message scalar back in its plain form (64-bit as a number, refused when not exact). */
@@ -650,14 +657,8 @@ function checkJsonScalar(s: ScalarType, v: unknown, typeName: string, where: str
       if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;
       if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
       throw bad('a number');
-    default: {
-      const range = intRange(s)!;
-      const type = ScalarType[s].toLowerCase();
+    default:
       // proto3 JSON allows integers as numbers or as decimal strings (64-bit ones usually are strings).
-      const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
-      if (!Number.isInteger(n)) throw bad(`an integer (${type})`);
-      if (n < range.min || n > range.max) throw bad(`an integer in ${range.min}..${range.max} (${type})`);
-      return n;
-    }
+      return checkInteger(s, typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : Number.NaN, bad);
   }
 }
