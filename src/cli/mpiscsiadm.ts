@@ -18,6 +18,8 @@ import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
 import { runSession } from './adm/daemon.js';
 import { runExport, runMpath } from './adm/mpath.js';
+import { runFleet } from './adm/fleet.js';
+import { ALL_HOSTS } from '../control/fleet.js';
 import { packageVersionOf } from '../control/version.js';
 
 export const VERSION = packageVersionOf();
@@ -60,7 +62,11 @@ export function buildProgram(): Command {
     .option('--import <dir>', 'import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi layout) whole')
     .option('--json', 'JSON output')
     .addOption(new Option('--nats <urls>', 'NATS servers of the daemon (default nats://127.0.0.1:4222)').env('MPISCSI_NATS_URL'))
-    .addOption(new Option('--host-id <id>', "the daemon's host id (default this host's name)").env('MPISCSI_HOST_ID'))
+    .addOption(
+      new Option('--host-id <id>', "the daemon's host id (default this host's name); all: every host's sessions, mpath and exports").env(
+        'MPISCSI_HOST_ID',
+      ),
+    )
     .option('--nats-user <user>', 'NATS user (password from --nats-password-file or MPISCSI_NATS_PASSWORD)')
     .option('--nats-password-file <file>', 'file holding the NATS password')
     .option('--nats-token-file <file>', 'file holding the NATS token (or MPISCSI_NATS_TOKEN)')
@@ -93,6 +99,8 @@ export async function run(opts: AdmOptions & { version?: boolean; import?: strin
     process.stdout.write(`${PROG} version ${VERSION}\n`);
     return;
   }
+  // The fleet view asks every daemon over NATS and reads no records.
+  if (opts.hostId === ALL_HOSTS) return runFleet(opts);
   const opened = await openStore(opts.db, {
     nats: () => connect(admNatsOptions(opts)),
     onBadRecord: (_path, err) => warn(`skipping bad record ${err.message}`),

@@ -33,7 +33,7 @@
  * Difference from FileStore: legacy node records (nodes/<IQN>/<addr>,<port> without tpgt) are never
  * stored here (importTree rewrites them in the new layout), so there is no legacy form to read.
  */
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { formatRecord, parseRecord, type ParsedRecord, type Rec, type RecordWarning, type Schema } from './record.js';
@@ -161,11 +161,15 @@ export class KvStore implements RecordStore {
   readonly warnings: RecordWarning[] = [];
   private readonly maxAttempts: number;
 
-  /** A store over an open bucket; `bucket` is its name, used in error messages. */
+  /**
+   * A store over an open bucket; `bucket` is its name, used in error messages. With `jsm`, listings read the
+   * stream's subjects (see keys()); without, they use kv.keys().
+   */
   constructor(
     readonly kv: KV,
     readonly bucket: string,
     opts: KvStoreOptions = {},
+    private readonly jsm?: JetStreamManager,
   ) {
     this.maxAttempts = opts.maxAttempts ?? 1000;
     if (!(this.maxAttempts >= 1)) throw new Error(`maxAttempts must be at least 1, not ${opts.maxAttempts}`);
@@ -186,7 +190,7 @@ export class KvStore implements RecordStore {
         throw new Error(`KV bucket ${bucket} exists with ${have} replica${have === 1 ? '' : 's'}, not the ${replicas} asked for`);
       }
     }
-    return new KvStore(kv, bucket, opts);
+    return new KvStore(kv, bucket, opts, await jetstreamManager(nc));
   }
 
   /** Where a key is, as RecordError and messages name it. */
@@ -218,10 +222,30 @@ export class KvStore implements RecordStore {
     return e ? this.parse(e, schema).record : undefined;
   }
 
+  /**
+   * The live keys matching a filter. kv.keys() makes an ordered consumer, and on a cluster that has just lost
+   * a member the server may place that consumer on the lost member, so a listing then times out (seen: one
+   * listing in six, for as long as the lost member stayed away). Instead: the stream's subjects under the
+   * filter (STREAM.INFO subjects_filter, answered by the stream leader, paged by nats.js), each kept if its
+   * last entry is a PUT (a direct get, answered by any replica).
+   */
+  private async keys(filter: string): Promise<string[]> {
+    if (!this.jsm) {
+      const out: string[] = [];
+      for await (const key of await this.kv.keys(filter)) out.push(key);
+      return out;
+    }
+    const prefix = `$KV.${this.bucket}.`;
+    const si = await this.jsm.streams.info(`KV_${this.bucket}`, { subjects_filter: `${prefix}${filter}` });
+    const keys = Object.keys(si.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+    const live = await Promise.all(keys.map(async (k) => ((await this.entry(k)) ? k : undefined)));
+    return live.filter((k): k is string => k !== undefined);
+  }
+
   /** Keys matching a filter, as decoded path components (keys this store did not write are skipped), sorted. */
   private async paths(filter: string): Promise<string[][]> {
     const out: string[][] = [];
-    for await (const key of await this.kv.keys(filter)) {
+    for (const key of await this.keys(filter)) {
       const p = pathOfKvKey(key);
       if (p) out.push(p);
     }
@@ -340,7 +364,7 @@ export class KvStore implements RecordStore {
     const name = encodeKeyToken(linkName(k));
     await this.casDelete(`static.${name}`);
     const links: string[] = [];
-    for await (const key of await this.kv.keys(`send_targets.*.${name}`)) links.push(key);
+    links.push(...(await this.keys(`send_targets.*.${name}`)));
     for (const key of links) {
       // The send_targets directory outlives its last link in the file tree; its marker key stands for it.
       await this.createIfAbsent(key.slice(0, key.lastIndexOf('.')), '');
@@ -389,7 +413,7 @@ export class KvStore implements RecordStore {
   async deleteDiscovery(p: PortalKey): Promise<boolean> {
     const dir = kvKeyOf(...this.discoveryPath(p));
     const keys: string[] = [];
-    for await (const key of await this.kv.keys(`${dir}.>`)) keys.push(key);
+    keys.push(...(await this.keys(`${dir}.>`)));
     if (await this.entry(dir)) keys.push(dir);
     if (keys.length === 0) return false;
     for (const key of keys) await this.kv.delete(key);

@@ -10,8 +10,13 @@ import { refine, text, yesNo, type ValueType } from './values.js';
 /** A host id is one NATS subject token (mpiscsi.<hostId>.*): letters, digits, '-' and '_', no dots or wildcards. */
 export const HOST_ID_PATTERN = /^[-\w]+$/;
 
-const hostId: ValueType<string> = refine(text, 'letters, digits, - and _', (v) =>
-  HOST_ID_PATTERN.test(v) ? undefined : 'use letters, digits, - and _',
+// "all" is mpiscsiadm's word for every host (--host-id all), so no daemon may be called that.
+const hostId: ValueType<string> = refine(text, 'letters, digits, - and _; not "all"', (v) =>
+  !HOST_ID_PATTERN.test(v)
+    ? 'use letters, digits, - and _'
+    : v === 'all'
+      ? '"all" names every host in mpiscsiadm --host-id all'
+      : undefined,
 );
 const absolutePath: ValueType<string> = refine(text, 'an absolute directory', (v) =>
   v.startsWith('/') ? undefined : 'expected an absolute directory',

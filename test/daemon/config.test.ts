@@ -64,6 +64,9 @@ describe('mpiscsid configuration', () => {
     withFile('host_id = has.dots\n', (file) => {
       expect(() => loadConfig(file)).toThrow(`${file}:1: host_id = has.dots: use letters, digits, - and _`);
     });
+    expect(() => loadConfig(undefined, [{ key: 'host_id', value: 'all' }])).toThrow(
+      '--host_id: host_id = all: "all" names every host in mpiscsiadm --host-id all',
+    );
     expect(() => loadConfig(undefined, [{ key: 'multipath.frobnicate', value: '1' }])).toThrow(
       /--multipath.frobnicate: unknown multipath setting "frobnicate"/,
     );

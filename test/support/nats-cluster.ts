@@ -142,9 +142,14 @@ export class NatsCluster {
     }
   }
 
-  /** The member a client connected to `port` is on. */
-  memberOnPort(port: number): ClusterMember | undefined {
-    return this.members.find((m) => m.port === port);
+  /** The index of the running member a client connection named `name` is on (/connz), or -1. */
+  async memberWithClient(name: string): Promise<number> {
+    for (const m of this.running()) {
+      const connz = await monitor(m, '/connz?limit=1024');
+      const conns = (connz?.connections ?? []) as Array<{ name?: string }>;
+      if (conns.some((c) => c.name === name)) return this.members.indexOf(m);
+    }
+    return -1;
   }
 
   /** SIGKILL member `i` (clients on it see the connection drop); its store stays. */
