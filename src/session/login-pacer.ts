@@ -4,8 +4,9 @@
  * no more than `ratePerSecond` (a token bucket holding at most `burst` tokens). Waiters are served strictly in
  * arrival order; a waiter whose AbortSignal fires leaves the queue and rejects with the signal's reason.
  *
- * Pure Node timers (one at most, armed only while someone waits for a token); the clock is injectable.
+ * One timer at most, armed only while someone waits for a token, on the injected Clock (src/session/clock.ts).
  */
+import { systemClock, type Clock } from './clock.js';
 
 export interface LoginPacerOptions {
   /** Logins allowed in flight at once. Default 16; Infinity for no cap. */
@@ -14,8 +15,10 @@ export interface LoginPacerOptions {
   ratePerSecond?: number;
   /** Bucket size: logins that may start back to back after a quiet spell. Default 1 (evenly spaced starts). */
   burst?: number;
-  /** Milliseconds, monotonic. Default performance.now(). */
+  /** Milliseconds, monotonic. Default the clock's now(). */
   now?: () => number;
+  /** The clock of the pacer's one timer (and of now, when not given). Default systemClock. */
+  clock?: Clock;
 }
 
 /** Gives the slot back; calling it more than once does nothing. */
@@ -46,7 +49,8 @@ export class LoginPacer {
   private active = 0;
   private tokens: number;
   private refilledAt: number;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
+  private readonly clock: Clock;
   private granted = 0;
   private maxWaitMs = 0;
 
@@ -57,7 +61,8 @@ export class LoginPacer {
     this.burst = Math.max(1, opts.burst ?? 1);
     if (!(this.maxInFlight >= 1)) throw new RangeError(`maxInFlight must be at least 1, not ${opts.maxInFlight}`);
     if (Number.isNaN(rate)) throw new RangeError('ratePerSecond must be a number');
-    this.now = opts.now ?? (() => performance.now());
+    this.clock = opts.clock ?? systemClock;
+    this.now = opts.now ?? (() => this.clock.now());
     this.tokens = this.burst;
     this.refilledAt = this.now();
   }
@@ -155,8 +160,8 @@ export class LoginPacer {
   }
 
   private arm(ms: number): void {
-    if (this.timer) return;
-    this.timer = setTimeout(
+    if (this.timer !== undefined) return;
+    this.timer = this.clock.setTimeout(
       () => {
         this.timer = undefined;
         this.pump();
@@ -166,7 +171,7 @@ export class LoginPacer {
   }
 
   private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 }

@@ -37,6 +37,7 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import type { Subscription } from 'rxjs';
+import { systemClock, type Clock } from '../session/clock.js';
 import type { MultipathDevice, MultipathEvent } from '../multipath/device.js';
 import type { PathManager } from '../multipath/manager.js';
 import { ioDurationObserver, metricsOf, type TelemetryMetrics } from './metrics.js';
@@ -92,6 +93,8 @@ export interface FailoverInstrumentationOptions {
    * every record; measured on a loaded 2-core test machine), i.e. a few percent of a core at 40k IOPS.
    */
   ioLatency?: boolean;
+  /** The clock of the spans' end timers (restoreWithinMs, the held completion's wait). Default systemClock. */
+  clock?: Clock;
 }
 
 /** Longest failure detail kept in an attribute. */
@@ -119,10 +122,10 @@ interface Failover {
   failed: number;
   firstCompletion: boolean;
   /** Set when the path is back and its held I/O has yet to complete (see HELD_COMPLETION_WAIT_MS). */
-  endOnCompletion?: NodeJS.Timeout;
+  endOnCompletion?: unknown;
   /** Why the path's session gave up (identity changed, replacement_timeout expired...), if it did. */
   gaveUp?: string;
-  timer: NodeJS.Timeout;
+  timer: unknown;
 }
 
 /** The failover reason of a path.state change to failed: reset | nop-timeout | command-timeout | checker | ... */
@@ -163,7 +166,7 @@ export function instrumentDevice(
   let sub: Subscription | undefined;
   let tracer: FailoverTracer | undefined;
   if (telemetry.tracing) {
-    tracer = new FailoverTracer(device, telemetry, registry, metrics, opts.restoreWithinMs ?? 60_000);
+    tracer = new FailoverTracer(device, telemetry, registry, metrics, opts.restoreWithinMs ?? 60_000, opts.clock ?? systemClock);
     const t = tracer;
     sub = device.events$.subscribe({
       next: (e) => {
@@ -234,6 +237,7 @@ class FailoverTracer {
     private readonly registry: Registry,
     private readonly metrics: TelemetryMetrics | undefined,
     private readonly restoreWithinMs: number,
+    private readonly clock: Clock,
   ) {}
 
   private base(path: string): Attributes {
@@ -282,7 +286,7 @@ class FailoverTracer {
             // A held outage (no other path took its I/O): the I/O held for this path completes on it right
             // after this; end with that first completion, so that the trace shows it.
             if (!f.firstCompletion && f.totalCount > f.failed)
-              f.endOnCompletion = setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
+              f.endOnCompletion = this.clock.setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
             else this.end(f, true, now);
           } else this.restoredLate(e.path, now);
         } else
@@ -321,7 +325,7 @@ class FailoverTracer {
           f.requeue.addEvent(EVENT_MPATH_FIRST_COMPLETION, attrs, now);
           this.endRequeue(f, now);
         } else f.root.addEvent(EVENT_MPATH_FIRST_COMPLETION, attrs, now);
-        if (f.endOnCompletion) this.end(f, true, now);
+        if (f.endOnCompletion !== undefined) this.end(f, true, now);
         break;
       }
       case 'io.failed': {
@@ -445,11 +449,10 @@ class FailoverTracer {
       ctx,
     );
     detect.end(now);
-    const timer = setTimeout(() => {
+    const timer = this.clock.setTimeout(() => {
       const f = this.open.get(path);
       if (f && f.root === root) this.end(f, false, clockMs());
     }, this.restoreWithinMs);
-    timer.unref();
     const f: Failover = {
       path,
       sessionKey,
@@ -481,8 +484,8 @@ class FailoverTracer {
 
   private end(f: Failover, restored: boolean, now: number): void {
     if (this.open.get(f.path) !== f) return;
-    clearTimeout(f.timer);
-    clearTimeout(f.endOnCompletion);
+    this.clock.clearTimeout(f.timer);
+    if (f.endOnCompletion !== undefined) this.clock.clearTimeout(f.endOnCompletion);
     this.endRequeue(f, now);
     f.root.setAttributes({
       [ATTR_MPATH_FAILOVER_RESTORED]: restored,
