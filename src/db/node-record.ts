@@ -3,11 +3,15 @@
  * their order (usr/idbm.c's, so record files are byte-compatible with open-iscsi), types and defaults are the
  * settings table's (src/settings/records.ts); this module adds what a record is in the database: its identity.
  */
-import { DISCOVERY_SETTINGS, IFACE_SETTINGS, NODE_SETTINGS } from '../settings/index.js';
+import { DISCOVERY_SETTINGS, IFACE_SETTINGS, NODE_SETTINGS, NODE_SHOW_ORDER } from '../settings/index.js';
 import { checkRecordRule } from './record-rules.js';
 import type { Rec, Schema } from './record.js';
 
-export const NODE_SCHEMA: Schema = { name: 'node', keys: [...NODE_SETTINGS.values()] };
+export const NODE_SCHEMA: Schema = {
+  name: 'node',
+  keys: [...NODE_SETTINGS.values()],
+  show: NODE_SHOW_ORDER.map((k) => NODE_SETTINGS.get(k)!),
+};
 export const IFACE_SCHEMA: Schema = { name: 'iface', keys: [...IFACE_SETTINGS.values()] };
 export const DISCOVERY_SCHEMA: Schema = { name: 'discovery', keys: [...DISCOVERY_SETTINGS.values()] };
 

@@ -4,7 +4,7 @@
  * as listings show them (schema order, `<empty>`, passwords `********` unless asked).
  */
 import { DISCOVERY_SCHEMA, IFACE_SCHEMA, NODE_SCHEMA, type NodeKey } from './node-record.js';
-import type { Rec, Schema } from './record.js';
+import { listedKeys, type Rec, type Schema } from './record.js';
 import { recordFormProblem } from './record-rules.js';
 
 /** iscsiadm's -T, -p ADDR[:PORT][,TPGT] and -I: an absent field matches anything. */
@@ -79,7 +79,9 @@ export function recordFields(
     const value = v === '' ? (opts.empty ?? '') : masked && !opts.showSecrets ? MASK : v;
     out.push({ key, value });
   };
-  for (const def of schema.keys) show(def.key, rec.get(def.key) ?? def.default, !!def.masked);
+  for (const def of listedKeys(schema, rec, 'show')) show(def.key, rec.get(def.key) ?? def.default, !!def.masked);
+  // Known keys of the other address family are not listed; unknown ones are, in file order.
+  for (const def of schema.keys) seen.add(def.key);
   for (const [k, v] of rec) if (!seen.has(k)) show(k, v, false);
   return out;
 }

@@ -5,7 +5,7 @@
  * that is not `key = value` is an error (RecordError names the file and 1-based line), so a corrupt
  * record is never silently half-read.
  */
-import type { Setting } from '../settings/index.js';
+import { ifaceFamily, ifaceKeyFamily, type Setting } from '../settings/index.js';
 import { checkRecordLines, checkRecordValues } from './record-rules.js';
 
 /** Version string we write in `# BEGIN RECORD`. */
@@ -22,7 +22,24 @@ export const isNumeric = (def: KeyDef): boolean => ['seconds', 'count', 'integer
 /** Ordered key definitions of one record kind (node, iface, discovery). */
 export interface Schema {
   readonly name: string;
+  /** Every key, in the order record files are written in (usr/idbm.c). */
   readonly keys: readonly KeyDef[];
+  /** The order `-o show` lists them in, when it differs (node records: libopeniscsiusr's iface order). */
+  readonly show?: readonly KeyDef[];
+}
+
+/**
+ * The known keys a record lists, in order: the file order or the show order, and of the iface keys only the
+ * block of the record's address family (open-iscsi lists the IPv4 or the IPv6 offload keys, not both).
+ */
+export function listedKeys(schema: Schema, record: ReadonlyMap<string, string>, use: 'file' | 'show'): KeyDef[] {
+  const keys = use === 'show' ? (schema.show ?? schema.keys) : schema.keys;
+  const family = ifaceFamily(record, use);
+  const layout = use === 'show' || schema.name === 'iface' ? 'iface' : 'node';
+  return keys.filter((def) => {
+    const f = ifaceKeyFamily(def.key, layout);
+    return f === undefined || f === family;
+  });
 }
 
 /** A record: every key (known ones in schema order, then unknown ones in file order) to its text value. */
@@ -139,7 +156,7 @@ export function parseRecord(text: string, opts: { schema?: Schema; file?: string
 function bodyLines(record: Rec, schema: Schema | undefined, show?: { showSecrets: boolean }): string[] {
   const out: string[] = [];
   const known = schemaIndex(schema);
-  for (const def of schema?.keys ?? []) {
+  for (const def of schema ? listedKeys(schema, record, show ? 'show' : 'file') : []) {
     if (isLengthKey(def.key)) continue;
     let value = record.get(def.key) ?? def.default;
     if (isNumeric(def) && value === '') value = def.default === '' ? '0' : def.default;

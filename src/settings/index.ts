@@ -15,7 +15,16 @@ export {
   type GroupingPolicyName,
   type PathSelectorWord,
 } from './multipath.js';
-export { CHAP_ALGORITHM_NAMES, DISCOVERY_SETTINGS, IFACE_SETTINGS, NODE_SETTINGS } from './records.js';
+export {
+  CHAP_ALGORITHM_NAMES,
+  DISCOVERY_SETTINGS,
+  IFACE_SETTINGS,
+  ifaceFamily,
+  ifaceKeyFamily,
+  NODE_SETTINGS,
+  NODE_SHOW_ORDER,
+  type IfaceFamily,
+} from './records.js';
 export { readSetting, SettingError, settingProblem, table, type Setting, type SettingTable } from './setting.js';
 export {
   choice,

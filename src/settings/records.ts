@@ -92,32 +92,117 @@ const auth = (prefix: string): Setting[] => [
   secret(`${prefix}.password_in`),
 ];
 
-/** Integer iface keys (offload HBAs) that 2.1.x writes in node and iface records; kept, not used. */
-const IFACE_INTS: Setting[] = [
-  'iface.vlan_id',
-  'iface.vlan_priority',
-  'iface.iface_num',
-  'iface.mtu',
-  'iface.port',
-  'iface.tos',
-  'iface.ttl',
-  'iface.tcp_wsf',
-  'iface.tcp_timer_scale',
-  'iface.def_task_mgmt_timeout',
-  'iface.erl',
-  'iface.max_receive_data_len',
-  'iface.first_burst_len',
-  'iface.max_outstanding_r2t',
-  'iface.max_burst_len',
-].map((k) => int(k, 0));
+/**
+ * The iface keys (offload HBAs: kept, written back, not used by us), as open-iscsi 2.1.8 lists them. Text keys
+ * default to empty (written only when set, shown as `<empty>`), numbers to 0 (always written). Which ones a
+ * record lists depends on its address family: the IPv4 block or the IPv6 block, never both (IfaceFamily).
+ */
+const ifs = (name: string): Setting => str(`iface.${name}`);
+const ifi = (name: string): Setting => int(`iface.${name}`, 0);
 
-const IFACE_HEAD: Setting[] = [
-  str('iface.hwaddress'),
-  str('iface.ipaddress'),
-  str('iface.iscsi_ifacename', 'default'),
-  str('iface.net_ifacename'),
-  str('iface.transport_name', 'tcp'),
-  str('iface.initiatorname'),
+/** The keys of idbm_recinfo_iface's IPv4 block that usr/idbm.c's node record lists outside it (always). */
+const IFACE_ADDR_V4 = [ifs('subnet_mask'), ifs('gateway')];
+const IFACE_V4: Setting[] = [
+  ifs('bootproto'),
+  ...['dhcp_alt_client_id_state', 'dhcp_alt_client_id', 'dhcp_dns', 'dhcp_learn_iqn', 'dhcp_req_vendor_id_state'].map(ifs),
+  ...['dhcp_vendor_id_state', 'dhcp_vendor_id', 'dhcp_slp_da', 'fragmentation', 'gratuitous_arp', 'incoming_forwarding', 'tos_state'].map(
+    ifs,
+  ),
+  ifi('tos'),
+  ifi('ttl'),
+];
+const IFACE_V6: Setting[] = [
+  ...['ipv6_autocfg', 'linklocal_autocfg', 'router_autocfg', 'ipv6_linklocal', 'ipv6_router'].map(ifs),
+  ifi('dup_addr_detect_cnt'),
+  ifi('flow_label'),
+  ifs('gratuitous_neighbor_adv'),
+  ifi('hop_limit'),
+  ifs('mld'),
+  ...['nd_reachable_tmo', 'nd_rexmit_time', 'nd_stale_tmo', 'router_adv_link_mtu', 'traffic_class'].map(ifi),
+];
+/** After the family blocks, in both record kinds. */
+const IFACE_TAIL: Setting[] = [
+  ...['delayed_ack', 'tcp_nagle', 'tcp_wsf_state'].map(ifs),
+  ifi('tcp_wsf'),
+  ifi('tcp_timer_scale'),
+  ifs('tcp_timestamp'),
+  ifs('redirect'),
+  ifi('def_task_mgmt_timeout'),
+  ...['header_digest', 'data_digest', 'immediate_data', 'initial_r2t', 'data_seq_inorder', 'data_pdu_inorder'].map(ifs),
+  ...['erl', 'max_receive_data_len', 'first_burst_len', 'max_outstanding_r2t', 'max_burst_len'].map(ifi),
+  ...['chap_auth', 'bidi_chap', 'strict_login_compliance', 'discovery_auth', 'discovery_logout'].map(ifs),
+];
+const IFACE_VLAN: Setting[] = [
+  ifs('state'),
+  ifi('vlan_id'),
+  ifi('vlan_priority'),
+  ifs('vlan_state'),
+  ifi('iface_num'),
+  ifi('mtu'),
+  ifi('port'),
+];
+const IFACE_NAME = str('iface.iscsi_ifacename', 'default');
+const IFACE_TRANSPORT = str('iface.transport_name', 'tcp');
+
+/**
+ * An iface's address family as open-iscsi decides which block of keys to list: usr/iface.c iface_get_iptype
+ * for record files (IPv6 when the address has no "." and bootproto is not dhcp, or with no address when the
+ * name holds "ipv6"), libopeniscsiusr for `-o show` (IPv6 when the name holds "ipv6").
+ */
+export type IfaceFamily = 'ipv4' | 'ipv6';
+
+export function ifaceFamily(rec: ReadonlyMap<string, string>, use: 'file' | 'show'): IfaceFamily {
+  const name = rec.get('iface.iscsi_ifacename') ?? '';
+  const ip = rec.get('iface.ipaddress') ?? '';
+  if (use === 'show' || ip === '' || ip === '<empty>') return name.includes('ipv6') ? 'ipv6' : 'ipv4';
+  return rec.get('iface.bootproto') !== 'dhcp' && !ip.includes('.') ? 'ipv6' : 'ipv4';
+}
+
+const V4_KEYS = new Set(IFACE_V4.map((k) => k.key));
+const V6_KEYS = new Set(IFACE_V6.map((k) => k.key));
+const ADDR_V4_KEYS = new Set(IFACE_ADDR_V4.map((k) => k.key));
+
+/**
+ * The family an iface key belongs to in a layout ('node': usr/idbm.c's node record, where subnet_mask and gateway
+ * are listed for both families; 'iface': the iface order of iface records and of `-o show`), or undefined.
+ */
+export function ifaceKeyFamily(key: string, layout: 'node' | 'iface'): IfaceFamily | undefined {
+  if (V4_KEYS.has(key) || (layout === 'iface' && ADDR_V4_KEYS.has(key))) return 'ipv4';
+  return V6_KEYS.has(key) ? 'ipv6' : undefined;
+}
+
+/** idbm_recinfo_iface's order (iface records; the iface block of `-o show`, libopeniscsiusr's _idbm_iface_rec_link). */
+const IFACE_ORDER: Setting[] = [
+  IFACE_NAME,
+  ifs('net_ifacename'),
+  ifs('ipaddress'),
+  ifi('prefix_len'),
+  ifs('hwaddress'),
+  IFACE_TRANSPORT,
+  ifs('initiatorname'),
+  ...IFACE_VLAN,
+  ifs('bootproto'),
+  ...IFACE_ADDR_V4,
+  ...IFACE_V4.slice(1),
+  ...IFACE_V6,
+  ...IFACE_TAIL,
+];
+
+/** usr/idbm.c idbm_recinfo_node's order of the iface keys in node record files. */
+const NODE_IFACE_ORDER: Setting[] = [
+  ifs('hwaddress'),
+  ifs('ipaddress'),
+  IFACE_NAME,
+  ifs('net_ifacename'),
+  ifs('gateway'),
+  ifs('subnet_mask'),
+  ifi('prefix_len'),
+  IFACE_TRANSPORT,
+  ifs('initiatorname'),
+  ...IFACE_VLAN,
+  ...IFACE_V4,
+  ...IFACE_V6,
+  ...IFACE_TAIL,
 ];
 
 export const NODE_SETTINGS = table([
@@ -125,8 +210,7 @@ export const NODE_SETTINGS = table([
   int('node.tpgt', -1),
   s('node.startup', choice(STARTUP), 'manual'),
   s('node.leading_login', yesNo, 'No'),
-  ...IFACE_HEAD,
-  ...IFACE_INTS,
+  ...NODE_IFACE_ORDER,
   str('node.discovery_address'),
   s('node.discovery_port', integer({ min: 0, max: 65535 }), 0),
   s('node.discovery_type', choice(DISCOVERY_TYPES), 'static'),
@@ -179,15 +263,14 @@ export const NODE_SETTINGS = table([
 ]);
 
 /** iface records (ifaces/<name>): idbm_recinfo_iface's order. */
-export const IFACE_SETTINGS = table([
-  str('iface.iscsi_ifacename'),
-  str('iface.net_ifacename'),
-  str('iface.ipaddress'),
-  str('iface.hwaddress'),
-  str('iface.transport_name', 'tcp'),
-  str('iface.initiatorname'),
-  ...IFACE_INTS,
-]);
+export const IFACE_SETTINGS = table(IFACE_ORDER);
+
+/** The order `-o show` lists a node record in (libopeniscsiusr's _idbm_node_rec_link: the iface block in iface order). */
+export const NODE_SHOW_ORDER: readonly string[] = [
+  ...[...NODE_SETTINGS.keys()].slice(0, 4),
+  ...IFACE_ORDER.map((k) => k.key),
+  ...[...NODE_SETTINGS.keys()].filter((k) => !k.startsWith('iface.')).slice(4),
+];
 
 /** Discovery records (send_targets/<portal>/st_config): idbm_recinfo_discovery's order. */
 export const DISCOVERY_SETTINGS = table([
@@ -196,6 +279,8 @@ export const DISCOVERY_SETTINGS = table([
   str('discovery.sendtargets.address'),
   s('discovery.sendtargets.port', integer({ min: 1, max: 65535 }), 3260),
   ...auth('discovery.sendtargets.auth'),
+  // 2.1.8 writes the discovery session's CHAP algorithms under the node key ("reusing SESSION_CHAP_ALGS").
+  s('node.session.auth.chap_algs', chapAlgs, 'MD5'),
   s('discovery.sendtargets.timeo.login_timeout', integer({ min: 1 }), 15),
   s('discovery.sendtargets.use_discoveryd', yesNo, 'No'),
   int('discovery.sendtargets.discoveryd_poll_inval', 30),
