@@ -112,7 +112,7 @@ export class DaemonHost implements ControlHost {
   /** Logs in the node records whose node.startup is automatic (iscsid at start); none is not a failure. */
   async loginAutomatic(): Promise<LoginOutcome[]> {
     try {
-      return await this.sessions.loginRecords(await this.nodes.find({}), 'automatic');
+      return await this.sessions.loginRecords(await this.nodes.find({}), 'automatic', { skipPresent: true });
     } catch (err) {
       if (err instanceof NotFoundError) return [];
       throw err;

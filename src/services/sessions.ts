@@ -110,9 +110,10 @@ export class SessionService {
 
   /**
    * Logs in `keys` at once, each reported on its own. With `startup`, only records whose node.startup is that
-   * (any for "all"), and those logged in already are skipped (-L); without, a logged-in one is reported (-l).
+   * (any for "all"). A logged-in one is reported ("already present", as iscsiadm's -l and -L do), or skipped
+   * with `skipPresent` (the daemon's own automatic logins).
    */
-  async loginRecords(keys: readonly NodeKey[], startup?: string): Promise<LoginOutcome[]> {
+  async loginRecords(keys: readonly NodeKey[], startup?: string, opts: { skipPresent?: boolean } = {}): Promise<LoginOutcome[]> {
     if (startup) {
       if (!(STARTUP_VALUES as readonly string[]).includes(startup)) throw new InvalidRequestError(`Invalid loginall option ${startup}.`);
       const picked: NodeKey[] = [];
@@ -120,7 +121,7 @@ export class SessionService {
       keys = picked;
     }
     if (keys.length === 0) throw new NotFoundError('No records found');
-    if (startup) keys = keys.filter((k) => !this.inUse(k));
+    if (opts.skipPresent) keys = keys.filter((k) => !this.inUse(k));
     return Promise.all(
       keys.map(async (key): Promise<LoginOutcome> => {
         try {

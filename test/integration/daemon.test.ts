@@ -136,7 +136,24 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(viaJson.devices[0].paths).toHaveLength(2);
     const again = await adm('-m', 'node', '-T', T0, '-p', `127.0.0.1:${tgtd.port}`, '-l');
     expect(again.code).toBe(15);
-    expect(again.stderr).toBe('mpiscsiadm: default: 1 session requested, but 1 already present.\n');
+    expect(again.stderr).toBe(
+      'mpiscsiadm: default: 1 session requested, but 1 already present.\nmpiscsiadm: Could not log into all portals\n',
+    );
+    // -L with every selected record logged in: per record "already present", then the summary, rc 15 (it was
+    // rc 0 and nothing). node.startup = onboot picks T0's two records only.
+    const startup = async (v: string) =>
+      expect((await adm('-m', 'node', '-T', T0, '-o', 'update', '-n', 'node.startup', '-v', v)).code).toBe(0);
+    await startup('onboot');
+    try {
+      const all = await adm('-m', 'node', '-L', 'onboot');
+      expect(all.code).toBe(15);
+      expect(all.stdout).toBe('');
+      expect(all.stderr).toBe(
+        `${'mpiscsiadm: default: 1 session requested, but 1 already present.\n'.repeat(2)}mpiscsiadm: Could not log into all portals\n`,
+      );
+    } finally {
+      await startup('manual');
+    }
   });
 
   it('node.update through the daemon refuses a timer value a login would refuse (exit 7, record unchanged) and takes 0.5 s', async () => {

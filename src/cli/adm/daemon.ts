@@ -80,28 +80,28 @@ const keyMsg = (k: NodeKey): NodeKeyMsg => ({
 
 /**
  * Reports login results as iscsiadm does: `Login to [...] successful.` per success, two lines per failure,
- * an already logged-in node as `IFACE: 1 session requested, but 1 already present.`; the exit status is
- * the last failure's code (SESS_EXISTS alone when every node was logged in already).
+ * a logged-in node as `IFACE: 1 session requested, but 1 already present.`; then, if any did not log in,
+ * `Could not log into all portals` and the first such code as the exit status (usr/iscsiadm.c login_portals,
+ * session_mgmt.c: SESS_EXISTS, 15, counts as a failure).
  */
 function reportLogins(results: readonly LoginResultMsg[], json: boolean): void {
   if (json) printJson(results.map((r) => ({ ...r.node, sid: r.sid, code: r.code, error: r.code ? r.message : undefined })));
   let failed: number | undefined;
-  let exists = 0;
   for (const r of results) {
     if (r.code === 0) {
       if (!json) out(`Login to ${where(r.node)} successful.`);
-    } else if (r.code === ExitCode.SESS_EXISTS) {
-      exists++;
+      continue;
+    }
+    failed ??= r.code;
+    if (r.code === ExitCode.SESS_EXISTS) {
       warn(`${r.node.iface}: 1 session requested, but 1 already present.`);
     } else {
-      failed = r.code;
       warn(`Could not login to ${where(r.node)}.`);
       warn(`initiator reported error (${r.code} - ${exitCodeText(r.code)})`);
       if (r.message) warn(r.message);
     }
   }
   if (failed !== undefined) throw new AdmError(failed, 'Could not log into all portals');
-  if (exists === results.length && exists > 0) throw new AdmError(ExitCode.SESS_EXISTS);
 }
 
 /** `-l` on matched node records. */
@@ -146,7 +146,8 @@ export async function loginAll(opts: AdmOptions, which: string): Promise<void> {
   if (!['all', 'manual', 'automatic', 'onboot'].includes(which)) throw usage(`Invalid loginall option ${which}.`);
   await withDaemon(opts, async (c) => {
     const r = await c.call('nodeLogin', { startup: which });
-    if (!opts.json) for (const x of r.results) out(`Logging in to ${where(x.node)}`);
+    // A node with a session already is not logged in again, so it has no "Logging in" line.
+    if (!opts.json) for (const x of r.results) if (x.code !== ExitCode.SESS_EXISTS) out(`Logging in to ${where(x.node)}`);
     reportLogins(r.results, !!opts.json);
   });
 }

@@ -34,7 +34,10 @@ export async function runIface(store: RecordStore, opts: AdmOptions): Promise<vo
   if (name === undefined) {
     if (op !== undefined && op !== 'show') throw usage(`-o ${op} requires an iface name (-I)`);
     const recs: Rec[] = [];
-    for (const n of await store.listIfaces()) {
+    // As iscsiadm 2.1.8 (libopeniscsiusr iscsi_ifaces_get): the stored ones in name order, then the built-ins.
+    const names = await store.listIfaces();
+    const stored = names.filter((n) => !BUILTIN_IFACES.has(n)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const n of [...stored, ...names.filter((n) => BUILTIN_IFACES.has(n))]) {
       const r = await store.getIface(n);
       if (r) recs.push(r);
     }
@@ -77,7 +80,8 @@ export async function runIface(store: RecordStore, opts: AdmOptions): Promise<vo
     }
     case 'delete': {
       if (builtin) throw new AdmError(ExitCode.INVAL, `Could not delete iface ${name}: built-in ifaces cannot be deleted.`);
-      await readIface(store, name, ExitCode.INVAL);
+      if (!(await store.getIface(name)))
+        throw new AdmError(ExitCode.INVAL, `Could not read iface info for ${name}.`, `Could not delete iface ${name}: invalid parameter`);
       // Node records bound to the iface go with it, as in iscsiadm ("unbound").
       for (const k of await store.listNodes()) if (k.iface === name) await store.deleteNode(k);
       await store.deleteIface(name);
