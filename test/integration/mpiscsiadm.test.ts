@@ -289,6 +289,25 @@ describe('mpiscsiadm -m node (offline)', () => {
     expect((await adm('-m', 'node')).stdout).toBe(`10.0.0.5:3260,4294967295 ${T0}\n`); // iscsiadm 2.1.8 prints the tag unsigned
   });
 
+  it('-P 1 lists a Portal line per record (two ifaces of one portal: two), as iscsiadm 2.1.8 print_nodes_tree', async () => {
+    expect((await adm('-m', 'iface', '-I', 'if1', '-o', 'new')).code).toBe(0);
+    for (const i of ['default', 'if1'])
+      expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1', '-I', i)).code).toBe(0);
+    expect((await adm('-m', 'node', '-P', '1')).stdout).toBe(
+      `Target: ${T0}\n\tPortal: 127.0.0.1:3260,1\n\t\tIface Name: default\n\tPortal: 127.0.0.1:3260,1\n\t\tIface Name: if1\n`,
+    );
+  });
+
+  it('discovery -P 1 finds static targets by node.discovery_type, with no static/ links (a tree config management wrote)', async () => {
+    expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1')).code).toBe(0);
+    rmSync(join(db, 'static'), { recursive: true, force: true });
+    const r = await adm('-m', 'discovery', '-P', '1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      `SENDTARGETS:\nNo targets found.\niSNS:\nNo targets found.\nSTATIC:\nTarget: ${T0}\n\tPortal: 127.0.0.1:3260,1\n\t\tIface Name: default\nFIRMWARE:\nNo targets found.\n`,
+    );
+  });
+
   it('exit codes: no records 21, bad usage 7, daemon operations 20', async () => {
     const none = await adm('-m', 'node');
     expect(none).toEqual({ code: 21, stdout: '', stderr: 'mpiscsiadm: No records found\n' });
@@ -365,16 +384,18 @@ describe('mpiscsiadm -m iface', () => {
     expect(await adm('-m', 'iface', '-I', 'missing', '-o', 'delete')).toEqual({
       code: 7,
       stdout: '',
-      stderr: 'mpiscsiadm: Could not read iface info for missing.\n',
+      // iscsiadm 2.1.8's two lines.
+      stderr: 'mpiscsiadm: Could not read iface info for missing.\nmpiscsiadm: Could not delete iface missing: invalid parameter\n',
     });
     const nodeMissing = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260', '-I', 'missing-iface');
     expect(nodeMissing).toEqual({ code: 3, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing-iface.\n' });
     expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.nope', '-v', '1')).code).toBe(7);
     expect((await adm('-m', 'iface')).stdout).toBe(
-      'default tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\nif0 tcp,<empty>,127.0.0.1,<empty>,<empty>\n',
+      // iscsiadm 2.1.8's order: stored ifaces, then the built-ins.
+      'if0 tcp,<empty>,127.0.0.1,<empty>,<empty>\ndefault tcp,<empty>,<empty>,<empty>,<empty>\niser iser,<empty>,<empty>,<empty>,<empty>\n',
     );
     const js = JSON.parse((await adm('-m', 'iface', '--json')).stdout) as Array<Record<string, string>>;
-    expect(js.map((i) => i['iface.iscsi_ifacename'])).toEqual(['default', 'iser', 'if0']);
+    expect(js.map((i) => i['iface.iscsi_ifacename'])).toEqual(['if0', 'default', 'iser']);
     const show = await adm('-m', 'iface', '-I', 'if0');
     expect(show.stdout).toContain('iface.iscsi_ifacename = if0\n');
     expect(show.stdout).toContain('iface.ipaddress = 127.0.0.1\n');

@@ -22,7 +22,7 @@ import {
   type AdmOptions,
 } from './common.js';
 import { loginNodes } from './daemon.js';
-import { nodeJson, treeJson, treeLines } from './node.js';
+import { discoveryTreeLines, nodeJson, treeJson } from './node.js';
 
 const DISCOVERY_IDENTITY = IDENTITY_KEYS.discovery;
 
@@ -62,18 +62,42 @@ function printDiscovered(keys: readonly NodeKey[], opts: AdmOptions): void {
   else for (const k of keys) out(nodeLine(k));
 }
 
+/**
+ * The node records of each `-m discovery -P 1` section, as iscsiadm 2.1.8 finds them (usr/idbm.c
+ * idbm_print_discovered): by each record's node.discovery_type, and for SendTargets its node.discovery_address
+ * and port, not by the send_targets/ and static/ links (a tree written by config management has none).
+ */
+async function nodesByDiscovery(store: RecordStore): Promise<Array<{ key: NodeKey; type: string; address: string; port: number }>> {
+  const out: Array<{ key: NodeKey; type: string; address: string; port: number }> = [];
+  for (const key of await store.listNodes()) {
+    const rec = await store.getNode(key);
+    if (!rec) continue;
+    out.push({
+      key,
+      type: rec.get('node.discovery_type') || 'static',
+      address: rec.get('node.discovery_address') ?? '',
+      port: Number(rec.get('node.discovery_port') || 0),
+    });
+  }
+  return out;
+}
+
 async function listDiscovery(store: RecordStore, opts: AdmOptions): Promise<void> {
   const portals = await store.listDiscovery();
   if (opts.print !== undefined && opts.print >= 1) {
-    const st: { portal: PortalKey; nodes: NodeKey[] }[] = [];
-    for (const p of portals) st.push({ portal: p, nodes: await store.discoveryNodes(p) });
-    const statics = await store.staticNodes();
+    const nodes = await nodesByDiscovery(store);
+    const of = (type: string, p?: PortalKey) =>
+      nodes.filter((n) => n.type === type && (!p || (n.address === p.address && n.port === p.port))).map((n) => n.key);
+    const st = portals.map((p) => ({ portal: p, nodes: of('send_targets', p) }));
+    const isns = of('isns');
+    const statics = of('static');
+    const fw = of('fw');
     if (opts.json) {
       printJson({
         sendtargets: st.map((s) => ({ address: s.portal.address, port: s.portal.port, targets: treeJson(s.nodes) })),
-        isns: [],
+        isns: treeJson(isns),
         static: treeJson(statics),
-        firmware: [],
+        firmware: treeJson(fw),
       });
       return;
     }
@@ -81,17 +105,20 @@ async function listDiscovery(store: RecordStore, opts: AdmOptions): Promise<void
     if (st.length === 0) out('No targets found.');
     for (const s of st) {
       out(`DiscoveryAddress: ${s.portal.address},${s.portal.port}`);
-      for (const l of treeLines(s.nodes)) out(l);
+      for (const l of discoveryTreeLines(s.nodes)) out(l);
     }
-    out('iSNS:');
-    out('No targets found.');
-    out('STATIC:');
-    if (statics.length === 0) out('No targets found.');
-    for (const l of treeLines(statics)) out(l);
-    out('FIRMWARE:');
-    out('No targets found.');
+    // No iSNS server records (we do not do iSNS): iscsiadm then lists the isns-discovered records themselves.
+    for (const [title, keys] of [
+      ['iSNS:', isns],
+      ['STATIC:', statics],
+      ['FIRMWARE:', fw],
+    ] as const) {
+      out(title);
+      if (keys.length === 0) out('No targets found.');
+      for (const l of discoveryTreeLines(keys)) out(l);
+    }
     // iscsiadm 2.1.8: the sections are printed, and nothing in any of them is NO_OBJS_FOUND (21).
-    if (st.length === 0 && statics.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND);
+    if (st.length + isns.length + statics.length + fw.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND);
     return;
   }
   if (portals.length === 0) throw noRecords();

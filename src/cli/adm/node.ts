@@ -44,18 +44,37 @@ export function nodeMatchOf(f: NodeFilter): NodeMatch {
 
 export const nodeJson = (k: NodeKey) => ({ target: k.target, address: k.address, port: k.port, tpgt: k.tpgt, iface: k.iface });
 
-/** `-P 1` tree: `Target:`, tab `Portal:`, two tabs `Iface Name:`. */
+/**
+ * `-m node -P 1` (iscsiadm.c print_nodes_tree): `Target:` when the target changes, then a tab `Portal:` and two
+ * tabs `Iface Name:` for every record, the Portal line repeated for each iface of a portal.
+ */
 export function treeLines(keys: readonly NodeKey[]): string[] {
   const lines: string[] = [];
-  const targets = [...new Set(keys.map((k) => k.target))];
-  for (const t of targets) {
-    lines.push(`Target: ${t}`);
-    const mine = keys.filter((k) => k.target === t);
-    const portals = [...new Set(mine.map((k) => `${hostPort(k.address, k.port)},${k.tpgt}`))];
-    for (const p of portals) {
-      lines.push(`\tPortal: ${p}`);
-      for (const k of mine) if (`${hostPort(k.address, k.port)},${k.tpgt}` === p) lines.push(`\t\tIface Name: ${k.iface}`);
+  let last: NodeKey | undefined;
+  for (const k of keys) {
+    if (last?.target !== k.target) lines.push(`Target: ${k.target}`);
+    lines.push(`\tPortal: ${hostPort(k.address, k.port)},${k.tpgt}`, `\t\tIface Name: ${k.iface}`);
+    last = k;
+  }
+  return lines;
+}
+
+/**
+ * The records of a `-m discovery -P 1` section (usr/idbm.c idbm_print_node_tree): `Target:` when the target
+ * changes, `Portal:` when the address or port changes from the record before, `Iface Name:` for each.
+ */
+export function discoveryTreeLines(keys: readonly NodeKey[]): string[] {
+  const lines: string[] = [];
+  let last: NodeKey | undefined;
+  for (const k of keys) {
+    if (last?.target !== k.target) {
+      lines.push(`Target: ${k.target}`);
+      last = undefined;
     }
+    if (last === undefined || last.address !== k.address || last.port !== k.port)
+      lines.push(`\tPortal: ${hostPort(k.address, k.port)},${k.tpgt}`);
+    lines.push(`\t\tIface Name: ${k.iface}`);
+    last = k;
   }
   return lines;
 }
