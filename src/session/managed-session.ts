@@ -42,6 +42,7 @@ import { Sweep, systemClock, type Clock } from './clock.js';
 import { TickClock } from './tick-clock.js';
 import { randomIsid } from './identity.js';
 import type { Session, TaskHandle } from './session.js';
+import type { TaskSink } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 
 export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' | 'tsih' | 'loginTimeoutMs' | 'signal' | 'logoutOnRequest'> {
@@ -91,23 +92,45 @@ const sharedClock = new TickClock(100, systemClock.now);
  */
 const LIFE_EVERY_MS = 100;
 
-interface Command {
-  req: ScsiCommandRequest;
-  resolve(r: ScsiResult): void;
-  reject(e: Error): void;
-  retries: number;
-  handle: TaskHandle;
+/**
+ * One command through the gate, from execute() until its caller's promise settles (re-issues included). It is
+ * the TaskSink of each issue too: Session calls done/fail on it directly, so an issue costs no promise and no
+ * closures. A failure is handed on in a microtask, as a rejected promise was: Session fails every task of a
+ * dropped connection before it reports the drop, and a re-issue must meet the gate that report moves.
+ */
+class Command implements TaskSink {
+  retries = 0;
+  readonly handle: TaskHandle;
   /** When the command timeout of its current issue expires (clock time); see ManagedSession.timingHead. */
-  deadline: number;
+  deadline = 0;
   /** Neighbours in the session's list of commands whose timeout runs (undefined at the ends or when not in it). */
-  prev: Command | undefined;
-  next: Command | undefined;
-  timing: boolean;
-  timedOut: boolean;
+  prev: Command | undefined = undefined;
+  next: Command | undefined = undefined;
+  timing = false;
+  timedOut = false;
   /** Times the command timeout expired on it, over all its issues. */
-  timeouts: number;
+  timeouts = 0;
   /** Clock time of its first issue. */
-  firstSentAt?: number;
+  firstSentAt: number | undefined = undefined;
+
+  constructor(
+    readonly owner: ManagedSession,
+    readonly req: ScsiCommandRequest,
+    readonly resolve: (r: ScsiResult) => void,
+    readonly reject: (e: Error) => void,
+  ) {
+    this.handle = { itt: RESERVED_TAG, lun: req.lun };
+  }
+
+  done(result: ScsiResult): void {
+    // A timed-out command tells the machine (task.done); that event goes out of the PDU handler, as before.
+    if (this.timedOut) queueMicrotask(() => this.owner.completed(this, result));
+    else this.owner.completed(this, result);
+  }
+
+  fail(err: Error): void {
+    queueMicrotask(() => this.owner.failed(this, err));
+  }
 }
 
 /**
@@ -267,21 +290,7 @@ export class ManagedSession {
 
   /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
-    return new Promise<ScsiResult>((resolve, reject) => {
-      this.dispatch({
-        req,
-        resolve,
-        reject,
-        retries: 0,
-        handle: { itt: RESERVED_TAG, lun: req.lun },
-        deadline: 0,
-        prev: undefined,
-        next: undefined,
-        timing: false,
-        timedOut: false,
-        timeouts: 0,
-      });
-    });
+    return new Promise<ScsiResult>((resolve, reject) => this.dispatch(new Command(this, req, resolve, reject)));
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -305,23 +314,26 @@ export class ManagedSession {
       this.startTiming(cmd);
       this.deadlines.arm(cmd.deadline);
     }
-    session.execute(cmd.req, cmd.handle).then(
-      (res) => {
-        this.settle(cmd);
-        cmd.resolve(res);
-      },
-      (err: Error) => {
-        this.settle(cmd);
-        // Connection failure, or the target let go of it after a TMF: the command did not complete,
-        // so it is safe to issue again (ERL 0 reinstatement clears the old session's tasks).
-        const again = (err instanceof TransportError || err instanceof TaskAbortedError) && !isLogout(err) && !this.opts.failFast;
-        if (again && cmd.timeouts > 0 && (cmd.retries >= this.maxRetries || this.ranOutOfTime(cmd))) cmd.reject(this.gaveUp(cmd, err));
-        else if (again && cmd.retries < this.maxRetries) {
-          cmd.retries++;
-          this.dispatch(cmd);
-        } else cmd.reject(err);
-      },
-    );
+    session.submit(cmd.req, cmd, cmd.handle);
+  }
+
+  /** Command.done: the target completed the command (whatever its SCSI status). */
+  completed(cmd: Command, res: ScsiResult): void {
+    this.settle(cmd);
+    cmd.resolve(res);
+  }
+
+  /** Command.fail: the issue ended without a completion. */
+  failed(cmd: Command, err: Error): void {
+    this.settle(cmd);
+    // Connection failure, or the target let go of it after a TMF: the command did not complete,
+    // so it is safe to issue again (ERL 0 reinstatement clears the old session's tasks).
+    const again = (err instanceof TransportError || err instanceof TaskAbortedError) && !isLogout(err) && !this.opts.failFast;
+    if (again && cmd.timeouts > 0 && (cmd.retries >= this.maxRetries || this.ranOutOfTime(cmd))) cmd.reject(this.gaveUp(cmd, err));
+    else if (again && cmd.retries < this.maxRetries) {
+      cmd.retries++;
+      this.dispatch(cmd);
+    } else cmd.reject(err);
   }
 
   /**

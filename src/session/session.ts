@@ -33,7 +33,7 @@ import type {
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { Connection, ConnectionStats } from './connection.js';
-import type { Task } from './task.js';
+import type { Task, TaskSink } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 import { systemClock, type Clock } from './clock.js';
 
@@ -168,33 +168,38 @@ export class Session {
    * CHECK CONDITION into a typed error); rejects with TransportError when the connection fails under it.
    */
   execute(req: ScsiCommandRequest, handle?: TaskHandle): Promise<ScsiResult> {
-    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise<ScsiResult>((resolve, reject) => this.submit(req, { done: resolve, fail: reject }, handle));
+  }
+
+  /**
+   * execute() without the promise: the outcome goes to `sink`, synchronously from the PDU that completes the
+   * task or the failure that ends it (a request refused here fails at once, before submit returns).
+   */
+  submit(req: ScsiCommandRequest, sink: TaskSink, handle?: TaskHandle): void {
+    if (this.closedWith) return sink.fail(this.closedWith);
     const dataIn = req.dataIn ?? 0;
     const dataOut = req.dataOut?.length ?? 0;
-    if (dataIn > 0 && dataOut > 0) return Promise.reject(new RangeError('bidirectional commands are not supported'));
+    if (dataIn > 0 && dataOut > 0) return sink.fail(new RangeError('bidirectional commands are not supported'));
     if (req.readInto && req.readInto.length < dataIn)
-      return Promise.reject(new RangeError(`readInto holds ${req.readInto.length} bytes, the command reads ${dataIn}`));
-    return new Promise<ScsiResult>((resolve, reject) => {
-      const task: Task = {
-        itt: this.allocItt(),
-        cmdSN: 0,
-        req,
-        resolve,
-        reject,
-        dest: req.readInto,
-        inBytes: 0,
-        inEnd: 0,
-        expDataSN: 0,
-        outSent: 0,
-      };
-      this.tasks.set(task.itt, task);
-      if (handle) {
-        handle.itt = task.itt;
-        handle.lun = req.lun;
-      }
-      if (this.canIssue()) this.issue(task);
-      else this.pending.push(task);
-    });
+      return sink.fail(new RangeError(`readInto holds ${req.readInto.length} bytes, the command reads ${dataIn}`));
+    const task: Task = {
+      itt: this.allocItt(),
+      cmdSN: 0,
+      req,
+      sink,
+      dest: req.readInto,
+      inBytes: 0,
+      inEnd: 0,
+      expDataSN: 0,
+      outSent: 0,
+    };
+    this.tasks.set(task.itt, task);
+    if (handle) {
+      handle.itt = task.itt;
+      handle.lun = req.lun;
+    }
+    if (this.canIssue()) this.issue(task);
+    else this.pending.push(task);
   }
 
   /** NOP-Out ping (§11.18) answered by a NOP-In; resolves with the round trip in ms. */
@@ -247,7 +252,7 @@ export class Session {
       if (wasPending >= 0) this.pending.splice(wasPending, 1);
       else this.forget(task);
       this.tasks.delete(task.itt);
-      task.reject(error);
+      task.sink.fail(error);
       n++;
     }
     this.drain();
@@ -545,7 +550,9 @@ export class Session {
     if (!task) return;
     if (pdu.response !== ScsiResponseCode.COMMAND_COMPLETED) {
       this.forget(task);
-      task.reject(new TransportError(`target failure (iSCSI response 0x${pdu.response.toString(16)}) for task 0x${task.itt.toString(16)}`));
+      task.sink.fail(
+        new TransportError(`target failure (iSCSI response 0x${pdu.response.toString(16)}) for task 0x${task.itt.toString(16)}`),
+      );
       return;
     }
     let sense: Buffer | undefined;
@@ -567,7 +574,7 @@ export class Session {
     this.forget(task);
     const want = task.req.dataIn ?? 0;
     if (want > 0 && task.dest) result.data = task.dest.subarray(0, task.inEnd);
-    task.resolve(result);
+    task.sink.done(result);
   }
 
   private onR2T(pdu: R2T): void {
@@ -626,7 +633,7 @@ export class Session {
     const task = this.tasks.get(itt);
     if (task) {
       this.forget(task);
-      task.reject(err);
+      task.sink.fail(err);
     }
     const w = this.waiters.get(itt);
     if (w) {
@@ -661,7 +668,7 @@ export class Session {
     this.tasks.clear();
     this.pending.length = 0;
     this.issued = 0;
-    for (const t of tasks) t.reject(err);
+    for (const t of tasks) t.sink.fail(err);
     for (const [, w] of this.waiters) {
       this.clock.clearTimeout(w.timer);
       w.reject(err);

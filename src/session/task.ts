@@ -5,8 +5,8 @@ export interface Task {
   itt: number;
   cmdSN: number;
   req: ScsiCommandRequest;
-  resolve(result: ScsiResult): void;
-  reject(err: Error): void;
+  /** Where the outcome goes: once, with the result or the error. */
+  sink: TaskSink;
   /** Where Data-In lands: the caller's readInto, or a buffer allocated at the first Data-In. */
   dest: Buffer | undefined;
   /** Bytes of Data-In received, and the end of the highest range written into dest. */
@@ -16,4 +16,14 @@ export interface Task {
   expDataSN: number;
   /** Bytes of write data sent (unsolicited + R2T-driven). */
   outSent: number;
+}
+
+/**
+ * Receives a task's outcome. Session.execute wraps a promise's resolve/reject in one; ManagedSession's command
+ * record is one itself, so a command costs no promise or closures between the session and its owner.
+ * Session calls it synchronously from the PDU that completes the task (or from the failure that ends it).
+ */
+export interface TaskSink {
+  done(result: ScsiResult): void;
+  fail(err: Error): void;
 }
