@@ -80,8 +80,11 @@ function isIllegalRequest(err: unknown): boolean {
 }
 
 /** Runs `fn` over `items` with at most `limit` running at once; rejects with the first error after all settle. */
-async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  if (items.length === 1) return fn(items[0]);
+async function runLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  if (items.length === 1) {
+    await fn(items[0]);
+    return;
+  }
   let next = 0;
   let firstError: unknown;
   let failed = false;
@@ -112,6 +115,9 @@ function largestPowerOf2AtMost(n: number): number {
   while (p * 2 <= n) p *= 2;
   return p;
 }
+
+/** For `.then`: drops a command's result where the caller wants Promise<void>. */
+const toVoid = (): void => {};
 
 export class ScsiBlockDevice implements BlockDevice {
   readonly info: BlockDeviceInfo;
@@ -252,48 +258,64 @@ export class ScsiBlockDevice implements BlockDevice {
     return new ScsiBlockDevice(exec, lun, facts, info, options);
   }
 
-  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
-    const { lba, blocks } = this.range('read', offset, length);
-    if (into !== undefined && into.length < length) throw new RangeError(`read: buffer of ${into.length} bytes for ${length}`);
+  /**
+   * Not async, like write(): a request of one command (every 4 KiB I/O) is that command's promise and one
+   * `.then`, without an async frame of its own; bad arguments still reject rather than throw.
+   */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    try {
+      this.check('read', offset, length);
+      if (into !== undefined && into.length < length) throw new RangeError(`read: buffer of ${into.length} bytes for ${length}`);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const out = into === undefined ? Buffer.allocUnsafe(length) : into.subarray(0, length);
     const bs = this.info.blockSize;
+    const lba = offset / bs;
+    const blocks = length / bs;
     const maxBlocks = this.info.maxTransfer / bs;
-    // One command (every 4 KiB I/O): no piece list, closure or extra promise on the per-I/O path.
-    if (blocks <= maxBlocks) await this.readPiece(lba, blocks, out);
-    else
-      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
-        this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)),
-      );
-    return out;
+    if (blocks <= maxBlocks) return this.readPiece(lba, blocks, out);
+    return runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
+      this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)),
+    ).then(() => out);
   }
 
-  /** READ of `blocks` blocks at `lba` into `slice` (exactly their size). */
-  private async readPiece(lba: number, blocks: number, slice: Buffer): Promise<void> {
-    const res = await this.run(readBlocks({ lba, blocks, blockSize: this.info.blockSize }), { readInto: slice });
-    // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
-    if (res.data.length !== slice.length)
-      throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
-    if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
+  /** READ of `blocks` blocks at `lba` into `slice` (exactly their size); resolves with `slice`. */
+  private readPiece(lba: number, blocks: number, slice: Buffer): Promise<Buffer> {
+    return this.run(readBlocks({ lba, blocks, blockSize: this.info.blockSize }), { readInto: slice }).then((res) => {
+      // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
+      if (res.data.length !== slice.length)
+        throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
+      if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
+      return slice;
+    });
   }
 
-  async write(offset: number, data: Buffer, fua: boolean): Promise<void> {
-    const { lba, blocks } = this.range('write', offset, data.length);
+  write(offset: number, data: Buffer, fua: boolean): Promise<void> {
+    try {
+      this.check('write', offset, data.length);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const bs = this.info.blockSize;
+    const lba = offset / bs;
+    const blocks = data.length / bs;
     // FUA on the WRITE when the LU honours it (MODE SENSE DPOFUA); otherwise a SYNCHRONIZE CACHE afterwards.
     const fuaBit = fua && this.info.canFua;
     const maxBlocks = this.info.maxTransfer / bs;
-    // As read(): one command without the piece list on the per-I/O path.
-    if (blocks <= maxBlocks) await this.writePiece(lba, blocks, data, fuaBit);
-    else
-      await runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
-        this.writePiece(p.lba, p.blocks, data.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), fuaBit),
-      );
-    if (fua && !fuaBit) await this.flush();
+    // As read(): one command, its promise and one `.then`, on the per-I/O path.
+    const written =
+      blocks <= maxBlocks
+        ? this.writePiece(lba, blocks, data, fuaBit)
+        : runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
+            this.writePiece(p.lba, p.blocks, data.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), fuaBit),
+          );
+    return fua && !fuaBit ? written.then(() => this.flush()) : written;
   }
 
   /** WRITE of `blocks` blocks at `lba` from `slice` (exactly their size). */
-  private async writePiece(lba: number, blocks: number, slice: Buffer, fua: boolean): Promise<void> {
-    await this.run(writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }), { dataOut: slice });
+  private writePiece(lba: number, blocks: number, slice: Buffer, fua: boolean): Promise<void> {
+    return this.run(writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }), { dataOut: slice }).then(toVoid);
   }
 
   async flush(): Promise<void> {
@@ -388,6 +410,12 @@ export class ScsiBlockDevice implements BlockDevice {
   }
 
   private range(what: string, offset: number, length: number): { lba: number; blocks: number } {
+    this.check(what, offset, length);
+    return { lba: offset / this.info.blockSize, blocks: length / this.info.blockSize };
+  }
+
+  /** Throws RangeError unless [offset, offset+length) is a non-empty, block-aligned range inside the LU. */
+  private check(what: string, offset: number, length: number): void {
     const bs = this.info.blockSize;
     if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`${what}: bad offset ${offset}`);
     if (!Number.isSafeInteger(length) || length <= 0)
@@ -397,6 +425,5 @@ export class ScsiBlockDevice implements BlockDevice {
     if (offset + length > this.info.size)
       throw new RangeError(`${what}: [${offset}, ${offset + length}) runs past the end of the LU (${this.info.size} bytes)`);
     if (length / bs > U32_MAX) throw new RangeError(`${what}: ${length / bs} blocks in one request`);
-    return { lba: offset / bs, blocks: length / bs };
   }
 }
