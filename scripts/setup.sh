@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 need=()
 for pair in tgtd:tgt tgtadm:tgt nats-server:nats-server nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio \
-  qemu-img:qemu-utils iscsi-perf:libiscsi-bin iscsi-ls:libiscsi-bin istgt:istgt strace:strace iscsiadm:open-iscsi; do
+  qemu-img:qemu-utils iscsi-perf:libiscsi-bin iscsi-ls:libiscsi-bin istgt:istgt strace:strace iscsiadm:open-iscsi \
+  systemd-analyze:systemd; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then need+=("$pkg"); fi
 done

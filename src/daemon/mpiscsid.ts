@@ -19,12 +19,13 @@ import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } f
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
 import { versionLine } from '../control/version.js';
+import { createLog, parseDebugLevel, type DaemonLog } from './log.js';
+import { checkStartDirs, StartDirError } from './start-checks.js';
 
 export const PROG = 'mpiscsid';
 
-function log(line: string): void {
-  process.stderr.write(`${new Date().toISOString()} ${PROG}: ${line}\n`);
-}
+/** The daemon's log (src/daemon/log.ts); main() sets its debug level from `-d N`. */
+let log: DaemonLog = createLog({ prog: PROG });
 
 export function buildProgram(): Command {
   return new Command(PROG)
@@ -33,6 +34,9 @@ export function buildProgram(): Command {
     .addOption(new Option('-c, --config <file>', 'configuration file (iscsid.conf style key = value)').env('MPISCSID_CONFIG'))
     .addOption(new Option('--db <dir>', 'node database (directory, or nats-kv://BUCKET)').env('MPISCSI_DB'))
     .option('--state-dir <dir>', 'runtime files (export sockets)')
+    .addOption(
+      new Option('-d, --debug <level>', 'debug log level 0..8 (like iscsid -d); 0: errors, warnings and events').argParser(parseDebugLevel),
+    )
     .addOption(new Option('--host-id <id>', 'host id in NATS subjects (mpiscsi.<id>.*)').env('MPISCSI_HOST_ID'))
     .addOption(new Option('--nats <urls>', 'NATS servers, comma-separated; "none" for no control plane').env('MPISCSI_NATS_URL'))
     .option('--nats-user <user>', 'NATS user (password from --nats-password-file or MPISCSI_NATS_PASSWORD)')
@@ -81,6 +85,7 @@ interface Flags {
   allowRemoteExports?: boolean;
   exportDir?: string;
   loginAutomatic?: boolean;
+  debug?: number;
 }
 
 /** Flags as configuration keys, so that flags and the file go through one validation. */
@@ -118,6 +123,8 @@ export interface RunningDaemon {
   control: Promise<RunningControlService | undefined>;
   reload(): Promise<void>;
   shutdown(): Promise<void>;
+  /** The control service is up on NATS. */
+  natsConnected(): boolean;
 }
 
 /**
@@ -127,10 +134,13 @@ export interface RunningDaemon {
  */
 export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
+  log.debug(1, `configuration: host id ${config.hostId}, db ${config.db}, state dir ${config.stateDir}, NATS ${config.nats.servers}`);
+  // An unusable --db or --state-dir is found now, with the reason, not at the first login or export.
+  checkStartDirs(config);
   // A nats-kv:// store gets a connection of its own, so that the records and the control plane fail apart.
   const opened = await openStore(config.db, {
     // One line per bad record file (path and line where the parser knows it); the file is skipped.
-    onBadRecord: (_path, err) => log(`skipping bad record ${err.message}`),
+    onBadRecord: (_path, err) => log.warn(`skipping bad record ${err.message}`),
     nats: () => connect(natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId} records`, maxReconnectAttempts: -1 })),
   });
   const store = opened.store;
@@ -164,12 +174,13 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   let stopping = false;
   const control = (async () => {
     if (config.nats.servers === 'none' || config.nats.servers === '') return undefined;
+    log(`waiting for NATS at ${config.nats.servers}`);
     nc = await connect(
       natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId}`, waitOnFirstConnect: true, maxReconnectAttempts: -1 }),
     );
     (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') log(`NATS connection lost; I/O goes on, reconnecting`);
+        if (s.type === 'disconnect') log.warn(`NATS connection lost; I/O goes on, reconnecting`);
         else if (s.type === 'reconnect') {
           log(`NATS reconnected`);
           host.republish();
@@ -180,23 +191,22 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
     service = await startControlService(nc, host, {
       hostId: config.hostId,
       tracer: telemetry.tracer,
-      onError: (err) => log(`control: ${err.message}`),
+      onError: (err) => log.error(`control: ${err.message}`),
     });
     log(`control service on NATS ${config.nats.servers} as mpiscsi.${config.hostId}.*`);
     return service;
   })();
-  control.catch((err) => log(`NATS: ${(err as Error).message}`));
+  control.catch((err) => log.error(`NATS: ${(err as Error).message}`));
+  // -d 3: every session, path and device event, as published on mpiscsi.<hostId>.events.*.
+  const stopEventLog = log.debugLevel >= 3 ? host.onEvent((e) => log.debug(3, `event ${e.kind} ${JSON.stringify(e.event)}`)) : () => {};
 
   const onAbort = () => void host.abandonLogins();
   signal?.addEventListener('abort', onAbort, { once: true });
   if (config.loginAutomatic && !signal?.aborted) {
     for (const r of await host.loginAutomatic()) {
       const where = nodeText(r.key);
-      log(
-        r.error === undefined
-          ? `Login to ${where} successful (sid ${r.sid}).`
-          : `Could not login to ${where}: ${(r.error as Error).message} (${exitCodeFor(r.error)})`,
-      );
+      if (r.error === undefined) log(`Login to ${where} successful (sid ${r.sid}).`);
+      else log.error(`Could not login to ${where}: ${(r.error as Error).message} (${exitCodeFor(r.error)})`);
     }
   }
   signal?.removeEventListener('abort', onAbort);
@@ -205,7 +215,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
     try {
       config = loadConfig(flags.config, overridesOf(flags));
     } catch (err) {
-      log(`reload: ${(err as Error).message}; keeping the running configuration`);
+      log.error(`reload: ${(err as Error).message}; keeping the running configuration`);
       return;
     }
     const mp = multipathConfigOf(config);
@@ -218,6 +228,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
 
   const shutdown = async () => {
     stopping = true;
+    stopEventLog();
     // Abandoned logins are answered while the control service still can; then it stops taking requests.
     await host.abandonLogins();
     await service?.stop().catch(() => {});
@@ -227,7 +238,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
     await nc?.drain().catch(() => {});
     await opened.close().catch(() => {});
   };
-  return { host, config, control, reload, shutdown };
+  return { host, config, control, reload, shutdown, natsConnected: () => service !== undefined };
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -236,8 +247,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     program.parse(argv);
     flags = program.opts<Flags>();
+    log = createLog({ prog: PROG, debugLevel: flags.debug ?? 0 });
   } catch (err) {
-    const e = err as { code?: string; exitCode?: number };
+    const e = err as { code?: string; exitCode?: number; message?: string };
+    // Commander printed its own errors; an argument parser's (-d 9) is printed here.
+    if (e.code === undefined) log.error(e.message ?? String(err));
     return e.code === 'commander.helpDisplayed' || e.exitCode === 0 ? ExitCode.SUCCESS : ExitCode.INVAL;
   }
   // Signals count from the start: one during the automatic logins abandons them, then the daemon stops.
@@ -253,7 +267,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     daemon = await startDaemon(flags, starting.signal);
   } catch (err) {
-    log((err as Error).message);
+    log.error((err as Error).message);
+    if (err instanceof StartDirError) return err.exitCode;
     if (err instanceof RecordError) return ExitCode.IDBM;
     return err instanceof ConfigError || err instanceof RangeError ? ExitCode.INVAL : ExitCode.GENERIC;
   }
@@ -270,14 +285,17 @@ export async function main(argv: string[]): Promise<number> {
           resolve(ExitCode.SUCCESS);
         },
         (err) => {
-          log(`shutdown: ${(err as Error).message}`);
+          log.error(`shutdown: ${(err as Error).message}`);
           resolve(ExitCode.GENERIC);
         },
       );
     };
     if (starting.signal.aborted) return shutdown(undefined);
     // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
-    log(`ready (host id ${running.config.hostId}, db ${running.config.db})`);
+    const nats = running.config.nats.servers;
+    const control =
+      nats === 'none' || nats === '' ? 'no control plane' : running.natsConnected() ? `NATS ${nats}` : `waiting for NATS at ${nats}`;
+    log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${control})`);
     process.on('SIGHUP', () => void running.reload());
     stop = shutdown;
   });
