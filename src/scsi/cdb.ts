@@ -79,6 +79,25 @@ const U16_MAX = 0xffff;
 const U32_MAX = 0xffff_ffff;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
 
+/**
+ * CDBs are cut from a shared zeroed slab (Node's Buffer pool does the same for allocUnsafe): a 10-byte
+ * Buffer.alloc per READ/WRITE was a typed array with its own store on every 4 KiB I/O. Each slice is handed
+ * out once and never written again by this module, so it stays the caller's and starts as zeroes.
+ */
+const CDB_SLAB_BYTES = 8192;
+let cdbSlab = Buffer.alloc(CDB_SLAB_BYTES);
+let cdbSlabUsed = 0;
+
+function cdbBuffer(length: number): Buffer {
+  if (cdbSlabUsed + length > CDB_SLAB_BYTES) {
+    cdbSlab = Buffer.alloc(CDB_SLAB_BYTES);
+    cdbSlabUsed = 0;
+  }
+  const cdb = cdbSlab.subarray(cdbSlabUsed, cdbSlabUsed + length);
+  cdbSlabUsed += length;
+  return cdb;
+}
+
 function command(cdb: Buffer, direction: DataDirection, transferLength: number, dataOut?: Buffer): ScsiCommand {
   return dataOut === undefined ? { cdb, direction, transferLength } : { cdb, direction, transferLength, dataOut };
 }
@@ -114,7 +133,7 @@ function dataBytes(cmd: string, blocks: number, blockSize: number): number {
 
 /** TEST UNIT READY (SPC-4): the path checker's command. */
 export function testUnitReady(): ScsiCommand {
-  return command(Buffer.alloc(6), 'none', 0);
+  return command(cdbBuffer(6), 'none', 0);
 }
 
 export interface RequestSenseOptions {
@@ -128,7 +147,7 @@ export interface RequestSenseOptions {
 export function requestSense(options: RequestSenseOptions = {}): ScsiCommand {
   const { allocationLength = 252, descriptorFormat = false } = options;
   checkInteger('REQUEST SENSE', 'allocation length', allocationLength, 0, 0xff);
-  const cdb = Buffer.alloc(6);
+  const cdb = cdbBuffer(6);
   cdb[0] = ScsiOpcode.REQUEST_SENSE;
   cdb[1] = descriptorFormat ? 0x01 : 0;
   cdb[4] = allocationLength;
@@ -149,7 +168,7 @@ export interface InquiryOptions {
 export function inquiry(options: InquiryOptions = {}): ScsiCommand {
   const { page, allocationLength = 255 } = options;
   checkInteger('INQUIRY', 'allocation length', allocationLength, 0, U16_MAX);
-  const cdb = Buffer.alloc(6);
+  const cdb = cdbBuffer(6);
   cdb[0] = ScsiOpcode.INQUIRY;
   if (page !== undefined) {
     cdb[1] = 0x01; // EVPD
@@ -161,7 +180,7 @@ export function inquiry(options: InquiryOptions = {}): ScsiCommand {
 
 /** READ CAPACITY(10) (SBC-3): 8 bytes of parameter data. */
 export function readCapacity10(): ScsiCommand {
-  const cdb = Buffer.alloc(10);
+  const cdb = cdbBuffer(10);
   cdb[0] = ScsiOpcode.READ_CAPACITY_10;
   return command(cdb, 'read', 8);
 }
@@ -170,7 +189,7 @@ export function readCapacity10(): ScsiCommand {
 export function readCapacity16(options: { allocationLength?: number } = {}): ScsiCommand {
   const { allocationLength = 32 } = options;
   checkInteger('READ CAPACITY(16)', 'allocation length', allocationLength, 0, U32_MAX);
-  const cdb = Buffer.alloc(16);
+  const cdb = cdbBuffer(16);
   cdb[0] = ScsiOpcode.SERVICE_ACTION_IN_16;
   cdb[1] = ServiceAction.READ_CAPACITY_16;
   cdb.writeUInt32BE(allocationLength, 10);
@@ -196,7 +215,7 @@ export interface ReportLunsOptions {
 export function reportLuns(options: ReportLunsOptions = {}): ScsiCommand {
   const { selectReport = SelectReport.ALL, allocationLength = 4096 } = options;
   checkInteger('REPORT LUNS', 'allocation length', allocationLength, 16, U32_MAX);
-  const cdb = Buffer.alloc(12);
+  const cdb = cdbBuffer(12);
   cdb[0] = ScsiOpcode.REPORT_LUNS;
   cdb[2] = checkInteger('REPORT LUNS', 'select report', selectReport, 0, 0xff);
   cdb.writeUInt32BE(allocationLength, 6);
@@ -217,10 +236,11 @@ export interface ReadWriteOptions {
 }
 
 function readWrite10(cmd: string, opcode: number, direction: 'read' | 'write', o: ReadWriteOptions): ScsiCommand {
-  const lba = checkLba(cmd, o.lba, 32);
+  // A number LBA in range is written as it is (no BigInt per I/O); others go through checkLba's checks.
+  const lba = typeof o.lba === 'number' && Number.isSafeInteger(o.lba) && o.lba >= 0 && o.lba <= U32_MAX ? o.lba : checkLba(cmd, o.lba, 32);
   checkInteger(cmd, 'transfer length', o.blocks, 0, U16_MAX);
   const transferLength = dataBytes(cmd, o.blocks, o.blockSize);
-  const cdb = Buffer.alloc(10);
+  const cdb = cdbBuffer(10);
   cdb[0] = opcode;
   cdb[1] = flags(o);
   cdb.writeUInt32BE(Number(lba), 2);
@@ -232,7 +252,7 @@ function readWrite16(cmd: string, opcode: number, direction: 'read' | 'write', o
   const lba = checkLba(cmd, o.lba, 64);
   checkInteger(cmd, 'transfer length', o.blocks, 0, U32_MAX);
   const transferLength = dataBytes(cmd, o.blocks, o.blockSize);
-  const cdb = Buffer.alloc(16);
+  const cdb = cdbBuffer(16);
   cdb[0] = opcode;
   cdb[1] = flags(o);
   cdb.writeBigUInt64BE(lba, 2);
@@ -271,10 +291,10 @@ export function write16(options: ReadWriteOptions): ScsiCommand {
  */
 export function fitsCdb10(lba: Lba, blocks: number): boolean {
   if (!Number.isInteger(blocks) || blocks < 0 || blocks > U16_MAX) return false;
-  if (typeof lba === 'number' && !Number.isSafeInteger(lba)) return false;
-  const first = BigInt(lba);
-  const last = first + BigInt(Math.max(blocks, 1)) - 1n;
-  return first >= 0n && last <= BigInt(U32_MAX);
+  // A number LBA is compared as a number (exact below 2^53): no BigInt per I/O.
+  if (typeof lba === 'number') return Number.isSafeInteger(lba) && lba >= 0 && lba + Math.max(blocks, 1) - 1 <= U32_MAX;
+  const last = lba + BigInt(Math.max(blocks, 1)) - 1n;
+  return lba >= 0n && last <= BigInt(U32_MAX);
 }
 
 /** READ(10) when it fits (`fitsCdb10`), else READ(16). */
@@ -301,7 +321,7 @@ export function synchronizeCache10(options: SynchronizeCacheOptions = {}): ScsiC
   const cmd = 'SYNCHRONIZE CACHE(10)';
   const { lba = 0, blocks = 0, immed = false } = options;
   const start = checkLba(cmd, lba, 32);
-  const cdb = Buffer.alloc(10);
+  const cdb = cdbBuffer(10);
   cdb[0] = ScsiOpcode.SYNCHRONIZE_CACHE_10;
   cdb[1] = immed ? 0x02 : 0;
   cdb.writeUInt32BE(Number(start), 2);
@@ -314,7 +334,7 @@ export function synchronizeCache16(options: SynchronizeCacheOptions = {}): ScsiC
   const cmd = 'SYNCHRONIZE CACHE(16)';
   const { lba = 0, blocks = 0, immed = false } = options;
   const start = checkLba(cmd, lba, 64);
-  const cdb = Buffer.alloc(16);
+  const cdb = cdbBuffer(16);
   cdb[0] = ScsiOpcode.SYNCHRONIZE_CACHE_16;
   cdb[1] = immed ? 0x02 : 0;
   cdb.writeBigUInt64BE(start, 2);
@@ -389,7 +409,7 @@ export interface UnmapOptions {
 /** UNMAP (SBC-3): the CDB together with its parameter list as `dataOut`. */
 export function unmap(ranges: readonly UnmapRange[], options: UnmapOptions = {}): ScsiCommand {
   const list = encodeUnmapParameterList(ranges);
-  const cdb = Buffer.alloc(10);
+  const cdb = cdbBuffer(10);
   cdb[0] = ScsiOpcode.UNMAP;
   cdb[1] = options.anchor ? 0x01 : 0;
   cdb.writeUInt16BE(list.length, 7);
@@ -417,7 +437,7 @@ export function writeSame16(options: WriteSame16Options): ScsiCommand {
   const cmd = 'WRITE SAME(16)';
   const lba = checkLba(cmd, options.lba, 64);
   checkInteger(cmd, 'number of blocks', options.blocks, 0, U32_MAX);
-  const cdb = Buffer.alloc(16);
+  const cdb = cdbBuffer(16);
   cdb[0] = ScsiOpcode.WRITE_SAME_16;
   cdb[1] = (options.anchor ? 0x10 : 0) | (options.unmap ? 0x08 : 0) | (options.ndob ? 0x01 : 0);
   cdb.writeBigUInt64BE(lba, 2);
@@ -430,7 +450,7 @@ export function writeSame16(options: WriteSame16Options): ScsiCommand {
 export function preFetch16(options: { lba: Lba; blocks: number; immed?: boolean }): ScsiCommand {
   const cmd = 'PRE-FETCH(16)';
   const lba = checkLba(cmd, options.lba, 64);
-  const cdb = Buffer.alloc(16);
+  const cdb = cdbBuffer(16);
   cdb[0] = ScsiOpcode.PRE_FETCH_16;
   cdb[1] = options.immed ? 0x02 : 0;
   cdb.writeBigUInt64BE(lba, 2);
@@ -471,7 +491,7 @@ export function modeSense6(options: ModeSenseOptions = {}): ScsiCommand {
   const cmd = 'MODE SENSE(6)';
   const { allocationLength = 255 } = options;
   checkInteger(cmd, 'allocation length', allocationLength, 0, 0xff);
-  const cdb = Buffer.alloc(6);
+  const cdb = cdbBuffer(6);
   cdb[0] = ScsiOpcode.MODE_SENSE_6;
   cdb[1] = options.disableBlockDescriptors ? 0x08 : 0;
   [cdb[2], cdb[3]] = modeSensePageBytes(cmd, options);
@@ -484,7 +504,7 @@ export function modeSense10(options: ModeSenseOptions & { longLba?: boolean } = 
   const cmd = 'MODE SENSE(10)';
   const { allocationLength = 512 } = options;
   checkInteger(cmd, 'allocation length', allocationLength, 0, U16_MAX);
-  const cdb = Buffer.alloc(10);
+  const cdb = cdbBuffer(10);
   cdb[0] = ScsiOpcode.MODE_SENSE_10;
   cdb[1] = (options.longLba ? 0x10 : 0) | (options.disableBlockDescriptors ? 0x08 : 0);
   [cdb[2], cdb[3]] = modeSensePageBytes(cmd, options);
@@ -503,7 +523,7 @@ export interface ReportTargetPortGroupsOptions {
 export function reportTargetPortGroups(options: ReportTargetPortGroupsOptions = {}): ScsiCommand {
   const { allocationLength = 4096, extended = false } = options;
   checkInteger('REPORT TARGET PORT GROUPS', 'allocation length', allocationLength, 0, U32_MAX);
-  const cdb = Buffer.alloc(12);
+  const cdb = cdbBuffer(12);
   cdb[0] = ScsiOpcode.MAINTENANCE_IN;
   cdb[1] = (extended ? 0x20 : 0) | ServiceAction.REPORT_TARGET_PORT_GROUPS;
   cdb.writeUInt32BE(allocationLength, 6);
