@@ -1,6 +1,6 @@
 /** `mpiscsiadm -m discovery|discoverydb`: SendTargets discovery and discovery records. */
 import type { PortalKey, RecordStore } from '../../db/store.js';
-import { DISCOVERY_SCHEMA, defaultDiscoveryRecord, type NodeKey } from '../../db/node-record.js';
+import { BUILTIN_IFACES, DISCOVERY_SCHEMA, defaultDiscoveryRecord, type NodeKey } from '../../db/node-record.js';
 import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
 import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
@@ -43,18 +43,34 @@ function discoveryFailure(address: string, err: unknown): AdmError {
   return new AdmError(exitCodeFor(err), `Could not perform SendTargets discovery: ${what}`);
 }
 
-/** SendTargets against one portal; stores the records unless nonpersistent; returns the node keys found. */
+/**
+ * The ifaces a discovery binds: the one named with -I, else every iface stored in ifaces/ (iscsiadm's
+ * discovery without -I binds each of them), else `default` when none is stored.
+ */
+export async function discoveryIfaces(store: Pick<RecordStore, 'listIfaces'>, named: string | undefined): Promise<string[]> {
+  if (named !== undefined) return [named];
+  const stored = (await store.listIfaces()).filter((n) => !BUILTIN_IFACES.has(n));
+  return stored.length > 0 ? stored : ['default'];
+}
+
+/** SendTargets against one portal through each iface; stores the records unless nonpersistent; returns the node keys found. */
 async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
-  try {
-    return await discoverAndStore(store, p, {
-      iface: opts.interface ?? 'default',
-      nonpersistent: !persist,
-      onSkip: (s) => process.stderr.write(`iscsiadm: ${p.address}:${p.port}: ${describeSkipped(s)}\n`),
-    });
-  } catch (err) {
-    if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
-    throw discoveryFailure(p.address, err);
+  const found: NodeKey[] = [];
+  for (const iface of await discoveryIfaces(store, opts.interface)) {
+    try {
+      found.push(
+        ...(await discoverAndStore(store, p, {
+          iface,
+          nonpersistent: !persist,
+          onSkip: (s) => process.stderr.write(`iscsiadm: ${p.address}:${p.port}: ${describeSkipped(s)}\n`),
+        })),
+      );
+    } catch (err) {
+      if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
+      throw discoveryFailure(p.address, err);
+    }
   }
+  return found;
 }
 
 function printDiscovered(keys: readonly NodeKey[], opts: AdmOptions): void {
