@@ -160,7 +160,7 @@ export function natsConnectionOptions(settings: NatsSettings = {}, env: NodeJS.P
 }
 
 /** nats://user:pass@host -> nats://***@host. */
-function redactUrl(url: string): string {
+export function redactUrl(url: string): string {
   return url.replace(/\/\/[^/@]*@/, '//***@');
 }
 

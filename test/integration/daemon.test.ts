@@ -105,6 +105,24 @@ describe('mpiscsid with mpiscsiadm', () => {
     expect(p3).toContain('\t\tNegotiated iSCSI params:');
     expect(p3).toContain('\t\tRecovery Timeout: 120');
     expect(p3.some((l) => /Attached multipath device mpath[a-z]+/.test(l))).toBe(true);
+    // iscsiadm 2.1.8's lines (usr/session_info.c, usr/iface.c iface_print): the iface after Initiatorname, the
+    // password ******** without -S even with no CHAP, and the LU as `Attached scsi disk NAME  State: running`
+    // naming the device we serve, our multipath line after it.
+    const init = p3.findIndex((l) => l.startsWith('\t\tIface Initiatorname: '));
+    expect(p3.slice(init + 1, init + 4)).toEqual([
+      '\t\tIface IPaddress: <empty>',
+      '\t\tIface HWaddress: <empty>',
+      '\t\tIface Netdev: <empty>',
+    ]);
+    expect(p3).toContain('\t\tpassword: ********');
+    expect(p3).toContain('\t\tpassword_in: ********');
+    const disk = p3.findIndex((l) => /^\t\t\tAttached scsi disk mpath[a-z]+\t\tState: running$/.test(l));
+    expect(disk, p3.join('\n')).toBeGreaterThan(0);
+    expect(p3[disk + 1]).toMatch(/^\t\t\tAttached multipath device mpath[a-z]+\t\tState: active$/);
+    // Two sessions of one target: one Target line (session_info_print_tree), as iscsiadm.
+    const p1 = lines((await adm('-m', 'session', '-P', '1')).stdout);
+    expect(p1.filter((l) => l.startsWith('Target: '))).toEqual([`Target: ${T0} (non-flash)`]);
+    expect(p1.filter((l) => l.startsWith('\tCurrent Portal: '))).toHaveLength(2);
 
     const stats = await adm('-m', 'session', '-r', sid, '-s');
     expect(stats.code).toBe(0);
@@ -154,6 +172,12 @@ describe('mpiscsid with mpiscsiadm', () => {
     } finally {
       await startup('manual');
     }
+  });
+
+  it('NATS up but no mpiscsid for the host id: exit 20 naming the host id and the NATS URL', async () => {
+    const r = await runCli('mpiscsiadm', ['--db', db, '-m', 'session'], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: 'otherhost' });
+    expect(r.code).toBe(20);
+    expect(r.stderr).toBe(`mpiscsiadm: can not connect to iSCSI daemon: no mpiscsid answers for host id otherhost on NATS ${nats.url}\n`);
   });
 
   it('node.update through the daemon refuses a timer value a login would refuse (exit 7, record unchanged) and takes 0.5 s', async () => {
@@ -230,6 +254,8 @@ describe('mpiscsid with mpiscsiadm', () => {
     );
     const shown = await adm('-m', 'session', '-r', String(sid), '-P', '2', '-S');
     expect(shown.stdout).toContain(`\t\tpassword: ${CHAP.secret}\n`);
+    // iscsiadm 2.1.8 labels the incoming secret "password:" under -S (usr/session_info.c).
+    expect(shown.stdout).toContain(`\t\tusername_in: ${CHAP.userIn}\n\t\tpassword: ${CHAP.secretIn}\n`);
     const json = JSON.stringify(await client.call('sessionList', {}));
     expect(json).not.toContain(CHAP.secret);
     expect(json).not.toContain(CHAP.secretIn);

@@ -337,7 +337,7 @@ describe('mpiscsiadm -m node (offline)', () => {
     const login = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-l');
     expect(login.code).toBe(20);
     expect(lines(login.stderr)).toEqual([
-      'mpiscsiadm: can not connect to iSCSI daemon (mpiscsid is not running)!',
+      `mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${noDaemon} (connection refused)`,
       `mpiscsiadm: Could not login to [iface: default, target: ${T0}, portal: 127.0.0.1,3260].`,
       'mpiscsiadm: initiator reported error (20 - could not connect to iscsid)',
       'mpiscsiadm: Could not log into all portals',
@@ -347,7 +347,8 @@ describe('mpiscsiadm -m node (offline)', () => {
     expect((await adm('-m', 'node', '-U', 'all')).code).toBe(20);
     const sess = await adm('-m', 'session');
     expect(sess.code).toBe(20);
-    expect(sess.stderr).toBe('mpiscsiadm: can not connect to iSCSI daemon (mpiscsid is not running)!\n');
+    // Says what failed (it said "mpiscsid is not running" when only NATS was down): the NATS URL tried.
+    expect(sess.stderr).toBe(`mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${noDaemon} (connection refused)\n`);
     expect((await adm('-m', 'session', '-P', '3')).code).toBe(20);
   });
 

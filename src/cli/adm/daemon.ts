@@ -4,6 +4,7 @@
  * be reached is ISCSID_NOTCONN (20), as iscsiadm without iscsid.
  */
 import type { NodeKey } from '../../db/node-record.js';
+import { MASK } from '../../db/record-ops.js';
 import { ExitCode, exitCodeText } from '../../control/exit-codes.js';
 import { ControlClient } from '../../control/client.js';
 import { DAEMON_NOT_CONNECTED } from '../../control/errors.js';
@@ -15,7 +16,7 @@ import {
   type NodeKeyMsg,
   type SessionInfo,
 } from '../../control/host.js';
-import { natsConnectionOptions } from '../../control/nats-options.js';
+import { natsConnectionOptions, parseServers, redactUrl } from '../../control/nats-options.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';
 
@@ -40,6 +41,20 @@ export function admNatsOptions(opts: AdmOptions) {
   });
 }
 
+/**
+ * Exit 20 (ISCSID_NOTCONN) as iscsiadm without iscsid, saying which part is missing: no NATS server at the URLs
+ * tried, or NATS up and no mpiscsid answering for the host id (stopped, or started with another --host-id).
+ */
+function unreachable(opts: AdmOptions, stage: 'nats' | 'daemon', err: unknown): AdmError {
+  const urls = parseServers(opts.nats).map(redactUrl).join(', ');
+  if (stage === 'nats') {
+    const why = (err as ControlError).lines?.[0]?.replace(/^NATS: /, '') ?? '';
+    return new AdmError(ExitCode.ISCSID_NOTCONN, `can not connect to iSCSI daemon: no NATS server at ${urls}${why ? ` (${why})` : ''}`);
+  }
+  const host = opts.hostId ?? defaultHostId();
+  return new AdmError(ExitCode.ISCSID_NOTCONN, `can not connect to iSCSI daemon: no mpiscsid answers for host id ${host} on NATS ${urls}`);
+}
+
 async function daemon(opts: AdmOptions): Promise<ControlClient> {
   try {
     return await ControlClient.connect(admNatsOptions(opts), {
@@ -47,14 +62,15 @@ async function daemon(opts: AdmOptions): Promise<ControlClient> {
       timeoutMs: (opts.timeout ?? 120) * 1000,
     });
   } catch (err) {
-    throw asAdm(err);
+    if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) throw unreachable(opts, 'nats', err);
+    throw asAdm(opts, err);
   }
 }
 
-function asAdm(err: unknown): AdmError {
+function asAdm(opts: AdmOptions, err: unknown): AdmError {
   if (err instanceof AdmError) return err;
-  // Unreachable: iscsiadm's one line (the NATS detail stays out of scripts' way).
-  if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) return daemonError();
+  // Connected to NATS, but no reply: no daemon on this host id (no responders, or the request timed out).
+  if (err instanceof ControlError && err.code === ExitCode.ISCSID_NOTCONN) return unreachable(opts, 'daemon', err);
   if (err instanceof ControlError) return new AdmError(err.code, err.message, ...err.lines);
   return new AdmError(ExitCode.GENERIC, (err as Error).message);
 }
@@ -64,7 +80,7 @@ export async function withDaemon<T>(opts: AdmOptions, fn: (c: ControlClient) => 
   try {
     return await fn(c);
   } catch (err) {
-    throw asAdm(err);
+    throw asAdm(opts, err);
   } finally {
     await c.close().catch(() => {});
   }
@@ -132,7 +148,7 @@ export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Pr
   await attempt.catch((err: unknown) => {
     if (!(err instanceof AdmError) || err.status !== ExitCode.ISCSID_NOTCONN || err.lines.length !== 1) throw err;
     // As iscsiadm without iscsid: each node reported, then the summary.
-    warn(DAEMON_UNREACHABLE);
+    warn(err.lines[0]!);
     for (const k of keys) {
       warn(`Could not login to ${where(keyMsg(k))}.`);
       warn(`initiator reported error (${ExitCode.ISCSID_NOTCONN} - ${exitCodeText(ExitCode.ISCSID_NOTCONN)})`);
@@ -208,16 +224,33 @@ const portalLine = (s: SessionInfo): string => `${hostPort(s.currentPortal.addre
 const empty = (v: string | undefined): string => (v ? v : '<empty>');
 const yesNo = (b: boolean): string => (b ? 'Yes' : 'No');
 
-/** `-P 1..3` lines of one session (open-iscsi's session_info print levels). */
-export function sessionLines(s: SessionInfo, level: number): string[] {
+/** Linux's SCSI device state for a path state (what iscsiadm -P 3 reads from sysfs). */
+const scsiState = (pathState: string): string => (pathState === 'active' ? 'running' : pathState === '' ? 'Unknown' : 'blocked');
+
+/**
+ * `-P 1..3` lines of one session, as usr/session_info.c session_info_print_tree prints them: `Target:` unless
+ * `prev` (the session listed before) has the same target, the portal lines unless it has the same portal too
+ * (an empty line then), the iface (usr/iface.c iface_print), the iSCSI states; level 2 the timeouts, CHAP
+ * (passwords `********` unless `showSecrets`, -S) and negotiated parameters; level 3 the SCSI devices, each LU
+ * as iscsiadm's `Attached scsi disk NAME  State: running` naming the multipath device we serve, then our line.
+ */
+export function sessionLines(s: SessionInfo, level: number, opts: { prev?: SessionInfo; showSecrets?: boolean } = {}): string[] {
   const l: string[] = [];
-  l.push(`Target: ${s.node.target} (non-flash)`);
-  l.push(`\tCurrent Portal: ${portalLine(s)}`);
-  l.push(`\tPersistent Portal: ${hostPort(s.node.portal.address, s.node.portal.port)},${s.node.portal.tpgt}`);
+  const prev = opts.prev?.node.target === s.node.target ? opts.prev : undefined;
+  if (!prev) l.push(`Target: ${s.node.target} (non-flash)`);
+  if (prev && prev.currentPortal.address === s.currentPortal.address && prev.currentPortal.port === s.currentPortal.port) l.push('');
+  else {
+    l.push(`\tCurrent Portal: ${portalLine(s)}`);
+    l.push(`\tPersistent Portal: ${hostPort(s.node.portal.address, s.node.portal.port)},${s.node.portal.tpgt}`);
+  }
   l.push('\t\t**********', '\t\tInterface:', '\t\t**********');
-  l.push(`\t\tIface Name: ${s.node.iface}`);
-  l.push('\t\tIface Transport: tcp');
-  l.push(`\t\tIface Initiatorname: ${s.initiatorName}`);
+  l.push(`\t\tIface Name: ${empty(s.node.iface)}`);
+  l.push(`\t\tIface Transport: ${empty(s.ifaceTransport || 'tcp')}`);
+  l.push(`\t\tIface Initiatorname: ${empty(s.initiatorName)}`);
+  const ip = s.ifaceIpaddress;
+  l.push(`\t\tIface IPaddress: ${ip === '' ? '<empty>' : ip.includes('.') ? ip : `[${ip}]`}`);
+  l.push(`\t\tIface HWaddress: ${empty(s.ifaceHwaddress)}`);
+  l.push(`\t\tIface Netdev: ${empty(s.ifaceNetdev)}`);
   l.push(`\t\tSID: ${s.sid}`);
   l.push(`\t\tiSCSI Connection State: ${s.connectionState}`);
   l.push(`\t\tiSCSI Session State: ${s.sessionState}`);
@@ -230,9 +263,11 @@ export function sessionLines(s: SessionInfo, level: number): string[] {
     l.push(`\t\tAbort Timeout: ${s.timeouts.abortTimeout}`);
     l.push('\t\t*****', '\t\tCHAP:', '\t\t*****');
     l.push(`\t\tusername: ${empty(s.chap.username)}`);
-    l.push(`\t\tpassword: ${empty(s.chap.password)}`);
+    // Without -S both passwords are ******** whether set or not; with -S iscsiadm 2.1.8 labels the
+    // incoming one "password:" too (session_info.c), kept so output compared line for line matches.
+    l.push(`\t\tpassword: ${opts.showSecrets ? empty(s.chap.password) : MASK}`);
     l.push(`\t\tusername_in: ${empty(s.chap.usernameIn)}`);
-    l.push(`\t\tpassword_in: ${empty(s.chap.passwordIn)}`);
+    l.push(opts.showSecrets ? `\t\tpassword: ${empty(s.chap.passwordIn)}` : `\t\tpassword_in: ${MASK}`);
     l.push('\t\t************************', '\t\tNegotiated iSCSI params:', '\t\t************************');
     const p = s.params;
     if (p) {
@@ -252,6 +287,7 @@ export function sessionLines(s: SessionInfo, level: number): string[] {
     l.push(`\t\tHost Number: ${s.sid}\tState: ${s.sessionState === 'LOGGED_IN' ? 'running' : 'blocked'}`);
     for (const lun of s.luns) {
       l.push(`\t\tscsi${s.sid} Channel 00 Id 0 Lun: ${lun.lun}`);
+      l.push(`\t\t\tAttached scsi disk ${lun.device}\t\tState: ${scsiState(lun.state)}`);
       l.push(`\t\t\tAttached multipath device ${lun.device}\t\tState: ${lun.state || 'unknown'}`);
     }
   }
@@ -289,9 +325,11 @@ export async function runSession(opts: AdmOptions): Promise<void> {
     if (r.sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No active sessions.');
     if (opts.json) return printJson(r.sessions);
     const level = opts.print ?? 0;
+    let prev: SessionInfo | undefined;
     for (const s of r.sessions) {
       if (level === 0) out(`tcp: [${s.sid}] ${portalLine(s)} ${s.node.target} (non-flash)`);
-      else for (const line of sessionLines(s, level)) out(line);
+      else for (const line of sessionLines(s, level, { prev, showSecrets: !!opts.show })) out(line);
+      prev = s;
     }
   });
 }

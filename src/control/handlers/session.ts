@@ -88,6 +88,10 @@ export function sessionInfo(s: ActiveSession, initiatorName: string, showSecrets
     initiatorName: s.rec.get('iface.initiatorname') || initiatorName,
     isid: s.managed.isid.toString(16).padStart(12, '0'),
     tsih: live?.tsih ?? 0,
+    ifaceTransport: s.rec.get('iface.transport_name') || 'tcp',
+    ifaceIpaddress: s.rec.get('iface.ipaddress') ?? '',
+    ifaceHwaddress: s.rec.get('iface.hwaddress') ?? '',
+    ifaceNetdev: s.rec.get('iface.net_ifacename') ?? '',
   };
 }
 
