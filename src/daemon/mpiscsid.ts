@@ -153,6 +153,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   const telemetry = startTelemetry({
     serviceName: 'mpiscsid',
     resourceAttributes: { 'host.id': config.hostId },
+    onExportProblem: (line) => log.warn(line),
     spanExporters: flags.traceFile ? [new JsonLinesSpanExporter(flags.traceFile)] : undefined,
   });
   const host = new DaemonHost({

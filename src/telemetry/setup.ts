@@ -24,6 +24,29 @@ import { defaultResource, resourceFromAttributes } from '@opentelemetry/resource
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
+import { reportingMetricExporter, reportingSpanExporter } from './export-outage.js';
+
+/** An OTEL_* setting this process cannot honour (refused at start rather than losing every span quietly). */
+export class TelemetryConfigError extends RangeError {
+  override readonly name = 'TelemetryConfigError';
+}
+
+/** The one OTLP transport spoken here. */
+export const OTLP_PROTOCOL = 'http/protobuf';
+
+/**
+ * OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL: only http/protobuf (the default) is
+ * accepted; grpc and http/json are refused with the variable named.
+ */
+export function checkOtlpProtocol(env: Readonly<Record<string, string | undefined>>, signal: 'traces' | 'metrics'): void {
+  for (const name of [`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_PROTOCOL`, 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
+    const v = nonEmpty(env[name]);
+    if (v === undefined) continue;
+    if (v !== OTLP_PROTOCOL)
+      throw new TelemetryConfigError(`${name}=${v} is not supported: only ${OTLP_PROTOCOL} is (unset it or set ${OTLP_PROTOCOL})`);
+    return;
+  }
+}
 
 /** Instrumentation scope name of every tracer and meter mpiscsi creates. */
 export const INSTRUMENTATION_SCOPE = 'mpiscsi';
@@ -48,6 +71,8 @@ export interface TelemetryOptions {
   metricReaders?: IMetricReader[];
   /** Sampler. Default: the SDK's (OTEL_TRACES_SAMPLER, else parent-based always-on). */
   sampler?: Sampler;
+  /** Where OTLP export failures go (once per outage, and the recovery). Default: a line on stderr. */
+  onExportProblem?: (line: string) => void;
 }
 
 /**
@@ -109,7 +134,8 @@ export function otlpUrl(env: Readonly<Record<string, string | undefined>>, signa
  * - OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER: comma list of otlp, console, none [otlp]. otlp needs an
  *   endpoint: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / _METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (plus
  *   /v1/traces, /v1/metrics); without one that signal is off. Headers, timeout, compression and TLS come
- *   from the exporters' own OTEL_EXPORTER_OTLP_* handling. Only http/protobuf is spoken.
+ *   from the exporters' own OTEL_EXPORTER_OTLP_* handling. Only http/protobuf is spoken: another
+ *   OTEL_EXPORTER_OTLP_[SIGNAL_]PROTOCOL throws TelemetryConfigError. Export failures: onExportProblem, once per outage.
  * - OTEL_SERVICE_NAME ['mpiscsi'], OTEL_RESOURCE_ATTRIBUTES, OTEL_METRIC_EXPORT_INTERVAL [60000 ms],
  *   OTEL_METRIC_EXPORT_TIMEOUT [30000 ms], OTEL_BSP_* (batch span processor).
  * Injected processors/exporters/readers (tests) replace the environment's for their signal.
@@ -117,6 +143,7 @@ export function otlpUrl(env: Readonly<Record<string, string | undefined>>, signa
 export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
   const env = opts.env ?? process.env;
   const disabled = truthy(env.OTEL_SDK_DISABLED);
+  const problem = opts.onExportProblem ?? ((line: string) => void process.stderr.write(`${opts.serviceName ?? 'mpiscsi'}: ${line}\n`));
 
   const processors: SpanProcessor[] = [];
   let tracing = false;
@@ -131,7 +158,10 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
       }
       if (kind === 'otlp') {
         const url = otlpUrl(env, 'traces');
-        if (url) processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url })));
+        if (url) {
+          checkOtlpProtocol(env, 'traces');
+          processors.push(new BatchSpanProcessor(reportingSpanExporter(new OTLPTraceExporter({ url }), `OTLP traces to ${url}`, problem)));
+        }
       } else if (kind === 'console') processors.push(new SimpleSpanProcessor(new ConsoleSpanExporter()));
       else diag.warn(`OTEL_TRACES_EXPORTER: unknown exporter '${kind}' ignored (otlp, console, none)`);
     }
@@ -162,7 +192,10 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
       }
       if (kind === 'otlp') {
         const url = otlpUrl(env, 'metrics');
-        if (url) readers.push(periodic(new OTLPMetricExporter({ url })));
+        if (url) {
+          checkOtlpProtocol(env, 'metrics');
+          readers.push(periodic(reportingMetricExporter(new OTLPMetricExporter({ url }), `OTLP metrics to ${url}`, problem)));
+        }
       } else if (kind === 'console') readers.push(periodic(new ConsoleMetricExporter()));
       else diag.warn(`OTEL_METRICS_EXPORTER: unknown exporter '${kind}' ignored (otlp, console, none)`);
     }
