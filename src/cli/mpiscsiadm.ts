@@ -3,22 +3,20 @@
  * `mpiscsiadm`: iscsiadm's command line (same options, output lines and exit codes; reference/open-iscsi.md
  * "iscsiadm surface") on our node database. Record modes (discovery, node, iface) work offline on the
  * database; login, logout and session mode go to mpiscsid over NATS (ISCSID_NOTCONN when it cannot be reached).
+ * Start time (issue 17): NATS, the control client (protobuf, OpenTelemetry) and the session code (XState) are
+ * imported only by the modes and operations that use them, so `--version`, `--help` and the offline record
+ * modes load none of them (test/cli/startup.test.ts checks the loaded modules).
  */
 import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RecordError } from '../db/file-store.js';
 import { openStore } from '../db/open-store.js';
 import type { RecordStore } from '../db/store.js';
-import { connect } from '@nats-io/transport-node';
-import { admNatsOptions } from './adm/daemon.js';
-import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
+import { ExitCode } from '../control/exit-code-table.js';
 import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
-import { runSession } from './adm/daemon.js';
-import { runExport, runMpath } from './adm/mpath.js';
-import { runFleet } from './adm/fleet.js';
 import { ALL_HOSTS } from '../control/fleet.js';
 import { packageVersionOf } from '../control/version.js';
 
@@ -100,9 +98,12 @@ export async function run(opts: AdmOptions & { version?: boolean; import?: strin
     return;
   }
   // The fleet view asks every daemon over NATS and reads no records.
-  if (opts.hostId === ALL_HOSTS) return runFleet(opts);
+  if (opts.hostId === ALL_HOSTS) return (await import('./adm/fleet.js')).runFleet(opts);
   const opened = await openStore(opts.db, {
-    nats: () => connect(admNatsOptions(opts)),
+    nats: async () => {
+      const [{ connect }, { admNatsOptions }] = await Promise.all([import('@nats-io/transport-node'), import('./adm/daemon.js')]);
+      return connect(admNatsOptions(opts));
+    },
     onBadRecord: (_path, err) => warn(`skipping bad record ${err.message}`),
   });
   try {
@@ -131,11 +132,11 @@ async function runWith(store: RecordStore, opts: AdmOptions & { import?: string 
     case 'iface':
       return runIface(store, opts);
     case 'session':
-      return runSession(opts);
+      return (await import('./adm/daemon.js')).runSession(opts);
     case 'mpath':
-      return runMpath(opts);
+      return (await import('./adm/mpath.js')).runMpath(opts);
     case 'export':
-      return runExport(opts);
+      return (await import('./adm/mpath.js')).runExport(opts);
     default:
       throw new AdmError(ExitCode.OP_NOT_SUPP, `mode ${opts.mode} (offload hardware) is not supported`);
   }
@@ -160,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     warn(e.message ?? String(err));
     // A value refused before it is stored (RecordRuleError, IscsiNameError: RangeErrors) is iscsiadm's INVAL.
-    return exitCodeFor(err);
+    return (await import('../control/exit-codes.js')).exitCodeFor(err);
   }
 }
 

@@ -2,7 +2,8 @@
  * `mpiscsi serve`: one multipath device over NBD in the foreground, as qemu-nbd serves one image, with no
  * daemon or NATS: each path an iscsi:// URL (with `?iface=SOURCE_ADDRESS`), node-record and multipath
  * settings by their open-iscsi / multipath.conf names (`--set`), the export on a 0600 unix socket and/or
- * loopback TCP. Prints the NBD URI when ready, a line per path state change, and the topology on SIGUSR1.
+ * loopback TCP. Prints the NBD URI when ready (the first line on stdout; logs go to stderr), a line per path
+ * state change, and the topology on SIGUSR1. URLs are libiscsi's, LUN required (parseLunUrl).
  */
 import { timersFromNodeRecord, TIMER_RECORD_KEYS } from '../../machines/timers.js';
 import type { SessionWishes } from '../iscsi/negotiation.js';
@@ -11,7 +12,8 @@ import { sayLoginWarnings } from '../session/login-warnings.js';
 import { WISH_KEYS } from '../session/node-session.js';
 import { NODE_SETTINGS, readSetting } from '../settings/index.js';
 import { LoginPacer } from '../session/login-pacer.js';
-import { parseIscsiUrl, redact, type IscsiUrl } from '../session/url.js';
+import { writeFileSync, rmSync } from 'node:fs';
+import { parseLunUrl, type LunUrl } from '../session/url.js';
 import { defaultInitiatorName } from '../session/identity.js';
 import {
   PathManager,
@@ -36,6 +38,8 @@ export interface ServeOptions {
   set: string[];
   initiatorName?: string;
   chapAlgs?: string;
+  /** Written with the process id once the export accepts connections, removed by close() (qemu-nbd --pid-file). */
+  pidFile?: string;
   /** Results: the NBD URIs, once listening (default stdout, so `uri=$(mpiscsi serve ... | head -1)` works). */
   out?: (line: string) => void;
   /** Log lines: path and device events, login warnings and failures (default stderr; `out` when only it is given). */
@@ -144,10 +148,10 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const log = opts.log ?? opts.out ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (opts.urls.length === 0) throw new ServeUsageError('no paths: give one or more iscsi://host[:port]/TARGET/LUN URLs');
   if (!opts.socket && !opts.tcp) throw new ServeUsageError('no export address: give --socket PATH and/or --tcp HOST:PORT');
-  const urls: IscsiUrl[] = opts.urls.map((u) => parseIscsiUrl(u));
-  for (const u of urls) if (!u.targetName) throw new ServeUsageError(`${redact(opts.urls[urls.indexOf(u)])}: the URL names no target`);
-  const lun = urls[0].lun ?? 0;
-  if (urls.some((u) => (u.lun ?? 0) !== lun)) throw new ServeUsageError('every path must name the same LUN');
+  // libiscsi's form, the LUN required (a URL without one is refused with the form shown, as inq/readcap do).
+  const urls: LunUrl[] = opts.urls.map((u) => parseLunUrl(u));
+  const lun = urls[0].lun;
+  if (urls.some((u) => u.lun !== lun)) throw new ServeUsageError('every path must name the same LUN');
   const settings = parseSettings(opts.set);
   const timers = timersFromNodeRecord(settings.record);
   const initiatorName = opts.initiatorName ?? defaultInitiatorName();
@@ -165,7 +169,7 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
     (u, i) =>
       new ManagedSession({
         ...urlSessionOptions(u, { initiatorName, chapAlgs: opts.chapAlgs }),
-        targetName: u.targetName!,
+        targetName: u.targetName,
         wishes: { ...wishesFromUrl(u), ...settings.wishes },
         cmdsMax: settings.cmdsMax,
         timers,
@@ -192,12 +196,22 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
     const device = await attachPaths(manager, named, lun, log);
     const tcp = opts.tcp ? parseTcp(opts.tcp) : undefined;
     const { server, uris } = await exportDevice(device, { name: opts.name ?? device.name, socketPath: opts.socket, tcp, lun });
+    const pidFile = opts.pidFile;
+    if (pidFile !== undefined) {
+      try {
+        writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o644 });
+      } catch (err) {
+        await server.close();
+        throw new ServeUsageError(`--pid-file ${pidFile}: ${(err as Error).message}`);
+      }
+    }
     for (const uri of uris) out(uri);
     return {
       device,
       uris,
       topology: () => manager.topology(),
       close: async () => {
+        if (pidFile !== undefined) rmSync(pidFile, { force: true });
         await server.close();
         await cleanup();
       },

@@ -4,7 +4,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { FileStore } from './file-store.js';
-import { KvStore, type KvStoreOptions } from './kv-store.js';
+import type { KvStoreOptions } from './kv-store.js';
 import type { RecordStore } from './store.js';
 
 export const NATS_KV_SCHEME = 'nats-kv:';
@@ -66,6 +66,8 @@ export async function openStore(spec: string, opts: OpenStoreOptions = {}): Prom
   if (!opts.nats) throw new Error(`record store "${spec}" needs a NATS connection, and none was configured`);
   const nc = await opts.nats();
   try {
+    // Imported here: a directory store (every offline mpiscsiadm call) loads no JetStream code (issue 17).
+    const { KvStore } = await import('./kv-store.js');
     const store = await KvStore.open(nc, bucket, replicas === undefined ? opts.kv : { ...opts.kv, replicas });
     return { store, close: () => nc.close() };
   } catch (err) {

@@ -151,6 +151,17 @@ describe('mpiscsi dd', () => {
     expect(r.stderr).toMatch(/mpiscsi: dd stopped at byte 0: CHECK CONDITION: DATA PROTECT, WRITE PROTECTED \(0x27\/0x00\)/);
   });
 
+  it('to or from a LUN with no logical unit: exit 1 with the LUN named, at once (no copy, no identity-check trace)', async () => {
+    const out = join(dir, 'nolu.bin');
+    const from = await runCli('mpiscsi', ['dd', '-s', url('iqn.2026-11.test:src', 5), '-d', out]);
+    expect(from.code).toBe(1);
+    expect(from.stderr).toBe('mpiscsi: LUN 5 is not available (peripheral qualifier 3)\n');
+    writeFileSync(out, Buffer.alloc(4096));
+    const to = await runCli('mpiscsi', ['dd', '-s', out, '-d', url('iqn.2026-11.test:src', 5)]);
+    expect(to.code).toBe(1);
+    expect(to.stderr).toBe('mpiscsi: LUN 5 is not available (peripheral qualifier 3)\n');
+  });
+
   it('exits 24 on a wrong CHAP secret and never prints it', async () => {
     const r = await runCli('mpiscsi', [
       'dd',

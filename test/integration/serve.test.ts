@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
@@ -245,11 +245,14 @@ describe('mpiscsi serve with no usable path (no_path_retry 15 x polling_interval
 });
 
 describe('mpiscsi serve as a program', () => {
-  it('prints the NBD URI as its first stdout line when ready (logs on stderr), the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
+  it('prints the NBD URI as its first stdout line when ready (logs on stderr), writes its pid file, the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
     const sock = join(dir, 'cli.sock');
+    const pidFile = join(dir, 'serve.pid');
     const child = spawn(process.execPath, [
       join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
       'serve',
+      '--pid-file',
+      pidFile,
       '--socket',
       sock,
       '--name',
@@ -285,6 +288,8 @@ describe('mpiscsi serve as a program', () => {
       await waitFor(new RegExp(`nbd\\+unix:///disk\\?socket=${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`));
       // `uri=$(mpiscsi serve ... | head -1)`: the first stdout line is the URI, every log line went to stderr.
       expect(stdout.split('\n')[0]).toBe(`nbd+unix:///disk?socket=${sock}`);
+      // Written before the URI is printed (once the export accepts connections).
+      expect(readFileSync(pidFile, 'utf8')).toBe(`${child.pid}\n`);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.2:\d+\/default none -> active \(added\)/);
       const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
@@ -296,9 +301,42 @@ describe('mpiscsi serve as a program', () => {
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+      expect(existsSync(pidFile)).toBe(false);
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
+  });
+
+  it('uri=$(mpiscsi serve ... | head -1) gets the URI, and nbdinfo "$uri" reads the export', async () => {
+    const sock = join(dir, 'head.sock');
+    const pidFile = join(dir, 'head.pid');
+    const script = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js');
+    // serve runs in the background of the substitution's pipeline (so $(...) ends when head has its line) and
+    // keeps running after head exits; the pid file is how the script stops it.
+    const sh = [
+      `uri=$( { "${process.execPath}" "${script}" serve --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null & } | head -1)`,
+      'echo "uri=$uri"',
+      'nbdinfo --size "$uri"; rc=$?',
+      `kill "$(cat "${pidFile}")"`,
+      'exit $rc',
+    ].join('\n');
+    const r = await run('bash', ['-c', sh]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`uri=nbd+unix:///mpatha?socket=${sock}\n${SIZE}\n`);
+  });
+
+  it('refuses a URL without a LUN with the form shown, exit 7, before any login', async () => {
+    const r = await run(process.execPath, [
+      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      'serve',
+      '--socket',
+      join(dir, 'nolun.sock'),
+      `iscsi://127.0.0.1:${tgtd.port}/${IQN}`,
+    ]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toBe(
+      `mpiscsi: the iSCSI URL "iscsi://127.0.0.1:${tgtd.port}/${IQN}" names no LUN: it must be of the form iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>\n`,
+    );
   });
 
   it('refuses a bad setting with a clear message and exit code 7', async () => {

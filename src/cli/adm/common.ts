@@ -3,7 +3,7 @@ import type { Rec, Schema } from '../../db/record.js';
 import { showRecord } from '../../db/record.js';
 import { checkRecordValue, recordFields, RecordValueError } from '../../db/record-ops.js';
 import type { NodeKey } from '../../db/node-record.js';
-import { ExitCode } from '../../control/exit-codes.js';
+import { ExitCode } from '../../control/exit-code-table.js';
 
 export const PROG = 'mpiscsiadm';
 

@@ -3,8 +3,7 @@ import type { PortalKey, RecordStore } from '../../db/store.js';
 import { BUILTIN_IFACES, DISCOVERY_SCHEMA, defaultDiscoveryRecord, type NodeKey } from '../../db/node-record.js';
 import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
-import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
-import { discoverAndStore } from '../../control/discover.js';
+import { ExitCode } from '../../control/exit-code-table.js';
 import { describeSkipped } from '../../iscsi/discovery.js';
 import { ControlError } from '../../control/host.js';
 import {
@@ -21,7 +20,6 @@ import {
   usage,
   type AdmOptions,
 } from './common.js';
-import { loginNodes } from './daemon.js';
 import { discoveryTreeLines, nodeJson, treeJson } from './node.js';
 
 const DISCOVERY_IDENTITY = IDENTITY_KEYS.discovery;
@@ -30,7 +28,7 @@ function isSendTargets(type: string | undefined): boolean {
   return type === 'st' || type === 'sendtargets';
 }
 
-function discoveryFailure(address: string, err: unknown): AdmError {
+async function discoveryFailure(address: string, err: unknown): Promise<AdmError> {
   if (err instanceof TransportError) {
     const cause = (err.cause as Error | undefined)?.message ?? err.message;
     return new AdmError(
@@ -40,6 +38,7 @@ function discoveryFailure(address: string, err: unknown): AdmError {
     );
   }
   const what = err instanceof LoginError ? `login failed: ${err.message}` : (err as Error).message;
+  const { exitCodeFor } = await import('../../control/exit-codes.js');
   return new AdmError(exitCodeFor(err), `Could not perform SendTargets discovery: ${what}`);
 }
 
@@ -55,6 +54,8 @@ export async function discoveryIfaces(store: Pick<RecordStore, 'listIfaces'>, na
 
 /** SendTargets against one portal through each iface; stores the records unless nonpersistent; returns the node keys found. */
 async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, persist: boolean): Promise<NodeKey[]> {
+  // Imported here: the listings and record operations of this mode load no session code (issue 17, start time).
+  const { discoverAndStore } = await import('../../control/discover.js');
   const found: NodeKey[] = [];
   for (const iface of await discoveryIfaces(store, opts.interface)) {
     try {
@@ -67,7 +68,7 @@ async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, pers
       );
     } catch (err) {
       if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
-      throw discoveryFailure(p.address, err);
+      throw await discoveryFailure(p.address, err);
     }
   }
   return found;
@@ -190,6 +191,6 @@ export async function runDiscovery(store: RecordStore, opts: AdmOptions): Promis
   printDiscovered(found, opts);
   if (opts.login) {
     if (found.length === 0) throw noRecords();
-    await loginNodes(opts, found);
+    await (await import('./daemon.js')).loginNodes(opts, found);
   }
 }

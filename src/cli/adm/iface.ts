@@ -3,7 +3,7 @@ import type { RecordStore } from '../../db/store.js';
 import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
-import { ExitCode } from '../../control/exit-codes.js';
+import { ExitCode } from '../../control/exit-code-table.js';
 import { AdmError, checkParam, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
 
 const IFACE_IDENTITY = IDENTITY_KEYS.iface;

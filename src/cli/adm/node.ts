@@ -5,8 +5,8 @@
 import type { RecordStore } from '../../db/store.js';
 import { NODE_SCHEMA, type NodeKey } from '../../db/node-record.js';
 import type { NodeMatch } from '../../db/record-ops.js';
-import { ExitCode, exitCodeFor } from '../../control/exit-codes.js';
-import { ControlClient } from '../../control/client.js';
+import { ExitCode } from '../../control/exit-code-table.js';
+import type { ControlClient } from '../../control/client.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { ServiceError } from '../../services/errors.js';
 import { NodeService, type RecordChange } from '../../services/nodes.js';
@@ -25,7 +25,9 @@ import {
   type AdmOptions,
   type PortalSpec,
 } from './common.js';
-import { admNatsOptions, loginAll, loginNodes, logoutAll, logoutNodes } from './daemon.js';
+
+/** The daemon's side (NATS, the control client): imported by the operations that talk to it, not by offline ones. */
+const daemonSide = () => import('./daemon.js');
 
 export interface NodeFilter {
   target?: string;
@@ -112,10 +114,14 @@ class DaemonPeer {
   constructor(private readonly opts: AdmOptions) {}
 
   private connect(): Promise<ControlClient | undefined> {
-    this.client ??= ControlClient.connect(admNatsOptions(this.opts), {
-      hostId: this.opts.hostId ?? defaultHostId(),
-      timeoutMs: (this.opts.timeout ?? 10) * 1000,
-    }).catch(() => undefined);
+    this.client ??= Promise.all([import('../../control/client.js'), daemonSide()])
+      .then(([{ ControlClient }, { admNatsOptions }]) =>
+        ControlClient.connect(admNatsOptions(this.opts), {
+          hostId: this.opts.hostId ?? defaultHostId(),
+          timeoutMs: (this.opts.timeout ?? 10) * 1000,
+        }),
+      )
+      .catch(() => undefined);
     return this.client;
   }
 
@@ -160,8 +166,10 @@ class DaemonPeer {
 }
 
 /** A node service failure as mpiscsiadm reports it: the one table's exit code, the message and iscsiadm's lines. */
-function admError(err: unknown): unknown {
-  return err instanceof ServiceError ? new AdmError(exitCodeFor(err), err.message, ...err.lines) : err;
+async function admError(err: unknown): Promise<unknown> {
+  if (!(err instanceof ServiceError)) return err;
+  const { exitCodeFor } = await import('../../control/exit-codes.js');
+  return new AdmError(exitCodeFor(err), err.message, ...err.lines);
 }
 
 async function nodeNew(nodes: NodeService, opts: AdmOptions, f: NodeFilter): Promise<void> {
@@ -186,7 +194,7 @@ export async function runNode(store: RecordStore, opts: AdmOptions): Promise<voi
   try {
     await node(nodes, opts, daemon);
   } catch (err) {
-    throw admError(err);
+    throw await admError(err);
   } finally {
     await daemon.close();
   }
@@ -194,8 +202,8 @@ export async function runNode(store: RecordStore, opts: AdmOptions): Promise<voi
 
 async function node(nodes: NodeService, opts: AdmOptions, daemon: DaemonPeer): Promise<void> {
   const f = nodeFilter(opts);
-  if (opts.loginall !== undefined) return loginAll(opts, opts.loginall);
-  if (opts.logoutall !== undefined) return logoutAll(opts, opts.logoutall);
+  if (opts.loginall !== undefined) return (await daemonSide()).loginAll(opts, opts.loginall);
+  if (opts.logoutall !== undefined) return (await daemonSide()).logoutAll(opts, opts.logoutall);
   const filtered = f.target !== undefined || f.portal !== undefined || f.iface !== undefined;
   const op = opts.op[0];
   if (opts.op.length > 1) throw usage('node mode takes one operation');
@@ -209,8 +217,8 @@ async function node(nodes: NodeService, opts: AdmOptions, daemon: DaemonPeer): P
   const m = nodeMatchOf(f);
   const keys = await nodes.find(m);
   if (keys.length === 0) throw noRecords();
-  if (opts.login) return loginNodes(opts, keys);
-  if (opts.logout) return logoutNodes(opts, keys);
+  if (opts.login) return (await daemonSide()).loginNodes(opts, keys);
+  if (opts.logout) return (await daemonSide()).logoutNodes(opts, keys);
 
   if (op === 'delete') {
     await nodes.delete(m);

@@ -1,0 +1,83 @@
+/**
+ * iscsiadm's exit codes (open-iscsi include/iscsi_err.h) and their words, with nothing imported: the
+ * command lines' fast paths (issue 17, start time) read them without loading the error classes exitCodeFor needs.
+ */
+export const ExitCode = {
+  SUCCESS: 0,
+  GENERIC: 1,
+  SESS_NOT_FOUND: 2,
+  NOMEM: 3,
+  TRANS: 4,
+  LOGIN: 5,
+  IDBM: 6,
+  INVAL: 7,
+  TRANS_TIMEOUT: 8,
+  INTERNAL: 9,
+  LOGOUT: 10,
+  PDU_TIMEOUT: 11,
+  TRANS_NOT_FOUND: 12,
+  ACCESS: 13,
+  TRANS_CAPS: 14,
+  SESS_EXISTS: 15,
+  INVALID_MGMT_REQ: 16,
+  ISNS_UNAVAILABLE: 17,
+  ISCSID_COMM_ERR: 18,
+  FATAL_LOGIN: 19,
+  ISCSID_NOTCONN: 20,
+  NO_OBJS_FOUND: 21,
+  SYSFS_LOOKUP: 22,
+  HOST_NOT_FOUND: 23,
+  LOGIN_AUTH_FAILED: 24,
+  ISNS_QUERY: 25,
+  ISNS_REG_FAILED: 26,
+  OP_NOT_SUPP: 27,
+  BUSY: 28,
+  AGAIN: 29,
+  UNKNOWN_DISCOVERY_TYPE: 30,
+  CHILD_TERMINATED: 31,
+  SESSION_NOT_CONNECTED: 32,
+  REQ_TIMEDOUT: 33,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** iscsiadm's words for each code (open-iscsi's iscsi_err_to_str), as in `initiator reported error (24 - ...)`. */
+const EXIT_CODE_TEXT: Readonly<Record<number, string>> = {
+  0: 'success',
+  1: 'unknown error',
+  2: 'session not found',
+  3: 'no available memory',
+  4: 'encountered connection failure',
+  5: 'encountered iSCSI login failure',
+  6: 'encountered iSCSI database failure',
+  7: 'invalid parameter',
+  8: 'connection timed out',
+  9: 'internal error',
+  10: 'encountered iSCSI logout failure',
+  11: 'iSCSI PDU timed out',
+  12: 'iSCSI driver not found',
+  13: 'daemon access denied',
+  14: 'iSCSI driver does not support requested capability',
+  15: 'session exists',
+  16: 'Unknown request',
+  17: 'iSNS service not supported',
+  18: 'could not communicate to iscsid',
+  19: 'encountered non-retryable iSCSI login failure',
+  20: 'could not connect to iscsid',
+  21: 'no objects found',
+  22: 'sysfs lookup failure',
+  23: 'host not found',
+  24: 'iSCSI login failed due to authorization failure',
+  25: 'iSNS query failed',
+  26: 'iSNS registration failed',
+  27: 'operation not supported',
+  28: 'device or resource in use',
+  29: 'operation failed but retry may succeed',
+  30: 'unknown discovery type',
+  31: 'child process terminated',
+  32: 'iSCSI session is not connected',
+  33: 'request timed out',
+};
+
+export function exitCodeText(code: number): string {
+  return EXIT_CODE_TEXT[code] ?? 'unknown error';
+}
