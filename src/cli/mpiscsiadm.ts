@@ -17,7 +17,7 @@ import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
-import { ALL_HOSTS } from '../control/fleet.js';
+import { ALL_HOSTS } from '../control/endpoints.js';
 import { packageVersionOf } from '../control/version.js';
 
 export const VERSION = packageVersionOf();

@@ -86,3 +86,9 @@ export { HOST_ID_PATTERN } from '../settings/index.js';
 export function defaultHostId(): string {
   return hostname().replace(/[^-\w]/g, '_') || 'localhost';
 }
+
+/**
+ * The host id that means every host (`mpiscsiadm --host-id all`); a daemon may not take it. Here rather than in
+ * fleet.ts so that mpiscsiadm can test for it without loading the fleet view's NATS code (issue 17, start time).
+ */
+export const ALL_HOSTS = 'all';

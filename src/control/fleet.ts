@@ -12,8 +12,7 @@ import { HOST_ID_PATTERN } from './endpoints.js';
 import { toControlError } from './errors.js';
 import { SERVICE_NAME } from './service.js';
 
-/** The host id that means every host (`mpiscsiadm --host-id all`); a daemon may not take it. */
-export const ALL_HOSTS = 'all';
+export { ALL_HOSTS } from './endpoints.js';
 
 export interface FleetHost {
   hostId: string;
