@@ -23,6 +23,8 @@ export interface FioJob {
   /** Prefix for the --write_bw_log file (PREFIX_bw.1.log), averaged over logAvgMsec, epoch-ms times. */
   logPrefix?: string;
   logAvgMsec?: number;
+  /** Jobs run at once, each on its own NBD connection (the nbd engine connects per job); reported as one group. */
+  numjobs?: number;
 }
 
 /** Completion-latency percentiles the reports use; fio prints them as keys like "99.900000". */
@@ -48,6 +50,7 @@ export function fioArgs(job: FioJob): string[] {
     '--output-format=json',
   ];
   if (job.size !== undefined) args.push(`--size=${job.size}`);
+  if (job.numjobs !== undefined && job.numjobs > 1) args.push(`--numjobs=${job.numjobs}`);
   if (job.rw === 'randread' || job.rw === 'randwrite') args.push('--randrepeat=0', '--norandommap=1');
   if (job.verifyBacklog !== undefined) {
     // norandommap would let a block be overwritten while its verify is pending; keep fio's map for verify.

@@ -55,6 +55,8 @@ interface Options {
   failover: boolean;
   /** After the matrix: syscalls per I/O of each NBD server under strace, 4 KiB workloads. */
   syscalls: boolean;
+  /** After the matrix: 4 KiB randread QD32 per connection with this many NBD connections at once (multi-conn). */
+  connections: number[];
   out: string;
   quick: boolean;
 }
@@ -69,7 +71,7 @@ const PEER_LABEL: Record<PeerId, string> = {
 };
 
 const USAGE = `usage: node dist/bench/matrix.js [--quick] [--seconds S] [--rounds N] [--failover-seconds S]
-       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--out DIR]
+       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--connections N,...|--no-connections] [--out DIR]
   --quick               1.5 s per cell, 1 round, 6 s failover runs (for development)
   --seconds S           seconds per cell (default 4)
   --rounds N            rounds; the order of the peers rotates every round (default 3)
@@ -88,6 +90,7 @@ function parseArgs(argv: string[]): Options {
     matrix: true,
     failover: true,
     syscalls: true,
+    connections: [1, 2, 4],
     out: join(ROOT, 'bench', 'results'),
     quick: false,
   };
@@ -122,7 +125,12 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--no-matrix') o.matrix = false;
     else if (a === '--no-failover') o.failover = false;
     else if (a === '--no-syscalls') o.syscalls = false;
-    else if (a === '--out') o.out = resolve(value());
+    else if (a === '--no-connections') o.connections = [];
+    else if (a === '--connections') {
+      const ns = value().split(',').map(Number);
+      if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new Error('--connections: a list of counts in 1..64');
+      o.connections = ns;
+    } else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
       process.exit(0);
@@ -309,8 +317,8 @@ interface Sample {
   cdf?: Array<[number, number]>;
 }
 
-async function runFio(uri: string, w: Workload, seconds: number, name: string, serverPid?: number): Promise<Sample> {
-  const args = fioArgs({ name, uri, rw: fioRw(w), bs: w.bs, iodepth: w.iodepth, runtimeMs: seconds * 1000 });
+async function runFio(uri: string, w: Workload, seconds: number, name: string, serverPid?: number, numjobs = 1): Promise<Sample> {
+  const args = fioArgs({ name, uri, rw: fioRw(w), bs: w.bs, iodepth: w.iodepth, runtimeMs: seconds * 1000, numjobs });
   const cpu0 = await cpuSeconds(serverPid);
   const r = await run('fio', args, (seconds + 60) * 1000);
   const cpu1 = await cpuSeconds(serverPid);
@@ -362,7 +370,52 @@ interface SyscallRow {
   top: Array<{ name: string; calls: number }>;
 }
 
+type MultiConnPeer = 'mpiscsi-1path' | 'qemu-nbd';
+
+/** One round of the multi-conn runs at one connection count: MB/s and IOPS of each peer (all jobs together). */
+interface ConnectionRow {
+  round: number;
+  connections: number;
+  mbps: Partial<Record<MultiConnPeer, number>>;
+  iops: Partial<Record<MultiConnPeer, number>>;
+}
+
+/** Medians over rounds at one connection count, the same-round ratio ours/qemu-nbd, and the scaling over 1 connection. */
+interface ConnectionSummary {
+  connections: number;
+  mbps: Partial<Record<MultiConnPeer, number>>;
+  ratio?: Ratio;
+  /** MB/s at this count over MB/s with one connection (medians), per peer. */
+  scaling: Partial<Record<MultiConnPeer, number>>;
+}
+
 // ---------------------------------------------------------------------------------------------- statistics
+
+function summarizeConnections(rows: ConnectionRow[], counts: number[]): ConnectionSummary[] {
+  const peers: MultiConnPeer[] = ['mpiscsi-1path', 'qemu-nbd'];
+  const at = (n: number) => rows.filter((r) => r.connections === n);
+  const med = (n: number, p: MultiConnPeer) => median(at(n).flatMap((r) => (r.mbps[p] === undefined ? [] : [r.mbps[p]])));
+  return counts
+    .filter((n) => at(n).length > 0)
+    .map((n) => {
+      const mbps: ConnectionSummary['mbps'] = {};
+      const scaling: ConnectionSummary['scaling'] = {};
+      for (const p of peers) {
+        const m = med(n, p);
+        if (Number.isNaN(m)) continue;
+        mbps[p] = m;
+        const one = med(counts[0] ?? 1, p);
+        if (!Number.isNaN(one) && one > 0) scaling[p] = m / one;
+      }
+      const same = at(n).flatMap((r) =>
+        r.iops['mpiscsi-1path'] !== undefined && r.iops['qemu-nbd'] ? [r.iops['mpiscsi-1path'] / r.iops['qemu-nbd']] : [],
+      );
+      const ratio: Ratio | undefined = same.length
+        ? { median: median(same), min: Math.min(...same), max: Math.max(...same), rounds: same.length }
+        : undefined;
+      return { connections: n, mbps, scaling, ...(ratio ? { ratio } : {}) };
+    });
+}
 
 function median(xs: number[]): number {
   if (xs.length === 0) return NaN;
@@ -641,6 +694,7 @@ function markdown(
   load: string,
   errors: string[],
   syscalls: SyscallRow[] = [],
+  connections: ConnectionSummary[] = [],
 ): string {
   const lines: string[] = [];
   if (cells.length) {
@@ -719,6 +773,22 @@ function markdown(
         `over both portals; qemu-nbd is \`qemu-nbd -f raw -t --shared=0\` on the libiscsi driver; iscsi-perf runs against the ` +
         `LUN directly (no NBD hop; reads only, so its columns are empty for writes). MB/s = 10^6 bytes/s.`,
     );
+  }
+  if (connections.length) {
+    const cell = (c: ConnectionSummary, p: MultiConnPeer) => {
+      const m = c.mbps[p];
+      const s = c.scaling[p];
+      return m === undefined ? '–' : `${f1(m)}${s === undefined ? '' : ` (${f2(s)}x)`}`;
+    };
+    lines.push(
+      '',
+      '**NBD multi-conn**: 4 KiB random read, N fio jobs at once on one export, each its own NBD connection with 32 in flight; MB/s of all jobs together (in brackets: over one connection), medians over rounds; ratio = median of same-round IOPS ratios (min–max).',
+      '',
+      '| connections | mpiscsi 1 path | qemu-nbd | mpiscsi / qemu-nbd |',
+      '|---:|---:|---:|---:|',
+    );
+    for (const c of connections)
+      lines.push(`| ${c.connections} | ${cell(c, 'mpiscsi-1path')} | ${cell(c, 'qemu-nbd')} | ${ratioCell(c.ratio)} |`);
   }
   if (failovers.length) {
     lines.push(
@@ -829,6 +899,7 @@ async function main(): Promise<void> {
   const errors: string[] = [];
   const failovers: FailoverResult[] = [];
   const syscalls: SyscallRow[] = [];
+  const connectionRows: ConnectionRow[] = [];
   const log = (s: string) => process.stderr.write(`matrix: ${s}\n`);
 
   tgtd = await Tgtd.start({ hosts: HOSTS });
@@ -911,6 +982,29 @@ async function main(): Promise<void> {
           }
         }
       }
+      const multi = WORKLOADS.find((w) => w.id === '4k-randread-qd32')!;
+      const multiPeers = (['mpiscsi-1path', 'qemu-nbd'] as const).filter((p) => exports.has(p));
+      if (opts.connections.length && multiPeers.length) {
+        // NBD multi-conn: N fio jobs, each its own connection with QD32, on one export; rounds and order rotate.
+        for (let r = 0; r < opts.rounds; r++)
+          for (const n of opts.connections) {
+            const k = (r + opts.connections.indexOf(n)) % multiPeers.length;
+            const order = [...multiPeers.slice(k), ...multiPeers.slice(0, k)];
+            const row: ConnectionRow = { round: r + 1, connections: n, mbps: {}, iops: {} };
+            for (const p of order) {
+              const e = exports.get(p)!;
+              try {
+                const s = await runFio(e.uri, multi, opts.seconds, `conns${n}`, e.process.pid, n);
+                row.mbps[p] = s.mbps;
+                row.iops[p] = s.iops;
+              } catch (err) {
+                errors.push(`connections ${n} round ${r + 1} ${p}: ${(err as Error).message}`);
+              }
+            }
+            connectionRows.push(row);
+            log(`connections ${n} round ${r + 1}: ${order.map((p) => `${p} ${f1(row.mbps[p] ?? Number.NaN)} MB/s`).join(', ')}`);
+          }
+      }
       for (const e of exports.values()) await stopExport(e);
     }
 
@@ -946,7 +1040,8 @@ async function main(): Promise<void> {
 
   const cells = workloads.filter((w) => rounds.some((r) => r.workload === w.id)).map((w) => summarize(w, rounds));
   const load = `${loadBefore} before, ${loadavg().map(f2).join(' ')} after`;
-  const md = markdown(cells, failovers, env, opts, load, errors, syscalls);
+  const connections = summarizeConnections(connectionRows, opts.connections);
+  const md = markdown(cells, failovers, env, opts, load, errors, syscalls, connections);
   process.stdout.write(`\n${md}`);
   mkdirSync(opts.out, { recursive: true });
   const json = {
@@ -965,6 +1060,7 @@ async function main(): Promise<void> {
     rounds,
     failover: failovers,
     syscalls,
+    connections: { summary: connections, rounds: connectionRows },
     errors,
   };
   const written: string[] = [];
