@@ -13,8 +13,7 @@ import { discoverTargets } from '../session/open.js';
 import { formatTargetAddress, type SkippedTarget } from '../iscsi/discovery.js';
 import { nodeLinkProblem, RecordRuleError } from '../db/record-rules.js';
 import { sourceAddressFromRecord } from '../session/node-session.js';
-import { ExitCode } from './exit-codes.js';
-import { ControlError } from './host.js';
+import { NotFoundError } from '../services/errors.js';
 
 type Store = Pick<RecordStore, 'getDiscovery' | 'getIface' | 'getNode' | 'putDiscovery' | 'discoveryNodes' | 'deleteNode' | 'putNode'>;
 
@@ -52,7 +51,7 @@ export async function discoverAndStore(store: Store, portal: PortalKey, opts: Di
   for (const s of opts.settings ?? []) drec.set(s.key, s.value);
   const ifaceName = opts.iface ?? 'default';
   const iface = await store.getIface(ifaceName);
-  if (!iface) throw new ControlError(ExitCode.NO_OBJS_FOUND, `Could not read iface info for ${ifaceName}.`);
+  if (!iface) throw new NotFoundError(`Could not read iface info for ${ifaceName}.`);
   const loginTimeout = Number(drec.get('discovery.sendtargets.timeo.login_timeout') ?? 15);
   const targets = await discoverTargets({
     host: portal.address,

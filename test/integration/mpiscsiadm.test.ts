@@ -388,6 +388,12 @@ describe('mpiscsiadm -m iface', () => {
       // iscsiadm 2.1.8's two lines.
       stderr: 'mpiscsiadm: Could not read iface info for missing.\nmpiscsiadm: Could not delete iface missing: invalid parameter\n',
     });
+    // Discovery through an iface that has no record: nothing is asked of the portal, nothing stored, rc 21.
+    expect(await adm('-m', 'discovery', '-t', 'st', '-p', '127.0.0.1:9', '-I', 'missing')).toEqual({
+      code: 21,
+      stdout: '',
+      stderr: 'mpiscsiadm: Could not read iface info for missing.\n',
+    });
     const nodeMissing = await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260', '-I', 'missing-iface');
     expect(nodeMissing).toEqual({ code: 3, stdout: '', stderr: 'mpiscsiadm: Could not read iface info for missing-iface.\n' });
     expect((await adm('-m', 'iface', '-I', 'if0', '-o', 'update', '-n', 'iface.nope', '-v', '1')).code).toBe(7);

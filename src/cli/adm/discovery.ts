@@ -5,7 +5,7 @@ import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { LoginError, TransportError } from '../../iscsi/errors.js';
 import { ExitCode } from '../../control/exit-code-table.js';
 import { describeSkipped } from '../../iscsi/discovery.js';
-import { ControlError } from '../../control/host.js';
+import { ServiceError } from '../../services/errors.js';
 import {
   AdmError,
   checkParam,
@@ -67,7 +67,10 @@ async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, pers
         })),
       );
     } catch (err) {
-      if (err instanceof ControlError) throw new AdmError(err.code, err.message, ...err.lines);
+      if (err instanceof ServiceError) {
+        const { exitCodeFor } = await import('../../control/exit-codes.js');
+        throw new AdmError(exitCodeFor(err), err.message, ...err.lines);
+      }
       throw await discoveryFailure(p.address, err);
     }
   }

@@ -6,10 +6,10 @@
 import type { PortalKey } from '../../db/store.js';
 import type { NodeKey } from '../../db/node-record.js';
 import { describeSkipped } from '../../iscsi/discovery.js';
-import { InvalidRequestError, OperationFailedError } from '../../services/errors.js';
+import { InvalidRequestError, OperationFailedError, ServiceError } from '../../services/errors.js';
 import type { SessionService } from '../../services/sessions.js';
 import { discoverAndStore } from '../discover.js';
-import { ControlError, type ControlHost } from '../host.js';
+import type { ControlHost } from '../host.js';
 import { loginResult, nodeKeyMsg } from './node.js';
 
 export type DiscoveryStore = Parameters<typeof discoverAndStore>[0];
@@ -43,7 +43,7 @@ export function discoveryHandlers(
             })),
           );
         } catch (err) {
-          if (err instanceof ControlError) throw err;
+          if (err instanceof ServiceError) throw err;
           throw new OperationFailedError(`Could not perform SendTargets discovery: ${(err as Error).message}`, err);
         }
       }
