@@ -11,6 +11,8 @@ export interface CommonOptions {
   initiatorName?: string;
   chapAlgs?: string;
   loginTimeout?: number;
+  /** `--quiet`: no log lines, progress bar or summary on stderr; errors and stdout results stay. */
+  quiet?: boolean;
 }
 
 export function authFromUrl(url: IscsiUrl, chapAlgs?: string): AuthConfig {

@@ -40,7 +40,8 @@ function common(cmd: Command): Command {
   return cmd
     .option('-i, --initiator-name <iqn>', 'initiator name (default: /etc/iscsi/initiatorname.iscsi or one from the host name)')
     .option('--chap-algs <list>', 'CHAP algorithms to offer, in order (SHA3-256,SHA256,SHA1,MD5)', 'MD5')
-    .option('--login-timeout <seconds>', 'login timeout', Number, 15);
+    .option('--login-timeout <seconds>', 'login timeout', Number, 15)
+    .option('-q, --quiet', 'no log lines, progress bar or summary on stderr (errors still; results stay on stdout)');
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];

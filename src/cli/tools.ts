@@ -305,12 +305,15 @@ async function openEndpoint(
 export async function cmdDd(
   opts: ToolOptions & { src: string; dst: string; bs: number; maxInFlight: number; progress?: boolean | string },
 ): Promise<void> {
-  const mode = progressMode(opts.progress);
+  let mode = progressMode(opts.progress);
+  // --quiet silences the bar (dd status=none); progress=FD was asked for by descriptor and stays.
+  if (opts.quiet && (mode === 'auto' || mode === 'on')) mode = 'off';
   const cleanups: Array<() => Promise<unknown>> = [];
   const sessions: ToolSession[] = [];
   let progress: Progress | undefined;
   // The sessions' lines (connection lost, back) go below the progress line, not into it.
   const log = (line: string) => {
+    if (opts.quiet) return;
     progress?.finish();
     process.stderr.write(`mpiscsi: ${line}\n`);
   };
@@ -323,6 +326,7 @@ export async function cmdDd(
     const t0 = performance.now();
     let copied = 0;
     const summary = () => {
+      if (opts.quiet) return;
       const secs = (performance.now() - t0) / 1000;
       process.stderr.write(`${copied} bytes copied in ${secs.toFixed(2)} s (${(copied / secs / 1e6).toFixed(1)} MB/s)\n`);
     };
@@ -405,6 +409,7 @@ export async function cmdServe(
     initiatorName: opts.initiatorName,
     chapAlgs: opts.chapAlgs,
     pidFile: opts.pidFile,
+    log: opts.quiet ? () => {} : undefined,
   });
   process.on('SIGUSR1', () => {
     for (const line of running.topology()) out(line);

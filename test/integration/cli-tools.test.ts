@@ -108,6 +108,19 @@ describe('mpiscsi dd', () => {
     expect(statSync(out).mode & 0o777).toBe(0o600);
   });
 
+  it('--quiet: the same copy with nothing on stderr (no bar, no summary, even forced with --progress); errors still said', async () => {
+    const out = join(dir, 'quiet.img');
+    const r = await runCli('mpiscsi', ['dd', '--quiet', '--progress', '-s', url('iqn.2026-11.test:src'), '-d', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(sha256(readFileSync(out))).toBe(sha256(readFileSync(srcFile)));
+    const loud = await runCli('mpiscsi', ['dd', '-s', url('iqn.2026-11.test:src'), '-d', out]);
+    expect(loud.stderr).toMatch(/^\d+ bytes copied in /m); // the summary --quiet took away
+    const bad = await runCli('mpiscsi', ['dd', '-q', '-s', url('iqn.2026-11.test:src', 5), '-d', out]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe('mpiscsi: LUN 5 is not available (peripheral qualifier 3)\n');
+  });
+
   it('writes a file to a CHAP-protected LUN with digests, secret from the environment', async () => {
     const input = join(dir, 'input.img');
     const data = randomBytes(SIZE - 512 * 64);
