@@ -23,6 +23,7 @@ import { fio } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
 import { KvStore } from '../../src/db/kv-store.js';
+import { packageVersionOf } from '../../src/control/version.js';
 
 const IQN = 'iqn.2026-12.test:fleet';
 const HOSTS = ['h1', 'h2', 'h3'] as const;
@@ -79,7 +80,7 @@ describe('three mpiscsid on a three-member NATS cluster, records in a KV bucket 
     expect(all.code, all.stderr).toBe(0);
     const lines = all.stdout.trimEnd().split('\n');
     for (const h of HOSTS) {
-      expect(lines).toContain(`${h}: mpiscsid 0.1.0, 1 session, 1 device, ${h === 'h1' ? 1 : 0} exports`.replace('1 exports', '1 export'));
+      expect(lines).toContain(`${h}: mpiscsid ${packageVersionOf()}, 1 session, 1 device, ${h === 'h1' ? '1 export' : '0 exports'}`);
       expect(lines.some((l) => new RegExp(`^${h}: tcp: \\[\\d+\\] 127\\.0\\.0\\.1:${tgtd.port},1 ${IQN} \\(non-flash\\)$`).test(l))).toBe(
         true,
       );
