@@ -278,11 +278,12 @@ describe('a command that never completes: TMF escalation (§11.5)', () => {
     const down = until(s, (st) => st.state === 'recovering');
     const relogin = fake.nextLogin();
     const pending = read(s, 0, 4096);
-    const { at: abortAt } = await abort;
+    await abort;
     const failure = await down;
+    // The abort's own timer fired (not the NOP or the command timeout): the reason names it. No wall-clock bound
+    // here: the timer's length is checked on a simulated clock in test/machines/session-loggedin.test.ts.
     expect(failure.reason.code).toBe('tmf-timeout');
     expect(failure.reason.at).toBeGreaterThan(0);
-    expect(performance.now() - abortAt).toBeGreaterThanOrEqual(290);
     const second = await relogin;
     expectBytes(await pending, fake.backing.subarray(0, 4096));
     expect(fake.pdus(Opcode.SCSI_COMMAND, second).filter((r) => isRead(r.pdu))).toHaveLength(1);
