@@ -23,6 +23,7 @@ import {
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { reportingMetricExporter, reportingSpanExporter } from './export-outage.js';
 
@@ -69,6 +70,11 @@ export interface TelemetryOptions {
   spanExporters?: SpanExporter[];
   /** Metric readers to use instead of the environment's (tests: a manual MetricReader). Metrics on when given. */
   metricReaders?: IMetricReader[];
+  /**
+   * Serve the metrics for Prometheus to scrape at http://HOST:PORT/metrics (the OpenTelemetry Prometheus
+   * exporter, a pull reader next to the others). Metrics on when given; shutdown closes the server.
+   */
+  prometheus?: { host: string; port: number };
   /** Sampler. Default: the SDK's (OTEL_TRACES_SAMPLER, else parent-based always-on). */
   sampler?: Sampler;
   /** Where OTLP export failures go (once per outage, and the recovery). Default: a line on stderr. */
@@ -88,6 +94,11 @@ export interface Telemetry {
   readonly metrics: boolean;
   /** Exports what was recorded so far (spans ended, metrics now). */
   forceFlush(): Promise<void>;
+  /**
+   * With the prometheus option: resolves with the scrape URL once its server listens, rejects with a
+   * TelemetryConfigError naming the address when it cannot (port in use, address not here).
+   */
+  readonly prometheusUrl?: Promise<string>;
   /** Flushes and stops the providers; idempotent. */
   shutdown(): Promise<void>;
 }
@@ -201,6 +212,24 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     }
     metrics = readers.length > 0;
   }
+  let prometheusUrl: Promise<string> | undefined;
+  if (opts.prometheus) {
+    const { host, port } = opts.prometheus;
+    const exporter = new PrometheusExporter({ host, port, preventServerStart: true });
+    readers.push(exporter);
+    metrics = true;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${PrometheusExporter.DEFAULT_OPTIONS.endpoint}`;
+    prometheusUrl = exporter.startServer().then(
+      () => url,
+      (err: NodeJS.ErrnoException) => {
+        throw new TelemetryConfigError(
+          `cannot serve metrics on ${url}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`,
+        );
+      },
+    );
+    // Whoever started it awaits the promise; an unawaited failure is not also an unhandled rejection.
+    prometheusUrl.catch(() => {});
+  }
 
   const resource = defaultResource().merge(
     resourceFromAttributes({
@@ -226,6 +255,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     meter,
     tracing,
     metrics,
+    ...(prometheusUrl ? { prometheusUrl } : {}),
     async forceFlush() {
       await Promise.all([tracerProvider?.forceFlush(), meterProvider?.forceFlush()]);
     },

@@ -8,6 +8,7 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { ManagedSession } from '../../src/session/managed-session.js';
 import type { PathManager } from '../../src/multipath/manager.js';
 import { DEFAULT_WISHES } from '../../src/iscsi/negotiation.js';
+import { freePort } from '../support/ports.js';
 import {
   failoverReason,
   instrumentPathManager,
@@ -30,6 +31,30 @@ const untouchable = <T>(): T =>
   ) as T;
 
 describe('startTelemetry', () => {
+  it('with prometheus: metrics on, /metrics served at the URL it resolves, the server closed by shutdown', async () => {
+    const port = await freePort();
+    const t = startTelemetry({ env: {}, serviceName: 'prom-test', prometheus: { host: '127.0.0.1', port } });
+    expect(t.metrics).toBe(true);
+    expect(t.tracing).toBe(false);
+    const url = await t.prometheusUrl;
+    expect(url).toBe(`http://127.0.0.1:${port}/metrics`);
+    t.meter.createCounter('test.things', { unit: '{thing}', description: 'things' }).add(3, { 'thing.kind': 'a' });
+    const text = await (await fetch(url!)).text();
+    expect(text).toMatch(/^test_things_total\{thing_kind="a",otel_scope_name="mpiscsi"\} 3$/m);
+    expect(text).toMatch(/^target_info\{service_name="prom-test",/m);
+    await t.shutdown();
+    await expect(fetch(url!)).rejects.toThrow();
+  });
+
+  it('with prometheus on a port in use: prometheusUrl rejects naming the address', async () => {
+    const port = await freePort();
+    const first = startTelemetry({ env: {}, prometheus: { host: '127.0.0.1', port } });
+    await first.prometheusUrl;
+    const second = startTelemetry({ env: {}, prometheus: { host: '127.0.0.1', port } });
+    await expect(second.prometheusUrl).rejects.toThrow(`cannot serve metrics on http://127.0.0.1:${port}/metrics: address already in use`);
+    await Promise.all([first.shutdown(), second.shutdown()]);
+  });
+
   it('is off without an OTLP endpoint: no-op tracer and meter, instrumentation touches nothing', async () => {
     const t = startTelemetry({ env: {} });
     expect(t.tracing).toBe(false);
