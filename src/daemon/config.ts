@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { defaultHostId } from '../control/endpoints.js';
 import type { NatsSettings } from '../control/nats-options.js';
 import { MULTIPATH_SETTING_KEYS, multipathSettings, type MultipathConfig } from '../multipath/config.js';
+import { isLoopbackHost, parseHostPort } from '../services/exports.js';
 import { DAEMON_SETTINGS, MULTIPATH_PREFIX, MULTIPATH_SETTINGS, readSetting } from '../settings/index.js';
 
 export interface DaemonConfig {
@@ -33,6 +34,25 @@ export interface DaemonConfig {
 
 export class ConfigError extends RangeError {
   override readonly name = 'ConfigError';
+}
+
+/** Host of `--metrics :PORT` and `--metrics PORT`. */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/**
+ * `--metrics` as host and port: HOST:PORT, [V6]:PORT, :PORT or PORT (host 127.0.0.1). Loopback only (the
+ * scrape endpoint has no authentication): another host, a bad form or port is a ConfigError naming the option.
+ */
+export function metricsAddress(spec: string): { host: string; port: number } {
+  const hp = parseHostPort(spec.startsWith(':') ? spec.slice(1) : spec, true);
+  if (!hp || hp.port < 1 || hp.port > 65535)
+    throw new ConfigError(`--metrics "${spec}": expected HOST:PORT, [V6]:PORT or PORT (port 1..65535), e.g. 127.0.0.1:9464`);
+  const host = hp.host ?? DEFAULT_METRICS_HOST;
+  if (!isLoopbackHost(host))
+    throw new ConfigError(
+      `--metrics "${spec}": ${host} is not a loopback address; the metrics endpoint listens on loopback only (127.0.0.1, ::1)`,
+    );
+  return { host, port: hp.port };
 }
 
 /** The table's default of a daemon key, read as the file's value would be. */

@@ -17,7 +17,7 @@ import { natsConnectionOptions } from '../control/nats-options.js';
 import { DaemonHost } from './host.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
-import { ConfigError, loadConfig, multipathConfigOf, type DaemonConfig } from './config.js';
+import { ConfigError, loadConfig, metricsAddress, multipathConfigOf, type DaemonConfig } from './config.js';
 import { versionLine } from '../control/version.js';
 import { createLog, parseDebugLevel, type DaemonLog } from './log.js';
 import { checkStartDirs, StartDirError } from './start-checks.js';
@@ -49,6 +49,7 @@ export function buildProgram(): Command {
     .option('--nats-tls-key <file>', 'client key for NATS')
     .option('--import <dir>', 'first import an open-iscsi node database (/etc/iscsi or /var/lib/iscsi) whole')
     .option('--trace-file <file>', 'append finished spans as JSON lines to this file (0600) instead of the OTEL_* exporters')
+    .option('--metrics <[host:]port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (loopback only; host 127.0.0.1 by default)')
     .option('--initiator-name <iqn>', 'initiator name for ifaces that set none')
     .option(
       '--set <key=value>',
@@ -81,6 +82,7 @@ interface Flags {
   initiatorName?: string;
   import?: string;
   traceFile?: string;
+  metrics?: string;
   set: string[];
   allowRemoteExports?: boolean;
   exportDir?: string;
@@ -134,6 +136,7 @@ export interface RunningDaemon {
  */
 export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
+  const prometheus = flags.metrics === undefined ? undefined : metricsAddress(flags.metrics);
   log.debug(1, `configuration: host id ${config.hostId}, db ${config.db}, state dir ${config.stateDir}, NATS ${config.nats.servers}`);
   // An unusable --db or --state-dir is found now, with the reason, not at the first login or export.
   checkStartDirs(config);
@@ -149,13 +152,24 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
     log(`imported ${r.nodes} node, ${r.discovery} discovery and ${r.ifaces} iface records from ${flags.import}`);
   }
   const deviceInstrumentation: Array<{ stop(): void }> = [];
-  // Traces and metrics per the OTEL_* variables (off when unset), or spans to --trace-file.
+  // Traces and metrics per the OTEL_* variables (off when unset), or spans to --trace-file; --metrics adds
+  // the Prometheus endpoint.
   const telemetry = startTelemetry({
     serviceName: 'mpiscsid',
     resourceAttributes: { 'host.id': config.hostId },
     onExportProblem: (line) => log.warn(line),
     spanExporters: flags.traceFile ? [new JsonLinesSpanExporter(flags.traceFile)] : undefined,
+    prometheus,
   });
+  if (telemetry.prometheusUrl) {
+    try {
+      log(`metrics on ${await telemetry.prometheusUrl}`);
+    } catch (err) {
+      await telemetry.shutdown().catch(() => {});
+      await opened.close().catch(() => {});
+      throw err;
+    }
+  }
   const host = new DaemonHost({
     store,
     initiatorName: config.initiatorName ?? defaultInitiatorName(),

@@ -32,6 +32,8 @@ export const EXPORT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 const MAX_SOCKET_PATH = 107 - 12;
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+/** 127.0.0.0/8, ::1 or localhost: the addresses a listener may take without an explicit opt-in. */
+export const isLoopbackHost = (host: string): boolean => LOOPBACK.test(host);
 
 export function exportNameProblem(name: string): string | undefined {
   if (EXPORT_NAME_PATTERN.test(name)) return undefined;

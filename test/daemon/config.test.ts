@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, multipathConfigOf, parseConfigText } from '../../src/daemon/config.js';
+import { ConfigError, loadConfig, metricsAddress, multipathConfigOf, parseConfigText } from '../../src/daemon/config.js';
 import { DAEMON_SETTINGS } from '../../src/settings/index.js';
 
 function withFile(text: string, fn: (file: string) => void): void {
@@ -108,5 +108,31 @@ describe('mpiscsid configuration', () => {
     expect(c.stateDir).toBe(DAEMON_SETTINGS.get('state_dir')!.default);
     expect(c.nats.servers).toBe(DAEMON_SETTINGS.get('nats.servers')!.default);
     expect(DAEMON_SETTINGS.get('startup.login_automatic')!.default).toBe('Yes');
+  });
+});
+
+describe('--metrics address', () => {
+  it('takes HOST:PORT, [V6]:PORT, :PORT and PORT (host 127.0.0.1), loopback hosts only', () => {
+    expect(metricsAddress('127.0.0.1:9464')).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(metricsAddress('127.0.0.2:9464')).toEqual({ host: '127.0.0.2', port: 9464 });
+    expect(metricsAddress('[::1]:9464')).toEqual({ host: '::1', port: 9464 });
+    expect(metricsAddress('localhost:9464')).toEqual({ host: 'localhost', port: 9464 });
+    expect(metricsAddress(':9464')).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(metricsAddress('9464')).toEqual({ host: '127.0.0.1', port: 9464 });
+  });
+
+  it('refuses another host, a bad form and a bad port with --metrics named', () => {
+    for (const [spec, why] of [
+      ['0.0.0.0:9464', /0\.0\.0\.0 is not a loopback address/],
+      ['[::]:9464', /:: is not a loopback address/],
+      ['192.0.2.1:9464', /not a loopback address/],
+      ['127.0.0.1:0', /port 1\.\.65535/],
+      ['127.0.0.1:65536', /port 1\.\.65535/],
+      ['::1:9464', /expected HOST:PORT/],
+      ['', /expected HOST:PORT/],
+    ] as const) {
+      expect(() => metricsAddress(spec)).toThrow(ConfigError);
+      expect(() => metricsAddress(spec)).toThrow(new RegExp(`^--metrics "${spec.replace(/[[\].]/g, '\\$&')}": .*${why.source}`));
+    }
   });
 });
