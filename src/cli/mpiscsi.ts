@@ -125,6 +125,7 @@ export function buildProgram(): Command {
     .option('--tcp <host:port>', 'export on TCP (host defaults to 127.0.0.1)')
     .option('--name <name>', 'export name (default: the device alias, mpatha)')
     .option('--pid-file <path>', 'write the process id to this file once the export accepts connections (removed on exit)')
+    .option('--fork', 'once the export accepts connections, print its URI and exit, leaving it running in the background (qemu-nbd --fork)')
     .option(
       '--set <key=value>',
       'node record key (node.conn[0].timeo.noop_out_interval=0.5) or multipath setting (no_path_retry=queue); repeatable',

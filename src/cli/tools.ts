@@ -15,6 +15,7 @@ import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
+import { ForkedServeExitError, forkServe, readyPipe } from './fork.js';
 import {
   parseStandardInquiry,
   parseSupportedVpdPages,
@@ -168,6 +169,7 @@ export class ReportedError extends Error {
  * as libiscsi's tools exit; iscsiadm's codes for the rest (usage, login, transport).
  */
 export function toolExitCode(err: unknown): number {
+  if (err instanceof ForkedServeExitError) return err.code;
   if (err instanceof ScsiToolError || err instanceof CheckConditionError || err instanceof ScsiStatusError) return SCSI_FAILURE_EXIT;
   return exitCodeFor(err);
 }
@@ -398,9 +400,20 @@ export async function cmdPerf(
 
 export async function cmdServe(
   urls: string[],
-  opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[]; pidFile?: string },
+  opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[]; pidFile?: string; fork?: boolean },
 ): Promise<void> {
+  if (opts.fork) {
+    try {
+      await forkServe(process.argv, out);
+    } catch (err) {
+      // The child said why on the stderr it shares with us; its exit code is ours.
+      throw err instanceof ForkedServeExitError ? new ReportedError(err) : err;
+    }
+    return;
+  }
+  const ready = readyPipe();
   const running = await startServe({
+    out: ready?.out,
     urls,
     socket: opts.socket,
     tcp: opts.tcp,
@@ -409,8 +422,10 @@ export async function cmdServe(
     initiatorName: opts.initiatorName,
     chapAlgs: opts.chapAlgs,
     pidFile: opts.pidFile,
-    log: opts.quiet ? () => {} : undefined,
+    // Log lines stay on stderr when the URIs go to the ready pipe (startServe's log defaults to its out).
+    log: opts.quiet ? () => {} : ready ? (line: string) => void process.stderr.write(`${line}\n`) : undefined,
   });
+  ready?.done();
   process.on('SIGUSR1', () => {
     for (const line of running.topology()) out(line);
   });

@@ -325,6 +325,41 @@ describe('mpiscsi serve as a program', () => {
     expect(r.stdout).toBe(`uri=nbd+unix:///mpatha?socket=${sock}\n${SIZE}\n`);
   });
 
+  it('serve --fork: uri=$(mpiscsi serve --fork ... | head -1) returns once the export accepts, and nbdinfo "$uri" reads it', async () => {
+    const sock = join(dir, 'fork.sock');
+    const pidFile = join(dir, 'fork.pid');
+    const script = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js');
+    // The literal form: the substitution waits for serve itself, which exits once the export is up (qemu-nbd --fork).
+    const sh = [
+      `uri=$("${process.execPath}" "${script}" serve --fork --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null | head -1)`,
+      'echo "uri=$uri"',
+      'nbdinfo --size "$uri"; rc=$?',
+      `pid=$(cat "${pidFile}")`,
+      'kill "$pid"',
+      // The export's process (not the one that forked it) ends on SIGTERM and removes its pid file.
+      'while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done',
+      `test -e "${pidFile}" && echo "pid file left"`,
+      'exit $rc',
+    ].join('\n');
+    const r = await run('bash', ['-c', sh]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(`uri=nbd+unix:///mpatha?socket=${sock}\n${SIZE}\n`);
+  });
+
+  it("serve --fork whose export cannot start exits with the export's code and message", async () => {
+    const r = await run(process.execPath, [
+      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      'serve',
+      '--fork',
+      '--socket',
+      join(dir, 'forknolun.sock'),
+      `iscsi://127.0.0.1:${tgtd.port}/${IQN}`,
+    ]);
+    expect(r.code).toBe(7);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('names no LUN');
+  });
+
   it('refuses a URL without a LUN with the form shown, exit 7, before any login', async () => {
     const r = await run(process.execPath, [
       join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
