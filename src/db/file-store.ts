@@ -9,9 +9,10 @@
  *   ifaces/<name>                                      iface record ("default", "iser" built in, never stored)
  *
  * Writes are atomic (temp file in the same directory, fsync, rename, fsync of the directory); files are
- * 0600, directories 0700. Every change of one record runs under a process-wide lock keyed by its
- * absolute path, so read-modify-write updates of one record never lose each other's changes (other
- * processes, e.g. a concurrent iscsiadm, are not locked out: no flock on the tree yet).
+ * 0600, directories 0700. Every change of one record runs under a lock keyed by its absolute path, in this
+ * process and between processes (file-lock.ts: a lock file under `<root>/.lock/`, as open-iscsi's idbm_lock),
+ * so read-modify-write updates of one record from a daemon and an mpiscsiadm never lose each other's changes.
+ * iscsiadm itself takes its own lock (/run/lock/iscsi), not ours.
  *
  * Over 500 lines because every path in the tree is checked the same hostile way (no symlink escapes, no
  * FIFOs, bounded reads, atomic writes) and the node, discovery, static and iface records share those helpers.
