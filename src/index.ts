@@ -38,7 +38,7 @@ export {
   ControlDecodeError,
   startControlService,
   natsConnectionOptions,
-  type ControlHost,
+  type ControlApi,
   type HostEvent,
   type NatsSettings,
   type RunningControlService,

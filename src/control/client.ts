@@ -1,6 +1,6 @@
 /**
  * The client side of the mpiscsi NATS control API (DESIGN.md "Control plane (NATS)"): requests to
- * `mpiscsi.<hostId>.<access>.<group>.<verb>` with W3C trace context headers, replies decoded into the ControlHost
+ * `mpiscsi.<hostId>.<access>.<group>.<verb>` with W3C trace context headers, replies decoded into the ControlApi
  * shapes, error replies and an unreachable daemon as ControlError, and decoded event subscriptions.
  */
 import {
@@ -16,17 +16,17 @@ import {
 import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint } from './endpoints.js';
 import { notConnected } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { ControlError, type ControlHost, type HostEvent } from './host.js';
+import { ControlError, type ControlApi, type HostEvent } from './api.js';
 import { CONTENT_TYPE_HEADER, decodeMessage, encodeMessage, JSON_CONTENT_TYPE, type WireFormat } from './schema.js';
 import { eventSubject, requestFormat } from './service.js';
 import { injectTraceContext, type HeaderCarrier } from './trace.js';
 
-/** A ControlHost method that is an endpoint. */
+/** A ControlApi method that is an endpoint. */
 export type EndpointMethod = Endpoint['method'];
-export type RequestOf<M extends EndpointMethod> = Parameters<ControlHost[M]>[0];
-export type ResponseOf<M extends EndpointMethod> = Awaited<ReturnType<ControlHost[M]>>;
-/** The daemon as a remote object: every endpoint as its ControlHost method. */
-export type RemoteHost = Pick<ControlHost, EndpointMethod>;
+export type RequestOf<M extends EndpointMethod> = Parameters<ControlApi[M]>[0];
+export type ResponseOf<M extends EndpointMethod> = Awaited<ReturnType<ControlApi[M]>>;
+/** The daemon as a remote object: every endpoint as its ControlApi method. */
+export type RemoteHost = Pick<ControlApi, EndpointMethod>;
 
 export interface ControlClientOptions {
   /** The daemon's host id (subject token). */
@@ -99,14 +99,14 @@ export class ControlClient {
     return this.send(ep, body, opts);
   }
 
-  /** One request by ControlHost method name, typed: client.call('nodeLogin', { filter }). */
+  /** One request by ControlApi method name, typed: client.call('nodeLogin', { filter }). */
   async call<M extends EndpointMethod>(method: M, req: RequestOf<M>, opts: RequestOptions = {}): Promise<ResponseOf<M>> {
     const ep = BY_METHOD.get(method);
     if (!ep) throw new ControlError(ExitCode.INVAL, `unknown control method ${method}`);
     return (await this.send(ep, req, opts)) as ResponseOf<M>;
   }
 
-  /** The daemon as an object with the ControlHost methods, each one request. */
+  /** The daemon as an object with the ControlApi methods, each one request. */
   remote(opts: RequestOptions = {}): RemoteHost {
     const out: Record<string, (req: unknown) => Promise<unknown>> = {};
     for (const ep of ENDPOINTS) out[ep.method] = (req) => this.send(ep, req, opts);

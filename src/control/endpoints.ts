@@ -1,7 +1,7 @@
 /**
  * The endpoint table of the control API (DESIGN.md "Control plane (NATS)"): subject
  * `mpiscsi.<hostId>.<access>.<group>.<verb>`, the protobuf request and reply types (proto/mpiscsi/v1), and the
- * ControlHost method that answers it.
+ * ControlApi method that answers it.
  *
  * The access token groups the subjects the way nats-server's per-user permissions are written (subject
  * wildcards, not request bodies): `read` lists and shows (secrets masked), `operate` changes something (logins,
@@ -10,7 +10,7 @@
  * `mpiscsi.*.secrets.>` (README "Who may do what").
  */
 import { hostname } from 'node:os';
-import type { ControlHost } from './host.js';
+import type { ControlApi } from './api.js';
 
 /** Who may call an endpoint, as the subject's third token says. */
 export type Access = 'read' | 'operate' | 'secrets';
@@ -22,7 +22,7 @@ export interface Endpoint {
   /** Fully qualified protobuf message names. */
   request: string;
   response: string;
-  method: Exclude<keyof ControlHost, 'onEvent'>;
+  method: Exclude<keyof ControlApi, 'onEvent'>;
 }
 
 const e = (access: Access, group: string, verb: string, request: string, response: string, method: Endpoint['method']): Endpoint => ({

@@ -5,7 +5,7 @@
  */
 import { ServiceError } from '../services/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
-import { ControlError } from './host.js';
+import { ControlError } from './api.js';
 import { ControlDecodeError } from './schema.js';
 
 /** What iscsiadm prints when it cannot reach iscsid; the client's message for an unreachable daemon. */

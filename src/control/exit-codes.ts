@@ -14,7 +14,7 @@ import {
   ShuttingDownError,
   type ServiceError,
 } from '../services/errors.js';
-import { ControlError } from './host.js';
+import { ControlError } from './api.js';
 
 export { ExitCode, exitCodeText } from './exit-code-table.js';
 import { ExitCode } from './exit-code-table.js';

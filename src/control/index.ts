@@ -1,5 +1,5 @@
 /** The NATS control plane's public API (DESIGN.md "Control plane (NATS)"): host interface, endpoint table, codec, service, client and connection options. */
-export * from './host.js';
+export * from './api.js';
 export { ENDPOINTS, EVENT_TYPES, endpointSubject, type Endpoint } from './endpoints.js';
 export { ExitCode, exitCodeFor } from './exit-codes.js';
 export { DAEMON_NOT_CONNECTED, toControlError } from './errors.js';

@@ -14,7 +14,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import { ExitCode } from './exit-codes.js';
-import { ControlError } from './host.js';
+import { ControlError } from './api.js';
 
 /** Environment variables read for secrets not given otherwise. */
 export const NATS_ENV = {

@@ -1,5 +1,5 @@
 /**
- * The control API's message codec (DESIGN.md "Control plane (NATS)"): the plain objects of src/control/host.ts
+ * The control API's message codec (DESIGN.md "Control plane (NATS)"): the plain objects of src/control/api.ts
  * to protobuf binary or proto3 JSON and back, over the descriptors protoc-gen-es generated from
  * proto/mpiscsi/v1/*.proto (src/control/gen/, `npm run proto:gen`), with @bufbuild/protobuf doing the encoding.
  *
@@ -66,7 +66,7 @@ export const CONTENT_TYPE_HEADER = 'Content-Type';
  * as proto3 getters give it, and is sent as one): the parts of an identity or a session without which the
  * object means nothing, so that the code reading them need not test for each. Every other sub-message field
  * is left out when absent: an absent `filter` means "no filter", not "a filter of empty strings".
- * src/control/host.ts types these fields as required; checked against the schema when this module loads.
+ * src/control/api.ts types these fields as required; checked against the schema when this module loads.
  */
 export const ALWAYS_SET = {
   'mpiscsi.v1.NodeKey': ['portal'],

@@ -1,7 +1,7 @@
 /**
  * The mpiscsi NATS control service (DESIGN.md "Control plane (NATS)"): one NATS services-framework service
  * `mpiscsi` with an endpoint per ENDPOINTS row on `mpiscsi.<hostId>.<access>.<group>.<verb>`, answering each request
- * from a ControlHost in the request's format (protobuf, or proto3 JSON by Content-Type), and publishing the
+ * from a ControlApi in the request's format (protobuf, or proto3 JSON by Content-Type), and publishing the
  * host's events on `mpiscsi.<hostId>.events.<kind>`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -11,7 +11,7 @@ import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint } from './endpoints.js';
 import { headerSafe, toControlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { ControlError, type ControlHost, type HostEvent } from './host.js';
+import { ControlError, type ControlApi, type HostEvent } from './api.js';
 import {
   CONTENT_TYPE_HEADER,
   ControlDecodeError,
@@ -70,7 +70,7 @@ const requestContext = new AsyncLocalStorage<Context>();
 
 /**
  * The trace context of the control request being answered (the caller's traceparent and the service's
- * SERVER span), from inside a ControlHost method: use it as the parent of spans the host starts when no
+ * SERVER span), from inside a ControlApi method: use it as the parent of spans the host starts when no
  * global context manager makes context.active() carry it. Outside a request: context.active().
  */
 export function activeRequestContext(): Context {
@@ -80,7 +80,7 @@ export function activeRequestContext(): Context {
 /** Starts the service on `nc`; resolves once every endpoint is subscribed. */
 export async function startControlService(
   nc: NatsConnection,
-  host: ControlHost,
+  host: ControlApi,
   opts: ControlServiceOptions,
 ): Promise<RunningControlService> {
   const { hostId } = opts;
@@ -146,7 +146,7 @@ export async function startControlService(
 }
 
 /** Decode, call the host inside the caller's trace, encode; every failure becomes an error reply. */
-async function answer(host: ControlHost, ep: Endpoint, msg: ServiceMsg, tracer: Tracer): Promise<void> {
+async function answer(host: ControlApi, ep: Endpoint, msg: ServiceMsg, tracer: Tracer): Promise<void> {
   const h = msg.headers as unknown as HeaderCarrier | undefined;
   let format: WireFormat = 'protobuf';
   try {

@@ -14,7 +14,7 @@ import { activeRequestContext, startControlService, type RunningControlService }
 import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
 import { nodeText } from '../services/nodes.js';
 import { natsConnectionOptions } from '../control/nats-options.js';
-import { DaemonHost } from './host.js';
+import { DaemonEngine } from './engine.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, metricsAddress, multipathConfigOf, type DaemonConfig } from './config.js';
@@ -119,7 +119,7 @@ function overridesOf(f: Flags): Array<{ key: string; value: string }> {
 }
 
 export interface RunningDaemon {
-  host: DaemonHost;
+  host: DaemonEngine;
   config: DaemonConfig;
   /** Resolves when the NATS service is up (never, while NATS cannot be reached). */
   control: Promise<RunningControlService | undefined>;
@@ -170,7 +170,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
       throw err;
     }
   }
-  const host = new DaemonHost({
+  const host = new DaemonEngine({
     store,
     initiatorName: config.initiatorName ?? defaultInitiatorName(),
     stateDir: config.stateDir,

@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createUser } from '@nats-io/nkeys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
-import { ControlError } from '../../src/control/host.js';
+import { ControlError } from '../../src/control/api.js';
 import { describeNatsSettings, natsConnectionOptions, parseServers, type NatsSettings } from '../../src/control/nats-options.js';
 import { startControlService } from '../../src/control/service.js';
 import { NatsServer } from '../support/nats-server.js';

@@ -1,6 +1,6 @@
 /**
  * Helpers for the control-plane tests: sample messages with every field set (built from the schema), a
- * ControlHost that records its calls and the active span context, an AsyncLocalStorage context manager for
+ * ControlApi that records its calls and the active span context, an AsyncLocalStorage context manager for
  * OpenTelemetry, and NATS status waiters.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -8,7 +8,7 @@ import { ROOT_CONTEXT, context, trace, type Context, type ContextManager, type S
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ScalarType, type DescField } from '@bufbuild/protobuf';
 import { ENDPOINTS, type Endpoint } from '../../src/control/endpoints.js';
-import type { ControlHost, HostEvent } from '../../src/control/host.js';
+import type { ControlApi, HostEvent } from '../../src/control/api.js';
 import { messageType } from '../../src/control/schema.js';
 import { activeRequestContext } from '../../src/control/service.js';
 
@@ -59,8 +59,8 @@ export interface RecordedCall {
   requestSpan: SpanContext | undefined;
 }
 
-/** A ControlHost that answers every endpoint with sample(response) or a configured reply, and records calls. */
-export class RecordingHost implements ControlHost {
+/** A ControlApi that answers every endpoint with sample(response) or a configured reply, and records calls. */
+export class RecordingHost implements ControlApi {
   readonly calls: RecordedCall[] = [];
   /** method -> reply object, or a function that throws / returns. */
   readonly replies = new Map<string, (req: unknown) => unknown>();
@@ -97,34 +97,34 @@ export class RecordingHost implements ControlHost {
   }
 
   // Filled in by the constructor from ENDPOINTS; declared for the type checker.
-  declare discoverySendtargets: ControlHost['discoverySendtargets'];
-  declare nodeList: ControlHost['nodeList'];
-  declare nodeShow: ControlHost['nodeShow'];
-  declare nodeShowSecrets: ControlHost['nodeShowSecrets'];
-  declare nodeNew: ControlHost['nodeNew'];
-  declare nodeUpdate: ControlHost['nodeUpdate'];
-  declare nodeDelete: ControlHost['nodeDelete'];
-  declare nodeLogin: ControlHost['nodeLogin'];
-  declare nodeLogout: ControlHost['nodeLogout'];
-  declare sessionList: ControlHost['sessionList'];
-  declare sessionShow: ControlHost['sessionShow'];
-  declare sessionShowSecrets: ControlHost['sessionShowSecrets'];
-  declare sessionStats: ControlHost['sessionStats'];
-  declare sessionRescan: ControlHost['sessionRescan'];
-  declare sessionLogout: ControlHost['sessionLogout'];
-  declare ifaceList: ControlHost['ifaceList'];
-  declare ifaceNew: ControlHost['ifaceNew'];
-  declare ifaceUpdate: ControlHost['ifaceUpdate'];
-  declare ifaceDelete: ControlHost['ifaceDelete'];
-  declare mpathList: ControlHost['mpathList'];
-  declare mpathShow: ControlHost['mpathShow'];
-  declare mpathFailPath: ControlHost['mpathFailPath'];
-  declare mpathReinstatePath: ControlHost['mpathReinstatePath'];
-  declare mpathSwitchGroup: ControlHost['mpathSwitchGroup'];
-  declare mpathSetPolicy: ControlHost['mpathSetPolicy'];
-  declare exportList: ControlHost['exportList'];
-  declare exportStart: ControlHost['exportStart'];
-  declare exportStop: ControlHost['exportStop'];
+  declare discoverySendtargets: ControlApi['discoverySendtargets'];
+  declare nodeList: ControlApi['nodeList'];
+  declare nodeShow: ControlApi['nodeShow'];
+  declare nodeShowSecrets: ControlApi['nodeShowSecrets'];
+  declare nodeNew: ControlApi['nodeNew'];
+  declare nodeUpdate: ControlApi['nodeUpdate'];
+  declare nodeDelete: ControlApi['nodeDelete'];
+  declare nodeLogin: ControlApi['nodeLogin'];
+  declare nodeLogout: ControlApi['nodeLogout'];
+  declare sessionList: ControlApi['sessionList'];
+  declare sessionShow: ControlApi['sessionShow'];
+  declare sessionShowSecrets: ControlApi['sessionShowSecrets'];
+  declare sessionStats: ControlApi['sessionStats'];
+  declare sessionRescan: ControlApi['sessionRescan'];
+  declare sessionLogout: ControlApi['sessionLogout'];
+  declare ifaceList: ControlApi['ifaceList'];
+  declare ifaceNew: ControlApi['ifaceNew'];
+  declare ifaceUpdate: ControlApi['ifaceUpdate'];
+  declare ifaceDelete: ControlApi['ifaceDelete'];
+  declare mpathList: ControlApi['mpathList'];
+  declare mpathShow: ControlApi['mpathShow'];
+  declare mpathFailPath: ControlApi['mpathFailPath'];
+  declare mpathReinstatePath: ControlApi['mpathReinstatePath'];
+  declare mpathSwitchGroup: ControlApi['mpathSwitchGroup'];
+  declare mpathSetPolicy: ControlApi['mpathSetPolicy'];
+  declare exportList: ControlApi['exportList'];
+  declare exportStart: ControlApi['exportStart'];
+  declare exportStop: ControlApi['exportStop'];
 }
 
 /** OpenTelemetry context over AsyncLocalStorage (what an SDK's context manager does), for the trace test only. */

@@ -19,7 +19,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlClient } from '../../src/control/client.js';
 import { ENDPOINTS, endpointSubject } from '../../src/control/endpoints.js';
-import { ControlError, type HostEvent } from '../../src/control/host.js';
+import { ControlError, type HostEvent } from '../../src/control/api.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
 import { decodeMessage, encodeMessage } from '../../src/control/schema.js';
 import { startControlService, type RunningControlService } from '../../src/control/service.js';

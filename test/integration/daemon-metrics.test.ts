@@ -19,7 +19,7 @@ import { FaultProxy } from '../support/fault-proxy.js';
 import { freePort } from '../support/ports.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
-import type { HostEvent } from '../../src/control/host.js';
+import type { HostEvent } from '../../src/control/api.js';
 
 const IQN = 'iqn.2026-12.test:daemon-metrics';
 const HOST = 'metricshost';

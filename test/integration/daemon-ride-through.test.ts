@@ -18,7 +18,7 @@ import { NatsServer } from '../support/nats-server.js';
 import { fio, nbdcopy, run, sha256File } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
-import type { HostEvent } from '../../src/control/host.js';
+import type { HostEvent } from '../../src/control/api.js';
 import { parseSpanLines } from '../../src/cli/trace-summary.js';
 
 const IQN = 'iqn.2026-12.test:daemon-ride';

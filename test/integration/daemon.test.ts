@@ -17,7 +17,7 @@ import { NatsServer } from '../support/nats-server.js';
 import { fio, nbdinfo } from '../support/nbd-clients.js';
 import { ControlClient } from '../../src/control/client.js';
 import { natsConnectionOptions } from '../../src/control/nats-options.js';
-import type { ControlError, HostEvent } from '../../src/control/host.js';
+import type { ControlError, HostEvent } from '../../src/control/api.js';
 import { ENDPOINTS } from '../../src/control/endpoints.js';
 import type { EndpointMethod } from '../../src/control/client.js';
 import { encodeMessage } from '../../src/control/schema.js';

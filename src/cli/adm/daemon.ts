@@ -15,7 +15,7 @@ import {
   type LoginResultMsg,
   type NodeKeyMsg,
   type SessionInfo,
-} from '../../control/host.js';
+} from '../../control/api.js';
 import { natsConnectionOptions, parseServers, redactUrl } from '../../control/nats-options.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';

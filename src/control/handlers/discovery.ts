@@ -9,7 +9,7 @@ import { describeSkipped } from '../../iscsi/discovery.js';
 import { InvalidRequestError, OperationFailedError, ServiceError } from '../../services/errors.js';
 import type { SessionService } from '../../services/sessions.js';
 import { discoverAndStore } from '../discover.js';
-import type { ControlHost } from '../host.js';
+import type { ControlApi } from '../api.js';
 import { loginResult, nodeKeyMsg } from './node.js';
 
 export type DiscoveryStore = Parameters<typeof discoverAndStore>[0];
@@ -19,7 +19,7 @@ export function discoveryHandlers(
   sessions: SessionService,
   initiatorName: string,
   log: (line: string) => void,
-): Pick<ControlHost, 'discoverySendtargets'> {
+): Pick<ControlApi, 'discoverySendtargets'> {
   return {
     discoverySendtargets: async (req) => {
       if (!req.address) throw new InvalidRequestError('Please specify portal as <ipaddr>[:<ipport>]');

@@ -6,7 +6,7 @@
 import { describeGate, describeGaveUp, describeNoPath, type MultipathDevice, type MultipathEvent } from '../../multipath/index.js';
 import type { ActiveSession } from '../../services/sessions.js';
 import { reasonText, type SessionStatus } from '../../../machines/session.machine.js';
-import type { HostEvent } from '../host.js';
+import type { HostEvent } from '../api.js';
 import { nodeKeyMsg } from './node.js';
 
 export class HostEvents {

@@ -1,13 +1,13 @@
 /** The export.* endpoints: ExportInfo messages to and from the export service, devices named as mpath.* names them. */
 import type { PathManager } from '../../multipath/index.js';
 import type { ExportService } from '../../services/exports.js';
-import type { ControlHost, ExportListResponse } from '../host.js';
+import type { ControlApi, ExportListResponse } from '../api.js';
 import { namedDevice } from './mpath.js';
 
 export function exportHandlers(
   exports: ExportService,
   manager: PathManager,
-): Pick<ControlHost, 'exportList' | 'exportStart' | 'exportStop'> {
+): Pick<ControlApi, 'exportList' | 'exportStart' | 'exportStop'> {
   const list = (): ExportListResponse => ({
     exports: exports.list().map((e) => ({ name: e.name, device: e.device.name, uris: e.uris, clients: e.server.connectionCount })),
   });

@@ -6,11 +6,11 @@ import type { RecordStore } from '../../db/store.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import { IDENTITY_KEYS, checkRecordValue, recordFields } from '../../db/record-ops.js';
 import { InvalidRequestError, NotFoundError } from '../../services/errors.js';
-import type { ControlHost, Field, IfaceListResponse } from '../host.js';
+import type { ControlApi, Field, IfaceListResponse } from '../api.js';
 
 export type IfaceStore = Pick<RecordStore, 'listIfaces' | 'getIface' | 'putIface' | 'updateIface' | 'deleteIface'>;
 
-export type IfaceHandlers = Pick<ControlHost, 'ifaceList' | 'ifaceNew' | 'ifaceUpdate' | 'ifaceDelete'>;
+export type IfaceHandlers = Pick<ControlApi, 'ifaceList' | 'ifaceNew' | 'ifaceUpdate' | 'ifaceDelete'>;
 
 function checkFields(fields: readonly Field[] | undefined): Field[] {
   return (fields ?? []).map((f) => {

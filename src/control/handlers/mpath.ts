@@ -6,7 +6,7 @@ import { formatTopology } from '../../multipath/topology.js';
 import { multipathSettings } from '../../multipath/config.js';
 import type { MultipathDevice, PathManager } from '../../multipath/index.js';
 import { InvalidRequestError, NotFoundError } from '../../services/errors.js';
-import type { ControlHost, MpathDeviceMsg } from '../host.js';
+import type { ControlApi, MpathDeviceMsg } from '../api.js';
 
 export function deviceMsg(d: MultipathDevice): MpathDeviceMsg {
   const st = d.status();
@@ -50,7 +50,7 @@ export function namedDevice(manager: PathManager, name: string | undefined): Mul
 }
 
 export type MpathHandlers = Pick<
-  ControlHost,
+  ControlApi,
   'mpathList' | 'mpathShow' | 'mpathFailPath' | 'mpathReinstatePath' | 'mpathSwitchGroup' | 'mpathSetPolicy'
 >;
 

@@ -9,7 +9,7 @@ import { InvalidRequestError } from '../../services/errors.js';
 import type { NodeService } from '../../services/nodes.js';
 import type { LoginOutcome, LogoutOutcome, SessionService } from '../../services/sessions.js';
 import { exitCodeFor } from '../exit-codes.js';
-import type { ControlHost, LoginResultMsg, NodeFilter, NodeKeyMsg, NodeShowRequest, NodeShowResponse } from '../host.js';
+import type { ControlApi, LoginResultMsg, NodeFilter, NodeKeyMsg, NodeShowRequest, NodeShowResponse } from '../api.js';
 
 export function nodeKeyMsg(k: NodeKey): NodeKeyMsg {
   return { target: k.target, portal: { address: k.address, port: k.port, tpgt: k.tpgt }, iface: k.iface };
@@ -42,7 +42,7 @@ export function loginResult(o: LoginOutcome | LogoutOutcome): LoginResultMsg {
 }
 
 export type NodeHandlers = Pick<
-  ControlHost,
+  ControlApi,
   'nodeList' | 'nodeShow' | 'nodeShowSecrets' | 'nodeNew' | 'nodeUpdate' | 'nodeDelete' | 'nodeLogin' | 'nodeLogout'
 >;
 

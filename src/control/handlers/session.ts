@@ -8,7 +8,7 @@ import { timersFromRecord } from '../../session/node-session.js';
 import { InvalidRequestError, NotFoundError } from '../../services/errors.js';
 import type { ActiveSession, SessionService } from '../../services/sessions.js';
 import { reasonText, type SessionStatus } from '../../../machines/session.machine.js';
-import { SESSION_STAT_KEYS, statFieldName, type ControlHost, type SessionInfo, type SessionRequest, type SessionStats } from '../host.js';
+import { SESSION_STAT_KEYS, statFieldName, type ControlApi, type SessionInfo, type SessionRequest, type SessionStats } from '../api.js';
 import { loginResult, nodeKeyMsg } from './node.js';
 
 /** open-iscsi's connection and session state names (session -P 1) for our statechart states. */
@@ -96,7 +96,7 @@ export function sessionInfo(s: ActiveSession, initiatorName: string, showSecrets
 }
 
 export type SessionHandlers = Pick<
-  ControlHost,
+  ControlApi,
   'sessionList' | 'sessionShow' | 'sessionShowSecrets' | 'sessionStats' | 'sessionRescan' | 'sessionLogout'
 >;
 

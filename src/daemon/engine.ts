@@ -1,5 +1,5 @@
 /**
- * The daemon's engine behind the control API (src/control/host.ts), as the composition of the domain services
+ * The daemon's engine behind the control API (src/control/api.ts), as the composition of the domain services
  * (src/services: node records, sessions, exports) and the control handlers per endpoint group
  * (src/control/handlers). One PathManager groups every session's LUs into multipath devices by WWID; every
  * session, path and device change goes out as an event. DESIGN.md "Control plane (NATS)".
@@ -17,7 +17,7 @@ import { ifaceHandlers, type IfaceStore } from '../control/handlers/iface.js';
 import { mpathHandlers } from '../control/handlers/mpath.js';
 import { nodeHandlers } from '../control/handlers/node.js';
 import { sessionHandlers } from '../control/handlers/session.js';
-import type { ControlHost } from '../control/host.js';
+import type { ControlApi } from '../control/api.js';
 
 /** The record store the host needs (FileStore, or the JetStream KV store with the same methods). */
 export type HostStore = DiscoveryStore & IfaceStore & Pick<RecordStore, 'listNodes' | 'updateNode'>;
@@ -48,10 +48,10 @@ export interface DaemonHostOptions {
 }
 
 // The endpoints are the handlers' methods, assigned in the constructor; declaration merging gives them their types.
-export interface DaemonHost extends ControlHost {}
+export interface DaemonEngine extends ControlApi {}
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface declares what Object.assign in the constructor provides
-export class DaemonHost implements ControlHost {
+export class DaemonEngine implements ControlApi {
   readonly manager: PathManager;
   readonly nodes: NodeService;
   readonly sessions: SessionService;
@@ -87,7 +87,7 @@ export class DaemonHost implements ControlHost {
     );
   }
 
-  onEvent(listener: Parameters<ControlHost['onEvent']>[0]): () => void {
+  onEvent(listener: Parameters<ControlApi['onEvent']>[0]): () => void {
     return this.events.onEvent(listener);
   }
 

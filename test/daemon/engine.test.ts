@@ -1,5 +1,5 @@
 /**
- * DaemonHost, the daemon's composition of the domain services and control handlers, called directly (no NATS)
+ * DaemonEngine, the daemon's composition of the domain services and control handlers, called directly (no NATS)
  * on a temp node database with a real tgtd: records refused whole before anything is stored, a record in use
  * not deleted, session events carrying their reason as text, a device exported and stopped.
  */
@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
 import { freePort } from '../support/ports.js';
 import { FileStore } from '../../src/db/index.js';
-import { DaemonHost } from '../../src/daemon/host.js';
+import { DaemonEngine } from '../../src/daemon/engine.js';
 import { toControlError } from '../../src/control/errors.js';
-import type { HostEvent, SessionEventMsg } from '../../src/control/host.js';
+import type { HostEvent, SessionEventMsg } from '../../src/control/api.js';
 
 const T = 'iqn.2026-12.test:host0';
 const INTERVAL = 'node.conn[0].timeo.noop_out_interval';
@@ -20,7 +20,7 @@ const INTERVAL = 'node.conn[0].timeo.noop_out_interval';
 let tgtd: Tgtd;
 let dir: string;
 let store: FileStore;
-let host: DaemonHost;
+let host: DaemonEngine;
 let logs: string[];
 
 beforeAll(async () => {
@@ -36,7 +36,7 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'mpiscsi-host-'));
   store = new FileStore(join(dir, 'db'));
   logs = [];
-  host = new DaemonHost({ store, initiatorName: 'iqn.2026-12.test:initiator', stateDir: join(dir, 'state'), log: (l) => logs.push(l) });
+  host = new DaemonEngine({ store, initiatorName: 'iqn.2026-12.test:initiator', stateDir: join(dir, 'state'), log: (l) => logs.push(l) });
   return async () => {
     await host.close();
     rmSync(dir, { recursive: true, force: true });

@@ -181,7 +181,7 @@ export type HostEvent =
   | { kind: 'mpath'; event: MpathEventMsg };
 
 /** The daemon, as the control service sees it. Each method is one endpoint `<group>.<verb>`. */
-export interface ControlHost {
+export interface ControlApi {
   discoverySendtargets(req: SendTargetsRequest): Promise<SendTargetsResponse>;
 
   nodeList(req: NodeListRequest): Promise<NodeListResponse>;
