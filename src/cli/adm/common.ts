@@ -4,6 +4,7 @@ import { showRecord } from '../../db/record.js';
 import { checkRecordValue, recordFields, RecordValueError } from '../../db/record-ops.js';
 import type { NodeKey } from '../../db/node-record.js';
 import { ExitCode } from '../../control/exit-code-table.js';
+import { ServiceError } from '../../services/errors.js';
 
 export const PROG = 'mpiscsiadm';
 
@@ -58,6 +59,13 @@ export class AdmError extends Error {
     super(lines.join('; '));
     this.lines = lines;
   }
+}
+
+/** A domain service failure as mpiscsiadm reports it: the one table's exit code, the message and iscsiadm's lines. */
+export async function admError(err: unknown): Promise<unknown> {
+  if (!(err instanceof ServiceError)) return err;
+  const { exitCodeFor } = await import('../../control/exit-codes.js');
+  return new AdmError(exitCodeFor(err), err.message, ...err.lines);
 }
 
 export const out = (line: string): void => {

@@ -8,6 +8,7 @@ import { describeSkipped } from '../../iscsi/discovery.js';
 import { ServiceError } from '../../services/errors.js';
 import {
   AdmError,
+  admError,
   checkParam,
   hostPort,
   nodeLine,
@@ -67,10 +68,7 @@ async function discover(store: RecordStore, p: PortalKey, opts: AdmOptions, pers
         })),
       );
     } catch (err) {
-      if (err instanceof ServiceError) {
-        const { exitCodeFor } = await import('../../control/exit-codes.js');
-        throw new AdmError(exitCodeFor(err), err.message, ...err.lines);
-      }
+      if (err instanceof ServiceError) throw await admError(err);
       throw await discoveryFailure(p.address, err);
     }
   }

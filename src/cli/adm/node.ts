@@ -8,10 +8,10 @@ import type { NodeMatch } from '../../db/record-ops.js';
 import { ExitCode } from '../../control/exit-code-table.js';
 import type { ControlClient } from '../../control/client.js';
 import { defaultHostId } from '../../control/endpoints.js';
-import { ServiceError } from '../../services/errors.js';
 import { NodeService, type RecordChange } from '../../services/nodes.js';
 import {
   AdmError,
+  admError,
   hostPort,
   nodeLine,
   noRecords,
@@ -163,13 +163,6 @@ class DaemonPeer {
   async close(): Promise<void> {
     await (await this.client)?.close().catch(() => {});
   }
-}
-
-/** A node service failure as mpiscsiadm reports it: the one table's exit code, the message and iscsiadm's lines. */
-async function admError(err: unknown): Promise<unknown> {
-  if (!(err instanceof ServiceError)) return err;
-  const { exitCodeFor } = await import('../../control/exit-codes.js');
-  return new AdmError(exitCodeFor(err), err.message, ...err.lines);
 }
 
 async function nodeNew(nodes: NodeService, opts: AdmOptions, f: NodeFilter): Promise<void> {
