@@ -385,7 +385,7 @@ interface ConnectionSummary {
   connections: number;
   mbps: Partial<Record<MultiConnPeer, number>>;
   ratio?: Ratio;
-  /** MB/s at this count over MB/s with one connection (medians), per peer. */
+  /** MB/s at this count over MB/s at the first count run (one connection by default), medians, per peer. */
   scaling: Partial<Record<MultiConnPeer, number>>;
 }
 
@@ -404,8 +404,8 @@ function summarizeConnections(rows: ConnectionRow[], counts: number[]): Connecti
         const m = med(n, p);
         if (Number.isNaN(m)) continue;
         mbps[p] = m;
-        const one = med(counts[0] ?? 1, p);
-        if (!Number.isNaN(one) && one > 0) scaling[p] = m / one;
+        const first = med(counts[0] ?? 1, p);
+        if (!Number.isNaN(first) && first > 0) scaling[p] = m / first;
       }
       const same = at(n).flatMap((r) =>
         r.iops['mpiscsi-1path'] !== undefined && r.iops['qemu-nbd'] ? [r.iops['mpiscsi-1path'] / r.iops['qemu-nbd']] : [],
@@ -782,7 +782,7 @@ function markdown(
     };
     lines.push(
       '',
-      '**NBD multi-conn**: 4 KiB random read, N fio jobs at once on one export, each its own NBD connection with 32 in flight; MB/s of all jobs together (in brackets: over one connection), medians over rounds; ratio = median of same-round IOPS ratios (min–max).',
+      '**NBD multi-conn**: 4 KiB random read, N fio jobs at once on one export, each its own NBD connection with 32 in flight; MB/s of all jobs together (in brackets: over the first count, one connection unless --connections says otherwise), medians over rounds; ratio = median of same-round IOPS ratios (min–max).',
       '',
       '| connections | mpiscsi 1 path | qemu-nbd | mpiscsi / qemu-nbd |',
       '|---:|---:|---:|---:|',

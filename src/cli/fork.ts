@@ -49,7 +49,10 @@ export function forkServe(argv: readonly string[], out: (line: string) => void):
       reject(new ForkedServeExitError(code ?? (signal ? 128 : 1)));
     };
     child.once('exit', onExit);
-    child.once('error', reject);
+    child.once('error', (err) => {
+      settled();
+      reject(err);
+    });
     ready.setEncoding('utf8').on('data', (s: string) => {
       text += s;
     });
