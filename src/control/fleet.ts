@@ -36,7 +36,7 @@ export interface FleetOptions {
   timeoutMs?: number;
 }
 
-/** The mpiscsi daemons answering $SRV.INFO.mpiscsi, one per host id (the newest instance if two share one), sorted. */
+/** The mpiscsi daemons answering $SRV.INFO.mpiscsi, one per host id (the last to answer if two instances share one), sorted. */
 export async function discoverHosts(nc: NatsConnection, opts: FleetOptions = {}): Promise<FleetHost[]> {
   // @nats-io/services carries its own @nats-io/nats-core copy; the connection is the same object at runtime.
   const svcm = new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]);

@@ -8,7 +8,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 
-/** Tracks one exporter's outage state; `report` returns the line to log for this result, if any. */
+/** Tracks one exporter's outage state; `observe` logs the first failure of an outage and the recovery after it. */
 export class OutageReporter {
   private down = false;
   constructor(
