@@ -13,7 +13,7 @@ import { defaultInitiatorName } from '../session/identity.js';
 import { activeRequestContext, startControlService, type RunningControlService } from '../control/service.js';
 import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
 import { nodeText } from '../services/nodes.js';
-import { natsConnectionOptions } from '../control/nats-options.js';
+import { natsConnectionOptions, parseServers, redactUrl } from '../control/nats-options.js';
 import { DaemonEngine } from './engine.js';
 import { startTelemetry, instrumentSession, instrumentDevice, expectFailover } from '../telemetry/index.js';
 import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
@@ -21,6 +21,10 @@ import { ConfigError, loadConfig, metricsAddress, multipathConfigOf, type Daemon
 import { versionLine } from '../control/version.js';
 import { createLog, parseDebugLevel, type DaemonLog } from './log.js';
 import { checkStartDirs, StartDirError } from './start-checks.js';
+
+/** The NATS servers as log lines show them: nats://user:pass@host becomes nats://***@host (no secret in a log). */
+const shownServers = (servers: string): string =>
+  servers === 'none' || servers === '' ? servers : parseServers(servers).map(redactUrl).join(',');
 
 export const PROG = 'mpiscsid';
 
@@ -137,7 +141,10 @@ export interface RunningDaemon {
 export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<RunningDaemon> {
   let config = loadConfig(flags.config, overridesOf(flags));
   const prometheus = flags.metrics === undefined ? undefined : metricsAddress(flags.metrics);
-  log.debug(1, `configuration: host id ${config.hostId}, db ${config.db}, state dir ${config.stateDir}, NATS ${config.nats.servers}`);
+  log.debug(
+    1,
+    `configuration: host id ${config.hostId}, db ${config.db}, state dir ${config.stateDir}, NATS ${shownServers(config.nats.servers)}`,
+  );
   // An unusable --db or --state-dir is found now, with the reason, not at the first login or export.
   checkStartDirs(config);
   // A nats-kv:// store gets a connection of its own, so that the records and the control plane fail apart.
@@ -189,7 +196,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
   let stopping = false;
   const control = (async () => {
     if (config.nats.servers === 'none' || config.nats.servers === '') return undefined;
-    log(`waiting for NATS at ${config.nats.servers}`);
+    log(`waiting for NATS at ${shownServers(config.nats.servers)}`);
     nc = await connect(
       natsConnectionOptions({ ...config.nats, name: `mpiscsid@${config.hostId}`, waitOnFirstConnect: true, maxReconnectAttempts: -1 }),
     );
@@ -208,7 +215,7 @@ export async function startDaemon(flags: Flags, signal?: AbortSignal): Promise<R
       tracer: telemetry.tracer,
       onError: (err) => log.error(`control: ${err.message}`),
     });
-    log(`control service on NATS ${config.nats.servers} as mpiscsi.${config.hostId}.*`);
+    log(`control service on NATS ${shownServers(config.nats.servers)} as mpiscsi.${config.hostId}.*`);
     return service;
   })();
   control.catch((err) => log.error(`NATS: ${(err as Error).message}`));
@@ -309,7 +316,11 @@ export async function main(argv: string[]): Promise<number> {
     // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
     const nats = running.config.nats.servers;
     const control =
-      nats === 'none' || nats === '' ? 'no control plane' : running.natsConnected() ? `NATS ${nats}` : `waiting for NATS at ${nats}`;
+      nats === 'none' || nats === ''
+        ? 'no control plane'
+        : running.natsConnected()
+          ? `NATS ${shownServers(nats)}`
+          : `waiting for NATS at ${shownServers(nats)}`;
     log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${control})`);
     process.on('SIGHUP', () => void running.reload());
     stop = shutdown;

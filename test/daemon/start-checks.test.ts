@@ -3,11 +3,13 @@
  * the directory, the reason and iscsiadm's exit code (IDBM 6, ACCESS 13); -d out of range is refused (7).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/ports.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'mpiscsid-start-'));
@@ -40,5 +42,28 @@ describe('mpiscsid start checks', () => {
     const r = await daemon('--db', join(dir, 'db'), '--state-dir', join(dir, 'state'), '-d', '9');
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/-d 9: expected a debug level 0\.\.8/);
+  });
+
+  it('logs the NATS URL with its password redacted while it waits for NATS (and in its configuration line)', async () => {
+    const url = `nats://admin:s3cret-pw@127.0.0.1:${await freePort()}`;
+    const child = spawn(
+      process.execPath,
+      [join(root, 'dist/src/daemon/mpiscsid.js'), '--nats', url, '-d', '1', '--db', join(dir, 'db'), '--state-dir', join(dir, 'state')],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    const waiting = new Promise<void>((resolve) =>
+      child.stderr.setEncoding('utf8').on('data', (s: string) => {
+        stderr += s;
+        if (stderr.includes('waiting for NATS at')) resolve();
+      }),
+    );
+    await waiting;
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    await exited;
+    expect(stderr).toContain(`waiting for NATS at nats://***@127.0.0.1:${new URL(url).port}`);
+    expect(stderr).toContain(`NATS nats://***@127.0.0.1:${new URL(url).port}`);
+    expect(stderr).not.toContain('s3cret-pw');
   });
 });
