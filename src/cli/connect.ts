@@ -13,6 +13,8 @@ export interface CommonOptions {
   loginTimeout?: number;
   /** `--quiet`: no log lines, progress bar or summary on stderr; errors and stdout results stay. */
   quiet?: boolean;
+  /** `-v` / `-vv`: debug lines on stderr (verbose.ts), 0 when not given. */
+  verbose?: number;
 }
 
 export function authFromUrl(url: IscsiUrl, chapAlgs?: string): AuthConfig {

@@ -7,7 +7,7 @@
  * start time; test/cli/startup.test.ts holds it to that).
  */
 import { exitQuietlyOnEpipe } from './epipe.js';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIscsiUrl, parseLunUrl, type IscsiUrl, type LunUrl } from '../session/url.js';
 import { versionLine } from '../control/version.js';
 
@@ -36,12 +36,21 @@ function intArg(value: string): number {
   return n;
 }
 
+/** commander's counter for a repeatable `-v`: `-v` is 1, `-vv` or `-v -v` 2 (verbose.ts reads the level). */
+const countVerbose = (_value: string | undefined, previous: number): number => previous + 1;
+
 function common(cmd: Command): Command {
   return cmd
     .option('-i, --initiator-name <iqn>', 'initiator name (default: /etc/iscsi/initiatorname.iscsi or one from the host name)')
     .option('--chap-algs <list>', 'CHAP algorithms to offer, in order (SHA3-256,SHA256,SHA1,MD5)', 'MD5')
     .option('--login-timeout <seconds>', 'login timeout', Number, 15)
-    .option('-q, --quiet', 'no log lines, progress bar or summary on stderr (errors still; results stay on stdout)');
+    .option('-q, --quiet', 'no log lines, progress bar or summary on stderr (errors still; results stay on stdout)')
+    .addOption(
+      new Option('-v, --verbose', 'debug lines on stderr: -v each login step and the negotiated keys, -vv also every session state change')
+        .argParser(countVerbose)
+        .default(0)
+        .conflicts('quiet'),
+    );
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];

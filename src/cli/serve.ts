@@ -9,6 +9,7 @@ import { timersFromNodeRecord, TIMER_RECORD_KEYS } from '../../machines/timers.j
 import type { SessionWishes } from '../iscsi/negotiation.js';
 import { ManagedSession } from '../session/managed-session.js';
 import { sayLoginWarnings } from '../session/login-warnings.js';
+import { debugLog, watchSession } from './verbose.js';
 import { WISH_KEYS } from '../session/node-session.js';
 import { NODE_SETTINGS, readSetting } from '../settings/index.js';
 import { LoginPacer } from '../session/login-pacer.js';
@@ -44,6 +45,8 @@ export interface ServeOptions {
   out?: (line: string) => void;
   /** Log lines: path and device events, login warnings and failures (default stderr; `out` when only it is given). */
   log?: (line: string) => void;
+  /** `-v` / `-vv`: each path's login steps (and state changes) as debug lines on stderr (verbose.ts). */
+  verbose?: number;
   /**
    * Traces and metrics. Default: startTelemetry() from the OTEL_* environment (off without an OTLP
    * endpoint), shut down (flushed) by close(); a given one is flushed by close() and left running.
@@ -180,6 +183,11 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
       }),
   );
   const warned = paths.map((p) => sayLoginWarnings(p, (w) => log(`${p.key}: login warning: ${w}`)));
+  const debug = debugLog(opts.verbose ?? 0);
+  for (const p of paths) {
+    const watching = watchSession(p, opts.verbose ?? 0, debug);
+    if (watching) warned.push(watching);
+  }
   instrumented.push(instrumentPathManager(manager, telemetry));
   for (const [i, p] of paths.entries()) instrumented.push(instrumentSession(p, telemetry, { iface: urls[i].iface ?? 'default' }));
   const cleanup = async () => {

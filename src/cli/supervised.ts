@@ -16,6 +16,7 @@ import type { IscsiUrl } from '../session/url.js';
 import { MULTIPATH_SETTING_KEYS } from '../multipath/index.js';
 import { urlSessionOptions, type CommonOptions } from './connect.js';
 import { parseSettings } from './serve.js';
+import { debugLog, watchSession } from './verbose.js';
 
 export interface ToolOptions extends CommonOptions {
   /** `--set KEY=VALUE`: node record keys (timers, iSCSI keys, node.session.cmds_max), as `mpiscsi serve` takes them. */
@@ -88,6 +89,7 @@ const seconds = (ms: number): string => (ms < 0 ? 'forever' : `${+(ms / 1000).to
 export class ToolSession {
   private report: Subscription | undefined;
   private warnings: Subscription | undefined;
+  private debug: Subscription | undefined;
   /**
    * The session's timers run on the shared TickClock, whose timers do not keep the process alive (the
    * daemon has its sockets for that). A tool waiting out Time2Wait or a backoff with its connection gone
@@ -125,10 +127,12 @@ export class ToolSession {
     const s = new ToolSession(ms, settings.timers);
     const log = how.log ?? ((line: string) => process.stderr.write(`mpiscsi: ${line}\n`));
     s.warnings = sayLoginWarnings(ms, (w) => log(`${ms.key}: login warning: ${w}`));
+    s.debug = watchSession(ms, opts.verbose ?? 0, debugLog(opts.verbose ?? 0));
     try {
       await ms.login();
     } catch (err) {
       s.warnings.unsubscribe();
+      s.debug?.unsubscribe();
       ms.stop();
       clearInterval(s.alive);
       throw err;
@@ -181,6 +185,7 @@ export class ToolSession {
     this.report?.unsubscribe();
     this.warnings?.unsubscribe();
     await this.ms.logout().catch(() => {});
+    this.debug?.unsubscribe();
     this.ms.stop();
     clearInterval(this.alive);
   }

@@ -15,6 +15,7 @@ import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
+import { debugLog } from './verbose.js';
 import { ForkedServeExitError, forkServe, readyPipe } from './fork.js';
 import {
   parseStandardInquiry,
@@ -100,7 +101,10 @@ async function requireLogicalUnit(s: ScsiExecutor, lun: number, inq: StandardInq
 type LsLun = { lun: number; type: string; size?: string; noMedia?: boolean };
 
 export async function cmdLs(url: IscsiUrl, opts: ToolOptions & { showLuns?: boolean; json?: boolean }): Promise<void> {
+  const debug = debugLog(opts.verbose ?? 0);
+  debug(1, `SendTargets discovery at ${formatPortal(url.host, url.port)}`);
   const targets = await discoverUrl(url, opts);
+  debug(1, `SendTargets answered ${targets.length} target${targets.length === 1 ? '' : 's'}`);
   let failure: unknown;
   const report: Array<{ target: string; portals: string[]; luns?: LsLun[] }> = [];
   // Text in iscsi-ls's order, the last target (and portal) of the SendTargets answer first, as libiscsi
@@ -422,6 +426,7 @@ export async function cmdServe(
     initiatorName: opts.initiatorName,
     chapAlgs: opts.chapAlgs,
     pidFile: opts.pidFile,
+    verbose: opts.quiet ? 0 : opts.verbose,
     // Log lines stay on stderr when the URIs go to the ready pipe (startServe's log defaults to its out).
     log: opts.quiet ? () => {} : ready ? (line: string) => void process.stderr.write(`${line}\n`) : undefined,
   });

@@ -78,6 +78,36 @@ describe('mpiscsi inq and readcap', () => {
     expect(sn.stdout).toMatch(/^Unit Serial Number:\[ +beaf11\]$/m);
   });
 
+  it('-v and -vv: debug lines on stderr only (the login steps, then every state change), stdout unchanged; -q -v refused', async () => {
+    const u = url('iqn.2026-11.test:src');
+    const plain = await runCli('mpiscsi', ['readcap', u]);
+    const v = await runCli('mpiscsi', ['readcap', '-v', u]);
+    const vv = await runCli('mpiscsi', ['readcap', '-vv', u]);
+    expect([plain.code, v.code, vv.code], v.stderr + vv.stderr).toEqual([0, 0, 0]);
+    expect(plain.stderr).toBe('');
+    expect(v.stdout).toBe(plain.stdout);
+    expect(vv.stdout).toBe(plain.stdout);
+    expect(v.stderr).toMatch(
+      /^mpiscsi: debug1: iqn\.2026-11\.test:src,127\.0\.0\.1:\d+: login attempt 1 \(initial\): TCP connected to 127\.0\.0\.1:\d+ from 127\.0\.0\.1:\d+$/m,
+    );
+    expect(v.stderr).toMatch(
+      /^mpiscsi: debug1: .*: logged in \(TSIH \d+, AuthMethod None, HeaderDigest None, DataDigest None, MaxRecvDataSegmentLength \d+/m,
+    );
+    expect(
+      v.stderr
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => l.startsWith('mpiscsi: debug1: ')),
+    ).toBe(true);
+    expect(vv.stderr).toMatch(/^mpiscsi: debug2: .*: state loggedIn, gate open/m);
+    expect(vv.stderr).toMatch(/^mpiscsi: debug1: .*: logged in \(TSIH \d+\); negotiated \{"headerDigest":false/m);
+    const ls = await runCli('mpiscsi', ['ls', '-v', `iscsi://${tgtd.host}:${tgtd.port}`]);
+    expect(ls.stderr).toMatch(/^mpiscsi: debug1: SendTargets answered 4 targets$/m);
+    const both = await runCli('mpiscsi', ['readcap', '-q', '-v', u]);
+    expect(both.code).toBe(7);
+    expect(both.stderr).toMatch(/option '-v, --verbose' cannot be used with option '-q, --quiet'/);
+  });
+
   it('exits quietly when the reader of stdout goes away (| head): no stack trace, status 141 as a SIGPIPE death', async () => {
     const child = spawn(process.execPath, [join(process.cwd(), 'dist/src/cli/mpiscsi.js'), 'inq', url('iqn.2026-11.test:src')], {
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -245,12 +245,13 @@ describe('mpiscsi serve with no usable path (no_path_retry 15 x polling_interval
 });
 
 describe('mpiscsi serve as a program', () => {
-  it('prints the NBD URI as its first stdout line when ready (logs on stderr), writes its pid file, the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
+  it('prints the NBD URI as its first stdout line when ready (logs and -v debug lines on stderr), writes its pid file, the topology on SIGUSR1, and exits 0 on SIGTERM', async () => {
     const sock = join(dir, 'cli.sock');
     const pidFile = join(dir, 'serve.pid');
     const child = spawn(process.execPath, [
       join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
       'serve',
+      '-v',
       '--pid-file',
       pidFile,
       '--socket',
@@ -292,6 +293,9 @@ describe('mpiscsi serve as a program', () => {
       expect(readFileSync(pidFile, 'utf8')).toBe(`${child.pid}\n`);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.1:\d+\/default none -> active \(added\)/);
       expect(out).toMatch(/mpatha: path 127\.0\.0\.2:\d+\/default none -> active \(added\)/);
+      // -v: each path's login steps as debug lines, on stderr only.
+      expect(out).toMatch(/^mpiscsi: debug1: 127\.0\.0\.2:\d+\/default#1: login attempt 1 \(initial\): logged in \(TSIH /m);
+      expect(stdout).not.toMatch(/debug1/);
       const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
       expect(info.stdout.trim()).toBe(String(SIZE));
       child.kill('SIGUSR1');
