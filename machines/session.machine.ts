@@ -31,6 +31,7 @@ import {
   type WatchCommand,
   type WatchInput,
 } from './connection.machine.js';
+import { IdentityChangedError } from './errors.js';
 import { DEFAULT_SESSION_TIMERS, loginBackoffMs, mergeTimers, remainingMs, validateTimers, type SessionTimers } from './timers.js';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -76,21 +77,8 @@ export interface IdentityInput {
   sessionKey: string;
 }
 
-/**
- * The runtime's checkIdentity actor rejects with this when the LU behind the session after a relogin is
- * not the one before (VPD 0x83 designators or 0x80 unit serial changed). Any other rejection counts as a
- * failed relogin attempt.
- */
-export class IdentityChangedError extends Error {
-  override readonly name = 'IdentityChangedError';
-  constructor(
-    message: string,
-    readonly before?: Readonly<Record<string, string>>,
-    readonly after?: Readonly<Record<string, string>>,
-  ) {
-    super(message);
-  }
-}
+// IdentityChangedError lives in ./errors.ts (no XState there, for the exit-code mapping); exported from here too.
+export { IdentityChangedError };
 
 /**
  * Actors the runtime implements. Every actor gets an AbortSignal: when the machine stops it (deadline,

@@ -1,6 +1,6 @@
 /** The one mapping from our errors (the domain services' and the lower layers') to iscsiadm exit codes (open-iscsi include/iscsi_err.h). */
 import { LoginError, ProtocolError, TransportError, DigestError, ReplacementTimeoutError, CommandTimeoutError } from '../iscsi/errors.js';
-import { IdentityChangedError } from '../../machines/session.machine.js';
+import { IdentityChangedError } from '../../machines/errors.js';
 import {
   AccessDeniedError,
   AlreadyExistsError,
