@@ -1,7 +1,8 @@
 /**
  * OTLP export problems are said, not swallowed (issue 17): an unsupported OTEL_EXPORTER_OTLP_PROTOCOL is
  * refused at start (startTelemetry and the built mpiscsid, exit 7), and a collector that is down is logged
- * once per outage, its recovery once, against a real loopback port that refuses and then answers.
+ * once per outage, its recovery once, against a real loopback port that refuses and then answers; exports
+ * that overlap and finish out of order (the metric reader's) do not make one outage two.
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -10,7 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { PushMetricExporter, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { startTelemetry } from '../../src/telemetry/setup.js';
+import { reportingMetricExporter } from '../../src/telemetry/export-outage.js';
 import { freePort } from '../support/ports.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -88,5 +92,38 @@ describe('an OTLP collector that is down', () => {
     } finally {
       await t.shutdown().catch(() => {});
     }
+  });
+});
+
+describe('overlapping exports finishing out of order', () => {
+  it('a failure of an export that began before the last success is not a new outage; a later one is', () => {
+    const pending: Array<(r: ExportResult) => void> = [];
+    const inner: PushMetricExporter = {
+      export: (_m, cb) => void pending.push(cb),
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const lines: string[] = [];
+    const e = reportingMetricExporter(inner, 'OTLP metrics to X', (l) => lines.push(l));
+    const results: ExportResult[] = [];
+    const start = () => e.export({} as ResourceMetrics, (r) => results.push(r));
+    const failed: ExportResult = { code: ExportResultCode.FAILED, error: new Error('connect ECONNREFUSED') };
+    for (let i = 0; i < 4; i++) start(); // exports 0..3 in flight at once
+    pending[0](failed);
+    pending[2]({ code: ExportResultCode.SUCCESS });
+    pending[1](failed); // began before export 2, which got through: the same outage's tail
+    pending[3](failed); // began after it: a new outage
+    expect(lines).toEqual([
+      "OTLP metrics to X export failing: connect ECONNREFUSED (what fails after the exporter's retries is dropped; logged once until it recovers)",
+      'OTLP metrics to X export recovered',
+      expect.stringMatching(/^OTLP metrics to X export failing: connect ECONNREFUSED/),
+    ]);
+    // Every result still reaches the SDK as it was.
+    expect(results.map((r) => r.code)).toEqual([
+      ExportResultCode.FAILED,
+      ExportResultCode.SUCCESS,
+      ExportResultCode.FAILED,
+      ExportResultCode.FAILED,
+    ]);
   });
 });
