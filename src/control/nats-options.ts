@@ -15,6 +15,10 @@ import {
 } from '@nats-io/transport-node';
 import { ExitCode } from './exit-codes.js';
 import { ControlError } from './api.js';
+import { DEFAULT_NATS_SERVER, parseServers, redactUrl } from './nats-servers.js';
+
+// The URL helpers live in nats-servers.ts (no NATS client import, for mpiscsiadm's offline modes); exported here too.
+export { DEFAULT_NATS_SERVER, parseServers, redactUrl };
 
 /** Environment variables read for secrets not given otherwise. */
 export const NATS_ENV = {
@@ -22,7 +26,6 @@ export const NATS_ENV = {
   TOKEN: 'MPISCSI_NATS_TOKEN',
 } as const;
 
-export const DEFAULT_NATS_SERVER = 'nats://127.0.0.1:4222';
 /** Milliseconds between reconnect attempts (nats.js default 2000): the control plane should come back fast. */
 export const DEFAULT_RECONNECT_WAIT_MS = 250;
 
@@ -91,13 +94,6 @@ function readBytes(file: string, what: string): Uint8Array {
   }
 }
 
-/** Server URLs from a comma list; a bare host:port gets nats://. */
-export function parseServers(servers: string | string[] | undefined): string[] {
-  const list = (Array.isArray(servers) ? servers : (servers ?? '').split(',')).map((s) => s.trim()).filter((s) => s !== '');
-  if (list.length === 0) return [DEFAULT_NATS_SERVER];
-  return list.map((s) => (/^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`));
-}
-
 /**
  * The connection options for `settings`. Secrets go into authenticators (closures), never into fields, so
  * the returned object can be inspected or logged without leaking them. At most one auth method may be set.
@@ -157,11 +153,6 @@ export function natsConnectionOptions(settings: NatsSettings = {}, env: NodeJS.P
     if (t.keyFile !== undefined) opts.tls.keyFile = t.keyFile;
   }
   return opts;
-}
-
-/** nats://user:pass@host -> nats://***@host. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
 }
 
 /** A one-line description of the settings for logs: which auth method and files, never a secret. */

@@ -49,6 +49,9 @@ export interface AdmOptions {
   tcp?: string;
 }
 
+/** How long mpiscsiadm waits for a NATS server to accept its connection (the NATS connect timeout). */
+export const NATS_CONNECT_TIMEOUT_MS = 3000;
+
 /** An error whose lines (without the program prefix) go to stderr and whose code is the exit status. */
 export class AdmError extends Error {
   readonly lines: string[];

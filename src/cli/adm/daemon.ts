@@ -18,7 +18,7 @@ import {
 } from '../../control/api.js';
 import { natsConnectionOptions, parseServers, redactUrl } from '../../control/nats-options.js';
 import { defaultHostId } from '../../control/endpoints.js';
-import { AdmError, hostPort, out, printJson, usage, warn, type AdmOptions } from './common.js';
+import { AdmError, hostPort, NATS_CONNECT_TIMEOUT_MS, out, printJson, usage, warn, type AdmOptions } from './common.js';
 
 export const DAEMON_UNREACHABLE = DAEMON_NOT_CONNECTED;
 
@@ -37,7 +37,7 @@ export function admNatsOptions(opts: AdmOptions) {
     tls: opts.natsTlsCa ? { caFile: opts.natsTlsCa } : undefined,
     name: 'mpiscsiadm',
     maxReconnectAttempts: 0,
-    connectTimeoutMs: 3000,
+    connectTimeoutMs: NATS_CONNECT_TIMEOUT_MS,
   });
 }
 

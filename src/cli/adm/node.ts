@@ -8,11 +8,13 @@ import type { NodeMatch } from '../../db/record-ops.js';
 import { ExitCode } from '../../control/exit-code-table.js';
 import type { ControlClient } from '../../control/client.js';
 import { defaultHostId } from '../../control/endpoints.js';
+import { anyServerListening, parseServers } from '../../control/nats-servers.js';
 import { NodeService, type RecordChange } from '../../services/nodes.js';
 import {
   AdmError,
   admError,
   hostPort,
+  NATS_CONNECT_TIMEOUT_MS,
   nodeLine,
   noRecords,
   out,
@@ -114,15 +116,20 @@ class DaemonPeer {
   constructor(private readonly opts: AdmOptions) {}
 
   private connect(): Promise<ControlClient | undefined> {
-    this.client ??= Promise.all([import('../../control/client.js'), daemonSide()])
-      .then(([{ ControlClient }, { admNatsOptions }]) =>
-        ControlClient.connect(admNatsOptions(this.opts), {
-          hostId: this.opts.hostId ?? defaultHostId(),
-          timeoutMs: (this.opts.timeout ?? 10) * 1000,
-        }),
-      )
-      .catch(() => undefined);
+    this.client ??= this.open().catch(() => undefined);
     return this.client;
+  }
+
+  private async open(): Promise<ControlClient | undefined> {
+    // No NATS server accepts a connection: no daemon can answer, so no session of ours uses the record, and the
+    // NATS client (and the control client's protobuf and OpenTelemetry) need not be loaded to be told so. A server
+    // that accepts is asked as before, and its answer (or none) decides.
+    if (!(await anyServerListening(parseServers(this.opts.nats), NATS_CONNECT_TIMEOUT_MS))) return undefined;
+    const [{ ControlClient }, { admNatsOptions }] = await Promise.all([import('../../control/client.js'), daemonSide()]);
+    return ControlClient.connect(admNatsOptions(this.opts), {
+      hostId: this.opts.hostId ?? defaultHostId(),
+      timeoutMs: (this.opts.timeout ?? 10) * 1000,
+    });
   }
 
   /** The records the daemon's sessions were made from; none when no daemon answers. */
