@@ -7,51 +7,17 @@
  * a non-loopback --metrics host (exit 7, the option named) and a port already taken.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../support/cli.js';
 import { DaemonProcess } from '../support/daemon.js';
-import { Tgtd } from '../support/tgtd.js';
-import { NatsServer } from '../support/nats-server.js';
-import { FaultProxy } from '../support/fault-proxy.js';
 import { freePort } from '../support/ports.js';
-import { ControlClient } from '../../src/control/client.js';
-import { natsConnectionOptions } from '../../src/control/nats-options.js';
-import type { HostEvent } from '../../src/control/api.js';
+import { startTwoPathRig, type TwoPathRig } from '../support/two-path-rig.js';
 
 const IQN = 'iqn.2026-12.test:daemon-metrics';
 const HOST = 'metricshost';
 
-let dir: string;
-let db: string;
-let tgtd: Tgtd;
-let nats: NatsServer;
-const proxies: FaultProxy[] = [];
-let daemon: DaemonProcess;
-let client: ControlClient;
+let rig: TwoPathRig;
 let url: string;
-const events: HostEvent[] = [];
-
-const adm = (...args: string[]): Promise<CliResult> =>
-  runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
-
-/** Resolves at the first event (from now on) that matches. */
-function nextEvent(pred: (e: HostEvent) => boolean): Promise<HostEvent> {
-  const from = events.length;
-  return new Promise((resolve) => {
-    const check = () => {
-      const hit = events.slice(from).find(pred);
-      if (hit) resolve(hit);
-      else setTimeout(check, 10);
-    };
-    check();
-  });
-}
-
-const pathTo = (to: string, path?: string) => (e: HostEvent) =>
-  e.kind === 'path' && e.event.to === to && (path === undefined || e.event.path === path);
 
 async function scrape(): Promise<string> {
   const r = await fetch(url);
@@ -82,41 +48,15 @@ const failovers = (text: string, path: string): number =>
     .reduce((n, s) => n + s.value, 0);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mpiscsid-metrics-'));
-  db = join(dir, 'db');
-  [tgtd, nats] = await Promise.all([Tgtd.start(), NatsServer.start()]);
-  const tid = await tgtd.addTarget(IQN);
-  await tgtd.addLun(tid, 1, { size: 8 * 1024 * 1024 });
-  await tgtd.setTargetParam(tid, 'DefaultTime2Wait', '0');
-  for (let i = 0; i < 2; i++) proxies.push(await FaultProxy.start({ host: tgtd.host, port: tgtd.port }));
   const port = await freePort();
   url = `http://127.0.0.1:${port}/metrics`;
-  daemon = DaemonProcess.launch({ db, dir, nats: nats.url, hostId: HOST, extra: ['--metrics', `127.0.0.1:${port}`] });
-  const listening = daemon.waitFor(/metrics on http:/);
-  await Promise.race([
-    Promise.all([daemon.waitFor(/control service on NATS/), daemon.waitFor(/ ready \(/)]),
-    daemon.exited.then((c) => Promise.reject(new Error(`mpiscsid exited ${c}: ${daemon.lines.join('\n')}`))),
-  ]);
-  expect(await listening).toMatch(new RegExp(`mpiscsid: metrics on ${url.replaceAll('.', '\\.')}$`));
-  client = await ControlClient.connect(natsConnectionOptions({ servers: nats.url, maxReconnectAttempts: -1 }), {
-    hostId: HOST,
-    timeoutMs: 30_000,
-  });
-  client.subscribeEvents(HOST, '*', (e) => events.push(e));
-  await client.nc.flush();
-  for (const p of proxies) {
-    const r = await adm('-m', 'node', '-T', IQN, '-p', `${p.host}:${p.port}`, '-o', 'new');
-    expect(r.code, r.stderr).toBe(0);
-  }
-  const login = await adm('-m', 'node', '-T', IQN, '-l');
-  expect(login.code, login.stderr).toBe(0);
+  rig = await startTwoPathRig({ iqn: IQN, hostId: HOST, daemon: { extra: ['--metrics', `127.0.0.1:${port}`] } });
+  // The metrics line comes before the daemon is ready.
+  expect(rig.daemon.lines).toContainEqual(expect.stringMatching(new RegExp(`mpiscsid: metrics on ${url.replaceAll('.', '\\.')}$`)));
 });
 
 afterAll(async () => {
-  await client?.close();
-  await daemon?.stop();
-  await Promise.all([tgtd?.stop(), nats?.stop(), ...proxies.map((p) => p.stop())]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await rig?.stop();
 });
 
 describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', () => {
@@ -157,7 +97,7 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
     for (const s of active) expect(s.labels.otel_scope_name).toBe('mpiscsi');
     // The sessions behind them, one per proxy, with their portal.
     const sessions = samples(text, 'iscsi_session_state').filter((s) => s.value === 1);
-    expect(sessions.map((s) => Number(s.labels.server_port)).sort()).toEqual(proxies.map((p) => p.port).sort());
+    expect(sessions.map((s) => Number(s.labels.server_port)).sort()).toEqual(rig.proxies.map((p) => p.port).sort());
     // No failover yet: the counter family may be absent or zero.
     for (const p of paths) expect(failovers(text, p)).toBe(0);
     // A bad path is the exporter's 404, not the metrics.
@@ -165,17 +105,13 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
   });
 
   it('after one path is reset until it fails and then returns: mpath_failovers_total moved by one on that path', async () => {
-    const failed = nextEvent(pathTo('failed'));
-    proxies[0].set({ kind: 'reset' });
-    const path = ((await failed) as Extract<HostEvent, { kind: 'path' }>).event.path;
+    const { path } = (await rig.failPath(0)).event;
     expect(paths).toContain(path);
     const during = await scrape();
     expect(
       samples(during, 'mpath_path_state').find((s) => s.labels.mpath_path === path && s.labels.mpath_path_state === 'failed')?.value,
     ).toBe(1);
-    const back = nextEvent(pathTo('active', path));
-    proxies[0].set({ kind: 'pass' });
-    await back;
+    await rig.restorePath(0, path);
     // The failover's count is taken when its trace ends (path active again, and the first I/O on it if some
     // were held): scrape until it shows, the test's timeout bounding the wait.
     let text = await scrape();
@@ -195,9 +131,9 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
 describe('mpiscsid --metrics refusals', () => {
   it('a non-loopback host: exit 7 and a line naming --metrics, before anything else starts', async () => {
     const d = DaemonProcess.launch({
-      db: join(dir, 'db-remote'),
-      dir,
-      nats: nats.url,
+      db: join(rig.dir, 'db-remote'),
+      dir: rig.dir,
+      nats: rig.nats.url,
       hostId: 'remote',
       extra: ['--metrics', '192.0.2.1:9464'],
     });
@@ -211,7 +147,13 @@ describe('mpiscsid --metrics refusals', () => {
     await new Promise<void>((r) => taken.listen({ host: '127.0.0.1', port: 0 }, () => r()));
     const port = (taken.address() as { port: number }).port;
     try {
-      const d = DaemonProcess.launch({ db: join(dir, 'db-taken'), dir, nats: nats.url, hostId: 'taken', extra: ['--metrics', `:${port}`] });
+      const d = DaemonProcess.launch({
+        db: join(rig.dir, 'db-taken'),
+        dir: rig.dir,
+        nats: rig.nats.url,
+        hostId: 'taken',
+        extra: ['--metrics', `:${port}`],
+      });
       expect(await d.exited).toBe(7);
       expect(d.lines.join('\n')).toMatch(
         new RegExp(`error: cannot serve metrics on http://127\\.0\\.0\\.1:${port}/metrics: address already in use`),

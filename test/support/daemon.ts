@@ -18,6 +18,8 @@ export interface DaemonOptions {
   hostId: string;
   extra?: string[];
   env?: Record<string, string>;
+  /** Pass --trace-file (spans to `traceFile` instead of the OTEL_* exporters). Default true. */
+  traceFile?: boolean;
 }
 
 export class DaemonProcess {
@@ -26,7 +28,7 @@ export class DaemonProcess {
   readonly exited: Promise<number | null>;
   private constructor(
     readonly child: ChildProcess,
-    /** The --trace-file the daemon writes its spans to (JSON lines). */
+    /** The --trace-file the daemon writes its spans to (JSON lines), unless started with traceFile: false. */
     readonly traceFile: string,
   ) {
     let buf = '';
@@ -61,8 +63,7 @@ export class DaemonProcess {
         o.hostId,
         '--nats',
         o.nats,
-        '--trace-file',
-        traceFile,
+        ...(o.traceFile === false ? [] : ['--trace-file', traceFile]),
         ...(o.extra ?? []),
       ],
       { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
