@@ -1,6 +1,7 @@
 /**
  * Start-time benchmark of the three commands (issue 17): each mode that needs no daemon (`--version`, `--help`,
- * the offline record modes of mpiscsiadm) run RUNS times as a fresh process, the median wall time beside
+ * a bad option, the offline record modes of mpiscsiadm; the table in bench/startup-cases.ts, which
+ * test/cli/startup.test.ts checks too) run RUNS times as a fresh process, the median wall time beside
  * `node -e ''` (the floor any Node command pays) and, where installed, open-iscsi's `iscsiadm -m iface`.
  * Runs are interleaved (one of each command per round) so that a busy moment of the machine falls on every
  * command alike. Prints a markdown table; `--json FILE` also writes the results.
@@ -14,11 +15,10 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const bin = (rel: string): string => join(here, '..', 'src', rel);
-const ADM = bin('cli/mpiscsiadm.js');
-const TOOL = bin('cli/mpiscsi.js');
-const DAEMON = bin('daemon/mpiscsid.js');
+import { STARTUP_CASES, STARTUP_NATS_URL, STARTUP_RECORDS, startupArgv } from './startup-cases.js';
+
+/** dist/src beside this file's dist/bench. */
+const DIST_SRC = join(dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 interface Row {
   name: string;
@@ -48,7 +48,7 @@ function timeOnce(argv: string[], okCodes: readonly number[] = [0]): number {
   const t0 = performance.now();
   const r = spawnSync(argv[0], argv.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MPISCSI_NATS_URL: 'nats://127.0.0.1:1' },
+    env: { ...process.env, MPISCSI_NATS_URL: STARTUP_NATS_URL },
   });
   const ms = performance.now() - t0;
   if (r.error) throw r.error;
@@ -66,51 +66,12 @@ function main(): void {
   const jsonOut = arg('--json');
   const db = mkdtempSync(join(tmpdir(), 'mpiscsi-startup-'));
   try {
-    // A database with records to list: two nodes and a discovery portal, made by the command itself.
+    // A database with records to list, show and update, made by the command itself.
     const node = process.execPath;
-    const adm = (...a: string[]) => [node, ADM, '--db', db, ...a];
-    timeOnce(adm('-m', 'node', '-o', 'new', '-T', 'iqn.2026-12.bench:a', '-p', '127.0.0.1:3260,1'));
-    timeOnce(adm('-m', 'node', '-o', 'new', '-T', 'iqn.2026-12.bench:b', '-p', '127.0.0.2:3260,1'));
-    timeOnce(adm('-m', 'discoverydb', '-t', 'st', '-p', '127.0.0.1:3260', '-o', 'new'));
+    for (const r of STARTUP_RECORDS) timeOnce([node, ...startupArgv(DIST_SRC, { program: 'mpiscsiadm', args: r }, db)]);
     const cases: { name: string; argv: string[]; ok?: number[] }[] = [
       { name: "node -e ''", argv: [node, '-e', ''] },
-      { name: 'mpiscsiadm --version', argv: adm('--version') },
-      { name: 'mpiscsiadm --help', argv: adm('--help') },
-      { name: 'mpiscsiadm -m node', argv: adm('-m', 'node') },
-      { name: 'mpiscsiadm -m node -T T -p P (show)', argv: adm('-m', 'node', '-T', 'iqn.2026-12.bench:a', '-p', '127.0.0.1:3260') },
-      { name: 'mpiscsiadm -m iface', argv: adm('-m', 'iface') },
-      { name: 'mpiscsiadm -m discovery', argv: adm('-m', 'discovery') },
-      {
-        name: 'mpiscsiadm -m iface -I default -o show',
-        argv: adm('-m', 'iface', '-I', 'default', '-o', 'show'),
-      },
-      {
-        // An update of a record no session uses: the in-use check asks the daemon, none answers (no NATS).
-        name: 'mpiscsiadm -m discoverydb -o update',
-        argv: adm(
-          '-m',
-          'discoverydb',
-          '-t',
-          'st',
-          '-p',
-          '127.0.0.1:3260',
-          '-o',
-          'update',
-          '-n',
-          'discovery.sendtargets.auth.authmethod',
-          '-v',
-          'None',
-        ),
-      },
-      {
-        // A node record's update asks the daemon whether a session uses it (NATS at 127.0.0.1:1: refused at once).
-        name: 'mpiscsiadm -m node -o update',
-        argv: adm('-m', 'node', '-T', 'iqn.2026-12.bench:a', '-o', 'update', '-n', 'node.startup', '-v', 'manual'),
-      },
-      { name: 'mpiscsi --version', argv: [node, TOOL, '--version'] },
-      { name: 'mpiscsi --help', argv: [node, TOOL, '--help'] },
-      { name: 'mpiscsid --version', argv: [node, DAEMON, '--version'] },
-      { name: 'mpiscsid --help', argv: [node, DAEMON, '--help'] },
+      ...STARTUP_CASES.map((c) => ({ name: c.name, argv: [node, ...startupArgv(DIST_SRC, c, db)], ok: [c.code ?? 0] })),
     ];
     if (hasIscsiadm()) cases.push({ name: 'iscsiadm -m iface', argv: ['iscsiadm', '-m', 'iface'] });
     const samples = cases.map(() => [] as number[]);
