@@ -17,15 +17,16 @@ import { AdmError, PROG, usage, warn, type AdmOptions } from './adm/common.js';
 import { runDiscovery } from './adm/discovery.js';
 import { runNode } from './adm/node.js';
 import { runIface } from './adm/iface.js';
+import { DISCOVERY_TYPES, MODE_NAMES, orList, PRINT_LEVELS, STARTUP_SELECTORS } from './adm/modes.js';
 import { ALL_HOSTS } from '../control/endpoints.js';
 import { packageVersionOf } from '../control/version.js';
 
 export const VERSION = packageVersionOf();
-const MODES = ['discovery', 'discoverydb', 'node', 'session', 'iface', 'fw', 'host', 'mpath', 'export'] as const;
 
 function printLevel(v: string): number {
   const n = Number(v);
-  if (!/^\d+$/.test(v) || n > 3) throw new InvalidArgumentError('print level must be 0, 1, 2 or 3');
+  if (!/^\d+$/.test(v) || !(PRINT_LEVELS as readonly number[]).includes(n))
+    throw new InvalidArgumentError(`print level must be ${orList(PRINT_LEVELS.map(String))}`);
   return n;
 }
 
@@ -33,25 +34,25 @@ export function buildProgram(): Command {
   return new Command(PROG)
     .description('open-iscsi iscsiadm-compatible administration of the mpiscsi node database')
     .addOption(new Option('--db <dir>', 'node database root').env('MPISCSI_DB').default('/var/lib/mpiscsi'))
-    .addOption(new Option('-m, --mode <mode>', 'discovery, discoverydb, node, session or iface').choices(MODES))
-    .option('-t, --type <type>', 'discovery type (st, sendtargets)')
+    .addOption(new Option('-m, --mode <mode>', orList(MODE_NAMES)).choices(MODE_NAMES))
+    .option('-t, --type <type>', `discovery type: ${orList(DISCOVERY_TYPES.supported)} (SendTargets)`)
     .option('-p, --portal <ip[:port][,tpgt]>', 'portal')
     .option('-T, --targetname <iqn>', 'target name')
     .option('-I, --interface <iface>', 'iface name')
     .option(
       '-o, --op <op>',
-      'new, delete, update, show or nonpersistent (repeatable for discoverydb)',
+      "operation on the mode's records (node and iface: new, delete, update, show; discovery also nonpersistent; repeatable for discovery)",
       (v: string, prev: string[]) => [...prev, v],
       [] as string[],
     )
     .option('-n, --name <key>', 'record key for -o update')
     .option('-v, --value <value>', 'value for -o update')
-    .option('-P, --print <level>', 'print level (1: tree)', printLevel)
+    .option('-P, --print <level>', `print level ${PRINT_LEVELS[0]}..${PRINT_LEVELS.at(-1)} (1: tree)`, printLevel)
     .option('-S, --show', 'show passwords instead of ********')
     .option('-l, --login', 'log in (needs the daemon)')
     .option('-u, --logout', 'log out (needs the daemon)')
-    .option('-L, --loginall <which>', 'log in all|manual|automatic|onboot nodes (needs the daemon)')
-    .option('-U, --logoutall <which>', 'log out all|manual|automatic nodes (needs the daemon)')
+    .option('-L, --loginall <which>', `log in ${STARTUP_SELECTORS.join('|')} nodes (needs the daemon)`)
+    .option('-U, --logoutall <which>', `log out ${STARTUP_SELECTORS.join('|')} nodes (needs the daemon)`)
     .option('-r, --sid <sid>', 'session id (needs the daemon)')
     .option('-R, --rescan', 'rescan sessions (needs the daemon)')
     .option('-s, --stats', 'session statistics (needs the daemon)')

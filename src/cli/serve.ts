@@ -62,6 +62,14 @@ export class ServeUsageError extends RangeError {
   override readonly name = 'ServeUsageError';
 }
 
+/**
+ * The keys `--set` takes: node record keys (the session timers, the iSCSI keys we offer, cmds_max) and multipath
+ * settings. parseSettings names them when it refuses a key; the completion generator offers them.
+ */
+export function settableKeys(): { record: string[]; multipath: readonly string[] } {
+  return { record: [...Object.values(TIMER_RECORD_KEYS), ...Object.keys(WISH_KEYS), ...SESSION_KEYS], multipath: MULTIPATH_SETTING_KEYS };
+}
+
 /** Splits `--set KEY=VALUE` into node-record keys (timers, wishes) and multipath settings; unknown keys throw. */
 export function parseSettings(sets: string[]): {
   record: Record<string, string>;
@@ -87,7 +95,7 @@ export function parseSettings(sets: string[]): {
       else if ((MULTIPATH_SETTING_KEYS as readonly string[]).includes(key)) multipath[key] = value;
       else
         throw new ServeUsageError(
-          `unknown setting; use a node record key (${[...timerKeys, ...Object.keys(WISH_KEYS), ...SESSION_KEYS].join(', ')}) or a multipath setting (${MULTIPATH_SETTING_KEYS.join(', ')})`,
+          `unknown setting; use a node record key (${settableKeys().record.join(', ')}) or a multipath setting (${MULTIPATH_SETTING_KEYS.join(', ')})`,
         );
     } catch (err) {
       throw new ServeUsageError(`--set ${key}=${value}: ${(err as Error).message}`);

@@ -63,7 +63,7 @@ class ScsiToolError extends Error {
 }
 
 /** The exit code of a SCSI failure, as iscsi-inq, iscsi-readcapacity16 and iscsi-ls exit (10). */
-const SCSI_FAILURE_EXIT = 10;
+export const SCSI_FAILURE_EXIT = 10;
 
 /** A CHECK CONDITION or other status as a ScsiToolError naming the command; other errors as they are. */
 function scsiFailure(what: string, err: unknown): unknown {

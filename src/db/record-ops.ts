@@ -46,6 +46,14 @@ export class RecordValueError extends RangeError {
 }
 
 /**
+ * Whether `-o update -n KEY` may set a schema key: not one naming the record (`readOnly`, IDENTITY_KEYS) nor a
+ * `*_length` one (derived from its value). The man page's and completion's key lists are the keys this accepts.
+ */
+export function isUpdatableKey(readOnly: ReadonlySet<string>, key: string): boolean {
+  return !readOnly.has(key) && !key.endsWith('_length');
+}
+
+/**
  * Checks a change against a schema: a known key, not an identity key nor a `*_length` one, and a value its
  * setting accepts (src/settings: the rule the login applies, so `-v -5` on a timer is refused here rather than
  * stored and failing every later login, and `-v 0.5` is taken as --set takes it). Returns the value in its
@@ -53,7 +61,7 @@ export class RecordValueError extends RangeError {
  */
 export function checkRecordValue(schema: Schema, readOnly: ReadonlySet<string>, key: string, value: string): string {
   const def = schema.keys.find((k) => k.key === key);
-  if (!def || readOnly.has(key) || key.endsWith('_length')) throw new RecordValueError(key, 'Invalid param name.');
+  if (!def || !isUpdatableKey(readOnly, key)) throw new RecordValueError(key, 'Invalid param name.');
   const v = value.trim();
   // A newline would become a second record line (node.startup = automatic hidden in a password).
   const form = recordFormProblem(key, v);

@@ -19,6 +19,7 @@ import {
 import { natsConnectionOptions, parseServers, redactUrl } from '../../control/nats-options.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { AdmError, hostPort, NATS_CONNECT_TIMEOUT_MS, out, printJson, usage, warn, type AdmOptions } from './common.js';
+import { checkOps, STARTUP_SELECTORS } from './modes.js';
 
 export const DAEMON_UNREACHABLE = DAEMON_NOT_CONNECTED;
 
@@ -159,7 +160,7 @@ export async function loginNodes(opts: AdmOptions, keys: readonly NodeKey[]): Pr
 
 /** `-L all|manual|automatic|onboot`. */
 export async function loginAll(opts: AdmOptions, which: string): Promise<void> {
-  if (!['all', 'manual', 'automatic', 'onboot'].includes(which)) throw usage(`Invalid loginall option ${which}.`);
+  if (!(STARTUP_SELECTORS as readonly string[]).includes(which)) throw usage(`Invalid loginall option ${which}.`);
   await withDaemon(opts, async (c) => {
     const r = await c.call('nodeLogin', { startup: which });
     // A node with a session already is not logged in again, so it has no "Logging in" line.
@@ -210,7 +211,7 @@ export async function logoutNodes(opts: AdmOptions, keys: readonly NodeKey[]): P
 
 /** `-U all|manual|automatic`. */
 export async function logoutAll(opts: AdmOptions, which: string): Promise<void> {
-  if (!['all', 'manual', 'automatic', 'onboot'].includes(which)) throw usage(`Invalid logoutall option ${which}.`);
+  if (!(STARTUP_SELECTORS as readonly string[]).includes(which)) throw usage(`Invalid logoutall option ${which}.`);
   await withDaemon(opts, async (c) => {
     const sessions = (await c.call('sessionList', {})).sessions;
     if (sessions.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No matching sessions found');
@@ -298,7 +299,7 @@ export async function runSession(opts: AdmOptions): Promise<void> {
   const sid = opts.sid === undefined ? undefined : Number(opts.sid);
   if (opts.sid !== undefined && (!/^\d+$/.test(opts.sid) || sid === 0)) throw usage(`invalid sid "${opts.sid}"`);
   const op = opts.op[0];
-  if (op !== undefined && op !== 'show') throw usage(`Invalid op "${op}" for session mode`);
+  if (op !== undefined) checkOps('session', [op]);
   await withDaemon(opts, async (c) => {
     if (opts.logout) {
       if (sid === undefined) return logoutWhere(opts, c, () => true);

@@ -22,11 +22,12 @@ import {
   type AdmOptions,
 } from './common.js';
 import { discoveryTreeLines, nodeJson, treeJson } from './node.js';
+import { checkOps, DISCOVERY_TYPES } from './modes.js';
 
 const DISCOVERY_IDENTITY = IDENTITY_KEYS.discovery;
 
 function isSendTargets(type: string | undefined): boolean {
-  return type === 'st' || type === 'sendtargets';
+  return (DISCOVERY_TYPES.supported as readonly (string | undefined)[]).includes(type);
 }
 
 async function discoveryFailure(address: string, err: unknown): Promise<AdmError> {
@@ -152,15 +153,15 @@ export async function runDiscovery(store: RecordStore, opts: AdmOptions): Promis
   }
   if (opts.type === undefined) throw usage('Please specify a discovery type (-t st)');
   if (!isSendTargets(opts.type)) {
-    if (['isns', 'fw', 'slp'].includes(opts.type)) throw new AdmError(ExitCode.OP_NOT_SUPP, `discovery type ${opts.type} is not supported`);
+    if ((DISCOVERY_TYPES.unsupported as readonly string[]).includes(opts.type))
+      throw new AdmError(ExitCode.OP_NOT_SUPP, `discovery type ${opts.type} is not supported`);
     throw new AdmError(ExitCode.UNKNOWN_DISCOVERY_TYPE, `Unsupported discovery type.`);
   }
   if (opts.portal === undefined) throw usage('Please specify portal as <ipaddr>[:<ipport>]');
   const spec = parsePortal(opts.portal);
   const p: PortalKey = { address: spec.address, port: spec.port ?? 3260 };
   const ops = opts.op;
-  for (const o of ops)
-    if (!['new', 'delete', 'update', 'show', 'nonpersistent'].includes(o)) throw usage(`Invalid op "${o}" for discovery mode`);
+  checkOps(db ? 'discoverydb' : 'discovery', ops);
 
   if (ops.includes('delete')) {
     if (!(await store.getDiscovery(p))) throw noRecords();

@@ -4,6 +4,7 @@ import { IDENTITY_KEYS } from '../../db/record-ops.js';
 import { BUILTIN_IFACES, IFACE_SCHEMA, defaultIfaceRecord } from '../../db/node-record.js';
 import type { Rec } from '../../db/record.js';
 import { ExitCode } from '../../control/exit-code-table.js';
+import { invalidOp } from './modes.js';
 import { AdmError, checkParam, out, printJson, printRecord, recordObject, usage, type AdmOptions } from './common.js';
 
 const IFACE_IDENTITY = IDENTITY_KEYS.iface;
@@ -89,6 +90,6 @@ export async function runIface(store: RecordStore, opts: AdmOptions): Promise<vo
       return;
     }
     default:
-      throw usage(`Invalid op "${op}" for iface mode: use new, delete, update or show`);
+      throw invalidOp('iface', op);
   }
 }

@@ -8,6 +8,7 @@ import type { ResponseOf } from '../../control/client.js';
 import { ExitCode } from '../../control/exit-codes.js';
 import { AdmError, out, printJson, usage, type AdmOptions } from './common.js';
 import { withDaemon } from './daemon.js';
+import { invalidOp } from './modes.js';
 
 export async function runMpath(opts: AdmOptions): Promise<void> {
   const op = opts.op[0] ?? 'show';
@@ -34,7 +35,7 @@ export async function runMpath(opts: AdmOptions): Promise<void> {
         devices = (await c.call('mpathSetPolicy', { device: opts.device, settings: { [opts.name]: opts.value } })).devices;
         break;
       default:
-        throw usage(`Invalid op "${op}" for mpath mode: use show, fail_path, reinstate_path, switch_group or set_policy`);
+        throw invalidOp('mpath', op);
     }
     if (devices.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No multipath devices.');
     if (opts.json) printJson(devices);
@@ -62,7 +63,7 @@ export async function runExport(opts: AdmOptions): Promise<void> {
         await c.call('exportStop', { name: opts.exportName });
         return;
       default:
-        throw usage(`Invalid op "${op}" for export mode: use show, new or delete`);
+        throw invalidOp('export', op);
     }
     if (exports.length === 0) throw new AdmError(ExitCode.NO_OBJS_FOUND, 'No exports.');
     if (opts.json) printJson(exports);

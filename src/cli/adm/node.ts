@@ -10,6 +10,7 @@ import type { ControlClient } from '../../control/client.js';
 import { defaultHostId } from '../../control/endpoints.js';
 import { anyServerListening, parseServers } from '../../control/nats-servers.js';
 import { NodeService, type RecordChange } from '../../services/nodes.js';
+import { checkOps } from './modes.js';
 import {
   AdmError,
   admError,
@@ -211,9 +212,7 @@ async function node(nodes: NodeService, opts: AdmOptions, daemon: DaemonPeer): P
     if (opts.login || opts.logout) throw usage('-o new cannot be combined with --login/--logout');
     return nodeNew(nodes, opts, f);
   }
-  if (op !== undefined && !['show', 'update', 'delete'].includes(op)) {
-    throw usage(`Invalid op "${op}" for node mode: use new, delete, update or show`);
-  }
+  if (op !== undefined) checkOps('node', [op]);
   const m = nodeMatchOf(f);
   const keys = await nodes.find(m);
   if (keys.length === 0) throw noRecords();
