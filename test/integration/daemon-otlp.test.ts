@@ -94,13 +94,21 @@ afterAll(async () => {
 
 describe('mpiscsid exporting OTLP/HTTP protobuf to a live receiver', () => {
   it('metrics arrive by their OTel names, cumulative, with the resource', async () => {
-    const r = await receiver.waitFor((r) => accepted('metrics')(r) && METRICS.every((n) => r.metrics.some((m) => m.name === n)));
+    const activePoints = (r: OtlpRequest) =>
+      r.metrics
+        .filter((m) => m.name === 'mpath.path.state')
+        .flatMap((m) => m.points)
+        .filter((p) => p.attributes['mpath.path.state'] === 'active' && p.value === 1);
+    // Exports began with the daemon: the first with every metric and both paths active (the logins done).
+    const r = await receiver.waitFor(
+      (r) => accepted('metrics')(r) && METRICS.every((n) => r.metrics.some((m) => m.name === n)) && activePoints(r).length === 2,
+    );
     expect(r.resource).toMatchObject({ 'service.name': 'mpiscsid', 'host.id': HOST });
     const byName = new Map(r.metrics.map((m) => [m.name, m]));
     expect(byName.get('iscsi.login.duration')).toMatchObject({ kind: 'histogram', unit: 's', temporality: 2 });
     expect(byName.get('mpath.path.io')).toMatchObject({ kind: 'sum', unit: 'By', temporality: 2 });
-    const active = byName.get('mpath.path.state')!.points.filter((p) => p.attributes['mpath.path.state'] === 'active' && p.value === 1);
-    expect(active).toHaveLength(2);
+    const active = activePoints(r);
+    expect(new Set(active.map((p) => p.attributes['mpath.path'])).size).toBe(2);
     for (const p of active) expect(p.attributes).toMatchObject({ 'mpath.device': 'mpatha', 'mpath.path': expect.any(String) });
   });
 
