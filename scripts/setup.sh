@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 need=()
 for pair in tgtd:tgt tgtadm:tgt nats-server:nats-server nbdinfo:libnbd-bin nbdcopy:libnbd-bin fio:fio \
   qemu-img:qemu-utils iscsi-perf:libiscsi-bin iscsi-ls:libiscsi-bin istgt:istgt strace:strace iscsiadm:open-iscsi \
-  systemd-analyze:systemd; do
+  systemd-analyze:systemd groff:groff-base man:man-db; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if ! command -v "$cmd" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$cmd" ]; then need+=("$pkg"); fi
 done
