@@ -1,14 +1,14 @@
 /**
  * The package as a user installs it (issue 14): `npm pack` of this checkout (dist/ is built by the global
- * setup, so --ignore-scripts), `npm install -g --prefix <tmp>` of the tarball, then the three bins from the
- * prefix's bin/ run from another directory: `--version`, `mpiscsiadm -m iface` on a scratch database, and
+ * setup, so --ignore-scripts), `npm install -g --prefix <tmp>` of the tarball, then the man pages (man -M PREFIX/share/man
+ * -w finds each) and completion scripts in it, and the three bins from the prefix's bin/ run from another directory: `--version`, `mpiscsiadm -m iface` on a scratch database, and
  * `mpiscsi serve` of a tgtd LU read with nbdinfo; then systemd/mpiscsid.service verified with
  * `systemd-analyze verify` against the installed bin and its ExecStart line run as systemd would expand it,
  * the daemon's log lines under -d 0 and -d 3. Packed and installed once per run.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +21,13 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { ve
 const IQN = 'iqn.2026-12.test:install';
 
 let dir: string;
+let tgz: string;
 let bin: string;
 let elsewhere: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mpiscsi-install-'));
-  const tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: root, encoding: 'utf8' })
+  tgz = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', dir], { cwd: root, encoding: 'utf8' })
     .trim()
     .split('\n')
     .pop()!;
@@ -66,6 +67,40 @@ describe('npm pack + npm install -g of the tarball', () => {
     expect(existsSync(join(installed, 'systemd', 'mpiscsid.service'))).toBe(true);
     expect(existsSync(join(installed, 'dist', 'src', 'daemon', 'mpiscsid.js'))).toBe(true);
     expect(existsSync(join(installed, 'dist', 'test'))).toBe(false);
+  });
+
+  it('packs the man pages and completion scripts, and installs the man pages under PREFIX/share/man where man -M finds them', async () => {
+    const listing = execFileSync('tar', ['-tzf', join(dir, tgz)], { encoding: 'utf8' }).split('\n');
+    for (const f of [
+      'man/mpiscsi.1',
+      'man/mpiscsiadm.8',
+      'man/mpiscsid.8',
+      'completion/mpiscsi',
+      'completion/mpiscsiadm',
+      'completion/mpiscsid',
+    ])
+      expect(listing).toContain(`package/${f}`);
+    const manDir = join(dir, 'prefix', 'share', 'man');
+    for (const [page, section] of [
+      ['mpiscsi', 1],
+      ['mpiscsiadm', 8],
+      ['mpiscsid', 8],
+    ] as const) {
+      // npm links PREFIX/share/man/manN/PAGE.N to the package's man/PAGE.N.
+      expect(readFileSync(join(manDir, `man${section}`, `${page}.${section}`), 'utf8')).toBe(
+        readFileSync(join(root, 'man', `${page}.${section}`), 'utf8'),
+      );
+      const where = await new Promise<{ code: number; out: string }>((resolve) =>
+        execFile('man', ['-M', manDir, '-w', page], (err, stdout) => resolve({ code: err ? 1 : 0, out: stdout.trim() })),
+      );
+      // man -w prints the page the link leads to, in the installed package.
+      expect(where.code).toBe(0);
+      expect(realpathSync(where.out)).toBe(realpathSync(join(manDir, `man${section}`, `${page}.${section}`)));
+    }
+    // The completion script sourced from the installed package completes the installed command.
+    const installed = join(dir, 'prefix', 'lib', 'node_modules', 'mpiscsi', 'completion', 'mpiscsiadm');
+    const offered = execFileSync('bash', ['--norc', '-c', `source ${installed}; complete -p mpiscsiadm`], { encoding: 'utf8' });
+    expect(offered.trim()).toBe('complete -F _mpiscsiadm mpiscsiadm');
   });
 
   it('mpiscsiadm -m iface lists the built-in ifaces of a scratch database, from another directory', async () => {
