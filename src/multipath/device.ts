@@ -37,6 +37,7 @@ import { parseSense } from '../scsi/sense.js';
 import { ScsiStatus } from '../scsi/status.js';
 import { Sweep, systemClock, withDeadline, type Clock } from '../session/clock.js';
 import { executeScsi, type ScsiExecutor } from '../session/lun.js';
+import type { TaskSink } from '../session/task.js';
 import type { ScsiCommandRequest, ScsiResult } from '../session/types.js';
 import { DEFAULT_MULTIPATH_CONFIG, mergeMultipathConfig, type MultipathConfig } from './config.js';
 import { readWwid, type PathIdentity } from './identity.js';
@@ -57,6 +58,8 @@ export interface ProbeTarget {
  * commands itself: the device does, on another path).
  */
 export interface PathTransport extends ScsiExecutor {
+  /** execute() without the promise (ManagedSession.submit): the data path issues through it. */
+  submit(req: ScsiCommandRequest, sink: TaskSink): void;
   readonly key: string;
   readonly gate: SessionGate;
   readonly status: SessionStatus;
@@ -177,8 +180,8 @@ export interface MultipathStatus {
 interface Io {
   readonly req: ScsiCommandRequest;
   readonly bytes: number;
-  readonly resolve: (r: ScsiResult) => void;
-  readonly reject: (e: Error) => void;
+  /** The caller's: execute()'s promise or submit()'s sink; told once. */
+  readonly sink: TaskSink;
   /** Bumped at every issue; a result of an older attempt is stale and ignored (each I/O completes once). */
   attempt: number;
   /** Clock time of the current attempt: its latency, and the stall sweep's deadline, count from here. */
@@ -189,6 +192,27 @@ interface Io {
   /** The path this I/O last failed on: another is preferred. */
   avoid?: PathRuntime;
   done: boolean;
+}
+
+/**
+ * One issue of an I/O on one path: the sink the path's session completes. A result that arrives after the
+ * I/O went elsewhere (a later attempt) is stale and dropped by onResult/onError.
+ */
+class PathIssue implements TaskSink {
+  constructor(
+    readonly device: MultipathDevice,
+    readonly path: PathRuntime,
+    readonly io: Io,
+    readonly attempt: number,
+  ) {}
+
+  done(result: ScsiResult): void {
+    this.device.onResult(this.path, this.io, this.attempt, result);
+  }
+
+  fail(err: Error): void {
+    this.device.onError(this.path, this.io, this.attempt, err);
+  }
 }
 
 class PathRuntime implements SelectablePath {
@@ -468,10 +492,16 @@ export class MultipathDevice implements ScsiExecutor {
    * then fails with TransportError.
    */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
-    return new Promise<ScsiResult>((resolve, reject) => {
-      const bytes = (req.dataIn ?? 0) + (req.dataOut?.length ?? 0);
-      this.dispatch({ req, bytes, resolve, reject, attempt: 0, startedAt: 0, firstStartedAt: 0, reissues: 0, done: false });
-    });
+    return new Promise<ScsiResult>((resolve, reject) => this.submit(req, { done: resolve, fail: reject }));
+  }
+
+  /**
+   * execute() without the promise (the per-I/O path of the NBD export): the outcome goes to `sink`, once;
+   * from the PDU that completes the command, or at once when the device is closed or has no usable path.
+   */
+  submit(req: ScsiCommandRequest, sink: TaskSink): void {
+    const bytes = (req.dataIn ?? 0) + (req.dataOut?.length ?? 0);
+    this.dispatch({ req, bytes, sink, attempt: 0, startedAt: 0, firstStartedAt: 0, reissues: 0, done: false });
   }
 
   private view(): { gate: MultipathGate; usable: PathRuntime[] } {
@@ -509,17 +539,15 @@ export class MultipathDevice implements ScsiExecutor {
     p.inFlightBytes += io.bytes;
     p.stats.issued++;
     const req = io.req.lun === p.lun ? io.req : { ...io.req, lun: p.lun };
-    p.transport.execute(req).then(
-      (res) => this.onResult(p, io, attempt, res),
-      (err: unknown) => this.onError(p, io, attempt, err),
-    );
+    p.transport.submit(req, new PathIssue(this, p, io, attempt));
   }
 
   private detach(p: PathRuntime, io: Io): void {
     if (p.ios.delete(io)) p.inFlightBytes -= io.bytes;
   }
 
-  private onResult(p: PathRuntime, io: Io, attempt: number, res: ScsiResult): void {
+  /** PathIssue.done: the path's session completed the command. */
+  onResult(p: PathRuntime, io: Io, attempt: number, res: ScsiResult): void {
     if (io.done || io.attempt !== attempt) return; // already sent elsewhere: this path's answer is stale
     this.detach(p, io);
     const now = this.clock.now();
@@ -549,15 +577,16 @@ export class MultipathDevice implements ScsiExecutor {
       });
     }
     io.done = true;
-    io.resolve(res);
+    io.sink.done(res);
   }
 
-  private onError(p: PathRuntime, io: Io, attempt: number, err: unknown): void {
+  /** PathIssue.fail: the issue ended without a completion. */
+  onError(p: PathRuntime, io: Io, attempt: number, err: unknown): void {
     if (io.done || io.attempt !== attempt) return;
     this.detach(p, io);
     if (!isPathError(err)) {
       io.done = true;
-      io.reject(err instanceof Error ? err : new Error(String(err)));
+      io.sink.fail(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     // The session still in full-feature phase failed the command (an iSCSI target-failure response, an abort
@@ -589,7 +618,7 @@ export class MultipathDevice implements ScsiExecutor {
     if (io.done) return;
     io.done = true;
     this.events.next({ type: 'io.failed', device: this.name, error: err.message });
-    io.reject(err);
+    io.sink.fail(err);
   }
 
   private dispatchHeld(): void {

@@ -20,7 +20,7 @@
  * transmission phase's backpressure share the socket and its write queue.
  */
 import type { Socket } from 'node:net';
-import type { BlockDevice, BlockDeviceInfo } from '../session/block-device.js';
+import type { BlockDevice, BlockDeviceInfo, BlockSink } from '../session/block-device.js';
 import {
   ClientStreamDecoder,
   encodeErrorChunk,
@@ -78,6 +78,52 @@ const pooled = new WeakMap<Buffer, Buffer>();
 /** Bytes charged to a request besides its data, so floods of tiny requests are bounded too. */
 const REQUEST_OVERHEAD = 64;
 
+/** A write in flight, as FLUSH sees it: a FLUSH that arrives meanwhile adds a waiter (rare: made on demand). */
+interface WriteInFlight {
+  flushWaiters?: (() => void)[];
+}
+
+/**
+ * One READ or WRITE on a device with submitRead/submitWrite (every request of a SCSI export): the device's
+ * sink and what the reply needs. The device completes it from the PDU that answers the SCSI command, so a
+ * request costs this record, not a promise, an async frame and their closures.
+ */
+class NbdIo implements BlockSink, WriteInFlight {
+  flushWaiters?: (() => void)[] = undefined;
+
+  constructor(
+    readonly conn: NbdConnection,
+    readonly h: RequestHeader,
+    readonly cost: number,
+    /** The pooled buffer a READ lands in. */
+    readonly buf: Buffer | undefined,
+  ) {}
+
+  done(data: Buffer | undefined): void {
+    this.conn.ioDone(this, 0, data);
+  }
+
+  fail(err: Error): void {
+    this.conn.ioDone(this, nbdErrno(err), undefined, err.message);
+  }
+}
+
+/** Resolves once the write is settled (FLUSH waits for those in flight). */
+function whenSettled(w: WriteInFlight): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (w.flushWaiters === undefined) w.flushWaiters = [];
+    w.flushWaiters.push(resolve);
+  });
+}
+
+/** Settles a write for FLUSH: its waiters run. */
+function settleWrite(w: WriteInFlight): void {
+  const waiters = w.flushWaiters;
+  if (waiters === undefined) return;
+  w.flushWaiters = undefined;
+  for (const f of waiters) f();
+}
+
 /** The transmission flags an export's device earns (proto.md "Transmission flags"). */
 export function transmissionFlags(entry: ExportEntry, structured: boolean): number {
   const i = entry.device.info;
@@ -130,7 +176,8 @@ export class NbdConnection {
   private flags = 0;
   private inflight = 0;
   private inflightBytes = 0;
-  private readonly writes = new Set<Promise<unknown>>();
+  /** Writes (WRITE, TRIM, WRITE_ZEROES) in flight: a FLUSH waits for those it finds here. */
+  private readonly writes = new Set<WriteInFlight>();
   private shuttingDown = false;
   private paused = false;
   private timer: NodeJS.Timeout | undefined;
@@ -318,6 +365,7 @@ export class NbdConnection {
   private abort(): void {
     this.optionReply(C.NBD_OPT_ABORT, C.NBD_REP_ACK);
     this.state = 'ending';
+    this.flushBatch();
     this.socket.end();
   }
 
@@ -335,10 +383,56 @@ export class NbdConnection {
       return;
     }
     const dataBytes = h.type === C.NBD_CMD_READ || h.type === C.NBD_CMD_WRITE ? Math.min(h.length, this.host.limits.maxPayload) : 0;
+    const dev = this.entry!.device;
+    if (h.type === C.NBD_CMD_READ ? dev.submitRead !== undefined : h.type === C.NBD_CMD_WRITE && dev.submitWrite !== undefined && data)
+      return this.submit(h, data, REQUEST_OVERHEAD + dataBytes, dev);
     this.start(h, REQUEST_OVERHEAD + dataBytes, () => {
       this.check(h);
       return this.execute(h, data);
     });
+  }
+
+  /**
+   * A READ or WRITE through the device's submitRead/submitWrite: checked, then handed to the device with an
+   * NbdIo as its sink; the reply goes out from ioDone. A WRITE with FUA on a device that flushes instead of
+   * FUA takes start() (write, then flush).
+   */
+  private submit(h: RequestHeader, data: Buffer | undefined, cost: number, dev: BlockDevice): void {
+    const info = dev.info;
+    const fua = (h.flags & C.NBD_CMD_FLAG_FUA) !== 0;
+    if (h.type === C.NBD_CMD_WRITE && fua && info.canFlush && !info.canFua) {
+      this.start(h, cost, () => {
+        this.check(h);
+        return this.execute(h, data);
+      });
+      return;
+    }
+    this.inflight++;
+    this.inflightBytes += cost;
+    try {
+      this.check(h);
+    } catch (err) {
+      this.reply(h, nbdErrno(err), undefined, cost, undefined, (err as Error).message);
+      return;
+    }
+    if (h.type === C.NBD_CMD_READ) {
+      const buf = this.host.readBuffers.get(h.length);
+      dev.submitRead!(Number(h.offset), h.length, buf, new NbdIo(this, h, cost, buf));
+    } else {
+      const io = new NbdIo(this, h, cost, undefined);
+      // Tracked before it is handed on: the device may complete it before submitWrite returns.
+      this.writes.add(io);
+      dev.submitWrite!(Number(h.offset), data!, fua && info.canFua, io);
+    }
+  }
+
+  /** NbdIo.done/fail: the device finished the request. */
+  ioDone(io: NbdIo, errno: number, data: Buffer | undefined, message?: string): void {
+    if (io.buf === undefined) {
+      this.writes.delete(io);
+      settleWrite(io);
+    } else if (errno !== 0) this.host.readBuffers.put(io.buf);
+    this.reply(io.h, errno, data, io.cost, errno === 0 ? io.buf : undefined, message);
   }
 
   /** Runs one request and sends its reply; `cost` bytes count against the in-flight limit until it is flushed. */
@@ -352,14 +446,22 @@ export class NbdConnection {
       p = Promise.reject(err);
     }
     const writes = h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_TRIM || h.type === C.NBD_CMD_WRITE_ZEROES;
-    if (writes) {
-      const tracked = p.catch(() => {});
-      this.writes.add(tracked);
-      void tracked.then(() => this.writes.delete(tracked));
-    }
+    const tracked: WriteInFlight | undefined = writes ? {} : undefined;
+    if (tracked) this.writes.add(tracked);
+    const settle = () => {
+      if (tracked === undefined) return;
+      this.writes.delete(tracked);
+      settleWrite(tracked);
+    };
     p.then(
-      (result) => this.reply(h, 0, result ?? undefined, cost),
-      (err: unknown) => this.reply(h, nbdErrno(err), undefined, cost, err instanceof Error ? err.message : String(err)),
+      (result) => {
+        settle();
+        this.reply(h, 0, result ?? undefined, cost, result ? pooled.get(result) : undefined);
+      },
+      (err: unknown) => {
+        settle();
+        this.reply(h, nbdErrno(err), undefined, cost, undefined, err instanceof Error ? err.message : String(err));
+      },
     );
   }
 
@@ -441,7 +543,7 @@ export class NbdConnection {
       case C.NBD_CMD_FLUSH:
         // proto.md: writes replied to before the FLUSH must be durable. Waiting also for the writes still in
         // flight costs little (a flush is rare) and covers clients that pipeline a FLUSH behind their writes.
-        await Promise.all([...this.writes]);
+        await Promise.all([...this.writes].map(whenSettled));
         await dev.flush();
         return;
       case C.NBD_CMD_TRIM:
@@ -458,21 +560,36 @@ export class NbdConnection {
     }
   }
 
-  private reply(h: RequestHeader, errno: number, data: Buffer | undefined, cost: number, message?: string): void {
-    const backing = data && pooled.get(data);
-    const done = () => {
+  /**
+   * Sends one request's reply. `backing` (the pooled buffer a READ's data lives in) goes back to the pool, and
+   * `cost` off the in-flight limit, once the batch the reply leaves in is flushed (see flushBatch).
+   */
+  private reply(
+    h: RequestHeader,
+    errno: number,
+    data: Buffer | undefined,
+    cost: number,
+    backing: Buffer | undefined,
+    message?: string,
+  ): void {
+    if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) {
       if (backing) this.host.readBuffers.put(backing);
       this.release(cost);
-    };
-    if (this.state === 'closed' || this.socket.destroyed) return done();
-    if (this.structured && (h.type === C.NBD_CMD_READ || errno !== 0)) {
-      // Structured replies negotiated: a READ MUST get chunks; errors go in ERROR chunks with their message.
-      if (errno !== 0) this.send([encodeErrorChunk(h.cookie, errno, message ?? '')], done);
-      else this.send([encodeOffsetDataHeader(h.cookie, h.offset, data!.length), data!], done);
       return;
     }
-    const header = encodeSimpleReply(errno, h.cookie);
-    this.send(errno === 0 && h.type === C.NBD_CMD_READ ? [header, data!] : [header], done);
+    this.batchCosts.push(cost);
+    if (backing) this.batchBuffers.push(backing);
+    if (this.structured && (h.type === C.NBD_CMD_READ || errno !== 0)) {
+      // Structured replies negotiated: a READ MUST get chunks; errors go in ERROR chunks with their message.
+      if (errno !== 0) this.queue(encodeErrorChunk(h.cookie, errno, message ?? ''));
+      else {
+        this.queue(encodeOffsetDataHeader(h.cookie, h.offset, data!.length));
+        this.queue(data!);
+      }
+      return;
+    }
+    this.queue(encodeSimpleReply(errno, h.cookie));
+    if (errno === 0 && h.type === C.NBD_CMD_READ) this.queue(data!);
   }
 
   private release(cost: number): void {
@@ -502,31 +619,47 @@ export class NbdConnection {
 
   // --- output and teardown -------------------------------------------------------------------------------
 
-  /**
-   * Queues the buffers as one unit; `cb` once flushed or failed. The socket stays corked until the current
-   * turn of the event loop has run its callbacks (process.nextTick runs after the promise jobs queued with
-   * it), so every reply completed by one iSCSI read leaves in one writev instead of one syscall each.
-   */
-  private send(buffers: Buffer[], cb?: () => void): void {
-    if (this.socket.destroyed || !this.socket.writable) {
-      cb?.();
-      return;
-    }
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
-    }
-    for (let i = 0; i < buffers.length; i++) {
-      if (i === buffers.length - 1 && cb) this.socket.write(buffers[i], cb);
-      else this.socket.write(buffers[i]);
-    }
+  /** Queues buffers (handshake replies): they leave with the current batch. */
+  private send(buffers: Buffer[]): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    for (const b of buffers) this.queue(b);
   }
 
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
+  /**
+   * Adds a buffer to the batch. The batch is written at the end of the current turn of the event loop
+   * (process.nextTick runs after the callbacks and promise jobs queued with it), corked, so every reply
+   * completed by one iSCSI read leaves in one writev instead of one syscall each.
+   */
+  private queue(b: Buffer): void {
+    if (this.batch.length === 0) process.nextTick(this.flushBatch);
+    this.batch.push(b);
+  }
+
+  private batch: Buffer[] = [];
+  /** In-flight costs and pooled buffers of the replies in the batch: released once it is flushed. */
+  private batchCosts: number[] = [];
+  private batchBuffers: Buffer[] = [];
+
+  /** Writes the batch under one cork, with one callback for all of it (the last write's: writes complete in order). */
+  private readonly flushBatch = (): void => {
+    const batch = this.batch;
+    if (batch.length === 0) return; // flushed early (abort, end)
+    const costs = this.batchCosts;
+    const buffers = this.batchBuffers;
+    this.batch = [];
+    this.batchCosts = [];
+    this.batchBuffers = [];
+    const released = () => {
+      const pool = this.host.readBuffers;
+      for (let i = 0; i < buffers.length; i++) pool.put(buffers[i]);
+      for (let i = 0; i < costs.length; i++) this.release(costs[i]);
+    };
+    if (this.socket.destroyed || !this.socket.writable) return released();
+    const last = batch.length - 1;
+    if (last > 0) this.socket.cork();
+    for (let i = 0; i < last; i++) this.socket.write(batch[i]);
+    this.socket.write(batch[last], costs.length > 0 ? released : undefined);
+    if (last > 0) this.socket.uncork();
   };
 
   private onClientEnd(): void {
@@ -538,6 +671,7 @@ export class NbdConnection {
 
   private maybeEnd(): void {
     if (this.inflight > 0 || this.state === 'closed') return;
+    this.flushBatch();
     this.socket.end();
     // A client that never closes its side must not keep the socket forever.
     this.armTimer(Math.max(this.host.limits.shutdownGraceMs, 1000));

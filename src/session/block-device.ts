@@ -30,6 +30,13 @@ export interface BlockDeviceInfo {
   description: string;
 }
 
+/** Receives one request's outcome, once: the NBD server's request record is one (no promise per I/O). */
+export interface BlockSink {
+  /** Succeeded; a read's data (in the `into` buffer when one was given), undefined for the rest. */
+  done(data: Buffer | undefined): void;
+  fail(err: Error): void;
+}
+
 export interface BlockDevice {
   readonly info: BlockDeviceInfo;
   /**
@@ -40,6 +47,12 @@ export interface BlockDevice {
   read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   /** Writes `data` at `offset`; with `fua` it is durable before the promise resolves. */
   write(offset: number, data: Buffer, fua: boolean): Promise<void>;
+  /**
+   * read() and write() without the promise, where the device has them (ScsiBlockDevice): the outcome goes to
+   * `sink` once, possibly before the call returns; the same rules for `into`.
+   */
+  submitRead?(offset: number, length: number, into: Buffer | undefined, sink: BlockSink): void;
+  submitWrite?(offset: number, data: Buffer, fua: boolean, sink: BlockSink): void;
   /** Makes every completed write durable (SYNCHRONIZE CACHE). */
   flush(): Promise<void>;
   /** Discards a range (UNMAP); content afterwards is unspecified (or zero when LBPRZ). */

@@ -18,6 +18,7 @@ import { parseReadCapacity16, parseReadCapacity10, capacity, type Capacity } fro
 import { parseReportLuns } from '../scsi/report-luns.js';
 import { CheckConditionError, ScsiStatusError } from '../scsi/errors.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
+import type { TaskSink } from './task.js';
 import { systemClock, type Clock } from './clock.js';
 
 /** How long a BUSY or TASK SET FULL answer is given before the command is sent again (SAM-5 §5.3). */
@@ -26,6 +27,21 @@ const RETRY_PAUSE_MS = 50;
 /** Anything that runs SCSI commands: a plain Session, or a ManagedSession that survives reconnects. */
 export interface ScsiExecutor {
   execute(req: ScsiCommandRequest): Promise<ScsiResult>;
+  /**
+   * execute() without the promise, where the executor has it (Session, ManagedSession, MultipathDevice): the
+   * outcome goes to `sink`, once. submitTo() falls back to execute() for executors without it.
+   */
+  submit?(req: ScsiCommandRequest, sink: TaskSink): void;
+}
+
+/** Runs `req` on `exec`, the outcome to `sink`: through its submit() when it has one, else its promise. */
+export function submitTo(exec: ScsiExecutor, req: ScsiCommandRequest, sink: TaskSink): void {
+  if (exec.submit !== undefined) exec.submit(req, sink);
+  else
+    exec.execute(req).then(
+      (r) => sink.done(r),
+      (e: unknown) => sink.fail(e instanceof Error ? e : new Error(String(e))),
+    );
 }
 
 export interface ExecuteOptions {
@@ -39,60 +55,73 @@ export interface ExecuteOptions {
 
 const NO_OPTIONS: ExecuteOptions = {};
 
-/**
- * Runs one SCSI command on `lun`, throwing CheckConditionError/ScsiStatusError for non-GOOD status. Not an
- * async function: a GOOD answer (every I/O) costs one `.then` on the executor's promise, and only a non-GOOD
- * status takes the async retry path (an async frame per command was the largest allocation per 4 KiB I/O).
- */
+/** Runs one SCSI command on `lun`, rejecting with CheckConditionError/ScsiStatusError for non-GOOD status. */
 export function executeScsi(session: ScsiExecutor, lun: number, cmd: ScsiCommand, opts: ExecuteOptions = NO_OPTIONS): Promise<ScsiResult> {
+  return new Promise((resolve, reject) => submitScsi(session, lun, cmd, opts, { done: resolve, fail: reject }));
+}
+
+/**
+ * executeScsi() without the promise: the GOOD result, or the typed error of any other status (after the
+ * UNIT ATTENTION / BUSY / TASK SET FULL retries), goes to `sink`. The per-I/O path (ScsiBlockDevice's reads
+ * and writes) comes through here: one ScsiAttempt object is all it costs between the device and the executor.
+ */
+export function submitScsi(session: ScsiExecutor, lun: number, cmd: ScsiCommand, opts: ExecuteOptions, sink: TaskSink): void {
   const dataOut = opts.dataOut ?? cmd.dataOut;
   if (cmd.direction === 'write' && (!dataOut || dataOut.length !== cmd.transferLength))
-    return Promise.reject(new RangeError(`command writes ${cmd.transferLength} bytes but ${dataOut?.length ?? 0} were given`));
-  return attempt(session, lun, cmd, opts, dataOut, opts.retries ?? 5);
+    return sink.fail(new RangeError(`command writes ${cmd.transferLength} bytes but ${dataOut?.length ?? 0} were given`));
+  new ScsiAttempt(session, lun, cmd, opts, dataOut, opts.retries ?? 5, sink).send();
 }
 
-function attempt(
-  session: ScsiExecutor,
-  lun: number,
-  cmd: ScsiCommand,
-  opts: ExecuteOptions,
-  dataOut: Buffer | undefined,
-  retries: number,
-): Promise<ScsiResult> {
-  const req = {
-    lun,
-    cdb: cmd.cdb,
-    dataIn: cmd.direction === 'read' ? cmd.transferLength : 0,
-    dataOut: cmd.direction === 'write' ? dataOut : undefined,
-    readInto: opts.readInto,
-  };
-  return session.execute(req).then((result) => {
-    const err = errorForStatus(result.status, result.sense);
-    return err === undefined ? result : retryOrThrow(session, lun, cmd, opts, dataOut, retries, result, err);
-  });
-}
+/** One issue of a command, and the sink of its outcome on the executor. */
+class ScsiAttempt implements TaskSink {
+  constructor(
+    readonly session: ScsiExecutor,
+    readonly lun: number,
+    readonly cmd: ScsiCommand,
+    readonly opts: ExecuteOptions,
+    readonly dataOut: Buffer | undefined,
+    readonly retries: number,
+    readonly sink: TaskSink,
+  ) {}
 
-/** A non-GOOD answer: UNIT ATTENTION, BUSY and TASK SET FULL are retried (BUSY after a pause); the rest throws. */
-async function retryOrThrow(
-  session: ScsiExecutor,
-  lun: number,
-  cmd: ScsiCommand,
-  opts: ExecuteOptions,
-  dataOut: Buffer | undefined,
-  retries: number,
-  result: ScsiResult,
-  err: Error,
-): Promise<ScsiResult> {
-  // errorForStatus parsed the sense data once; sense it could not read counts as the target's answer.
-  const cls =
-    err instanceof ScsiStatusError && err.cause !== undefined
-      ? 'target-answer'
-      : classifyStatus(result.status, err instanceof CheckConditionError ? err.sense : undefined);
-  if ((cls === 'retry' || cls === 'retry-after-pause') && retries > 0) {
-    if (cls === 'retry-after-pause') await new Promise((r) => (opts.clock ?? systemClock).setTimeout(r, RETRY_PAUSE_MS));
-    return attempt(session, lun, cmd, opts, dataOut, retries - 1);
+  send(): void {
+    const cmd = this.cmd;
+    const read = cmd.direction === 'read';
+    submitTo(
+      this.session,
+      {
+        lun: this.lun,
+        cdb: cmd.cdb,
+        dataIn: read ? cmd.transferLength : 0,
+        dataOut: cmd.direction === 'write' ? this.dataOut : undefined,
+        readInto: this.opts.readInto,
+      },
+      this,
+    );
   }
-  throw err;
+
+  done(result: ScsiResult): void {
+    const err = errorForStatus(result.status, result.sense);
+    if (err === undefined) return this.sink.done(result);
+    // A non-GOOD answer: UNIT ATTENTION, BUSY and TASK SET FULL are retried (BUSY after a pause); the rest fails.
+    // errorForStatus parsed the sense data once; sense it could not read counts as the target's answer.
+    const cls =
+      err instanceof ScsiStatusError && err.cause !== undefined
+        ? 'target-answer'
+        : classifyStatus(result.status, err instanceof CheckConditionError ? err.sense : undefined);
+    if ((cls === 'retry' || cls === 'retry-after-pause') && this.retries > 0) {
+      const again = new ScsiAttempt(this.session, this.lun, this.cmd, this.opts, this.dataOut, this.retries - 1, this.sink);
+      // Sent again outside the executor's completion (a microtask, or the pause), as a new command.
+      if (cls === 'retry-after-pause') (this.opts.clock ?? systemClock).setTimeout(() => again.send(), RETRY_PAUSE_MS);
+      else queueMicrotask(() => again.send());
+      return;
+    }
+    this.sink.fail(err);
+  }
+
+  fail(err: Error): void {
+    this.sink.fail(err);
+  }
 }
 
 export class Lun {

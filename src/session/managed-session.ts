@@ -116,10 +116,34 @@ class Command implements TaskSink {
   constructor(
     readonly owner: ManagedSession,
     readonly req: ScsiCommandRequest,
-    readonly resolve: (r: ScsiResult) => void,
-    readonly reject: (e: Error) => void,
+    /** The caller's: execute()'s promise, or submit()'s sink (the multipath device's issue record). */
+    readonly sink: TaskSink,
   ) {
     this.handle = { itt: RESERVED_TAG, lun: req.lun };
+  }
+
+  /**
+   * The outcome to the caller. It runs inside the PDU handler: a sink that throws is its owner's bug, and must
+   * not look like a protocol error on this connection, so it is rethrown outside (uncaught, as from a `.then`).
+   */
+  resolve(result: ScsiResult): void {
+    try {
+      this.sink.done(result);
+    } catch (err) {
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+
+  reject(err: Error): void {
+    try {
+      this.sink.fail(err);
+    } catch (thrown) {
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
   }
 
   done(result: ScsiResult): void {
@@ -290,7 +314,15 @@ export class ManagedSession {
 
   /** Runs a SCSI command through the gate; held commands complete after recovery or fail once. */
   execute(req: ScsiCommandRequest): Promise<ScsiResult> {
-    return new Promise<ScsiResult>((resolve, reject) => this.dispatch(new Command(this, req, resolve, reject)));
+    return new Promise<ScsiResult>((resolve, reject) => this.dispatch(new Command(this, req, { done: resolve, fail: reject })));
+  }
+
+  /**
+   * execute() without the promise: the outcome goes to `sink`, once: synchronously from the PDU that completes
+   * the command, or (held, re-issued, failed) later; never before submit returns.
+   */
+  submit(req: ScsiCommandRequest, sink: TaskSink): void {
+    this.dispatch(new Command(this, req, sink));
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -302,7 +334,10 @@ export class ManagedSession {
     if (gate === 'open' && live) this.send(live, cmd);
     else if ((gate === 'open' || gate === 'holding') && !this.opts.failFast)
       this.held.push(cmd); // machine about to notice the failure
-    else cmd.reject(new TransportError(`session ${this.key} is ${this.status.state} (${this.status.reason.code}): command not sent`));
+    else {
+      const err = new TransportError(`session ${this.key} is ${this.status.state} (${this.status.reason.code}): command not sent`);
+      queueMicrotask(() => cmd.reject(err));
+    }
   }
 
   private send(session: Session, cmd: Command): void {

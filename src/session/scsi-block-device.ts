@@ -4,8 +4,10 @@
  * Block Provisioning and MODE SENSE (SBC-3, SPC-4); READ/WRITE(10/16) with FUA, SYNCHRONIZE CACHE(16) falling back
  * to (10), UNMAP split at the Block Limits, WRITE SAME(16) falling back to zero writes, PRE-FETCH(16) as a hint.
  */
-import type { BlockDevice, BlockDeviceInfo } from './block-device.js';
-import { Lun, executeScsi, type ExecuteOptions, type ScsiExecutor } from './lun.js';
+import type { BlockDevice, BlockDeviceInfo, BlockSink } from './block-device.js';
+import { Lun, executeScsi, submitScsi, type ExecuteOptions, type ScsiExecutor } from './lun.js';
+import type { TaskSink } from './task.js';
+import type { ScsiResult } from './types.js';
 import {
   MAX_UNMAP_DESCRIPTORS,
   VpdPage,
@@ -116,8 +118,39 @@ function largestPowerOf2AtMost(n: number): number {
   return p;
 }
 
-/** For `.then`: drops a command's result where the caller wants Promise<void>. */
-const toVoid = (): void => {};
+/**
+ * The end of one READ or WRITE command of a request: the command's sink, handing on to the request's. A read
+ * checks that every byte arrived and that it is in `slice` (where Data-In normally lands directly).
+ */
+class PieceDone implements TaskSink {
+  constructor(
+    readonly lba: number,
+    /** The read's destination (exactly its size); undefined for a write. */
+    readonly slice: Buffer | undefined,
+    readonly sink: BlockSink,
+  ) {}
+
+  done(res: ScsiResult): void {
+    const slice = this.slice;
+    if (slice === undefined) return this.sink.done(undefined);
+    // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
+    if (res.data.length !== slice.length)
+      return this.sink.fail(
+        new Error(`READ at LBA ${this.lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`),
+      );
+    if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
+    this.sink.done(slice);
+  }
+
+  fail(err: Error): void {
+    this.sink.fail(err);
+  }
+}
+
+/** A BlockSink for read()/write()'s promises. */
+function promised<T>(start: (sink: BlockSink) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => start({ done: resolve as (d: Buffer | undefined) => void, fail: reject }));
+}
 
 export class ScsiBlockDevice implements BlockDevice {
   readonly info: BlockDeviceInfo;
@@ -274,21 +307,63 @@ export class ScsiBlockDevice implements BlockDevice {
     const lba = offset / bs;
     const blocks = length / bs;
     const maxBlocks = this.info.maxTransfer / bs;
-    if (blocks <= maxBlocks) return this.readPiece(lba, blocks, out);
+    if (blocks <= maxBlocks) return promised((sink) => this.readPiece(lba, blocks, out, sink));
     return runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
-      this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs)),
+      promised((sink) => this.readPiece(p.lba, p.blocks, out.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), sink)),
     ).then(() => out);
   }
 
-  /** READ of `blocks` blocks at `lba` into `slice` (exactly their size); resolves with `slice`. */
-  private readPiece(lba: number, blocks: number, slice: Buffer): Promise<Buffer> {
-    return this.run(readBlocks({ lba, blocks, blockSize: this.info.blockSize }), { readInto: slice }).then((res) => {
-      // A short Data-In (underflow) is the target failing to deliver, not a bad request: EIO, not EINVAL.
-      if (res.data.length !== slice.length)
-        throw new Error(`READ at LBA ${lba}: ${res.data.length} of ${slice.length} bytes arrived (residual ${res.residual})`);
-      if (res.data.buffer !== slice.buffer || res.data.byteOffset !== slice.byteOffset) res.data.copy(slice);
-      return slice;
-    });
+  /**
+   * read() without the promise, for the NBD server's per-I/O path: a request of one command (every 4 KiB I/O)
+   * costs the command's records and one PieceDone; `sink` hears once, from the PDU that completes it (or at
+   * once for bad arguments). Larger requests go through read().
+   */
+  submitRead(offset: number, length: number, into: Buffer | undefined, sink: BlockSink): void {
+    const bs = this.info.blockSize;
+    if (length > this.info.maxTransfer) {
+      this.read(offset, length, into).then(
+        (d) => sink.done(d),
+        (e: Error) => sink.fail(e),
+      );
+      return;
+    }
+    try {
+      this.check('read', offset, length);
+      if (into !== undefined && into.length < length) throw new RangeError(`read: buffer of ${into.length} bytes for ${length}`);
+    } catch (err) {
+      return sink.fail(err as Error);
+    }
+    const out = into === undefined ? Buffer.allocUnsafe(length) : into.length === length ? into : into.subarray(0, length);
+    this.readPiece(offset / bs, length / bs, out, sink);
+  }
+
+  /** write() without the promise, as submitRead; a FUA the LU cannot honour (flush after) goes through write(). */
+  submitWrite(offset: number, data: Buffer, fua: boolean, sink: BlockSink): void {
+    const bs = this.info.blockSize;
+    if (data.length > this.info.maxTransfer || (fua && !this.info.canFua)) {
+      this.write(offset, data, fua).then(
+        () => sink.done(undefined),
+        (e: Error) => sink.fail(e),
+      );
+      return;
+    }
+    try {
+      this.check('write', offset, data.length);
+    } catch (err) {
+      return sink.fail(err as Error);
+    }
+    this.writePiece(offset / bs, data.length / bs, data, fua, sink);
+  }
+
+  /** READ of `blocks` blocks at `lba` into `slice` (exactly their size); `sink` gets `slice`. */
+  private readPiece(lba: number, blocks: number, slice: Buffer, sink: BlockSink): void {
+    submitScsi(
+      this.executor,
+      this.lun,
+      readBlocks({ lba, blocks, blockSize: this.info.blockSize }),
+      { readInto: slice },
+      new PieceDone(lba, slice, sink),
+    );
   }
 
   write(offset: number, data: Buffer, fua: boolean): Promise<void> {
@@ -303,19 +378,26 @@ export class ScsiBlockDevice implements BlockDevice {
     // FUA on the WRITE when the LU honours it (MODE SENSE DPOFUA); otherwise a SYNCHRONIZE CACHE afterwards.
     const fuaBit = fua && this.info.canFua;
     const maxBlocks = this.info.maxTransfer / bs;
-    // As read(): one command, its promise and one `.then`, on the per-I/O path.
     const written =
       blocks <= maxBlocks
-        ? this.writePiece(lba, blocks, data, fuaBit)
+        ? promised<void>((sink) => this.writePiece(lba, blocks, data, fuaBit, sink))
         : runLimited(pieces(lba, blocks, maxBlocks), this.concurrency, (p) =>
-            this.writePiece(p.lba, p.blocks, data.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), fuaBit),
+            promised<void>((sink) =>
+              this.writePiece(p.lba, p.blocks, data.subarray((p.lba - lba) * bs, (p.lba - lba + p.blocks) * bs), fuaBit, sink),
+            ),
           );
     return fua && !fuaBit ? written.then(() => this.flush()) : written;
   }
 
   /** WRITE of `blocks` blocks at `lba` from `slice` (exactly their size). */
-  private writePiece(lba: number, blocks: number, slice: Buffer, fua: boolean): Promise<void> {
-    return this.run(writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }), { dataOut: slice }).then(toVoid);
+  private writePiece(lba: number, blocks: number, slice: Buffer, fua: boolean, sink: BlockSink): void {
+    submitScsi(
+      this.executor,
+      this.lun,
+      writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }),
+      { dataOut: slice },
+      new PieceDone(lba, undefined, sink),
+    );
   }
 
   async flush(): Promise<void> {

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../../src/session/clock.js';
 import type { SessionStatus } from '../../machines/session.machine.js';
 import { TransportError } from '../../src/iscsi/errors.js';
 import type { PathTransport, ProbeTarget } from '../../src/multipath/device.js';
+import type { TaskSink } from '../../src/session/task.js';
 import type { ScsiCommandRequest, ScsiResult } from '../../src/session/types.js';
 import { encodeFixedSense } from '../../src/scsi/sense.js';
 import { tgtd } from '../scsi/fixtures.js';
@@ -110,6 +111,14 @@ export class FakePath implements PathTransport {
           else this.pendingWaiters.push(w);
       });
     return Promise.resolve(a);
+  }
+
+  /** As ManagedSession.submit: the promise's outcome, delivered outside the call, to the sink. */
+  submit(req: ScsiCommandRequest, sink: TaskSink): void {
+    this.execute(req).then(
+      (r) => sink.done(r),
+      (e: Error) => sink.fail(e),
+    );
   }
 
   /** Resolves once `n` commands are held here (they reached the path), at once if they already are. */

@@ -3,7 +3,7 @@
  * calls, optional latency per call (to make replies come back out of order), failure injection, and a gate
  * that holds every call until it is opened (to keep requests in flight).
  */
-import type { BlockDevice, BlockDeviceInfo } from '../../src/session/block-device.js';
+import type { BlockDevice, BlockDeviceInfo, BlockSink } from '../../src/session/block-device.js';
 
 export type Op = 'read' | 'write' | 'flush' | 'trim' | 'writeZeroes' | 'cache';
 
@@ -126,5 +126,25 @@ export class MemoryDevice implements BlockDevice {
       this.active--;
       throw err;
     }
+  }
+}
+
+/**
+ * A MemoryDevice with the promise-free submitRead/submitWrite that ScsiBlockDevice has, so the server's
+ * per-I/O path (NbdIo) runs under the same tests; each goes through read()/write() (latency, gate, failures).
+ */
+export class SinkMemoryDevice extends MemoryDevice {
+  submitRead(offset: number, length: number, into: Buffer | undefined, sink: BlockSink): void {
+    this.read(offset, length, into).then(
+      (d) => sink.done(d),
+      (e: Error) => sink.fail(e),
+    );
+  }
+
+  submitWrite(offset: number, data: Buffer, fua: boolean, sink: BlockSink): void {
+    this.write(offset, data, fua).then(
+      () => sink.done(undefined),
+      (e: Error) => sink.fail(e),
+    );
   }
 }
