@@ -42,6 +42,31 @@ export class ByteQueue {
     return joined.subarray(0, n);
   }
 
+  /** The first `n` bytes (n <= length) lie in one chunk: peek/take return them without a copy. */
+  contiguous(n: number): boolean {
+    return this.chunks.length > 0 && this.chunks[0].length - this.head >= n;
+  }
+
+  /** Removes the first `n` bytes (n <= length) into `dest` (of at least n bytes); returns that part of it. */
+  takeInto(n: number, dest: Buffer): Buffer {
+    if (n > this.total) throw new RangeError(`takeInto(${n}) with ${this.total} bytes queued`);
+    if (dest.length < n) throw new RangeError(`takeInto(${n}) into ${dest.length} bytes`);
+    let done = 0;
+    while (done < n) {
+      const c = this.chunks[0];
+      const avail = c.length - this.head;
+      const k = Math.min(avail, n - done);
+      c.copy(dest, done, this.head, this.head + k);
+      done += k;
+      if (k === avail) {
+        this.chunks.shift();
+        this.head = 0;
+      } else this.head += k;
+    }
+    this.total -= n;
+    return dest.subarray(0, n);
+  }
+
   /** Removes and returns the first `n` bytes (n <= length). */
   take(n: number): Buffer {
     const out = this.peek(n);

@@ -465,7 +465,8 @@ export type ClientMessage =
   | { readonly type: 'option'; readonly option: number; readonly data: Buffer }
   /** Option data longer than `maxOptionLength`: the data is discarded, the option must be refused. */
   | { readonly type: 'option.oversize'; readonly option: number; readonly length: number }
-  | { readonly type: 'request'; readonly header: RequestHeader; readonly data?: Buffer }
+  /** `pooled`: the payload pool's buffer `data` lives in, for the caller to give back once the write is done. */
+  | { readonly type: 'request'; readonly header: RequestHeader; readonly data?: Buffer; readonly pooled?: Buffer }
   /** NBD_CMD_WRITE with a payload over `maxPayload`: the payload is discarded, the request must fail. */
   | { readonly type: 'request.oversize'; readonly header: RequestHeader };
 
@@ -474,7 +475,15 @@ export interface ClientStreamOptions {
   maxOptionLength?: number;
   /** Largest NBD_CMD_WRITE payload kept; longer payloads are discarded as they arrive. Default 32 MiB. */
   maxPayload?: number;
+  /**
+   * Where a write payload that arrived in several socket reads is joined (a BufferPool): a fresh buffer per
+   * write is an allocation (an mmap for 128 KiB and more) and a page fault per 4 KiB touched. Default: fresh.
+   */
+  payloadPool?: { get(length: number): Buffer };
 }
+
+/** Smallest write payload joined into a pool buffer (smaller ones come from Node's own slab). */
+const POOLED_PAYLOAD_MIN = 4096;
 
 /**
  * Frames the client->server byte stream: client flags, then options, then (after the server accepts
@@ -489,10 +498,12 @@ export class ClientStreamDecoder {
   private discard = 0;
   private readonly maxOptionLength: number;
   private readonly maxPayload: number;
+  private readonly payloadPool: { get(length: number): Buffer } | undefined;
 
   constructor(options: ClientStreamOptions = {}) {
     this.maxOptionLength = options.maxOptionLength ?? 65536;
     this.maxPayload = options.maxPayload ?? NBD_DEFAULT_MAX_PAYLOAD;
+    this.payloadPool = options.payloadPool;
   }
 
   get phase(): 'flags' | 'options' | 'transmission' {
@@ -556,6 +567,11 @@ export class ClientStreamDecoder {
           return { type: 'request.oversize', header };
         }
         if (q.length < d.bytes + header.length) return undefined;
+        if (this.payloadPool !== undefined && header.length >= POOLED_PAYLOAD_MIN && !q.contiguous(d.bytes + header.length)) {
+          q.skip(d.bytes);
+          const pooled = this.payloadPool.get(header.length);
+          return { type: 'request', header, data: q.takeInto(header.length, pooled), pooled };
+        }
         const all = q.take(d.bytes + header.length);
         return { type: 'request', header, data: all.subarray(d.bytes) };
       }

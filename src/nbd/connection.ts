@@ -65,8 +65,8 @@ export interface ConnectionHost {
   findExport(name: string): ExportEntry | undefined;
   listExports(): readonly ExportEntry[];
   readonly limits: ConnectionLimits;
-  /** Buffers for READ replies, reused once a reply is flushed. */
-  readonly readBuffers: BufferPool;
+  /** Buffers for READ replies (reused once a reply is flushed) and joined WRITE payloads (once written). */
+  readonly buffers: BufferPool;
   connectionClosed(conn: NbdConnection): void;
   /** A client was dropped for breaking the protocol (bad magic, unknown flags, unknown EXPORT_NAME...). */
   clientDropped(reason: unknown, exportName: string | undefined): void;
@@ -95,7 +95,7 @@ class NbdIo implements BlockSink, WriteInFlight {
     readonly conn: NbdConnection,
     readonly h: RequestHeader,
     readonly cost: number,
-    /** The pooled buffer a READ lands in. */
+    /** The pooled buffer a READ lands in, or a WRITE's payload was joined in (the decoder's), if any. */
     readonly buf: Buffer | undefined,
   ) {}
 
@@ -190,7 +190,7 @@ export class NbdConnection {
     private readonly host: ConnectionHost,
   ) {
     const l = host.limits;
-    this.decoder = new ClientStreamDecoder({ maxOptionLength: l.maxOptionLength, maxPayload: l.maxPayload });
+    this.decoder = new ClientStreamDecoder({ maxOptionLength: l.maxOptionLength, maxPayload: l.maxPayload, payloadPool: host.buffers });
     if (typeof socket.setNoDelay === 'function' && socket.remoteFamily !== undefined) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.state !== 'handshake' && this.state !== 'transmission') return;
@@ -277,7 +277,7 @@ export class NbdConnection {
         this.handleOption(msg.option, msg.data);
         return;
       case 'request':
-        this.dispatch(msg.header, msg.data);
+        this.dispatch(msg.header, msg.data, msg.pooled);
         return;
       case 'request.oversize':
         this.start(msg.header, REQUEST_OVERHEAD, () => {
@@ -375,7 +375,7 @@ export class NbdConnection {
 
   // --- requests ------------------------------------------------------------------------------------------
 
-  private dispatch(h: RequestHeader, data: Buffer | undefined): void {
+  private dispatch(h: RequestHeader, data: Buffer | undefined, pooled?: Buffer): void {
     if (h.type === C.NBD_CMD_DISC) {
       // proto.md: handle all outstanding requests, then close; the client sends nothing more.
       this.state = 'ending';
@@ -385,11 +385,16 @@ export class NbdConnection {
     const dataBytes = h.type === C.NBD_CMD_READ || h.type === C.NBD_CMD_WRITE ? Math.min(h.length, this.host.limits.maxPayload) : 0;
     const dev = this.entry!.device;
     if (h.type === C.NBD_CMD_READ ? dev.submitRead !== undefined : h.type === C.NBD_CMD_WRITE && dev.submitWrite !== undefined && data)
-      return this.submit(h, data, REQUEST_OVERHEAD + dataBytes, dev);
-    this.start(h, REQUEST_OVERHEAD + dataBytes, () => {
-      this.check(h);
-      return this.execute(h, data);
-    });
+      return this.submit(h, data, REQUEST_OVERHEAD + dataBytes, dev, pooled);
+    this.start(
+      h,
+      REQUEST_OVERHEAD + dataBytes,
+      () => {
+        this.check(h);
+        return this.execute(h, data);
+      },
+      pooled,
+    );
   }
 
   /**
@@ -397,14 +402,19 @@ export class NbdConnection {
    * NbdIo as its sink; the reply goes out from ioDone. A WRITE with FUA on a device that flushes instead of
    * FUA takes start() (write, then flush).
    */
-  private submit(h: RequestHeader, data: Buffer | undefined, cost: number, dev: BlockDevice): void {
+  private submit(h: RequestHeader, data: Buffer | undefined, cost: number, dev: BlockDevice, pooled: Buffer | undefined): void {
     const info = dev.info;
     const fua = (h.flags & C.NBD_CMD_FLAG_FUA) !== 0;
     if (h.type === C.NBD_CMD_WRITE && fua && info.canFlush && !info.canFua) {
-      this.start(h, cost, () => {
-        this.check(h);
-        return this.execute(h, data);
-      });
+      this.start(
+        h,
+        cost,
+        () => {
+          this.check(h);
+          return this.execute(h, data);
+        },
+        pooled,
+      );
       return;
     }
     this.inflight++;
@@ -412,14 +422,15 @@ export class NbdConnection {
     try {
       this.check(h);
     } catch (err) {
+      if (pooled) this.host.buffers.put(pooled);
       this.reply(h, nbdErrno(err), undefined, cost, undefined, (err as Error).message);
       return;
     }
     if (h.type === C.NBD_CMD_READ) {
-      const buf = this.host.readBuffers.get(h.length);
+      const buf = this.host.buffers.get(h.length);
       dev.submitRead!(Number(h.offset), h.length, buf, new NbdIo(this, h, cost, buf));
     } else {
-      const io = new NbdIo(this, h, cost, undefined);
+      const io = new NbdIo(this, h, cost, pooled);
       // Tracked before it is handed on: the device may complete it before submitWrite returns.
       this.writes.add(io);
       dev.submitWrite!(Number(h.offset), data!, fua && info.canFua, io);
@@ -428,15 +439,20 @@ export class NbdConnection {
 
   /** NbdIo.done/fail: the device finished the request. */
   ioDone(io: NbdIo, errno: number, data: Buffer | undefined, message?: string): void {
-    if (io.buf === undefined) {
-      this.writes.delete(io);
-      settleWrite(io);
-    } else if (errno !== 0) this.host.readBuffers.put(io.buf);
-    this.reply(io.h, errno, data, io.cost, errno === 0 ? io.buf : undefined, message);
+    if (io.h.type === C.NBD_CMD_READ) {
+      if (errno !== 0) this.host.buffers.put(io.buf!);
+      this.reply(io.h, errno, data, io.cost, errno === 0 ? io.buf : undefined, message);
+      return;
+    }
+    this.writes.delete(io);
+    settleWrite(io);
+    // The device is done with the payload (every Data-Out of its command went out before the target answered).
+    if (io.buf) this.host.buffers.put(io.buf);
+    this.reply(io.h, errno, undefined, io.cost, undefined, message);
   }
 
   /** Runs one request and sends its reply; `cost` bytes count against the in-flight limit until it is flushed. */
-  private start(h: RequestHeader, cost: number, work: () => Promise<Buffer | undefined>): void {
+  private start(h: RequestHeader, cost: number, work: () => Promise<Buffer | undefined>, payload?: Buffer): void {
     this.inflight++;
     this.inflightBytes += cost;
     let p: Promise<Buffer | undefined>;
@@ -449,6 +465,7 @@ export class NbdConnection {
     const tracked: WriteInFlight | undefined = writes ? {} : undefined;
     if (tracked) this.writes.add(tracked);
     const settle = () => {
+      if (payload) this.host.buffers.put(payload);
       if (tracked === undefined) return;
       this.writes.delete(tracked);
       settleWrite(tracked);
@@ -526,13 +543,13 @@ export class NbdConnection {
     const flushAfter = fua && info.canFlush;
     switch (h.type) {
       case C.NBD_CMD_READ: {
-        const buf = this.host.readBuffers.get(h.length);
+        const buf = this.host.buffers.get(h.length);
         try {
           const data = await dev.read(offset, h.length, buf);
           pooled.set(data, buf);
           return data;
         } catch (err) {
-          this.host.readBuffers.put(buf);
+          this.host.buffers.put(buf);
           throw err;
         }
       }
@@ -573,7 +590,7 @@ export class NbdConnection {
     message?: string,
   ): void {
     if (this.state === 'closed' || this.socket.destroyed || !this.socket.writable) {
-      if (backing) this.host.readBuffers.put(backing);
+      if (backing) this.host.buffers.put(backing);
       this.release(cost);
       return;
     }
@@ -650,7 +667,7 @@ export class NbdConnection {
     this.batchCosts = [];
     this.batchBuffers = [];
     const released = () => {
-      const pool = this.host.readBuffers;
+      const pool = this.host.buffers;
       for (let i = 0; i < buffers.length; i++) pool.put(buffers[i]);
       for (let i = 0; i < costs.length; i++) this.release(costs[i]);
     };

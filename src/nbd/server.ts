@@ -110,7 +110,7 @@ export class NbdServer {
       findExport: (name) => this.findExport(name),
       listExports: () => [...this.exportsByName.values()],
       limits: this.limits,
-      readBuffers: new BufferPool(),
+      buffers: new BufferPool(),
       connectionClosed: (c) => this.conns.delete(c),
       clientDropped: (reason, exportName) => {
         try {

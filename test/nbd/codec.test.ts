@@ -439,19 +439,23 @@ describe('properties', () => {
     );
   });
 
-  it('ByteQueue: take/skip over random chunks match slicing the concatenation', () => {
+  it('ByteQueue: take/takeInto/skip over random chunks match slicing the concatenation', () => {
     fc.assert(
       fc.property(
         fc.array(fc.uint8Array({ maxLength: 20 }), { maxLength: 10 }),
-        fc.array(fc.tuple(fc.boolean(), fc.nat(25)), { maxLength: 20 }),
+        fc.array(fc.tuple(fc.constantFrom('take', 'takeInto', 'skip'), fc.nat(25)), { maxLength: 20 }),
         (chunks, ops) => {
           const q = new ByteQueue();
           for (const c of chunks) q.push(Buffer.from(c));
           let model = Buffer.concat(chunks.map((c) => Buffer.from(c)));
           for (const [take, n] of ops) {
             const k = Math.min(n, model.length);
-            if (take) expect(q.take(k).equals(model.subarray(0, k))).toBe(true);
-            else expect(q.skip(n)).toBe(k);
+            if (take === 'take') expect(q.take(k).equals(model.subarray(0, k))).toBe(true);
+            else if (take === 'takeInto') {
+              const dest = Buffer.alloc(k + 3, 0xee);
+              expect(q.takeInto(k, dest).equals(model.subarray(0, k))).toBe(true);
+              expect(dest.subarray(k).equals(Buffer.alloc(3, 0xee))).toBe(true);
+            } else expect(q.skip(n)).toBe(k);
             model = model.subarray(k);
             expect(q.length).toBe(model.length);
             expect(q.peek(model.length).equals(model)).toBe(true);
@@ -459,5 +463,40 @@ describe('properties', () => {
         },
       ),
     );
+  });
+
+  it('a write payload that arrived in several reads is joined in a pool buffer; one inside a read is not copied', () => {
+    const given: Buffer[] = [];
+    const pool = {
+      get: (n: number) => {
+        const b = Buffer.alloc(8192);
+        given.push(b);
+        expect(n).toBe(5000);
+        return b;
+      },
+    };
+    const d = new ClientStreamDecoder({ payloadPool: pool });
+    d.push(encodeClientFlags(1));
+    d.next();
+    d.enterTransmission();
+    const payload = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    const req = encodeRequest({ flags: 0, type: C.NBD_CMD_WRITE, cookie: 5n, offset: 0n, length: 5000 }, payload);
+    // In one read: a view of that read, no pool buffer.
+    d.push(req);
+    const one = d.next();
+    expect(one?.type === 'request' && one.pooled).toBeUndefined();
+    expect(one?.type === 'request' && one.data?.buffer).toBe(req.buffer);
+    // Over three reads: copied once, into the pool's buffer, which the message names.
+    d.push(req.subarray(0, 100));
+    d.push(req.subarray(100, 3000));
+    expect(d.next()).toBeUndefined();
+    d.push(req.subarray(3000));
+    const split = d.next();
+    expect(split?.type).toBe('request');
+    if (split?.type !== 'request') return;
+    expect(split.pooled).toBe(given[0]);
+    expect(split.data?.buffer).toBe(given[0].buffer);
+    expect(split.data?.equals(payload)).toBe(true);
+    expect(d.buffered).toBe(0);
   });
 });
