@@ -116,6 +116,11 @@ function whenSettled(w: WriteInFlight): Promise<void> {
   });
 }
 
+/** Throws the NBD error a refused request is answered with. */
+function refuse(h: RequestHeader, errno: number, why: string): never {
+  throw new NbdRequestError(errno, `${C.commandName(h.type)}: ${why}`);
+}
+
 /** Settles a write for FLUSH: its waiters run. */
 function settleWrite(w: WriteInFlight): void {
   const waiters = w.flushWaiters;
@@ -446,7 +451,8 @@ export class NbdConnection {
     }
     this.writes.delete(io);
     settleWrite(io);
-    // The device is done with the payload (every Data-Out of its command went out before the target answered).
+    // The device is done with the payload: the target answered, so it has every byte it will take (Data-Out
+    // still queued for a command the target ended early carries that command's tag and is discarded).
     if (io.buf) this.host.buffers.put(io.buf);
     this.reply(io.h, errno, undefined, io.cost, undefined, message);
   }
@@ -487,10 +493,6 @@ export class NbdConnection {
     if (this.shuttingDown) throw new NbdShutdownError();
     const entry = this.entry!;
     const info = entry.device.info;
-    const name = C.commandName(h.type);
-    const fail = (errno: number, why: string): never => {
-      throw new NbdRequestError(errno, `${name}: ${why}`);
-    };
     switch (h.type) {
       case C.NBD_CMD_READ:
       case C.NBD_CMD_WRITE:
@@ -500,38 +502,42 @@ export class NbdConnection {
       case C.NBD_CMD_WRITE_ZEROES:
         break;
       case C.NBD_CMD_BLOCK_STATUS:
-        fail(C.NBD_EINVAL, 'no metadata context was negotiated');
+        refuse(h, C.NBD_EINVAL, 'no metadata context was negotiated');
         break;
       default:
-        fail(C.NBD_EINVAL, 'unknown command');
+        refuse(h, C.NBD_EINVAL, 'unknown command');
     }
     // FUA is valid on every command; the others only where the spec documents them.
     let allowed = C.NBD_CMD_FLAG_FUA;
     if (h.type === C.NBD_CMD_WRITE_ZEROES) allowed |= C.NBD_CMD_FLAG_NO_HOLE | C.NBD_CMD_FLAG_FAST_ZERO;
     if (h.type === C.NBD_CMD_READ && this.structured) allowed |= C.NBD_CMD_FLAG_DF;
-    if ((h.flags & ~allowed) !== 0) fail(C.NBD_EINVAL, `command flags 0x${h.flags.toString(16)} not valid here`);
+    if ((h.flags & ~allowed) !== 0) refuse(h, C.NBD_EINVAL, `command flags 0x${h.flags.toString(16)} not valid here`);
     if (h.type === C.NBD_CMD_FLUSH) {
-      if (!info.canFlush) fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_FLUSH was not advertised');
-      if (h.offset !== 0n || h.length !== 0) fail(C.NBD_EINVAL, 'offset and length must be zero');
+      if (!info.canFlush) refuse(h, C.NBD_EINVAL, 'NBD_FLAG_SEND_FLUSH was not advertised');
+      if (h.offset !== 0n || h.length !== 0) refuse(h, C.NBD_EINVAL, 'offset and length must be zero');
       return;
     }
     if (h.type === C.NBD_CMD_TRIM && (this.flags & C.NBD_FLAG_SEND_TRIM) === 0 && !info.readOnly)
-      fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_TRIM was not advertised');
+      refuse(h, C.NBD_EINVAL, 'NBD_FLAG_SEND_TRIM was not advertised');
     if (h.type === C.NBD_CMD_WRITE_ZEROES && (this.flags & C.NBD_FLAG_SEND_WRITE_ZEROES) === 0 && !info.readOnly)
-      fail(C.NBD_EINVAL, 'NBD_FLAG_SEND_WRITE_ZEROES was not advertised');
+      refuse(h, C.NBD_EINVAL, 'NBD_FLAG_SEND_WRITE_ZEROES was not advertised');
     const writes = h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_TRIM || h.type === C.NBD_CMD_WRITE_ZEROES;
-    if (writes && info.readOnly) fail(C.NBD_EPERM, 'the export is read-only');
-    if (h.length === 0) fail(C.NBD_EINVAL, 'length is zero');
+    if (writes && info.readOnly) refuse(h, C.NBD_EPERM, 'the export is read-only');
+    if (h.length === 0) refuse(h, C.NBD_EINVAL, 'length is zero');
     if ((h.type === C.NBD_CMD_READ || h.type === C.NBD_CMD_WRITE) && h.length > this.host.limits.maxPayload)
-      fail(C.NBD_EOVERFLOW, `length ${h.length} exceeds the maximum payload ${this.host.limits.maxPayload}`);
-    const bs = BigInt(info.blockSize);
-    if (h.offset % bs !== 0n || BigInt(h.length) % bs !== 0n)
-      fail(C.NBD_EINVAL, `offset ${h.offset} and length ${h.length} must be multiples of the minimum block size ${info.blockSize}`);
-    if (h.offset + BigInt(h.length) > BigInt(info.size)) {
+      refuse(h, C.NBD_EOVERFLOW, `length ${h.length} exceeds the maximum payload ${this.host.limits.maxPayload}`);
+    // In numbers (BigInt arithmetic on every request cost more than the rest of the check): an offset past
+    // 2^53 is past the end of any export, and is reported exactly, from the BigInt.
+    const bs = info.blockSize;
+    const offset = Number(h.offset);
+    const huge = offset > Number.MAX_SAFE_INTEGER;
+    if ((huge ? h.offset % BigInt(bs) !== 0n : offset % bs !== 0) || h.length % bs !== 0)
+      refuse(h, C.NBD_EINVAL, `offset ${h.offset} and length ${h.length} must be multiples of the minimum block size ${info.blockSize}`);
+    if (huge || offset + h.length > info.size) {
       const past = `[${h.offset}, ${h.offset + BigInt(h.length)}) runs past the end of the export (${info.size} bytes)`;
-      fail(h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_WRITE_ZEROES ? C.NBD_ENOSPC : C.NBD_EINVAL, past);
+      refuse(h, h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_WRITE_ZEROES ? C.NBD_ENOSPC : C.NBD_EINVAL, past);
     }
-    if ((h.flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0 && !entry.fastZero) fail(C.NBD_ENOTSUP, 'zeroing is not fast on this export');
+    if ((h.flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0 && !entry.fastZero) refuse(h, C.NBD_ENOTSUP, 'zeroing is not fast on this export');
   }
 
   private async execute(h: RequestHeader, data: Buffer | undefined): Promise<Buffer | undefined> {

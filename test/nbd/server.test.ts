@@ -364,6 +364,10 @@ describe.each([
       ['write zeroes past the end', { type: C.NBD_CMD_WRITE_ZEROES, offset: BigInt(4 * MiB), length: 512 }, C.NBD_ENOSPC],
       ['trim past the end', { type: C.NBD_CMD_TRIM, offset: BigInt(4 * MiB), length: 512 }, C.NBD_EINVAL],
       ['unaligned offset', { type: C.NBD_CMD_READ, offset: 100n, length: 512 }, C.NBD_EINVAL],
+      // Offsets past 2^53 (not exact as numbers): alignment from the exact value, then past the end.
+      ['read at 2^60', { type: C.NBD_CMD_READ, offset: 2n ** 60n, length: 512 }, C.NBD_EINVAL],
+      ['write at 2^60', { type: C.NBD_CMD_WRITE, offset: 2n ** 60n }, C.NBD_ENOSPC, 512],
+      ['write at 2^60 + 1 (unaligned)', { type: C.NBD_CMD_WRITE, offset: 2n ** 60n + 1n }, C.NBD_EINVAL, 512],
       ['unaligned length', { type: C.NBD_CMD_WRITE, offset: 0n }, C.NBD_EINVAL, 100],
       ['length 0', { type: C.NBD_CMD_READ, offset: 0n, length: 0 }, C.NBD_EINVAL],
       ['unknown command', { type: 42, offset: 0n, length: 512 }, C.NBD_EINVAL],
