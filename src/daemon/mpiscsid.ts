@@ -89,22 +89,28 @@ export async function main(argv: string[]): Promise<number> {
     return startFailureCode(err);
   }
   const running = daemon;
+  // Up until a signal stops it, whatever else holds the event loop: with `--nats none` and no session, nothing
+  // else would (the metrics server is unref'd), and the daemon exited 0 right after "ready".
+  const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
   return new Promise<number>((resolve) => {
     let done = false;
     const shutdown = (sig: string | undefined) => {
       if (done) return;
       done = true;
       if (sig) log(`${sig}: shutting down`);
-      running.shutdown().then(
-        () => {
-          log('stopped');
-          resolve(ExitCode.SUCCESS);
-        },
-        (err) => {
-          log.error(`shutdown: ${(err as Error).message}`);
-          resolve(ExitCode.GENERIC);
-        },
-      );
+      running
+        .shutdown()
+        .then(
+          () => {
+            log('stopped');
+            resolve(ExitCode.SUCCESS);
+          },
+          (err) => {
+            log.error(`shutdown: ${(err as Error).message}`);
+            resolve(ExitCode.GENERIC);
+          },
+        )
+        .finally(() => clearInterval(keepAlive));
     };
     if (starting.signal.aborted) return shutdown(undefined);
     // Ready: the automatic logins are done; the control service comes up as soon as NATS answers.
