@@ -6,7 +6,7 @@
  * src/settings/daemon.ts and multipath.ts, exit codes from src/control/exit-code-table.ts. Prose is here.
  * This file is long because it holds three pages' prose; each page is one function.
  */
-import type { Command } from 'commander';
+import type { Command, Option } from 'commander';
 import { buildProgram as mpiscsiProgram } from '../../src/cli/mpiscsi.js';
 import { buildProgram as admProgram } from '../../src/cli/mpiscsiadm.js';
 import { buildProgram as daemonProgram } from '../../src/daemon/mpiscsid.js';
@@ -15,7 +15,7 @@ import { IDENTITY_KEYS, isUpdatableKey, SCHEMAS } from '../../src/db/record-ops.
 import { DAEMON_SETTINGS, MULTIPATH_PREFIX, MULTIPATH_SETTINGS, type Setting } from '../../src/settings/index.js';
 import { ExitCode, exitCodeText } from '../../src/control/exit-code-table.js';
 import { SCSI_FAILURE_EXIT } from '../../src/cli/tools.js';
-import { argumentItems, argumentWords, bold, capital, esc, header, italic, item, optionItems, text } from './roff.js';
+import { argumentItems, argumentWords, bold, capital, esc, header, italic, item, optionItem, optionItems, text } from './roff.js';
 
 /** Defaults computed at start, which the settings table leaves empty. */
 const COMPUTED_DEFAULTS: Readonly<Record<string, string>> = {
@@ -159,6 +159,20 @@ export function mpiscsiPage(version: string): string {
     .createHelp()
     .visibleCommands(program)
     .filter((c) => c.name() !== 'help');
+  // An option several commands define alike (same flags and words: -q, -v, --set of the session tools) is
+  // described once under COMMON OPTIONS with the commands that take it, not again under each.
+  const same = (o: Option) => `${o.flags}\n${o.description}`;
+  const takers = new Map<string, { option: Option; commands: string[] }>();
+  for (const c of commands)
+    for (const o of c.createHelp().visibleOptions(c)) {
+      const t = takers.get(same(o)) ?? { option: o, commands: [] };
+      t.commands.push(c.name());
+      takers.set(same(o), t);
+    }
+  const isShared = (o: Option) => (takers.get(same(o))?.commands.length ?? 0) > 1;
+  const common = [...takers.values()]
+    .filter((t) => t.commands.length > 1)
+    .flatMap((t) => optionItem(t.option, t.commands.length === commands.length ? '' : ` (${t.commands.join(', ')})`));
   const synopsis = commands.flatMap((c) => [
     '.br',
     `${bold('mpiscsi')} ${bold(c.name())} [${italic('options')}] ${argumentWords(c)}`.trimEnd(),
@@ -167,7 +181,7 @@ export function mpiscsiPage(version: string): string {
     `.SS ${esc(`mpiscsi ${c.name()}`)}`,
     ...text(`${capital(c.description())}.`),
     ...argumentItems(c),
-    ...optionItems(c),
+    ...optionItems(c, (o) => !isShared(o)),
   ]);
   return [
     ...header('mpiscsi', 1, version, 'User Commands', 'iSCSI tools on iscsi:// URLs: ls, inq, readcap, dd, perf, serve over NBD'),
@@ -189,7 +203,11 @@ export function mpiscsiPage(version: string): string {
         'serve takes one URL per path, all naming the same LUN, with ?iface=SOURCE to bind a path to a source address.',
     ),
     '.SH COMMANDS',
+    ...text('Each command also takes the COMMON OPTIONS below that name it.'),
     ...sections,
+    '.SH COMMON OPTIONS',
+    ...text('Options several commands take with one meaning, each with the commands that take it (all of them when none are named).'),
+    ...common,
     '.SH EXIT STATUS',
     ...item('0', 'Success.'),
     ...item(

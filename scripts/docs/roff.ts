@@ -66,10 +66,18 @@ export function optionText(o: Option): string {
   return extra.length === 0 ? desc : `${desc} (${extra.join('; ')})`;
 }
 
+/** One option as a `.TP` item; `note` is added to its text (which commands take it). */
+export function optionItem(o: Option, note = ''): string[] {
+  return ['.TP', flagsTerm(o.flags), ...text(capital(optionText(o)) + note)];
+}
+
 /** The options of a command as `.TP` items, in the order its help lists them (help and version included). */
-export function optionItems(cmd: Command): string[] {
-  const help = cmd.createHelp();
-  return help.visibleOptions(cmd).flatMap((o) => ['.TP', flagsTerm(o.flags), ...text(capital(optionText(o)))]);
+export function optionItems(cmd: Command, keep: (o: Option) => boolean = () => true): string[] {
+  return cmd
+    .createHelp()
+    .visibleOptions(cmd)
+    .filter(keep)
+    .flatMap((o) => optionItem(o));
 }
 
 /** The positional arguments of a command as `.TP` items. */
