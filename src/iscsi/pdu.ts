@@ -376,7 +376,9 @@ export function encodeBhs(pdu: Pdu): Buffer {
   let ahs: Buffer | undefined;
   if (pdu.opcode === Opcode.SCSI_COMMAND) ahs = encodeCommandAhs(pdu);
   const ahsLen = ahs ? ahs.length : 0;
-  const buf = Buffer.alloc(BHS_LENGTH + ahsLen);
+  // From Node's shared slab, zeroed here (reserved fields are 0): Buffer.alloc would give every header an
+  // ArrayBuffer of its own, an allocation outside the V8 heap per PDU.
+  const buf = Buffer.allocUnsafe(BHS_LENGTH + ahsLen).fill(0);
   const dataLength = pdu.data ? pdu.data.length : 0;
   if (dataLength > MAX_DATA_SEGMENT_LENGTH) throw new RangeError(`data segment of ${dataLength} bytes exceeds 2^24-1`);
   setTotalAhsLength(buf, ahsLen / 4);
