@@ -24,6 +24,7 @@ import { defaultResource, resourceFromAttributes } from '@opentelemetry/resource
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { ConventionalPrometheusExporter } from './prometheus.js';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { reportingMetricExporter, reportingSpanExporter } from './export-outage.js';
 
@@ -72,7 +73,8 @@ export interface TelemetryOptions {
   metricReaders?: IMetricReader[];
   /**
    * Serve the metrics for Prometheus to scrape at http://HOST:PORT/metrics (the OpenTelemetry Prometheus
-   * exporter, a pull reader next to the others). Metrics on when given; shutdown closes the server.
+   * exporter, a pull reader next to the others, with Prometheus names and units: `mpath_path_io_bytes_total`,
+   * `iscsi_login_duration_seconds`). Metrics on when given; shutdown closes the server.
    */
   prometheus?: { host: string; port: number };
   /** Sampler. Default: the SDK's (OTEL_TRACES_SAMPLER, else parent-based always-on). */
@@ -215,7 +217,8 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
   let prometheusUrl: Promise<string> | undefined;
   if (opts.prometheus) {
     const { host, port } = opts.prometheus;
-    const exporter = new PrometheusExporter({ host, port, preventServerStart: true });
+    // Names and units by the OTel->Prometheus compatibility rules (src/telemetry/prometheus.ts); OTLP keeps OTel's.
+    const exporter = new ConventionalPrometheusExporter({ host, port, preventServerStart: true });
     readers.push(exporter);
     metrics = true;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}${PrometheusExporter.DEFAULT_OPTIONS.endpoint}`;

@@ -2,9 +2,10 @@
  * Issue 14, the Prometheus endpoint: the built mpiscsid with `--metrics 127.0.0.1:PORT`, nats-server, one tgtd
  * LU reached through two fault proxies (two node records, one multipath device with two paths), scraped with
  * fetch() before and after a failover (one proxy resets every connection until the path has failed, then
- * passes again): the names and labels as the OpenTelemetry Prometheus exporter renders them, target_info
- * with the resource, and the failover counter moved by one on the path that failed. Then what is refused:
- * a non-loopback --metrics host (exit 7, the option named) and a port already taken.
+ * passes again): the names, units and labels by the OpenTelemetry -> Prometheus compatibility rules (unit
+ * words in the names, `_total` after them), target_info with the resource, and the failover counter moved by
+ * one on the path that failed. Then what is refused: a non-loopback --metrics host (exit 7, the option named)
+ * and a port already taken.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
@@ -62,27 +63,35 @@ afterAll(async () => {
 describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', () => {
   let paths: string[];
 
-  it('before: OTel names as the exporter renders them (_total, # UNIT lines), device, path and scope labels, target_info', async () => {
+  it('before: Prometheus names and units (unit words, _total, # UNIT lines), device, path and scope labels, target_info', async () => {
     const text = await scrape();
     const types = families(text);
-    // OTel names with dots as underscores; counters (sums) end in _total. Exporter 0.223 puts no unit suffix
-    // in the name: the UCUM unit is on a `# UNIT` line of its own.
+    // OTel names with dots as underscores, the UCUM unit as its Prometheus word appended (s -> _seconds,
+    // By -> _bytes; {operation} and the like dropped), monotonic sums ending in _total after the unit; the
+    // unit word on a `# UNIT` line.
     expect(types.get('mpath_path_operations_total')).toBe('counter');
-    expect(types.get('mpath_path_io_total')).toBe('counter');
+    expect(types.get('mpath_path_io_bytes_total')).toBe('counter');
     expect(types.get('mpath_path_reissued_total')).toBe('counter');
     expect(types.get('mpath_path_outstanding')).toBe('gauge');
     expect(types.get('mpath_path_state')).toBe('gauge');
     expect(types.get('mpath_held')).toBe('gauge');
     expect(types.get('iscsi_session_state')).toBe('gauge');
-    expect(types.get('iscsi_connection_data_total')).toBe('counter');
+    expect(types.get('iscsi_connection_data_bytes_total')).toBe('counter');
     expect(types.get('iscsi_connection_pdus_total')).toBe('counter');
     expect(types.get('iscsi_connection_errors_total')).toBe('counter');
-    expect(types.get('iscsi_login_duration')).toBe('histogram');
+    expect(types.get('iscsi_login_duration_seconds')).toBe('histogram');
     expect(types.get('target_info')).toBe('gauge');
-    expect(text).toMatch(/^# UNIT mpath_path_io_total By$/m);
-    expect(text).toMatch(/^# UNIT iscsi_login_duration s$/m);
+    expect(text).toMatch(/^# UNIT mpath_path_io_bytes_total bytes$/m);
+    expect(text).toMatch(/^# UNIT iscsi_connection_data_bytes_total bytes$/m);
+    expect(text).toMatch(/^# UNIT iscsi_login_duration_seconds seconds$/m);
+    // Annotation units ({operation}, {path}, {pdu}) are no unit: no word, no # UNIT line. No UCUM unit anywhere.
+    expect(text).not.toMatch(/^# UNIT (mpath_path_operations_total|mpath_path_state|iscsi_connection_pdus_total) /m);
+    expect(text).not.toMatch(/^# UNIT \S+ (By|s|\{.*\})$/m);
+    // Not the OTel names with only dots replaced.
+    for (const old of ['mpath_path_io_total', 'iscsi_connection_data_total', 'iscsi_login_duration', 'mpath_path_operation_duration'])
+      expect(types.has(old)).toBe(false);
     expect(text).toMatch(/^# HELP iscsi_connection_pdus_total iSCSI PDUs by kind \(iscsiadm --stats\)$/m);
-    expect(samples(text, 'iscsi_login_duration_bucket').some((s) => s.labels.le === '+Inf')).toBe(true);
+    expect(samples(text, 'iscsi_login_duration_seconds_bucket').some((s) => s.labels.le === '+Inf')).toBe(true);
     // The resource as target_info's labels.
     const [target] = samples(text, 'target_info');
     expect(target.labels).toMatchObject({ service_name: 'mpiscsid', host_id: HOST });
@@ -123,7 +132,7 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
     const [sample] = samples(text, 'mpath_failovers_total').filter((s) => s.labels.mpath_path === path);
     expect(sample.labels).toMatchObject({ mpath_device: 'mpatha', mpath_failover_reason: expect.stringMatching(/^[a-z-]+$/) });
     // The session behind the path relogged in: its login histogram counts more than the two first logins.
-    const logins = samples(text, 'iscsi_login_duration_count').reduce((n, s) => n + s.value, 0);
+    const logins = samples(text, 'iscsi_login_duration_seconds_count').reduce((n, s) => n + s.value, 0);
     expect(logins).toBeGreaterThan(2);
   });
 });
