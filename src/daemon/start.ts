@@ -10,6 +10,7 @@ import { RecordError } from '../db/record.js';
 import { defaultInitiatorName } from '../session/identity.js';
 import { activeRequestContext, startControlService, type RunningControlService } from '../control/service.js';
 import { ExitCode, exitCodeFor } from '../control/exit-codes.js';
+import { packageVersionOf } from '../control/version.js';
 import { nodeText } from '../services/nodes.js';
 import { natsConnectionOptions, parseServers, redactUrl } from '../control/nats-options.js';
 import { DaemonEngine } from './engine.js';
@@ -118,6 +119,8 @@ export async function startDaemon(flags: DaemonFlags, log: DaemonLog, signal?: A
   // the Prometheus endpoint.
   const telemetry = startTelemetry({
     serviceName: 'mpiscsid',
+    // service.version as --version prints it (package.json): target_info's service_version, OTLP's resource.
+    serviceVersion: packageVersionOf(),
     resourceAttributes: { 'host.id': config.hostId },
     onExportProblem: (line) => log.warn(line),
     spanExporters: flags.traceFile ? [new JsonLinesSpanExporter(flags.traceFile)] : undefined,

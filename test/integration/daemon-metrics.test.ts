@@ -8,12 +8,14 @@
  * and a port already taken.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DaemonProcess } from '../support/daemon.js';
 import { freePort } from '../support/ports.js';
 import { startTwoPathRig, type TwoPathRig } from '../support/two-path-rig.js';
 
+const VERSION = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
 const IQN = 'iqn.2026-12.test:daemon-metrics';
 const HOST = 'metricshost';
 
@@ -94,7 +96,8 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
     expect(samples(text, 'iscsi_login_duration_seconds_bucket').some((s) => s.labels.le === '+Inf')).toBe(true);
     // The resource as target_info's labels.
     const [target] = samples(text, 'target_info');
-    expect(target.labels).toMatchObject({ service_name: 'mpiscsid', host_id: HOST });
+    // service.version is package.json's, as `mpiscsid --version` prints it.
+    expect(target.labels).toMatchObject({ service_name: 'mpiscsid', service_version: VERSION, host_id: HOST });
     expect(target.value).toBe(1);
     // Two paths of one device, each with its labels; both active.
     const active = samples(text, 'mpath_path_state').filter((s) => s.labels.mpath_path_state === 'active' && s.value === 1);
