@@ -18,7 +18,18 @@ import { cpus, loadavg, release, tmpdir, type as osType } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tgtd } from '../test/support/tgtd.js';
-import { cleanUpOnExit, countSyscalls, cpuSeconds, describeFailure, execText, killChildren, killTgtdNow, run, track } from './processes.js';
+import {
+  cleanUpOnExit,
+  countSyscalls,
+  cpuSeconds,
+  describeFailure,
+  execText,
+  killChildren,
+  killTgtdNow,
+  run,
+  schedStat,
+  track,
+} from './processes.js';
 import { FaultProxy } from '../test/support/fault-proxy.js';
 import {
   clatPercentile,
@@ -311,6 +322,9 @@ interface Sample {
   clatUs?: { p50: number; p99: number; p999: number; max: number };
   /** CPU microseconds (user + system, every thread) the NBD server process spent per I/O. */
   cpuUsPerIo?: number;
+  /** Microseconds per I/O the NBD server's threads were runnable but waiting for a CPU, and timeslices per I/O. */
+  runqWaitUsPerIo?: number;
+  slicesPerIo?: number;
   /** I/Os completed. */
   ios?: number;
   /** Completion-latency CDF points: [percentile, microseconds]. */
@@ -320,20 +334,28 @@ interface Sample {
 async function runFio(uri: string, w: Workload, seconds: number, name: string, serverPid?: number, numjobs = 1): Promise<Sample> {
   const args = fioArgs({ name, uri, rw: fioRw(w), bs: w.bs, iodepth: w.iodepth, runtimeMs: seconds * 1000, numjobs });
   const cpu0 = await cpuSeconds(serverPid);
+  const sched0 = schedStat(serverPid);
   const r = await run('fio', args, (seconds + 60) * 1000);
   const cpu1 = await cpuSeconds(serverPid);
+  const sched1 = schedStat(serverPid);
   if (r.code !== 0) throw new Error(`fio ${describeFailure(r)}`);
   const res = parseFioJson(r.stdout);
   if (res.error !== 0) throw new Error(`fio job error ${res.error}: ${res.preamble}`);
   const d = w.write ? res.write : res.read;
   const us = (p: number) => (clatPercentile(d, p) ?? NaN) / 1000;
   const cpuUsPerIo = cpu0 !== undefined && cpu1 !== undefined && d.ios > 0 ? ((cpu1 - cpu0) * 1e6) / d.ios : undefined;
+  const sched =
+    sched0 && sched1 && d.ios > 0
+      ? { wait: (sched1.waitNs - sched0.waitNs) / 1000 / d.ios, slices: (sched1.slices - sched0.slices) / d.ios }
+      : undefined;
   const cdf = [...d.clat.percentilesNs].sort((a, b) => a[0] - b[0]).map(([p, ns]): [number, number] => [p, ns / 1000]);
   return {
     iops: d.iops,
     mbps: (d.iops * w.bs) / 1e6,
     clatUs: { p50: us(50), p99: us(99), p999: us(99.9), max: d.clat.maxNs / 1000 },
     cpuUsPerIo,
+    runqWaitUsPerIo: sched?.wait,
+    slicesPerIo: sched?.slices,
     ios: d.ios,
     cdf,
   };
@@ -444,6 +466,8 @@ interface CellSummary {
         mbps: number;
         clatUs?: { p50: number; p99: number; p999: number; max: number };
         cpuUsPerIo?: number;
+        runqWaitUsPerIo?: number;
+        slicesPerIo?: number;
         cdf?: Array<[number, number]>;
       }
     >
@@ -468,10 +492,14 @@ function summarize(w: Workload, rounds: RoundRecord[]): CellSummary {
     if (!ss.length) continue;
     const lat = ss.flatMap((s) => (s.clatUs ? [s.clatUs] : []));
     const cpu = ss.flatMap((s) => (s.cpuUsPerIo !== undefined ? [s.cpuUsPerIo] : []));
+    const wait = ss.flatMap((s) => (s.runqWaitUsPerIo !== undefined ? [s.runqWaitUsPerIo] : []));
+    const slices = ss.flatMap((s) => (s.slicesPerIo !== undefined ? [s.slicesPerIo] : []));
     // The CDF of the median round (by p50), not a mix of rounds.
     const byP50 = ss.filter((s) => s.cdf && s.clatUs).sort((a, b) => a.clatUs!.p50 - b.clatUs!.p50);
     peers[p] = {
       cpuUsPerIo: cpu.length ? median(cpu) : undefined,
+      runqWaitUsPerIo: wait.length ? median(wait) : undefined,
+      slicesPerIo: slices.length ? median(slices) : undefined,
       cdf: byP50.length ? byP50[byP50.length >> 1].cdf : undefined,
       rounds: ss.length,
       iops: median(ss.map((s) => s.iops)),
@@ -740,6 +768,21 @@ function markdown(
     );
     for (const c of cells)
       lines.push(`| ${c.workload} | ${cpu(c, 'mpiscsi-1path')} | ${cpu(c, 'mpiscsi-2path')} | ${cpu(c, 'qemu-nbd')} |`);
+    const wait = (c: CellSummary, p: PeerId) => {
+      const v = c.peers[p];
+      return v?.runqWaitUsPerIo === undefined || v.slicesPerIo === undefined || v.slicesPerIo === 0
+        ? '–'
+        : `${f1(v.runqWaitUsPerIo)} (${f1(v.runqWaitUsPerIo / v.slicesPerIo)} per slice)`;
+    };
+    lines.push(
+      '',
+      "**Waiting for a CPU**: µs per I/O the NBD server's threads were runnable but not running (run-queue wait, /proc/PID/task/*/schedstat), in brackets per timeslice; medians over rounds. On a 2-core machine shared with fio and tgtd, completions wait this long for their server to run:",
+      '',
+      '| workload | mpiscsi 1 path | mpiscsi 2 paths | qemu-nbd |',
+      '|---|---:|---:|---:|',
+    );
+    for (const c of cells)
+      lines.push(`| ${c.workload} | ${wait(c, 'mpiscsi-1path')} | ${wait(c, 'mpiscsi-2path')} | ${wait(c, 'qemu-nbd')} |`);
     if (syscalls.length) {
       const peers = [...new Set(syscalls.map((r) => r.peer))];
       const wls = [...new Set(syscalls.map((r) => r.workload))];

@@ -4,7 +4,7 @@
  * files, work directories); and commands run to completion with their output collected.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import type { Tgtd } from '../test/support/tgtd.js';
 
 export interface RunOutput {
@@ -100,6 +100,27 @@ export async function cpuSeconds(pid: number | undefined): Promise<number | unde
     // Fields after "(comm) ": state is field 3, utime 14 and stime 15 (proc(5)).
     const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return (Number(rest[11]) + Number(rest[12])) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The scheduler's view of a process, summed over its threads (/proc/PID/task/TID/schedstat, `schedstat` in
+ * proc(5)): nanoseconds on a CPU, nanoseconds runnable but waiting on a run queue, and timeslices run.
+ * Undefined if the process is gone or the kernel has no schedstats.
+ */
+export function schedStat(pid: number | undefined): { runNs: number; waitNs: number; slices: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const total = { runNs: 0, waitNs: 0, slices: 0 };
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const [run, wait, slices] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+      total.runNs += run;
+      total.waitNs += wait;
+      total.slices += slices;
+    }
+    return total;
   } catch {
     return undefined;
   }
