@@ -6,6 +6,7 @@
  * replacement_timeout and a changed LU identity each as a daemon log line, a NATS path event, a span event on
  * the failover trace (--trace-file) and the path's detail in `-m mpath` / `--json`.
  */
+import { EventLog } from '../support/event-log.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,8 @@ let nats: NatsServer;
 let daemon: DaemonProcess;
 let client: ControlClient;
 let uri: string;
-const events: HostEvent[] = [];
+const log = new EventLog<HostEvent>();
+const events = log.all;
 
 const adm = (...args: string[]): Promise<CliResult> =>
   runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: HOST });
@@ -49,17 +51,7 @@ async function restart(decoy = false): Promise<void> {
 }
 
 /** Resolves at the first event (from now on) that matches. */
-function nextEvent(pred: (e: HostEvent) => boolean): Promise<HostEvent> {
-  const from = events.length;
-  return new Promise((resolve) => {
-    const check = () => {
-      const hit = events.slice(from).find(pred);
-      if (hit) resolve(hit);
-      else setTimeout(check, 10);
-    };
-    check();
-  });
-}
+const nextEvent = (pred: (e: HostEvent) => boolean): Promise<HostEvent> => log.next(pred);
 
 /** Device bytes moved, from `-m mpath --json` over NATS (the paths' completed counters). */
 async function completed(): Promise<number> {
@@ -85,7 +77,7 @@ beforeAll(async () => {
     hostId: HOST,
     timeoutMs: 30_000,
   });
-  client.subscribeEvents(HOST, '*', (e) => events.push(e));
+  client.subscribeEvents(HOST, '*', log.push);
   await client.nc.flush();
   expect((await adm('-m', 'discovery', '-t', 'st', '-p', `127.0.0.1:${tgtd.port}`)).code).toBe(0);
   const login = await adm('-m', 'node', '-T', IQN, '-l');

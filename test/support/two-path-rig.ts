@@ -5,6 +5,7 @@
  * client subscribed to the host's events. A path fails when its proxy resets every connection and comes back
  * when it passes them again.
  */
+import { EventLog } from './event-log.js';
 import { expect } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +56,8 @@ export async function startTwoPathRig(o: {
   const db = join(dir, 'db');
   const [tgtd, nats] = await Promise.all([Tgtd.start(), NatsServer.start()]);
   const proxies: FaultProxy[] = [];
-  const events: HostEvent[] = [];
+  const log = new EventLog<HostEvent>();
+  const events = log.all;
   let daemon: DaemonProcess | undefined;
   let client: ControlClient | undefined;
   const stop = async () => {
@@ -66,17 +68,7 @@ export async function startTwoPathRig(o: {
   };
   const adm = (...args: string[]): Promise<CliResult> =>
     runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: nats.url, MPISCSI_HOST_ID: o.hostId });
-  const nextEvent = (pred: (e: HostEvent) => boolean): Promise<HostEvent> => {
-    const from = events.length;
-    return new Promise((resolve) => {
-      const check = () => {
-        const hit = events.slice(from).find(pred);
-        if (hit) resolve(hit);
-        else setTimeout(check, 10);
-      };
-      check();
-    });
-  };
+  const nextEvent = (pred: (e: HostEvent) => boolean): Promise<HostEvent> => log.next(pred);
   try {
     const tid = await tgtd.addTarget(o.iqn);
     await tgtd.addLun(tid, 1, { size: 8 * 1024 * 1024 });
@@ -92,7 +84,7 @@ export async function startTwoPathRig(o: {
       hostId: o.hostId,
       timeoutMs: 30_000,
     });
-    client.subscribeEvents(o.hostId, '*', (e) => events.push(e));
+    client.subscribeEvents(o.hostId, '*', log.push);
     await client.nc.flush();
     for (const p of proxies) {
       const r = await adm('-m', 'node', '-T', o.iqn, '-p', `${p.host}:${p.port}`, '-o', 'new');
