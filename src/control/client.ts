@@ -17,9 +17,9 @@ import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint
 import { notConnected } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError, type ControlApi, type HostEvent } from './api.js';
-import { CONTENT_TYPE_HEADER, decodeMessage, encodeMessage, JSON_CONTENT_TYPE, type WireFormat } from './schema.js';
-import { eventSubject, requestFormat } from './service.js';
-import { injectTraceContext, type HeaderCarrier } from './trace.js';
+import { decodeMessage, encodeMessage } from './schema.js';
+import type { HeaderCarrier } from './trace.js';
+import { CONTENT_TYPE_HEADER, eventSubject, JSON_CONTENT_TYPE, requestFormat, type WireFormat } from './wire.js';
 
 /** A ControlApi method that is an endpoint. */
 export type EndpointMethod = Endpoint['method'];
@@ -47,6 +47,26 @@ export const DEFAULT_TIMEOUT_MS = 5000;
 const BY_METHOD = new Map<string, Endpoint>(ENDPOINTS.map((ep) => [ep.method, ep]));
 /** `<group>.<verb>` -> its read or operate endpoint (the secrets ones are reached by method: nodeShowSecrets...). */
 const BY_SUBJECT = new Map<string, Endpoint>(ENDPOINTS.filter((ep) => ep.access !== 'secrets').map((ep) => [`${ep.group}.${ep.verb}`, ep]));
+
+/**
+ * The key under which @opentelemetry/api 1.x keeps its global registrations (a context manager, a tracer
+ * provider, ...), one object for every copy of the API of that major (its src/internal/global-utils.ts).
+ */
+const OTEL_API_GLOBAL = Symbol.for('opentelemetry.js.api.1');
+
+/**
+ * Whether a context manager is registered with the OpenTelemetry API. Without one context.active() is always
+ * the empty root context, so there is no span whose traceparent could be sent: the client then skips
+ * trace.ts, and a process that set up no OpenTelemetry (mpiscsiadm) loads none of it (issue 17, start time).
+ * A host with an SDK (mpiscsid, an application around this client) has one, and its context is sent.
+ */
+function traceContextRegistered(): boolean {
+  const g = (globalThis as Record<symbol, { context?: unknown } | undefined>)[OTEL_API_GLOBAL];
+  return g?.context !== undefined;
+}
+
+/** trace.ts (the OpenTelemetry API and W3C propagator) once a request has needed it. */
+let traceModule: typeof import('./trace.js') | undefined;
 
 /** Where an event came from. */
 export interface EventMeta {
@@ -123,7 +143,10 @@ export class ControlClient {
     }
     const h = natsHeaders();
     if (format === 'json') h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
-    injectTraceContext(h as unknown as HeaderCarrier);
+    if (traceContextRegistered()) {
+      traceModule ??= await import('./trace.js');
+      traceModule.injectTraceContext(h as unknown as HeaderCarrier);
+    }
     let reply: Msg;
     try {
       reply = await this.nc.request(endpointSubject(this.hostId, ep), data, { timeout: opts.timeoutMs ?? this.timeoutMs, headers: h });

@@ -10,7 +10,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { ControlClient, type ResponseOf } from './client.js';
 import { HOST_ID_PATTERN } from './endpoints.js';
 import { toControlError } from './errors.js';
-import { SERVICE_NAME } from './service.js';
+import { SERVICE_NAME } from './wire.js';
 
 export { ALL_HOSTS } from './endpoints.js';
 

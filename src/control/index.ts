@@ -19,11 +19,10 @@ export {
   type WireFormat,
 } from './schema.js';
 export { extractTraceContext, injectTraceContext } from './trace.js';
+export { eventSubject, requestFormat, SERVICE_NAME } from './wire.js';
 export {
   startControlService,
   activeRequestContext,
-  eventSubject,
-  SERVICE_NAME,
   type ControlServiceOptions,
   type RunningControlService,
 } from './service.js';

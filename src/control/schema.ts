@@ -32,6 +32,7 @@ import {
   type Registry,
 } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import type { WireFormat } from './wire.js';
 import { file_mpiscsi_v1_common } from './gen/mpiscsi/v1/common_pb.js';
 import { file_mpiscsi_v1_discovery } from './gen/mpiscsi/v1/discovery_pb.js';
 import { file_mpiscsi_v1_events } from './gen/mpiscsi/v1/events_pb.js';
@@ -54,12 +55,8 @@ export class ControlDecodeError extends Error {
   }
 }
 
-/** How a body is encoded: protobuf binary (the default) or proto3 JSON. */
-export type WireFormat = 'protobuf' | 'json';
-
-/** The header value that selects proto3 JSON (header `Content-Type`). */
-export const JSON_CONTENT_TYPE = 'application/json';
-export const CONTENT_TYPE_HEADER = 'Content-Type';
+// The body formats and the header that picks one live in wire.ts (no protobuf code), shared with the client.
+export { CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, type WireFormat } from './wire.js';
 
 /**
  * Sub-message fields that are always present in the plain objects (an absent one reads as its default message,

@@ -11,21 +11,11 @@ import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint } from './endpoints.js';
 import { headerSafe, toControlError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
-import { ControlError, type ControlApi, type HostEvent } from './api.js';
-import {
-  CONTENT_TYPE_HEADER,
-  ControlDecodeError,
-  decodeMessage,
-  encodeMessage,
-  JSON_CONTENT_TYPE,
-  loadSchema,
-  type WireFormat,
-} from './schema.js';
+import { ControlError, type ControlApi } from './api.js';
+import { ControlDecodeError, decodeMessage, encodeMessage, loadSchema } from './schema.js';
 import { extractTraceContext, type HeaderCarrier } from './trace.js';
 import { packageVersionOf } from './version.js';
-
-/** The services-framework name every mpiscsi daemon registers ($SRV.PING.mpiscsi). */
-export const SERVICE_NAME = 'mpiscsi';
+import { CONTENT_TYPE_HEADER, eventSubject, JSON_CONTENT_TYPE, requestFormat, SERVICE_NAME, type WireFormat } from './wire.js';
 
 export interface ControlServiceOptions {
   /** Subject token naming this host: letters, digits, `-` and `_` (no dots or wildcards). */
@@ -50,19 +40,6 @@ export interface RunningControlService {
   readonly service: Service;
   /** Stops listening and publishing events (the connection stays open: it belongs to the caller). */
   stop(): Promise<void>;
-}
-
-/** The subject events of `kind` are published on. */
-export function eventSubject(hostId: string, kind: HostEvent['kind'] | '*'): string {
-  return `mpiscsi.${hostId}.events.${kind}`;
-}
-
-/** Protobuf unless the request's Content-Type header says JSON. */
-export function requestFormat(h: { get(k: string): string; keys(): string[] } | undefined): WireFormat {
-  if (!h) return 'protobuf';
-  const key = h.keys().find((k) => k.toLowerCase() === CONTENT_TYPE_HEADER.toLowerCase());
-  const value = key ? h.get(key) : '';
-  return value.split(';')[0]!.trim().toLowerCase() === JSON_CONTENT_TYPE ? 'json' : 'protobuf';
 }
 
 /** The request being answered, for hosts that run without a global OpenTelemetry context manager. */
