@@ -2,7 +2,8 @@
  * The commands whose start time issue 17 bounds (`--version`, `--help`, a bad option and every offline record
  * mode, within 2x of `node -e ''`): one table for bench/startup.ts, which times them, and
  * test/cli/startup.test.ts, which checks that each loads no NATS, OpenTelemetry, XState, RxJS, protobuf or
- * CRC code. A command added here is both measured and checked.
+ * CRC code. A command added here is both measured and checked. DAEMON_CASES are the round trips to a running
+ * mpiscsid, which may load the NATS client and protobuf but nothing else heavy.
  *
  * Both run the cases in table order, each run of the table after the records of STARTUP_RECORDS exist: the
  * `-o new` cases make a record that the `-o delete` case after them removes, so every round starts from the
@@ -95,6 +96,23 @@ export const STARTUP_CASES: readonly StartupCase[] = [
   { name: 'mpiscsid --help', program: 'mpiscsid', args: ['--help'] },
   { name: 'mpiscsid --bogus (exit 7)', program: 'mpiscsid', args: ['--bogus'], code: 7 },
 ];
+
+/**
+ * Commands that talk to a running mpiscsid (a nats-server and the built daemon with no records, so no sessions):
+ * each must add only its request to the start time. bench/startup.ts times them beside `mpiscsiadm --version` and
+ * the NATS request alone; test/cli/startup.test.ts checks that they load the NATS client and protobuf, but no
+ * XState, RxJS, OpenTelemetry or the NATS services framework (which only the daemon and the fleet view use).
+ * Run with MPISCSI_NATS_URL and MPISCSI_HOST_ID naming that daemon.
+ */
+export const DAEMON_CASES: readonly StartupCase[] = [
+  // One session.list request; no sessions is iscsiadm's 21 (No active sessions.).
+  adm('-m session (daemon, exit 21)', ['-m', 'session'], 21),
+  // The in-use question before an update, answered by the daemon (session.list).
+  adm('-m node -o update (daemon)', ['-m', 'node', '-T', A, '-o', 'update', '-n', 'node.startup', '-v', 'manual']),
+];
+
+/** The host id the daemon of DAEMON_CASES runs with. */
+export const STARTUP_HOST_ID = 'startup';
 
 /** The argument list (after `node`) of a case: its program's entry under `distSrc` (the built dist/src). */
 export function startupArgv(distSrc: string, c: Pick<StartupCase, 'program' | 'args'>, db: string): string[] {

@@ -3,15 +3,25 @@
  * and the offline record modes of mpiscsiadm must not load NATS, OpenTelemetry, XState, RxJS, protobuf or the
  * CRC addon (they are what made every call cost 0.3 s). The commands are bench/startup-cases.ts, the table
  * bench/startup.ts times; each built program is run with a preload that lists the modules the process loaded
- * (test/support/loaded-modules.mjs), ES and CommonJS alike.
+ * (test/support/loaded-modules.mjs), ES and CommonJS alike. The round trips to a running mpiscsid (the table's
+ * DAEMON_CASES, against nats-server and the built daemon) load the NATS client and protobuf, and no more.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { STARTUP_CASES, STARTUP_NATS_URL, STARTUP_RECORDS, startupArgv, type StartupProgram } from '../../bench/startup-cases.js';
+import {
+  DAEMON_CASES,
+  STARTUP_CASES,
+  STARTUP_HOST_ID,
+  STARTUP_NATS_URL,
+  STARTUP_RECORDS,
+  startupArgv,
+  type StartupProgram,
+} from '../../bench/startup-cases.js';
+import { DaemonProcess } from '../support/daemon.js';
 import { NatsServer } from '../support/nats-server.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -30,13 +40,13 @@ interface Loaded {
 }
 
 /** Runs a built program with the preload; its exit code and the modules it loaded (paths or file: URLs). */
-function loaded(program: StartupProgram, args: readonly string[], natsUrl = STARTUP_NATS_URL): Promise<Loaded> {
+function loaded(program: StartupProgram, args: readonly string[], natsUrl = STARTUP_NATS_URL, hostId = STARTUP_HOST_ID): Promise<Loaded> {
   const list = join(dir, `modules-${n++}.txt`);
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', preload, ...startupArgv(distSrc, { program, args }, db)],
-      { env: { ...process.env, MPISCSI_LOADED_MODULES: list, MPISCSI_NATS_URL: natsUrl } },
+      { env: { ...process.env, MPISCSI_LOADED_MODULES: list, MPISCSI_NATS_URL: natsUrl, MPISCSI_HOST_ID: hostId } },
       (err, _stdout, stderr) => {
         const modules = readFileSync(list, 'utf8').split('\n').filter(Boolean);
         resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr, modules });
@@ -63,6 +73,35 @@ describe('fast paths load no NATS, OpenTelemetry, XState or protobuf code', () =
       expect(r.code, r.stderr).toBe(c.code ?? 0);
       expect(r.modules.some((m) => m.includes('/dist/src/'))).toBe(true); // the list is the program's
       expect(r.modules.filter((m) => HEAVY.test(m))).toEqual([]);
+    });
+});
+
+/** What a round trip to the daemon may not load: statecharts, OpenTelemetry (API or SDK), the services framework. */
+const NOT_IN_A_ROUND_TRIP = /node_modules\/(xstate|rxjs|@opentelemetry|@nats-io\/services|@node-rs)\//;
+
+describe('a daemon round trip loads the NATS client and protobuf, and nothing else heavy', () => {
+  let nats: NatsServer;
+  let daemon: DaemonProcess;
+
+  beforeAll(async () => {
+    nats = await NatsServer.start({ jetstream: false });
+    // Its own empty database: no records, so no automatic logins and no sessions.
+    mkdirSync(join(dir, 'daemon-db'));
+    daemon = await DaemonProcess.start({ db: join(dir, 'daemon-db'), dir, nats: nats.url, hostId: STARTUP_HOST_ID });
+  });
+  afterAll(async () => {
+    await daemon?.stop();
+    await nats?.stop();
+  });
+
+  for (const c of DAEMON_CASES)
+    it(c.name, async () => {
+      const r = await loaded(c.program, c.args, nats.url);
+      expect(r.code, r.stderr).toBe(c.code ?? 0);
+      if (c.args[1] === 'session') expect(r.stderr).toContain('No active sessions.'); // the daemon's answer, not "can not connect"
+      expect(r.modules.some((m) => m.includes('node_modules/@nats-io/transport-node/'))).toBe(true);
+      expect(r.modules.some((m) => m.includes('node_modules/@bufbuild/protobuf/'))).toBe(true);
+      expect(r.modules.filter((m) => NOT_IN_A_ROUND_TRIP.test(m))).toEqual([]);
     });
 });
 
