@@ -5,45 +5,23 @@
  * with each key once and the values of one writer, never a mix, with no temporary or lock file left over
  * (FileStore writes under the record lock, src/db/file-lock.ts, and renames a whole file into place).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../support/cli.js';
-import { Tgtd } from '../support/tgtd.js';
-import { freePort } from '../support/ports.js';
+import { offlineAdm, lines } from '../support/offline-adm.js';
 import { NODE_SCHEMA, defaultNodeRecord, formatRecord, parseRecord } from '../../src/db/index.js';
 
 const IQN = 'iqn.2026-12.test:ifaces';
 
-let tgtd: Tgtd;
-let db: string;
-let noDaemon: string;
-
-const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: noDaemon });
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
-
-beforeAll(async () => {
-  noDaemon = `nats://127.0.0.1:${await freePort()}`;
-  tgtd = await Tgtd.start();
-  await tgtd.addTarget(IQN, [{ size: 1 << 20 }]);
-});
-
-afterAll(async () => {
-  await tgtd?.stop();
-});
-
-beforeEach(() => {
-  db = mkdtempSync(join(tmpdir(), 'mpiscsiadm-ifaces-'));
-  return () => rmSync(db, { recursive: true, force: true });
-});
+const rig = offlineAdm([IQN], 'mpiscsiadm-ifaces-');
+const { adm } = rig;
 
 describe('discovery without -I', () => {
   it('binds only default while no iface is stored', async () => {
-    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal);
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal);
     expect(r.code, r.stderr).toBe(0);
-    expect(lines(r.stdout)).toEqual([`${tgtd.portal},1 ${IQN}`]);
-    expect(readdirSync(join(db, 'nodes', IQN, `${tgtd.portal.replace(':', ',')},1`))).toEqual(['default']);
+    expect(lines(r.stdout)).toEqual([`${rig.tgtd.portal},1 ${IQN}`]);
+    expect(readdirSync(join(rig.db, 'nodes', IQN, `${rig.tgtd.portal.replace(':', ',')},1`))).toEqual(['default']);
   });
 
   it('binds every stored iface (and not default), one node record each; -I still picks one', async () => {
@@ -54,29 +32,29 @@ describe('discovery without -I', () => {
       expect((await adm('-m', 'iface', '-I', name, '-o', 'new')).code).toBe(0);
       expect((await adm('-m', 'iface', '-I', name, '-o', 'update', '-n', 'iface.ipaddress', '-v', ip)).code).toBe(0);
     }
-    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal);
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal);
     expect(r.code, r.stderr).toBe(0);
     // iscsiadm prints the target once per iface it was bound to.
-    expect(lines(r.stdout)).toEqual([`${tgtd.portal},1 ${IQN}`, `${tgtd.portal},1 ${IQN}`]);
+    expect(lines(r.stdout)).toEqual([`${rig.tgtd.portal},1 ${IQN}`, `${rig.tgtd.portal},1 ${IQN}`]);
     const tree = await adm('-m', 'node', '-P', '1');
     // iscsiadm 2.1.8's -P 1 prints a Portal line per record.
     expect(lines(tree.stdout)).toEqual([
       `Target: ${IQN}`,
-      `\tPortal: ${tgtd.portal},1`,
+      `\tPortal: ${rig.tgtd.portal},1`,
       '\t\tIface Name: path0',
-      `\tPortal: ${tgtd.portal},1`,
+      `\tPortal: ${rig.tgtd.portal},1`,
       '\t\tIface Name: path1',
     ]);
-    const json = JSON.parse((await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--json')).stdout) as Array<{ iface: string }>;
+    const json = JSON.parse((await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal, '--json')).stdout) as Array<{ iface: string }>;
     expect(json.map((k) => k.iface)).toEqual(['path0', 'path1']);
 
-    rmSync(join(db, 'nodes'), { recursive: true });
-    rmSync(join(db, 'send_targets'), { recursive: true });
-    const one = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '-I', 'path1');
+    rmSync(join(rig.db, 'nodes'), { recursive: true });
+    rmSync(join(rig.db, 'send_targets'), { recursive: true });
+    const one = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal, '-I', 'path1');
     expect(one.code, one.stderr).toBe(0);
     expect(lines((await adm('-m', 'node', '-P', '1')).stdout)).toEqual([
       `Target: ${IQN}`,
-      `\tPortal: ${tgtd.portal},1`,
+      `\tPortal: ${rig.tgtd.portal},1`,
       '\t\tIface Name: path1',
     ]);
   });
@@ -84,7 +62,7 @@ describe('discovery without -I', () => {
 
 describe('-o new of one record from several processes at once', () => {
   it('replaces an existing record with a fresh one, as iscsiadm does', async () => {
-    const p = `${tgtd.portal},1`;
+    const p = `${rig.tgtd.portal},1`;
     expect((await adm('-m', 'node', '-T', IQN, '-p', p, '-o', 'new')).code).toBe(0);
     expect(
       (await adm('-m', 'node', '-T', IQN, '-p', p, '-o', 'update', '-n', 'node.session.timeo.replacement_timeout', '-v', '7')).code,
@@ -95,9 +73,9 @@ describe('-o new of one record from several processes at once', () => {
   });
 
   it("two -o new and an -o update at once, ten rounds: a whole record each time, one writer's values", async () => {
-    const p = `${tgtd.portal},1`;
-    const [host, port] = tgtd.portal.split(':') as [string, string];
-    const dir = join(db, 'nodes', IQN, `${host},${port},1`);
+    const p = `${rig.tgtd.portal},1`;
+    const [host, port] = rig.tgtd.portal.split(':') as [string, string];
+    const dir = join(rig.db, 'nodes', IQN, `${host},${port},1`);
     const fresh = defaultNodeRecord(IQN, { address: host, port: Number(port), tpgt: 1 });
     fresh.set('node.discovery_type', 'static');
     const freshText = formatRecord(fresh, NODE_SCHEMA);
@@ -129,9 +107,9 @@ describe('-o new of one record from several processes at once', () => {
       seen.add(parsed.record.get('node.session.timeo.replacement_timeout')!);
 
       expect(readdirSync(dir)).toEqual(['default']); // no temporary file left
-      expect(existsSync(join(db, 'static', `${IQN},${host},${port},1,default`))).toBe(true);
-      expect(readdirSync(join(db, '.lock'))).toEqual([]); // every lock released
-      rmSync(join(db, 'nodes'), { recursive: true });
+      expect(existsSync(join(rig.db, 'static', `${IQN},${host},${port},1,default`))).toBe(true);
+      expect(readdirSync(join(rig.db, '.lock'))).toEqual([]); // every lock released
+      rmSync(join(rig.db, 'nodes'), { recursive: true });
     }
     expect(seen.size).toBeGreaterThan(0);
   });

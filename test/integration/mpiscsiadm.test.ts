@@ -3,12 +3,12 @@
  * tgtd for SendTargets: the iscsiadm command lines of reference/open-iscsi.md give the same output lines
  * and exit codes (with `mpiscsiadm:` for `iscsiadm:`), and what it writes parses back identically.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, existsSync, statSync, mkdirSync, copyFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli, type CliResult } from '../support/cli.js';
-import { Tgtd } from '../support/tgtd.js';
+import { runCli } from '../support/cli.js';
+import { offlineAdm, lines } from '../support/offline-adm.js';
 import { freePort } from '../support/ports.js';
 import { FileStore, NODE_SCHEMA, DISCOVERY_SCHEMA, formatRecord, parseRecord, showRecord } from '../../src/db/index.js';
 import { sessionOptionsFromRecord } from '../../src/session/node-session.js';
@@ -16,29 +16,8 @@ import { sessionOptionsFromRecord } from '../../src/session/node-session.js';
 const T0 = 'iqn.2026-11.test:adm0';
 const T1 = 'iqn.2026-11.test:adm1';
 
-let tgtd: Tgtd;
-let db: string;
-/** A loopback port nothing listens on: the daemon is not running. */
-let noDaemon: string;
-
-const adm = (...args: string[]): Promise<CliResult> => runCli('mpiscsiadm', ['--db', db, ...args], { MPISCSI_NATS_URL: noDaemon });
-const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
-
-beforeAll(async () => {
-  noDaemon = `nats://127.0.0.1:${await freePort()}`;
-  tgtd = await Tgtd.start();
-  await tgtd.addTarget(T0, [{ size: 1 << 20 }]);
-  await tgtd.addTarget(T1, [{ size: 1 << 20 }]);
-});
-
-afterAll(async () => {
-  await tgtd?.stop();
-});
-
-beforeEach(() => {
-  db = mkdtempSync(join(tmpdir(), 'mpiscsiadm-db-'));
-  return () => rmSync(db, { recursive: true, force: true });
-});
+const rig = offlineAdm([T0, T1], 'mpiscsiadm-db-');
+const { adm } = rig;
 
 describe('mpiscsiadm -m discovery', () => {
   it('-P 1 on an empty database prints the four empty sections and exits 21, as iscsiadm 2.1.8', async () => {
@@ -51,10 +30,10 @@ describe('mpiscsiadm -m discovery', () => {
   });
 
   it('SendTargets prints iscsiadm lines and stores discovery and node records', async () => {
-    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal);
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const want = [`127.0.0.1:${tgtd.port},1 ${T0}`, `127.0.0.1:${tgtd.port},1 ${T1}`];
+    const want = [`127.0.0.1:${rig.tgtd.port},1 ${T0}`, `127.0.0.1:${rig.tgtd.port},1 ${T1}`];
     expect(lines(r.stdout).sort()).toEqual(want);
 
     const list = await adm('-m', 'node');
@@ -62,11 +41,11 @@ describe('mpiscsiadm -m discovery', () => {
     expect(lines(list.stdout).sort()).toEqual(want);
 
     // Layout as open-iscsi: st_config, node record files 0600, send_targets links.
-    const st = join(db, 'send_targets', `127.0.0.1,${tgtd.port}`);
+    const st = join(rig.db, 'send_targets', `127.0.0.1,${rig.tgtd.port}`);
     expect(existsSync(join(st, 'st_config'))).toBe(true);
-    const nodeFile = join(db, 'nodes', T0, `127.0.0.1,${tgtd.port},1`, 'default');
+    const nodeFile = join(rig.db, 'nodes', T0, `127.0.0.1,${rig.tgtd.port},1`, 'default');
     expect(statSync(nodeFile).mode & 0o777).toBe(0o600);
-    expect(existsSync(join(st, `${T0},127.0.0.1,${tgtd.port},1,default`))).toBe(true);
+    expect(existsSync(join(st, `${T0},127.0.0.1,${rig.tgtd.port},1,default`))).toBe(true);
 
     // Records parse back identically and carry the discovery fields.
     const text = readFileSync(nodeFile, 'utf8');
@@ -75,38 +54,38 @@ describe('mpiscsiadm -m discovery', () => {
     expect(formatRecord(parsed.record, NODE_SCHEMA)).toBe(text);
     expect(parsed.record.get('node.discovery_type')).toBe('send_targets');
     expect(parsed.record.get('node.discovery_address')).toBe('127.0.0.1');
-    expect(parsed.record.get('node.discovery_port')).toBe(String(tgtd.port));
+    expect(parsed.record.get('node.discovery_port')).toBe(String(rig.tgtd.port));
     const stText = readFileSync(join(st, 'st_config'), 'utf8');
     expect(formatRecord(parseRecord(stText, { schema: DISCOVERY_SCHEMA }).record, DISCOVERY_SCHEMA)).toBe(stText);
 
-    const store = new FileStore(db);
-    const rec = await store.getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' });
-    const show = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal);
+    const store = new FileStore(rig.db);
+    const rec = await store.getNode({ target: T0, address: '127.0.0.1', port: rig.tgtd.port, tpgt: 1, iface: 'default' });
+    const show = await adm('-m', 'node', '-T', T0, '-p', rig.tgtd.portal);
     expect(show.code).toBe(0);
     expect(show.stdout).toBe(showRecord(rec!, { schema: NODE_SCHEMA }));
 
     const tree = await adm('-m', 'discovery', '-P', '1');
     expect(tree.code).toBe(0);
     const tl = lines(tree.stdout);
-    expect(tl.slice(0, 2)).toEqual(['SENDTARGETS:', `DiscoveryAddress: 127.0.0.1,${tgtd.port}`]);
+    expect(tl.slice(0, 2)).toEqual(['SENDTARGETS:', `DiscoveryAddress: 127.0.0.1,${rig.tgtd.port}`]);
     expect(tl).toContain(`Target: ${T0}`);
-    expect(tl).toContain(`\tPortal: 127.0.0.1:${tgtd.port},1`);
+    expect(tl).toContain(`\tPortal: 127.0.0.1:${rig.tgtd.port},1`);
     expect(tl).toContain('\t\tIface Name: default');
     expect(tl.slice(-6)).toEqual(['iSNS:', 'No targets found.', 'STATIC:', 'No targets found.', 'FIRMWARE:', 'No targets found.']);
 
     const dl = await adm('-m', 'discovery');
-    expect(lines(dl.stdout)).toEqual([`127.0.0.1:${tgtd.port} via sendtargets`]);
+    expect(lines(dl.stdout)).toEqual([`127.0.0.1:${rig.tgtd.port} via sendtargets`]);
   });
 
   it('rediscovery keeps changed node settings; --json lists what was found', async () => {
-    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
+    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', rig.tgtd.portal)).code).toBe(0);
     const up = await adm(
       '-m',
       'node',
       '-T',
       T0,
       '-p',
-      tgtd.portal,
+      rig.tgtd.portal,
       '-o',
       'update',
       '-n',
@@ -116,31 +95,31 @@ describe('mpiscsiadm -m discovery', () => {
     );
     expect(up.code).toBe(0);
     expect(up.stdout).toBe('');
-    const again = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--json');
+    const again = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal, '--json');
     expect(again.code).toBe(0);
     const found = JSON.parse(again.stdout) as Array<{ target: string; port: number; tpgt: number; iface: string }>;
     expect(found.map((f) => f.target).sort()).toEqual([T0, T1]);
-    expect(found.every((f) => f.port === tgtd.port && f.tpgt === 1 && f.iface === 'default')).toBe(true);
-    const show = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal);
+    expect(found.every((f) => f.port === rig.tgtd.port && f.tpgt === 1 && f.iface === 'default')).toBe(true);
+    const show = await adm('-m', 'node', '-T', T0, '-p', rig.tgtd.portal);
     expect(show.stdout).toContain('node.session.timeo.replacement_timeout = 7\n');
   });
 
   it('a timer value a login would refuse is refused when stored (exit 7, record unchanged); 0.5 s is taken and used', async () => {
-    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', tgtd.portal)).code).toBe(0);
+    expect((await adm('-m', 'discovery', '-t', 'sendtargets', '-p', rig.tgtd.portal)).code).toBe(0);
     const key = 'node.conn[0].timeo.noop_out_interval';
     const file = async () =>
-      (await new FileStore(db).getNode({ target: T0, address: '127.0.0.1', port: tgtd.port, tpgt: 1, iface: 'default' }))!;
+      (await new FileStore(rig.db).getNode({ target: T0, address: '127.0.0.1', port: rig.tgtd.port, tpgt: 1, iface: 'default' }))!;
     const before = (await file()).get(key);
     for (const [v, why] of [
       ['-5', /must be at least 0 s/],
       ['abc', /not a number/],
     ] as const) {
-      const r = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', key, '-v', v);
+      const r = await adm('-m', 'node', '-T', T0, '-p', rig.tgtd.portal, '-o', 'update', '-n', key, '-v', v);
       expect(r.code, r.stderr).toBe(7);
       expect(r.stderr).toMatch(why);
       expect((await file()).get(key)).toBe(before);
     }
-    const r = await adm('-m', 'node', '-T', T0, '-p', tgtd.portal, '-o', 'update', '-n', key, '-v', '0.5');
+    const r = await adm('-m', 'node', '-T', T0, '-p', rig.tgtd.portal, '-o', 'update', '-n', key, '-v', '0.5');
     expect(r.code, r.stderr).toBe(0);
     const rec = await file();
     expect(rec.get(key)).toBe('0.5');
@@ -153,7 +132,7 @@ describe('mpiscsiadm -m discovery', () => {
       '-T',
       T0,
       '-p',
-      tgtd.portal,
+      rig.tgtd.portal,
       '-o',
       'update',
       '-n',
@@ -166,15 +145,15 @@ describe('mpiscsiadm -m discovery', () => {
   });
 
   it('discoverydb: -o show of the stored record, --discover runs it, -o delete removes its nodes', async () => {
-    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'show')).code).toBe(21);
-    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'new')).code).toBe(0);
+    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal, '-o', 'show')).code).toBe(21);
+    expect((await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal, '-o', 'new')).code).toBe(0);
     const up = await adm(
       '-m',
       'discoverydb',
       '-t',
       'st',
       '-p',
-      tgtd.portal,
+      rig.tgtd.portal,
       '-o',
       'update',
       '-n',
@@ -183,19 +162,19 @@ describe('mpiscsiadm -m discovery', () => {
       'pw-secret-1',
     );
     expect(up.code).toBe(0);
-    const show = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal);
+    const show = await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal);
     expect(show.code).toBe(0);
     expect(show.stdout).toContain(`discovery.sendtargets.address = 127.0.0.1\n`);
     expect(show.stdout).toContain('discovery.sendtargets.auth.password = ********\n');
     expect(show.stdout).not.toContain('pw-secret-1');
-    const shown = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-S');
+    const shown = await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal, '-S');
     expect(shown.stdout).toContain('discovery.sendtargets.auth.password = pw-secret-1\n');
 
     // authmethod stays None, so the stored password is not used: discovery works.
-    const d = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '--discover');
+    const d = await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal, '--discover');
     expect(d.code).toBe(0);
     expect(lines(d.stdout)).toHaveLength(2);
-    const del = await adm('-m', 'discoverydb', '-t', 'st', '-p', tgtd.portal, '-o', 'delete');
+    const del = await adm('-m', 'discoverydb', '-t', 'st', '-p', rig.tgtd.portal, '-o', 'delete');
     expect(del.code).toBe(0);
     const none = await adm('-m', 'node');
     expect(none.code).toBe(21);
@@ -215,7 +194,7 @@ describe('mpiscsiadm -m discovery', () => {
   });
 
   it('--login after discovery needs the daemon: exit 20', async () => {
-    const r = await adm('-m', 'discovery', '-t', 'st', '-p', tgtd.portal, '--login');
+    const r = await adm('-m', 'discovery', '-t', 'st', '-p', rig.tgtd.portal, '--login');
     expect(r.code).toBe(20);
     expect(lines(r.stdout)).toHaveLength(2);
     expect(r.stderr).toContain('mpiscsiadm: can not connect to iSCSI daemon');
@@ -229,8 +208,8 @@ describe('mpiscsiadm -m node (offline)', () => {
     expect(a.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] 127.0.0.1,3260,1 ${T0}] added\n`);
     const b = await adm('-m', 'node', '-o', 'new', '-T', T1, '-p', '[::1]:3260,1');
     expect(b.stdout).toBe(`New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=default] ::1,3260,1 ${T1}] added\n`);
-    expect(existsSync(join(db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(true);
-    expect(existsSync(join(db, 'nodes', T1, '::1,3260,1', 'default'))).toBe(true);
+    expect(existsSync(join(rig.db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(true);
+    expect(existsSync(join(rig.db, 'nodes', T1, '::1,3260,1', 'default'))).toBe(true);
 
     const list = await adm('-m', 'node');
     expect(list.stdout).toBe(`127.0.0.1:3260,1 ${T0}\n[::1]:3260,1 ${T1}\n`);
@@ -271,7 +250,7 @@ describe('mpiscsiadm -m node (offline)', () => {
     const secret = await adm('-m', 'node', '-T', T0, '-S');
     expect(secret.stdout).toContain('node.session.auth.password = chap-secret-42\n');
 
-    const store = new FileStore(db);
+    const store = new FileStore(rig.db);
     const file = store.nodePath({ target: T0, address: '127.0.0.1', port: 3260, tpgt: 1, iface: 'default' });
     const text = readFileSync(file, 'utf8');
     expect(text).toContain('node.session.auth.password = chap-secret-42\n');
@@ -280,7 +259,7 @@ describe('mpiscsiadm -m node (offline)', () => {
 
     expect((await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-o', 'delete')).code).toBe(0);
     expect((await adm('-m', 'node')).stdout).toBe(`[::1]:3260,1 ${T1}\n`);
-    expect(existsSync(join(db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(false);
+    expect(existsSync(join(rig.db, 'static', `${T0},127.0.0.1,3260,1,default`))).toBe(false);
   });
 
   it('-o new without a tpgt records -1', async () => {
@@ -300,7 +279,7 @@ describe('mpiscsiadm -m node (offline)', () => {
 
   it('discovery -P 1 finds static targets by node.discovery_type, with no static/ links (a tree config management wrote)', async () => {
     expect((await adm('-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1')).code).toBe(0);
-    rmSync(join(db, 'static'), { recursive: true, force: true });
+    rmSync(join(rig.db, 'static'), { recursive: true, force: true });
     const r = await adm('-m', 'discovery', '-P', '1');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
@@ -337,7 +316,7 @@ describe('mpiscsiadm -m node (offline)', () => {
     const login = await adm('-m', 'node', '-T', T0, '-p', '127.0.0.1', '-l');
     expect(login.code).toBe(20);
     expect(lines(login.stderr)).toEqual([
-      `mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${noDaemon} (connection refused)`,
+      `mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${rig.noDaemon} (connection refused)`,
       `mpiscsiadm: Could not login to [iface: default, target: ${T0}, portal: 127.0.0.1,3260].`,
       'mpiscsiadm: initiator reported error (20 - could not connect to iscsid)',
       'mpiscsiadm: Could not log into all portals',
@@ -348,12 +327,12 @@ describe('mpiscsiadm -m node (offline)', () => {
     const sess = await adm('-m', 'session');
     expect(sess.code).toBe(20);
     // Says what failed (it said "mpiscsid is not running" when only NATS was down): the NATS URL tried.
-    expect(sess.stderr).toBe(`mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${noDaemon} (connection refused)\n`);
+    expect(sess.stderr).toBe(`mpiscsiadm: can not connect to iSCSI daemon: no NATS server at ${rig.noDaemon} (connection refused)\n`);
     expect((await adm('-m', 'session', '-P', '3')).code).toBe(20);
   });
 
   it('takes the database root from MPISCSI_DB', async () => {
-    const r = await runCli('mpiscsiadm', ['-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1'], { MPISCSI_DB: db });
+    const r = await runCli('mpiscsiadm', ['-m', 'node', '-o', 'new', '-T', T0, '-p', '127.0.0.1:3260,1'], { MPISCSI_DB: rig.db });
     expect(r.code).toBe(0);
     expect((await adm('-m', 'node')).stdout).toBe(`127.0.0.1:3260,1 ${T0}\n`);
   });
@@ -450,7 +429,7 @@ describe('mpiscsiadm --import', () => {
       expect(lines((await adm('-m', 'discovery')).stdout)).toEqual(['127.0.0.1:3260 via sendtargets']);
       expect(lines((await adm('-m', 'iface')).stdout)).toContainEqual(expect.stringMatching(/^iface0 tcp,/));
       // The record file is the fixture byte for byte, 0600.
-      const written = join(db, 'nodes', T, '127.0.0.1,3260,1', 'default');
+      const written = join(rig.db, 'nodes', T, '127.0.0.1,3260,1', 'default');
       expect(readFileSync(written, 'utf8')).toBe(readFileSync(join(fixtures, 'node-chap.record'), 'utf8'));
       expect(statSync(written).mode & 0o777).toBe(0o600);
       const show = await adm('-m', 'node', '-T', T);
