@@ -15,9 +15,7 @@ export interface LoginPacerOptions {
   ratePerSecond?: number;
   /** Bucket size: logins that may start back to back after a quiet spell. Default 1 (evenly spaced starts). */
   burst?: number;
-  /** Milliseconds, monotonic. Default the clock's now(). */
-  now?: () => number;
-  /** The clock of the pacer's one timer (and of now, when not given). Default systemClock. */
+  /** The pacer's time: its one timer and its token-refill and wait timestamps. Default systemClock. */
   clock?: Clock;
 }
 
@@ -44,7 +42,6 @@ export class LoginPacer {
   readonly maxInFlight: number;
   readonly ratePerSecond: number;
   readonly burst: number;
-  private readonly now: () => number;
   private readonly queue: Waiter[] = [];
   private active = 0;
   private tokens: number;
@@ -62,9 +59,8 @@ export class LoginPacer {
     if (!(this.maxInFlight >= 1)) throw new RangeError(`maxInFlight must be at least 1, not ${opts.maxInFlight}`);
     if (Number.isNaN(rate)) throw new RangeError('ratePerSecond must be a number');
     this.clock = opts.clock ?? systemClock;
-    this.now = opts.now ?? (() => this.clock.now());
     this.tokens = this.burst;
-    this.refilledAt = this.now();
+    this.refilledAt = this.clock.now();
   }
 
   get stats(): LoginPacerStats {
@@ -77,12 +73,12 @@ export class LoginPacer {
    */
   acquire(signal?: AbortSignal): Promise<LoginSlotRelease> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const queuedAt = this.now();
+    const queuedAt = this.clock.now();
     return new Promise<LoginSlotRelease>((resolve, reject) => {
       const waiter: Waiter = {
         grant: (release) => {
           if (waiter.onAbort) signal!.removeEventListener('abort', waiter.onAbort);
-          this.maxWaitMs = Math.max(this.maxWaitMs, this.now() - queuedAt);
+          this.maxWaitMs = Math.max(this.maxWaitMs, this.clock.now() - queuedAt);
           resolve(release);
         },
         reject,
@@ -127,7 +123,7 @@ export class LoginPacer {
       this.tokens = this.burst;
       return;
     }
-    const t = this.now();
+    const t = this.clock.now();
     this.tokens = Math.min(this.burst, this.tokens + ((t - this.refilledAt) * this.ratePerSecond) / 1000);
     this.refilledAt = t;
   }

@@ -1,9 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LoginPacer, type LoginSlotRelease } from '../../src/session/login-pacer.js';
+import type { Clock } from '../../src/session/clock.js';
 
-/** The pacer on the faked clock (Date.now is faked by vi.useFakeTimers). */
+/** Date.now and the timers, which vi.useFakeTimers fakes (so vi.getTimerCount() sees the pacer's timer). */
+const fakedClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as ReturnType<typeof setTimeout>),
+};
+
+/** The pacer on the faked clock. */
 function pacer(opts: ConstructorParameters<typeof LoginPacer>[0] = {}): LoginPacer {
-  return new LoginPacer({ now: () => Date.now(), ...opts });
+  return new LoginPacer({ clock: fakedClock, ...opts });
 }
 
 /** Acquires and records, in grant order, which waiter got a slot and when. */
