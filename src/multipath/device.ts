@@ -36,6 +36,7 @@ import { classifyStatus, type SenseClass } from '../scsi/classify.js';
 import { parseSense } from '../scsi/sense.js';
 import { ScsiStatus } from '../scsi/status.js';
 import { Sweep, systemClock, withDeadline, type Clock } from '../session/clock.js';
+import { InFlightList, type InFlightLinks } from '../session/in-flight.js';
 import { executeScsi, type ScsiExecutor } from '../session/lun.js';
 import type { TaskSink } from '../session/task.js';
 import type { ScsiCommandRequest, ScsiResult } from '../session/types.js';
@@ -177,7 +178,7 @@ export interface MultipathStatus {
   groups: { index: number; prio: number; status: 'active' | 'enabled' | 'disabled'; paths: MultipathPathStatus[] }[];
 }
 
-interface Io {
+interface Io extends InFlightLinks<Io> {
   readonly req: ScsiCommandRequest;
   readonly bytes: number;
   /** The caller's: execute()'s promise or submit()'s sink; told once. */
@@ -216,8 +217,8 @@ class PathIssue implements TaskSink {
 }
 
 class PathRuntime implements SelectablePath {
-  /** In issue order: the first is the oldest (the stall sweep looks at it only). */
-  readonly ios = new Set<Io>();
+  /** In issue order: the first is the oldest (the stall sweep looks at it only). Not a Set: src/session/in-flight.ts. */
+  readonly ios = new InFlightList<Io>();
   inFlightBytes = 0;
   readonly latency = new LatencyWindow(256);
   /** Session in full-feature phase, as last seen on its events$. */
@@ -501,7 +502,19 @@ export class MultipathDevice implements ScsiExecutor {
    */
   submit(req: ScsiCommandRequest, sink: TaskSink): void {
     const bytes = (req.dataIn ?? 0) + (req.dataOut?.length ?? 0);
-    this.dispatch({ req, bytes, sink, attempt: 0, startedAt: 0, firstStartedAt: 0, reissues: 0, done: false });
+    this.dispatch({
+      req,
+      bytes,
+      sink,
+      attempt: 0,
+      startedAt: 0,
+      firstStartedAt: 0,
+      reissues: 0,
+      done: false,
+      flightPrev: undefined,
+      flightNext: undefined,
+      flightList: undefined,
+    });
   }
 
   private view(): { gate: MultipathGate; usable: PathRuntime[] } {
@@ -535,7 +548,7 @@ export class MultipathDevice implements ScsiExecutor {
     io.startedAt = now;
     if (attempt === 1) io.firstStartedAt = now;
     if (this.cfg.stallFloorMs > 0) this.stallSweep.arm(now + this.cfg.stallSweepMs);
-    p.ios.add(io);
+    p.ios.push(io);
     p.inFlightBytes += io.bytes;
     p.stats.issued++;
     const req = io.req.lun === p.lun ? io.req : { ...io.req, lun: p.lun };
@@ -543,7 +556,7 @@ export class MultipathDevice implements ScsiExecutor {
   }
 
   private detach(p: PathRuntime, io: Io): void {
-    if (p.ios.delete(io)) p.inFlightBytes -= io.bytes;
+    if (p.ios.remove(io)) p.inFlightBytes -= io.bytes;
   }
 
   /** PathIssue.done: the path's session completed the command. */
@@ -597,6 +610,10 @@ export class MultipathDevice implements ScsiExecutor {
   }
 
   private reissue(io: Io, from: PathRuntime, err: Error): void {
+    // The failed attempt is over: a second report of it (the session failing the command after its path's
+    // I/Os were re-issued for leaving full-feature phase) is stale, not another re-issue of an I/O already
+    // held or issued elsewhere.
+    io.attempt++;
     io.reissues++;
     io.avoid = from;
     from.stats.reissued++;
@@ -663,7 +680,7 @@ export class MultipathDevice implements ScsiExecutor {
     // Left full-feature phase: re-issue its I/Os now, without waiting for replacement_timeout. Only once
     // its connection is gone, so that no late Data-In can land in a buffer the I/O's new path fills.
     if (!p.transport.session)
-      for (const io of [...p.ios]) {
+      for (const io of p.ios.toArray()) {
         this.detach(p, io);
         this.reissue(io, p, new TransportError(`${p.name} left full-feature phase (${st.reason.code})`));
       }
@@ -720,7 +737,7 @@ export class MultipathDevice implements ScsiExecutor {
       if (p.ios.size === 0) continue;
       busy = true;
       if (p.probing || now < p.probeAfter) continue;
-      const oldest = p.ios.values().next().value as Io;
+      const oldest = p.ios.oldest!;
       const limit = Math.max(stallFloorMs, stallFactor * (p.latency.quantile(0.99) ?? 0));
       const stalled = now - oldest.startedAt;
       if (stalled >= limit) this.probe(p, stalled, limit);

@@ -21,6 +21,7 @@
  */
 import type { Socket } from 'node:net';
 import type { BlockDevice, BlockDeviceInfo, BlockSink } from '../session/block-device.js';
+import { InFlightList, type InFlightLinks } from '../session/in-flight.js';
 import {
   ClientStreamDecoder,
   encodeErrorChunk,
@@ -79,9 +80,12 @@ const pooled = new WeakMap<Buffer, Buffer>();
 const REQUEST_OVERHEAD = 64;
 
 /** A write in flight, as FLUSH sees it: a FLUSH that arrives meanwhile adds a waiter (rare: made on demand). */
-interface WriteInFlight {
+interface WriteInFlight extends InFlightLinks<WriteInFlight> {
   flushWaiters?: (() => void)[];
 }
+
+/** A write of the promise path, tracked for FLUSH (linked into the list when it starts). */
+const trackedWrite = (): WriteInFlight => ({ flightPrev: undefined, flightNext: undefined, flightList: undefined });
 
 /**
  * One READ or WRITE on a device with submitRead/submitWrite (every request of a SCSI export): the device's
@@ -90,6 +94,9 @@ interface WriteInFlight {
  */
 class NbdIo implements BlockSink, WriteInFlight {
   flushWaiters?: (() => void)[] = undefined;
+  flightPrev: WriteInFlight | undefined = undefined;
+  flightNext: WriteInFlight | undefined = undefined;
+  flightList: object | undefined = undefined;
 
   constructor(
     readonly conn: NbdConnection,
@@ -182,7 +189,8 @@ export class NbdConnection {
   private inflight = 0;
   private inflightBytes = 0;
   /** Writes (WRITE, TRIM, WRITE_ZEROES) in flight: a FLUSH waits for those it finds here. */
-  private readonly writes = new Set<WriteInFlight>();
+  /** Writes in flight, for FLUSH (not a Set: src/session/in-flight.ts). */
+  private readonly writes = new InFlightList<WriteInFlight>();
   private shuttingDown = false;
   private paused = false;
   private timer: NodeJS.Timeout | undefined;
@@ -437,7 +445,7 @@ export class NbdConnection {
     } else {
       const io = new NbdIo(this, h, cost, pooled);
       // Tracked before it is handed on: the device may complete it before submitWrite returns.
-      this.writes.add(io);
+      this.writes.push(io);
       dev.submitWrite!(Number(h.offset), data!, fua && info.canFua, io);
     }
   }
@@ -449,7 +457,7 @@ export class NbdConnection {
       this.reply(io.h, errno, data, io.cost, errno === 0 ? io.buf : undefined, message);
       return;
     }
-    this.writes.delete(io);
+    this.writes.remove(io);
     settleWrite(io);
     // The device is done with the payload: the target answered, so it has every byte it will take (Data-Out
     // still queued for a command the target ended early carries that command's tag and is discarded).
@@ -468,12 +476,12 @@ export class NbdConnection {
       p = Promise.reject(err);
     }
     const writes = h.type === C.NBD_CMD_WRITE || h.type === C.NBD_CMD_TRIM || h.type === C.NBD_CMD_WRITE_ZEROES;
-    const tracked: WriteInFlight | undefined = writes ? {} : undefined;
-    if (tracked) this.writes.add(tracked);
+    const tracked: WriteInFlight | undefined = writes ? trackedWrite() : undefined;
+    if (tracked) this.writes.push(tracked);
     const settle = () => {
       if (payload) this.host.buffers.put(payload);
       if (tracked === undefined) return;
-      this.writes.delete(tracked);
+      this.writes.remove(tracked);
       settleWrite(tracked);
     };
     p.then(
@@ -566,7 +574,7 @@ export class NbdConnection {
       case C.NBD_CMD_FLUSH:
         // proto.md: writes replied to before the FLUSH must be durable. Waiting also for the writes still in
         // flight costs little (a flush is rare) and covers clients that pipeline a FLUSH behind their writes.
-        await Promise.all([...this.writes].map(whenSettled));
+        await Promise.all(this.writes.toArray().map(whenSettled));
         await dev.flush();
         return;
       case C.NBD_CMD_TRIM:

@@ -33,6 +33,7 @@ import type {
 import { serialAdd, serialGt, serialGte, serialLte } from '../iscsi/serial.js';
 import type { NegotiatedParams } from '../iscsi/negotiation.js';
 import type { Connection, ConnectionStats } from './connection.js';
+import { TagTable } from './in-flight.js';
 import type { Task, TaskSink } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 import { systemClock, type Clock } from './clock.js';
@@ -91,16 +92,20 @@ interface Waiter<T> {
   timer?: unknown;
 }
 
+/** The first ITT of the session's own requests (allocItt); SCSI tasks take theirs from the task table. */
+const WAITER_ITT_BASE = 0x80000000;
+
 export class Session {
   readonly targetName: string;
   readonly isid: number;
   readonly tsih: number;
   readonly params: SessionSetup['params'];
-  private readonly tasks = new Map<number, Task>();
+  /** By ITT: 1..0x7fffffff, chosen by the table (src/session/in-flight.ts says why not a Map). */
+  private readonly tasks = new TagTable<Task>();
   private readonly pending: Task[] = [];
   private readonly waiters = new Map<number, Waiter<Pdu>>();
   private readonly listeners = new Set<(e: SessionWireEvent) => void>();
-  private nextItt = 1;
+  private nextItt = WAITER_ITT_BASE;
   /** Commands sent to the target and not yet completed. */
   private issued = 0;
   private cmdSN: number;
@@ -183,7 +188,7 @@ export class Session {
     if (req.readInto && req.readInto.length < dataIn)
       return sink.fail(new RangeError(`readInto holds ${req.readInto.length} bytes, the command reads ${dataIn}`));
     const task: Task = {
-      itt: this.allocItt(),
+      itt: 0,
       cmdSN: 0,
       req,
       sink,
@@ -193,7 +198,7 @@ export class Session {
       expDataSN: 0,
       outSent: 0,
     };
-    this.tasks.set(task.itt, task);
+    task.itt = this.tasks.add(task);
     if (handle) {
       handle.itt = task.itt;
       handle.lun = req.lun;
@@ -246,7 +251,7 @@ export class Session {
    */
   abortTasks(match: (t: TaskHandle) => boolean, error: Error): number {
     let n = 0;
-    for (const task of [...this.tasks.values()]) {
+    for (const task of this.tasks.values()) {
       if (!match({ itt: task.itt, lun: task.req.lun })) continue;
       const wasPending = this.pending.indexOf(task);
       if (wasPending >= 0) this.pending.splice(wasPending, 1);
@@ -352,11 +357,15 @@ export class Session {
 
   // -------------------------------------------------------------------------------------------------------
 
+  /**
+   * The ITT of a ping, text exchange, task management request or logout: 0x80000000..0xfffffffe, above every
+   * SCSI task's (the task table's tags have no high bit), so the two never meet.
+   */
   private allocItt(): number {
     for (;;) {
       const itt = this.nextItt;
-      this.nextItt = this.nextItt >= 0xfffffffe ? 1 : this.nextItt + 1;
-      if (!this.tasks.has(itt) && !this.waiters.has(itt)) return itt;
+      this.nextItt = this.nextItt >= 0xfffffffe ? WAITER_ITT_BASE : this.nextItt + 1;
+      if (!this.waiters.has(itt)) return itt;
     }
   }
 
@@ -664,7 +673,7 @@ export class Session {
     this.closedWith = error;
     const err =
       error instanceof TransportError || error instanceof TaskAbortedError ? error : new TransportError(error.message, { cause: error });
-    const tasks = [...this.tasks.values()];
+    const tasks = this.tasks.values();
     this.tasks.clear();
     this.pending.length = 0;
     this.issued = 0;

@@ -164,6 +164,24 @@ describe('no usable path', () => {
     expect(stateOf(dev, 'p0')).toBe('active');
   });
 
+  it('an I/O in flight when its only path goes down is held once and issued once when the path is back', async () => {
+    // The path's I/Os are re-issued as its connection goes; the session's own failure of the same command comes
+    // after, and is stale: counted again it would hold (and later issue) the I/O twice.
+    const { dev, paths, clock, events } = device({ noPathRetry: 10, pollingIntervalMs: 50 }, 1);
+    paths[0].answer = () => 'hold';
+    const io = read(dev);
+    await paths[0].whenPending(1);
+    paths[0].down('reset');
+    await settle();
+    expect(dev.heldCount).toBe(1);
+    expect(events.filter((e) => e.type === 'io.reissued')).toHaveLength(1);
+    paths[0].answer = () => good(Buffer.alloc(4096));
+    paths[0].up();
+    await expect(io).resolves.toMatchObject({ status: 0 });
+    await advance(clock, 5);
+    expect(paths[0].dataCalls).toHaveLength(2); // the first issue and the one after the path came back
+  });
+
   it('no_path_retry fail: fails at once when the hold for the recovering path ends', async () => {
     const { dev, paths, clock } = device({ noPathRetry: 'fail' }, 1);
     paths[0].down('reset');
