@@ -17,7 +17,8 @@ import { ENDPOINTS, EVENT_TYPES, HOST_ID_PATTERN, endpointSubject, type Endpoint
 import { notConnected } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 import { ControlError, type ControlApi, type HostEvent } from './api.js';
-import { decodeMessage, encodeMessage } from './schema.js';
+import { loadMessages, messageType } from './messages.js';
+import { decodeBinary, encodeBinary } from './proto-binary.js';
 import type { HeaderCarrier } from './trace.js';
 import { CONTENT_TYPE_HEADER, eventSubject, JSON_CONTENT_TYPE, requestFormat, type WireFormat } from './wire.js';
 
@@ -67,6 +68,26 @@ function traceContextRegistered(): boolean {
 
 /** trace.ts (the OpenTelemetry API and W3C propagator) once a request has needed it. */
 let traceModule: typeof import('./trace.js') | undefined;
+
+/**
+ * schema.ts (proto3 JSON, with @bufbuild/protobuf's index and every message file) once a JSON body has
+ * needed it: protobuf bodies need only proto-binary.ts and the endpoint's own file (issue 17, start time).
+ */
+let schemaModule: typeof import('./schema.js') | undefined;
+
+/** `data` encoded as `format`, as message `type` (its file loaded). */
+async function encodeBody(type: string, body: unknown, format: WireFormat): Promise<Uint8Array> {
+  if (format === 'protobuf') return encodeBinary(messageType(type), body);
+  schemaModule ??= await import('./schema.js');
+  return schemaModule.encodeJson(type, body);
+}
+
+/** A body as `format`, as message `type` (its file loaded); malformed bodies throw ControlDecodeError. */
+async function decodeBody<T>(type: string, data: Uint8Array, format: WireFormat): Promise<T> {
+  if (format === 'protobuf') return decodeBinary<T>(messageType(type), data);
+  schemaModule ??= await import('./schema.js');
+  return schemaModule.decodeJson<T>(type, data);
+}
 
 /** Where an event came from. */
 export interface EventMeta {
@@ -135,9 +156,11 @@ export class ControlClient {
 
   private async send(ep: Endpoint, body: unknown, opts: RequestOptions): Promise<unknown> {
     const format: WireFormat = (opts.json ?? this.json) ? 'json' : 'protobuf';
+    // The messages of this endpoint only, not the whole API (issue 17, start time).
+    await loadMessages(ep.group);
     let data: Uint8Array;
     try {
-      data = encodeMessage(ep.request, body ?? {}, format);
+      data = await encodeBody(ep.request, body ?? {}, format);
     } catch (err) {
       throw new ControlError(ExitCode.INVAL, `invalid ${ep.request}: ${(err as Error).message}`, [], { cause: err });
     }
@@ -155,9 +178,9 @@ export class ControlClient {
     }
     const replyFormat = requestFormat(reply.headers);
     const code = reply.headers?.get('Nats-Service-Error-Code');
-    if (code) throw errorReply(reply, Number(code), replyFormat);
+    if (code) throw await errorReply(reply, Number(code), replyFormat);
     try {
-      return decodeMessage(ep.response, reply.data, replyFormat);
+      return await decodeBody(ep.response, reply.data, replyFormat);
     } catch (err) {
       throw new ControlError(ExitCode.ISCSID_COMM_ERR, `invalid reply from mpiscsid: ${(err as Error).message}`, [], { cause: err });
     }
@@ -173,37 +196,42 @@ export class ControlClient {
     cb: (event: HostEvent, meta: EventMeta) => void,
     onError: (err: Error) => void = () => {},
   ): Subscription {
+    // The events' messages load with the first subscription; each event is handled after that, in order.
+    let ready: Promise<void> = loadMessages('events').catch((e: Error) => onError(e));
+    const handle = (msg: Msg): void => {
+      // mpiscsi.<hostId>.events.<kind>
+      const tokens = msg.subject.split('.');
+      const k = tokens[3] as HostEvent['kind'];
+      const type = EVENT_TYPES[k];
+      if (!type) return onError(new Error(`event of unknown kind on ${msg.subject}`));
+      let event: unknown;
+      try {
+        event = decodeBinary(messageType(type), msg.data);
+      } catch (e) {
+        return onError(e as Error);
+      }
+      try {
+        cb({ kind: k, event } as HostEvent, { hostId: tokens[1]!, subject: msg.subject });
+      } catch (e) {
+        onError(e as Error);
+      }
+    };
     return this.nc.subscribe(eventSubject(hostId, kind), {
       callback: (err, msg) => {
         if (err) return onError(err);
-        // mpiscsi.<hostId>.events.<kind>
-        const tokens = msg.subject.split('.');
-        const k = tokens[3] as HostEvent['kind'];
-        const type = EVENT_TYPES[k];
-        if (!type) return onError(new Error(`event of unknown kind on ${msg.subject}`));
-        let event: unknown;
-        try {
-          event = decodeMessage(type, msg.data, 'protobuf');
-        } catch (e) {
-          return onError(e as Error);
-        }
-        try {
-          cb({ kind: k, event } as HostEvent, { hostId: tokens[1]!, subject: msg.subject });
-        } catch (e) {
-          onError(e as Error);
-        }
+        ready = ready.then(() => handle(msg));
       },
     });
   }
 }
 
 /** An error reply: mpiscsi.v1.Error in the body, the code and message also in the service headers. */
-function errorReply(reply: Msg, headerCode: number, format: WireFormat): ControlError {
+async function errorReply(reply: Msg, headerCode: number, format: WireFormat): Promise<ControlError> {
   const headerMessage = reply.headers?.get('Nats-Service-Error') ?? '';
   let body: { code?: number; message?: string; lines?: string[] } = {};
   if (reply.data.length > 0) {
     try {
-      body = decodeMessage('mpiscsi.v1.Error', reply.data, format);
+      body = await decodeBody('mpiscsi.v1.Error', reply.data, format);
     } catch {
       // The headers alone still say what failed.
     }

@@ -6,7 +6,7 @@
 import { ServiceError } from '../services/errors.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { ControlError } from './api.js';
-import { ControlDecodeError } from './schema.js';
+import { ControlDecodeError } from './proto-binary.js';
 
 /** What iscsiadm prints when it cannot reach iscsid; the client's message for an unreachable daemon. */
 export const DAEMON_NOT_CONNECTED = 'can not connect to iSCSI daemon (mpiscsid is not running)!';

@@ -1,29 +1,22 @@
 /**
  * The control API's message codec (DESIGN.md "Control plane (NATS)"): the plain objects of src/control/api.ts
  * to protobuf binary or proto3 JSON and back, over the descriptors protoc-gen-es generated from
- * proto/mpiscsi/v1/*.proto (src/control/gen/, `npm run proto:gen`), with @bufbuild/protobuf doing the encoding.
+ * proto/mpiscsi/v1/*.proto (src/control/gen/, `npm run proto:gen`), every file of them registered here.
  *
- * What this file adds to the library, and why:
- * - The plain-object form the control code works in: lowerCamelCase fields, 64-bit integers as JS numbers
- *   (the library uses bigint), every scalar and repeated field present, absent sub-messages left out except
- *   the few of ALWAYS_SET, no `$typeName`. Values that do not fit the field are refused, not coerced.
- * - Binary decoding as proto3 wants it (https://protobuf.dev/programming-guides/encoding/): unknown fields
- *   are skipped, so that a client one version newer is served by a daemon not yet upgraded; but the library
- *   reads a known field whatever its wire type, so every tag is checked against the schema first.
- * - proto3 JSON (https://protobuf.dev/programming-guides/json/) stays strict, as the library's fromJson is,
- *   with errors that name the path of the bad key or value (`filter.port must be ...`).
+ * The plain-object form the control code works in: lowerCamelCase fields, 64-bit integers as JS numbers
+ * (the library uses bigint), every scalar and repeated field present, absent sub-messages left out except
+ * the few of ALWAYS_SET, no `$typeName`. Values that do not fit the field are refused, not coerced.
+ * - Protobuf binary is proto-binary.ts (over @bufbuild/protobuf's wire reader and writer alone, so that a
+ *   client, which loads that and messages.ts without this file, starts fast: issue 17).
+ * - proto3 JSON (https://protobuf.dev/programming-guides/json/) is here, with @bufbuild/protobuf's toJson and
+ *   fromJson, as strict as fromJson is, with errors that name the path of the bad key or value
+ *   (`filter.port must be ...`).
  * Malformed bodies throw ControlDecodeError.
- *
- * Over 500 lines because those three walks over the same descriptors (plain mapping, wire check, JSON check)
- * share their range and error helpers; apart, each would import the others' internals.
  */
 import {
   create,
   createRegistry,
-  fromBinary,
   fromJson,
-  ScalarType,
-  toBinary,
   toJson,
   type DescField,
   type DescMessage,
@@ -31,8 +24,6 @@ import {
   type Message,
   type Registry,
 } from '@bufbuild/protobuf';
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
-import type { WireFormat } from './wire.js';
 import { file_mpiscsi_v1_common } from './gen/mpiscsi/v1/common_pb.js';
 import { file_mpiscsi_v1_discovery } from './gen/mpiscsi/v1/discovery_pb.js';
 import { file_mpiscsi_v1_events } from './gen/mpiscsi/v1/events_pb.js';
@@ -41,39 +32,40 @@ import { file_mpiscsi_v1_iface } from './gen/mpiscsi/v1/iface_pb.js';
 import { file_mpiscsi_v1_mpath } from './gen/mpiscsi/v1/mpath_pb.js';
 import { file_mpiscsi_v1_node } from './gen/mpiscsi/v1/node_pb.js';
 import { file_mpiscsi_v1_session } from './gen/mpiscsi/v1/session_pb.js';
+import { messageType, registerFile } from './messages.js';
+import {
+  ALWAYS_SET,
+  alwaysSet,
+  checkInteger,
+  checkMapKey,
+  ControlDecodeError,
+  decodeBinary,
+  describe,
+  encodeBinary,
+  fromScalar,
+  is64,
+  isPlainObject,
+  Scalar,
+  toScalar,
+} from './proto-binary.js';
+import type { WireFormat } from './wire.js';
 
-/** A request, reply or event body that is not a valid encoding of the message it should be. */
-export class ControlDecodeError extends Error {
-  override readonly name = 'ControlDecodeError';
-  constructor(
-    /** Fully qualified message name, e.g. mpiscsi.v1.NodeLoginRequest. */
-    readonly messageType: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
+export { ALWAYS_SET, ControlDecodeError } from './proto-binary.js';
+export { messageType } from './messages.js';
 // The body formats and the header that picks one live in wire.ts (no protobuf code), shared with the client.
 export { CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE, type WireFormat } from './wire.js';
 
-/**
- * Sub-message fields that are always present in the plain objects (an absent one reads as its default message,
- * as proto3 getters give it, and is sent as one): the parts of an identity or a session without which the
- * object means nothing, so that the code reading them need not test for each. Every other sub-message field
- * is left out when absent: an absent `filter` means "no filter", not "a filter of empty strings".
- * src/control/api.ts types these fields as required; checked against the schema when this module loads.
- */
-export const ALWAYS_SET = {
-  'mpiscsi.v1.NodeKey': ['portal'],
-  'mpiscsi.v1.LoginResult': ['node'],
-  'mpiscsi.v1.DiscoveredNode': ['node'],
-  'mpiscsi.v1.NodeRecord': ['node'],
-  'mpiscsi.v1.NodeNewRequest': ['node'],
-  'mpiscsi.v1.SessionInfo': ['node', 'currentPortal', 'timeouts', 'chap'],
-  'mpiscsi.v1.SessionEvent': ['node'],
-} as const;
+const FILES = [
+  file_mpiscsi_v1_common,
+  file_mpiscsi_v1_discovery,
+  file_mpiscsi_v1_node,
+  file_mpiscsi_v1_session,
+  file_mpiscsi_v1_iface,
+  file_mpiscsi_v1_mpath,
+  file_mpiscsi_v1_export,
+  file_mpiscsi_v1_events,
+];
+for (const f of FILES) registerFile(f);
 
 let registry: Registry | undefined;
 
@@ -84,16 +76,7 @@ let registry: Registry | undefined;
  */
 export function loadSchema(): Registry {
   if (registry) return registry;
-  const r = createRegistry(
-    file_mpiscsi_v1_common,
-    file_mpiscsi_v1_discovery,
-    file_mpiscsi_v1_node,
-    file_mpiscsi_v1_session,
-    file_mpiscsi_v1_iface,
-    file_mpiscsi_v1_mpath,
-    file_mpiscsi_v1_export,
-    file_mpiscsi_v1_events,
-  );
+  const r = createRegistry(...FILES);
   checkMapping(r);
   registry = r;
   return r;
@@ -102,7 +85,8 @@ export function loadSchema(): Registry {
 /**
  * The plain-object mapping covers what the API uses; refuse at load what it does not, rather than mangle it
  * at run time: enums (their plain form would be the value's name, not written until a message has one),
- * groups and delimited messages (not proto3), and ALWAYS_SET entries that name no message field.
+ * oneofs and proto3 `optional` (explicit presence: the plain form cannot say "unset"), groups and delimited
+ * messages (not proto3), and ALWAYS_SET entries that name no message field.
  */
 function checkMapping(r: Registry): void {
   for (const t of r) {
@@ -110,6 +94,9 @@ function checkMapping(r: Registry): void {
     for (const f of t.fields) {
       const where = `${t.typeName}.${f.name}`;
       if (f.enum) throw new Error(`${where}: enum fields are not mapped to plain objects yet (src/control/schema.ts)`);
+      if (f.oneof) throw new Error(`${where}: oneof fields are not mapped to plain objects yet (src/control/schema.ts)`);
+      if (f.fieldKind === 'scalar' && f.presence !== IMPLICIT_PRESENCE)
+        throw new Error(`${where}: fields with explicit presence (optional) are not mapped to plain objects yet`);
       if ((f as { delimitedEncoding?: boolean }).delimitedEncoding) throw new Error(`${where}: delimited (group) encoding is not proto3`);
     }
   }
@@ -123,106 +110,11 @@ function checkMapping(r: Registry): void {
   }
 }
 
-/** The message type by its fully qualified name (mpiscsi.v1.X); a descriptor is returned as it is. */
-export function messageType(name: string | DescMessage): DescMessage {
-  if (typeof name !== 'string') return name;
-  const t = loadSchema().getMessage(name);
-  if (!t) throw new Error(`no message type ${name} in proto/mpiscsi/v1`);
-  return t;
-}
-
-const alwaysSet = (t: DescMessage, f: DescField): boolean =>
-  ((ALWAYS_SET as Record<string, readonly string[]>)[t.typeName] ?? []).includes(f.localName);
+/** FeatureSet.FieldPresence.IMPLICIT (descriptor.proto): a proto3 scalar without `optional`. */
+const IMPLICIT_PRESENCE = 2;
 
 // ---------------------------------------------------------------------------------------------------------
-// Plain objects <-> messages
-
-const is64 = (s: ScalarType): boolean =>
-  s === ScalarType.INT64 || s === ScalarType.UINT64 || s === ScalarType.SINT64 || s === ScalarType.FIXED64 || s === ScalarType.SFIXED64;
-
-const INT32 = { min: -0x80000000, max: 0x7fffffff };
-const UINT32 = { min: 0, max: 0xffffffff };
-const INT53 = { min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER };
-const UINT53 = { min: 0, max: Number.MAX_SAFE_INTEGER };
-
-/**
- * The integer range a field takes in a plain object. 64-bit fields are JS numbers there, so they stop at
- * 2^53: beyond it a number is no longer exact, and a counter that silently rounds is worse than a refusal.
- */
-function intRange(s: ScalarType): { min: number; max: number } | undefined {
-  switch (s) {
-    case ScalarType.INT32:
-    case ScalarType.SINT32:
-    case ScalarType.SFIXED32:
-      return INT32;
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return UINT32;
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return INT53;
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return UINT53;
-    default:
-      return undefined;
-  }
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array);
-}
-
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`;
-  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
-}
-
-/** A plain scalar as the library's message holds it (bigint for 64-bit); throws when it does not fit. */
-function toScalar(s: ScalarType, v: unknown, where: string): unknown {
-  const bad = (want: string): Error => new Error(`${where} must be ${want}, got ${describe(v)}`);
-  switch (s) {
-    case ScalarType.STRING:
-      if (typeof v !== 'string') throw bad('a string');
-      return v;
-    case ScalarType.BOOL:
-      if (typeof v !== 'boolean') throw bad('true or false');
-      return v;
-    case ScalarType.BYTES:
-      if (!(v instanceof Uint8Array)) throw bad('a Uint8Array');
-      return v;
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
-      if (typeof v !== 'number') throw bad('a number');
-      return v;
-    default: {
-      const range = intRange(s)!;
-      const n = checkInteger(s, typeof v === 'bigint' && v >= BigInt(range.min) && v <= BigInt(range.max) ? Number(v) : v, bad);
-      return is64(s) ? BigInt(n) : n;
-    }
-  }
-}
-
-/** `n` when it is an integer in scalar type `s`'s range; else the error `bad` makes of the rule it broke. */
-function checkInteger(s: ScalarType, n: unknown, bad: (want: string) => Error): number {
-  const range = intRange(s)!;
-  const type = ScalarType[s].toLowerCase();
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(`an integer (${type})`);
-  if (n < range.min || n > range.max) throw bad(`an integer in ${range.min}..${range.max} (${type})`);
-  return n;
-}
-
-/** A message scalar back in its plain form (64-bit as a number, refused when not exact). */
-function fromScalar(s: ScalarType, v: unknown, where: string): unknown {
-  if (typeof v !== 'bigint') return v;
-  const range = intRange(s)!;
-  if (v < BigInt(range.min) || v > BigInt(range.max))
-    throw new Error(`${where} = ${v} is beyond what a JS number holds exactly (${range.min}..${range.max})`);
-  return Number(v);
-}
+// Plain objects <-> messages (for toJson and fromJson)
 
 /**
  * Builds the message for plain object `obj`. Keys the message does not have are ignored (the host's objects
@@ -248,7 +140,7 @@ function toMessage(t: DescMessage, obj: unknown, where: string): Message {
       case 'list': {
         if (!Array.isArray(v)) throw new Error(`${at} must be an array, got ${describe(v)}`);
         msg[f.localName] = v.map((x, i) =>
-          f.listKind === 'message' ? toMessage(f.message, x, `${at}[${i}]`) : toScalar(f.scalar as ScalarType, x, `${at}[${i}]`),
+          f.listKind === 'message' ? toMessage(f.message, x, `${at}[${i}]`) : toScalar(f.scalar as number, x, `${at}[${i}]`),
         );
         break;
       }
@@ -260,7 +152,7 @@ function toMessage(t: DescMessage, obj: unknown, where: string): Message {
           out[k] =
             f.mapKind === 'message'
               ? toMessage(f.message, x, `${at}[${JSON.stringify(k)}]`)
-              : toScalar(f.scalar as ScalarType, x, `${at}[${JSON.stringify(k)}]`);
+              : toScalar(f.scalar as number, x, `${at}[${JSON.stringify(k)}]`);
         }
         msg[f.localName] = out;
         break;
@@ -270,16 +162,6 @@ function toMessage(t: DescMessage, obj: unknown, where: string): Message {
     }
   }
   return msg as unknown as Message;
-}
-
-/** Object keys are strings: a map keyed by a number or a bool must have keys that read as one. */
-function checkMapKey(s: ScalarType, k: string, where: string): void {
-  if (s === ScalarType.STRING) return;
-  if (s === ScalarType.BOOL) {
-    if (k !== 'true' && k !== 'false') throw new Error(`${where} must be true or false, got ${describe(k)}`);
-    return;
-  }
-  toScalar(s, /^-?\d+$/.test(k) ? Number(k) : k, where);
 }
 
 /** The plain object of a decoded message. */
@@ -299,9 +181,7 @@ function fromMessage(t: DescMessage, m: Message, where: string): Record<string, 
         break;
       case 'list':
         out[f.localName] = (v as unknown[]).map((x, i) =>
-          f.listKind === 'message'
-            ? fromMessage(f.message, x as Message, `${at}[${i}]`)
-            : fromScalar(f.scalar as ScalarType, x, `${at}[${i}]`),
+          f.listKind === 'message' ? fromMessage(f.message, x as Message, `${at}[${i}]`) : fromScalar(f.scalar as number, x, `${at}[${i}]`),
         );
         break;
       case 'map': {
@@ -310,7 +190,7 @@ function fromMessage(t: DescMessage, m: Message, where: string): Record<string, 
           o[k] =
             f.mapKind === 'message'
               ? fromMessage(f.message, x as Message, `${at}[${JSON.stringify(k)}]`)
-              : fromScalar(f.scalar as ScalarType, x, at);
+              : fromScalar(f.scalar as number, x, at);
         }
         out[f.localName] = o;
         break;
@@ -331,8 +211,7 @@ export function encodeMessage(type: string | DescMessage, obj: unknown, format: 
 }
 
 export function encodeProtobuf(type: string | DescMessage, obj: unknown): Uint8Array {
-  const t = messageType(type);
-  return toBinary(t, toMessage(t, obj ?? {}, ''));
+  return encodeBinary(messageType(type), obj);
 }
 
 /**
@@ -358,7 +237,7 @@ function int64AsNumbers(t: DescMessage, json: JsonValue): JsonValue {
 }
 
 function fieldAsNumbers(f: DescField, v: JsonValue): JsonValue {
-  const scalar = (s: ScalarType, x: JsonValue): JsonValue => (is64(s) && typeof x === 'string' ? Number(x) : x);
+  const scalar = (s: number, x: JsonValue): JsonValue => (is64(s) && typeof x === 'string' ? Number(x) : x);
   switch (f.fieldKind) {
     case 'scalar':
       return scalar(f.scalar, v);
@@ -366,13 +245,13 @@ function fieldAsNumbers(f: DescField, v: JsonValue): JsonValue {
       return int64AsNumbers(f.message, v);
     case 'list':
       if (!Array.isArray(v)) return v;
-      return v.map((x) => (f.listKind === 'message' ? int64AsNumbers(f.message, x) : scalar(f.scalar as ScalarType, x)));
+      return v.map((x) => (f.listKind === 'message' ? int64AsNumbers(f.message, x) : scalar(f.scalar as number, x)));
     case 'map':
       if (!isPlainObject(v)) return v;
       return Object.fromEntries(
         Object.entries(v as Record<string, JsonValue>).map(([k, x]) => [
           k,
-          f.mapKind === 'message' ? int64AsNumbers(f.message, x) : scalar(f.scalar as ScalarType, x),
+          f.mapKind === 'message' ? int64AsNumbers(f.message, x) : scalar(f.scalar as number, x),
         ]),
       );
     default:
@@ -393,15 +272,7 @@ export function decodeMessage<T = Record<string, unknown>>(
 }
 
 export function decodeProtobuf<T = Record<string, unknown>>(type: string | DescMessage, data: Uint8Array): T {
-  const t = messageType(type);
-  try {
-    checkWire(t, data, t.typeName, t.typeName);
-    // Unknown fields were checked and are dropped: the plain objects have no place for them.
-    return fromMessage(t, fromBinary(t, data, { readUnknownFields: false }), '') as T;
-  } catch (err) {
-    if (err instanceof ControlDecodeError) throw err;
-    throw new ControlDecodeError(t.typeName, `malformed protobuf ${t.typeName}: ${(err as Error).message}`, { cause: err });
-  }
+  return decodeBinary<T>(messageType(type), data);
 }
 
 export function decodeJson<T = Record<string, unknown>>(type: string | DescMessage, data: Uint8Array): T {
@@ -426,128 +297,6 @@ export function decodeJson<T = Record<string, unknown>>(type: string | DescMessa
     return fromMessage(t, fromJson(t, checked, { ignoreUnknownFields: false }), '') as T;
   } catch (err) {
     throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Protobuf wire check (encoding spec "Message Structure": tag = field_number << 3 | wire_type)
-
-/** The wire type a scalar arrives with when not packed. */
-function scalarWireType(s: ScalarType): WireType {
-  switch (s) {
-    case ScalarType.STRING:
-    case ScalarType.BYTES:
-      return WireType.LengthDelimited;
-    case ScalarType.DOUBLE:
-    case ScalarType.FIXED64:
-    case ScalarType.SFIXED64:
-      return WireType.Bit64;
-    case ScalarType.FLOAT:
-    case ScalarType.FIXED32:
-    case ScalarType.SFIXED32:
-      return WireType.Bit32;
-    default:
-      return WireType.Varint;
-  }
-}
-
-/** The next tag of `r`: where it starts, its field number and its wire type. */
-function readTag(r: BinaryReader): { at: number; id: number; wt: number } {
-  const at = r.pos;
-  const tag = r.uint32();
-  return { at, id: tag >>> 3, wt: tag & 7 };
-}
-
-/** Walks every tag of `data` as message `t`: wrong wire types are rejected, unknown fields skipped (proto3). */
-function checkWire(t: DescMessage, data: Uint8Array, top: string, path: string): void {
-  const r = new BinaryReader(data);
-  while (r.pos < r.len) {
-    const { at, id, wt } = readTag(r);
-    if (id === 0) throw new ControlDecodeError(top, `malformed protobuf ${path}: field number 0 at offset ${at}`);
-    const field = fieldOf(t, id);
-    if (!field) {
-      // proto3: an unknown field is skipped, so that a client one version newer (a field added to a request)
-      // is served by a daemon not yet upgraded. It must still be well formed: a group (3, 4) or a wire type
-      // proto3 does not have is malformed.
-      skipUnknown(r, wt, top, `${path} field ${id}`, at);
-      continue;
-    }
-    const where = `${path}.${field.localName}`;
-    const wrongWire = (want: number): ControlDecodeError =>
-      new ControlDecodeError(top, `malformed protobuf ${where}: wire type ${wt}, expected ${want} (offset ${at})`);
-    switch (field.fieldKind) {
-      case 'map':
-        if (wt !== WireType.LengthDelimited) throw wrongWire(WireType.LengthDelimited);
-        checkMapEntry(field, r.bytes(), top, where);
-        break;
-      case 'message':
-        if (wt !== WireType.LengthDelimited) throw wrongWire(WireType.LengthDelimited);
-        checkWire(field.message, r.bytes(), top, where);
-        break;
-      case 'list':
-        if (field.listKind === 'message') {
-          if (wt !== WireType.LengthDelimited) throw wrongWire(WireType.LengthDelimited);
-          checkWire(field.message, r.bytes(), top, where);
-        } else {
-          const want = scalarWireType(field.scalar as ScalarType);
-          // A repeated number may come packed (one LEN record) or one record per element; decoders take both.
-          if (wt === want || (wt === WireType.LengthDelimited && want !== WireType.LengthDelimited)) r.skip(wt);
-          else throw wrongWire(want);
-        }
-        break;
-      case 'scalar': {
-        const want = scalarWireType(field.scalar);
-        if (wt !== want) throw wrongWire(want);
-        r.skip(wt);
-        break;
-      }
-      default:
-        throw new ControlDecodeError(top, `malformed protobuf ${where}: unsupported field kind ${field.fieldKind}`);
-    }
-  }
-}
-
-const numbers = new WeakMap<DescMessage, Map<number, DescField>>();
-
-/** The field of `t` numbered `id`, if the schema has one. */
-function fieldOf(t: DescMessage, id: number): DescField | undefined {
-  let m = numbers.get(t);
-  if (!m) {
-    m = new Map(t.fields.map((f) => [f.number, f]));
-    numbers.set(t, m);
-  }
-  return m.get(id);
-}
-
-/** Skips an unknown field's value; throws on a wire type proto3 has no use for, or a value that runs out. */
-function skipUnknown(r: BinaryReader, wt: number, top: string, where: string, at: number): void {
-  if (wt !== WireType.Varint && wt !== WireType.Bit64 && wt !== WireType.LengthDelimited && wt !== WireType.Bit32)
-    throw new ControlDecodeError(top, `malformed protobuf ${where}: wire type ${wt} (offset ${at})`);
-  r.skip(wt);
-}
-
-/** A map entry is a message with key = 1 and value = 2. */
-function checkMapEntry(field: DescField & { fieldKind: 'map' }, data: Uint8Array, top: string, path: string): void {
-  const r = new BinaryReader(data);
-  while (r.pos < r.len) {
-    const { at, id, wt } = readTag(r);
-    if (id === 1) {
-      const want = scalarWireType(field.mapKey);
-      if (wt !== want) throw new ControlDecodeError(top, `malformed protobuf ${path}: map key wire type ${wt}, expected ${want}`);
-      r.skip(wt);
-    } else if (id === 2) {
-      if (field.mapKind === 'message') {
-        if (wt !== WireType.LengthDelimited)
-          throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected 2`);
-        checkWire(field.message, r.bytes(), top, `${path}[]`);
-      } else {
-        const want = scalarWireType(field.scalar as ScalarType);
-        if (wt !== want) throw new ControlDecodeError(top, `malformed protobuf ${path}: map value wire type ${wt}, expected ${want}`);
-        r.skip(wt);
-      }
-    } else {
-      skipUnknown(r, wt, top, `${path} map entry field ${id}`, at);
-    }
   }
 }
 
@@ -612,7 +361,7 @@ function checkJsonField(field: DescField, v: unknown, typeName: string, where: s
         out[k] =
           field.mapKind === 'message'
             ? checkJsonMessage(field.message, x, typeName, at)
-            : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
+            : checkJsonScalar(field.scalar as number, x, typeName, at);
       }
       return out;
     }
@@ -623,7 +372,7 @@ function checkJsonField(field: DescField, v: unknown, typeName: string, where: s
         if (x === null) throw new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${at} is null`);
         return field.listKind === 'message'
           ? checkJsonMessage(field.message, x, typeName, at)
-          : checkJsonScalar(field.scalar as ScalarType, x, typeName, at);
+          : checkJsonScalar(field.scalar as number, x, typeName, at);
       });
     case 'message':
       return checkJsonMessage(field.message, v, typeName, where);
@@ -635,21 +384,21 @@ function checkJsonField(field: DescField, v: unknown, typeName: string, where: s
 }
 
 /** A proto3 JSON scalar, returned in the form fromJson reads (integers as numbers, after the range check). */
-function checkJsonScalar(s: ScalarType, v: unknown, typeName: string, where: string): JsonValue {
+function checkJsonScalar(s: number, v: unknown, typeName: string, where: string): JsonValue {
   const bad = (want: string): ControlDecodeError =>
     new ControlDecodeError(typeName, `invalid JSON ${typeName}: ${where} must be ${want}, got ${describe(v)}`);
   switch (s) {
-    case ScalarType.STRING:
+    case Scalar.STRING:
       if (typeof v !== 'string') throw bad('a string');
       return v;
-    case ScalarType.BOOL:
+    case Scalar.BOOL:
       if (typeof v !== 'boolean') throw bad('true or false');
       return v;
-    case ScalarType.BYTES:
+    case Scalar.BYTES:
       if (typeof v !== 'string' || !/^[A-Za-z0-9+/_-]*={0,2}$/.test(v)) throw bad('base64 text');
       return v;
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
+    case Scalar.DOUBLE:
+    case Scalar.FLOAT:
       if (typeof v === 'number') return v;
       if (v === 'NaN' || v === 'Infinity' || v === '-Infinity') return v;
       if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);

@@ -78,6 +78,9 @@ describe('fast paths load no NATS, OpenTelemetry, XState or protobuf code', () =
 
 /** What a round trip to the daemon may not load: statecharts, OpenTelemetry (API or SDK), the services framework. */
 const NOT_IN_A_ROUND_TRIP = /node_modules\/(xstate|rxjs|@opentelemetry|@nats-io\/services|@node-rs)\//;
+/** What a protobuf request of the client does not need from @bufbuild/protobuf (src/control/proto-binary.ts). */
+const NOT_IN_A_PROTOBUF_REQUEST =
+  /node_modules\/@bufbuild\/protobuf\/dist\/esm\/(index|to-json|from-json|equals|merge|extensions|wkt\/index|wkt\/google\/protobuf\/(?!descriptor_pb)\w+)\.js$/;
 
 describe('a daemon round trip loads the NATS client and protobuf, and nothing else heavy', () => {
   let nats: NatsServer;
@@ -102,6 +105,12 @@ describe('a daemon round trip loads the NATS client and protobuf, and nothing el
       expect(r.modules.some((m) => m.includes('node_modules/@nats-io/transport-node/'))).toBe(true);
       expect(r.modules.some((m) => m.includes('node_modules/@bufbuild/protobuf/'))).toBe(true);
       expect(r.modules.filter((m) => NOT_IN_A_ROUND_TRIP.test(m))).toEqual([]);
+      // Protobuf binary over the library's wire entry point: not its index, with its JSON code and the
+      // well-known types' descriptors (only descriptor.proto's, which the generated files boot from).
+      expect(r.modules.filter((m) => NOT_IN_A_PROTOBUF_REQUEST.test(m))).toEqual([]);
+      // Both ask session.list: session.proto and what it imports, not the other files of the API.
+      const files = r.modules.map((m) => /\/gen\/mpiscsi\/v1\/(\w+)_pb\.js$/.exec(m)?.[1]).filter((f) => f !== undefined);
+      expect(files.sort()).toEqual(['common', 'discovery', 'session']);
     });
 });
 
