@@ -6,11 +6,13 @@
  * numbers are the library's ScalarType, and the rule messages.ts loads files by (an endpoint's messages are
  * in its group's file, what that imports, or common.proto) holds for every endpoint.
  */
-import { fromJson, ScalarType, toBinary, type DescFile, type DescMessage } from '@bufbuild/protobuf';
+import { fromBinary, fromJson, ScalarType, toBinary, type DescFile, type DescMessage } from '@bufbuild/protobuf';
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ENDPOINTS, EVENT_TYPES } from '../../src/control/endpoints.js';
 import { loadMessages } from '../../src/control/messages.js';
-import { decodeBinary, encodeBinary, Scalar } from '../../src/control/proto-binary.js';
+import { ControlDecodeError, decodeBinary, encodeBinary, Scalar } from '../../src/control/proto-binary.js';
 import { encodeJson, loadSchema, messageType } from '../../src/control/schema.js';
 import { sample } from './helpers.js';
 
@@ -66,5 +68,42 @@ describe('what the codec relies on', () => {
     }
     for (const type of Object.values(EVENT_TYPES)) expect(messageType(type).file.name).toBe('mpiscsi/v1/events');
     await expect(loadMessages('no-such-group')).rejects.toThrow(/no proto file for no-such-group/);
+  });
+});
+
+describe('hostile bytes (fuzz)', () => {
+  it('random bytes for any message: a value or a ControlDecodeError, never another throw', () => {
+    const types = ALL_TYPES.map((n) => messageType(n));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: types.length - 1 }), fc.uint8Array({ maxLength: 256 }), (i, bytes) => {
+        try {
+          decodeBinary(types[i], bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ControlDecodeError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('a valid message with unknown fields after it (a newer peer) decodes to the same value', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ALL_TYPES),
+        fc.array(fc.tuple(fc.integer({ min: 1000, max: 5000 }), fc.oneof(fc.nat(), fc.string({ maxLength: 20 }))), { maxLength: 5 }),
+        (typeName, extra) => {
+          const t = messageType(typeName);
+          const full = sample(typeName);
+          const w = new BinaryWriter();
+          for (const [no, v] of extra)
+            if (typeof v === 'number') w.tag(no, WireType.Varint).uint32(v);
+            else w.tag(no, WireType.LengthDelimited).string(v);
+          const bytes = Buffer.concat([Buffer.from(encodeBinary(t, full)), Buffer.from(w.finish())]);
+          expect(decodeBinary(t, bytes)).toEqual(full);
+          expect(() => fromBinary(t, bytes)).not.toThrow(); // the library reads the same bytes as valid
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
