@@ -93,8 +93,6 @@ export interface FailoverInstrumentationOptions {
    * every record; measured on a loaded 2-core test machine), i.e. a few percent of a core at 40k IOPS.
    */
   ioLatency?: boolean;
-  /** The clock of the spans' end timers (restoreWithinMs, the held completion's wait). Default systemClock. */
-  clock?: Clock;
 }
 
 /** Longest failure detail kept in an attribute. */
@@ -166,7 +164,7 @@ export function instrumentDevice(
   let sub: Subscription | undefined;
   let tracer: FailoverTracer | undefined;
   if (telemetry.tracing) {
-    tracer = new FailoverTracer(device, telemetry, registry, metrics, opts.restoreWithinMs ?? 60_000, opts.clock ?? systemClock);
+    tracer = new FailoverTracer(device, telemetry, registry, metrics, opts.restoreWithinMs ?? 60_000);
     const t = tracer;
     sub = device.events$.subscribe({
       next: (e) => {
@@ -230,6 +228,8 @@ class FailoverTracer {
   /** Failover spans that ended before their path came back: the return links to them. */
   private readonly unrestored = new Map<string, SpanContext>();
   private readonly probeFailed = new Map<string, { at: number; stalledMs: number }>();
+  /** The spans' end timers (restoreWithinMs, the held completion's wait); span times come from clockMs(). */
+  private readonly clock: Clock = systemClock;
 
   constructor(
     private readonly device: MultipathDevice,
@@ -237,7 +237,6 @@ class FailoverTracer {
     private readonly registry: Registry,
     private readonly metrics: TelemetryMetrics | undefined,
     private readonly restoreWithinMs: number,
-    private readonly clock: Clock,
   ) {}
 
   private base(path: string): Attributes {
