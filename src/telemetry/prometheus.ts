@@ -10,8 +10,15 @@
  * dots and adds `_total`, and puts the UCUM unit on its `# UNIT` line. So the endpoint is that exporter with
  * its collect() giving the serializer renamed copies of the metrics: only this reader sees Prometheus names;
  * the instruments and every other reader (OTLP) keep the OpenTelemetry names, with the unit as metadata.
+ *
+ * The endpoint serves the Prometheus text format (`text/plain`, 0.0.4), where a counter's HELP and TYPE lines
+ * carry its sample name, `_total` included (`# TYPE mpath_path_io_bytes_total counter`), as the exporter
+ * writes them. `# UNIT` is OpenMetrics metadata, and there it names the MetricFamily, which for a counter is
+ * the sample name without `_total` (OpenMetrics 1.0, "Counter": the Total sample's name has the suffix
+ * `_total`; "Metadata": the unit is the suffix of the MetricFamily name): `# UNIT mpath_path_io_bytes bytes`.
+ * The exporter puts the sample name there too, so its text is passed through familyUnitLines().
  */
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { DataPointType, type CollectionResult, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 
 /** UCUM units and their Prometheus words (the specification's table of commonly used units). */
@@ -115,8 +122,26 @@ export function withPrometheusNames(rm: ResourceMetrics): ResourceMetrics {
   };
 }
 
+/**
+ * The exposition text with each counter's `# UNIT` line naming the metric family (the name without `_total`);
+ * the exporter writes HELP, UNIT, TYPE in that order, so a counter's UNIT line is the one before its TYPE line.
+ */
+export function familyUnitLines(text: string): string {
+  return text.replace(/^# UNIT (\S+)_total (.*)\n# TYPE \1_total counter$/gm, '# UNIT $1 $2\n# TYPE $1_total counter');
+}
+
 /** The OpenTelemetry Prometheus exporter (its server, scrape handler and serializer) with Prometheus names and units. */
 export class ConventionalPrometheusExporter extends PrometheusExporter {
+  constructor(...args: ConstructorParameters<typeof PrometheusExporter>) {
+    super(...args);
+    // The serializer is the exporter's private field (no option replaces it); exporter-prometheus is pinned,
+    // and a version without it fails here, at start-up, rather than serving UNIT lines named after samples.
+    const serializer = (this as unknown as { _serializer?: unknown })._serializer;
+    if (!(serializer instanceof PrometheusSerializer)) throw new Error('@opentelemetry/exporter-prometheus: no _serializer to wrap');
+    const serialize = serializer.serialize.bind(serializer);
+    serializer.serialize = (rm) => familyUnitLines(serialize(rm));
+  }
+
   override async collect(options?: Parameters<PrometheusExporter['collect']>[0]): Promise<CollectionResult> {
     const r = await super.collect(options);
     return { ...r, resourceMetrics: withPrometheusNames(r.resourceMetrics) };

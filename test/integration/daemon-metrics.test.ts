@@ -83,11 +83,13 @@ describe('mpiscsid --metrics: a Prometheus scrape before and after a failover', 
     expect(types.get('iscsi_connection_errors_total')).toBe('counter');
     expect(types.get('iscsi_login_duration_seconds')).toBe('histogram');
     expect(types.get('target_info')).toBe('gauge');
-    expect(text).toMatch(/^# UNIT mpath_path_io_bytes_total bytes$/m);
-    expect(text).toMatch(/^# UNIT iscsi_connection_data_bytes_total bytes$/m);
+    // A counter's UNIT line names its family, the sample name without _total (OpenMetrics metadata).
+    expect(text).toMatch(/^# UNIT mpath_path_io_bytes bytes$/m);
+    expect(text).toMatch(/^# UNIT iscsi_connection_data_bytes bytes$/m);
+    expect(text).not.toMatch(/^# UNIT \S+_total /m);
     expect(text).toMatch(/^# UNIT iscsi_login_duration_seconds seconds$/m);
     // Annotation units ({operation}, {path}, {pdu}) are no unit: no word, no # UNIT line. No UCUM unit anywhere.
-    expect(text).not.toMatch(/^# UNIT (mpath_path_operations_total|mpath_path_state|iscsi_connection_pdus_total) /m);
+    expect(text).not.toMatch(/^# UNIT (mpath_path_operations|mpath_path_state|iscsi_connection_pdus)(_total)? /m);
     expect(text).not.toMatch(/^# UNIT \S+ (By|s|\{.*\})$/m);
     // Not the OTel names with only dots replaced.
     for (const old of ['mpath_path_io_total', 'iscsi_connection_data_total', 'iscsi_login_duration', 'mpath_path_operation_duration'])

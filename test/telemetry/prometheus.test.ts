@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { ConventionalPrometheusExporter, prometheusName, prometheusUnit } from '../../src/telemetry/prometheus.js';
+import { ConventionalPrometheusExporter, familyUnitLines, prometheusName, prometheusUnit } from '../../src/telemetry/prometheus.js';
 import { freePort } from '../support/ports.js';
 
 describe('prometheusName / prometheusUnit', () => {
@@ -40,6 +40,25 @@ describe('prometheusName / prometheusUnit', () => {
   });
 });
 
+describe('familyUnitLines', () => {
+  it("names a counter's family on its UNIT line and leaves every other line as it was", () => {
+    const text = [
+      '# HELP a_bytes_total bytes',
+      '# UNIT a_bytes_total bytes',
+      '# TYPE a_bytes_total counter',
+      'a_bytes_total 1',
+      '# HELP b_total_seconds a gauge whose name has _total in it',
+      '# UNIT b_total_seconds seconds',
+      '# TYPE b_total_seconds gauge',
+      'b_total_seconds 2',
+      '# HELP c_total no unit',
+      '# TYPE c_total counter',
+      'c_total 3',
+    ].join('\n');
+    expect(familyUnitLines(text)).toBe(text.replace('# UNIT a_bytes_total bytes', '# UNIT a_bytes bytes'));
+  });
+});
+
 describe('ConventionalPrometheusExporter on a MeterProvider next to a push reader', () => {
   it('the scrape has Prometheus names and unit words; the other reader keeps the OTel names and UCUM units', async () => {
     const port = await freePort();
@@ -56,7 +75,9 @@ describe('ConventionalPrometheusExporter on a MeterProvider next to a push reade
 
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       expect(text).toMatch(/^# TYPE t_io_bytes_total counter$/m);
-      expect(text).toMatch(/^# UNIT t_io_bytes_total bytes$/m);
+      // TYPE names the sample (text format 0.0.4); UNIT, OpenMetrics metadata, names the family.
+      expect(text).toMatch(/^# UNIT t_io_bytes bytes\n# TYPE t_io_bytes_total counter$/m);
+      expect(text).not.toMatch(/^# UNIT t_io_bytes_total/m);
       expect(text).toMatch(/^t_io_bytes_total\{otel_scope_name="t"\} 4096$/m);
       expect(text).toMatch(/^# TYPE t_stall_seconds histogram$/m);
       expect(text).toMatch(/^# UNIT t_stall_seconds seconds$/m);
