@@ -28,6 +28,7 @@ import {
 } from '../multipath/index.js';
 import { exportDevice, parseHostPort } from '../services/exports.js';
 import { attachPaths } from '../services/sessions.js';
+import { packageVersionOf } from '../control/version.js';
 import { urlSessionOptions, wishesFromUrl } from './connect.js';
 import { instrumentPathManager, instrumentSession, startTelemetry, type Instrumentation, type Telemetry } from '../telemetry/index.js';
 
@@ -167,7 +168,8 @@ export async function startServe(opts: ServeOptions): Promise<RunningServe> {
   const timers = timersFromNodeRecord(settings.record);
   const initiatorName = opts.initiatorName ?? defaultInitiatorName();
   const pacer = new LoginPacer();
-  const telemetry = opts.telemetry ?? startTelemetry();
+  // service.version as --version prints it (package.json), as mpiscsid's: the OTLP resource's, the scope's.
+  const telemetry = opts.telemetry ?? startTelemetry({ serviceVersion: packageVersionOf() });
   const instrumented: Instrumentation[] = [];
   const manager = new PathManager({
     config: multipathSettings(settings.multipath),

@@ -1,15 +1,17 @@
 /**
  * `mpiscsi serve` with telemetry: two CHAP paths (credentials in the URLs) to a tgtd LU; the logins are
  * traced, the device and sessions are measured, close() flushes, and neither the spans nor serve's output
- * lines carry the secret. With no OTEL_* endpoint, serve's own telemetry stays off.
+ * lines carry the secret. With no OTEL_* endpoint, serve's own telemetry stays off; with one, it exports with
+ * service.version package.json's, as mpiscsid does.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { Tgtd } from '../support/tgtd.js';
 import { ManualReader } from '../support/manual-reader.js';
+import { OtlpReceiver } from '../support/otlp-receiver.js';
 import { startServe } from '../../src/cli/serve.js';
 import { startTelemetry } from '../../src/telemetry/index.js';
 
@@ -81,6 +83,30 @@ describe('mpiscsi serve with telemetry', () => {
       await served.close();
     } finally {
       Object.assign(process.env, saved);
+    }
+  });
+
+  it('with an OTEL_* endpoint, its own telemetry exports with service.version from package.json', async () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const receiver = await OtlpReceiver.start();
+    const saved = { ...process.env };
+    for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
+    process.env.OTEL_EXPORTER_OTLP_ENDPOINT = receiver.endpoint;
+    try {
+      const served = await startServe({
+        urls: [`iscsi://${USER}%${SECRET}@127.0.0.1:${tgtd.port}/${IQN}/1`],
+        socket: join(dir, 'otlp.sock'),
+        set: [],
+        chapAlgs: 'MD5',
+        out: () => {},
+      });
+      await served.close(); // shuts serve's telemetry down: the login span is exported
+      const traces = await receiver.waitFor((r) => r.signal === 'traces' && r.accepted);
+      expect(traces.resource).toMatchObject({ 'service.name': 'mpiscsi', 'service.version': version });
+    } finally {
+      for (const k of Object.keys(process.env)) if (k.startsWith('OTEL_')) delete process.env[k];
+      Object.assign(process.env, saved);
+      await receiver.stop();
     }
   });
 });
