@@ -188,8 +188,7 @@ export class NbdConnection {
   private flags = 0;
   private inflight = 0;
   private inflightBytes = 0;
-  /** Writes (WRITE, TRIM, WRITE_ZEROES) in flight: a FLUSH waits for those it finds here. */
-  /** Writes in flight, for FLUSH (not a Set: src/session/in-flight.ts). */
+  /** Writes (WRITE, TRIM, WRITE_ZEROES) in flight: a FLUSH waits for those it finds here (not a Set: src/session/in-flight.ts). */
   private readonly writes = new InFlightList<WriteInFlight>();
   private shuttingDown = false;
   private paused = false;

@@ -61,10 +61,6 @@ export class TagTable<T> {
     return this.tags[slot] === tag ? this.slots[slot] : undefined;
   }
 
-  has(tag: number): boolean {
-    return this.get(tag) !== undefined;
-  }
-
   /** Removes the value of `tag`; false when there is none. */
   delete(tag: number): boolean {
     const slot = tag & SLOT_MASK;

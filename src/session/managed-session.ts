@@ -39,6 +39,7 @@ import { emptyStats, type ConnectionStats } from './connection.js';
 import type { LoginResult } from '../iscsi/login.js';
 import type { LoginPacer } from './login-pacer.js';
 import { Sweep, systemClock, type Clock } from './clock.js';
+import { InFlightList, type InFlightLinks } from './in-flight.js';
 import { TickClock } from './tick-clock.js';
 import { randomIsid } from './identity.js';
 import type { Session, TaskHandle } from './session.js';
@@ -98,15 +99,15 @@ const LIFE_EVERY_MS = 100;
  * closures. A failure is handed on in a microtask, as a rejected promise was: Session fails every task of a
  * dropped connection before it reports the drop, and a re-issue must meet the gate that report moves.
  */
-class Command implements TaskSink {
+class Command implements TaskSink, InFlightLinks<Command> {
   retries = 0;
   readonly handle: TaskHandle;
-  /** When the command timeout of its current issue expires (clock time); see ManagedSession.timingHead. */
+  /** When the command timeout of its current issue expires (clock time); see ManagedSession.timing. */
   deadline = 0;
-  /** Neighbours in the session's list of commands whose timeout runs (undefined at the ends or when not in it). */
-  prev: Command | undefined = undefined;
-  next: Command | undefined = undefined;
-  timing = false;
+  /** Its links in the session's list of commands whose timeout runs (ManagedSession.timing). */
+  flightPrev: Command | undefined = undefined;
+  flightNext: Command | undefined = undefined;
+  flightList: object | undefined = undefined;
   timedOut = false;
   /** Times the command timeout expired on it, over all its issues. */
   timeouts = 0;
@@ -193,8 +194,7 @@ export class ManagedSession {
    * serves them all, and issuing a command costs two pointer writes, not a timer (nor a Set entry: an
    * intrusive list neither hashes nor allocates on the 4 KiB path).
    */
-  private timingHead: Command | undefined;
-  private timingTail: Command | undefined;
+  private readonly timing = new InFlightList<Command>();
   private readonly deadlines: Sweep;
   private readonly loginEvents = new Subject<SessionLoginEvent>();
   /** Counters of the connections this session had before the current one. */
@@ -346,7 +346,7 @@ export class ManagedSession {
     cmd.firstSentAt ??= now;
     if (this.commandTimeoutMs > 0) {
       cmd.deadline = now + this.commandTimeoutMs;
-      this.startTiming(cmd);
+      this.timing.push(cmd);
       this.deadlines.arm(cmd.deadline);
     }
     session.submit(cmd.req, cmd, cmd.handle);
@@ -376,9 +376,9 @@ export class ManagedSession {
    * it (ABORT TASK -> LU RESET -> TARGET WARM RESET). Returns the next deadline, if any.
    */
   private expire(now: number): number | undefined {
-    for (let cmd = this.timingHead; cmd !== undefined; cmd = this.timingHead) {
+    for (let cmd = this.timing.oldest; cmd !== undefined; cmd = this.timing.oldest) {
       if (cmd.deadline > now) return cmd.deadline;
-      this.stopTiming(cmd);
+      this.timing.remove(cmd);
       cmd.timedOut = true;
       cmd.timeouts++;
       this.actor.send({ type: 'task.timedOut', itt: cmd.handle.itt, lun: cmd.handle.lun });
@@ -403,27 +403,8 @@ export class ManagedSession {
     );
   }
 
-  private startTiming(cmd: Command): void {
-    cmd.timing = true;
-    cmd.prev = this.timingTail;
-    cmd.next = undefined;
-    if (this.timingTail) this.timingTail.next = cmd;
-    else this.timingHead = cmd;
-    this.timingTail = cmd;
-  }
-
-  private stopTiming(cmd: Command): void {
-    if (!cmd.timing) return;
-    cmd.timing = false;
-    if (cmd.prev) cmd.prev.next = cmd.next;
-    else this.timingHead = cmd.next;
-    if (cmd.next) cmd.next.prev = cmd.prev;
-    else this.timingTail = cmd.prev;
-    cmd.prev = cmd.next = undefined;
-  }
-
   private settle(cmd: Command): void {
-    this.stopTiming(cmd);
+    this.timing.remove(cmd);
     if (cmd.timedOut) this.actor.send({ type: 'task.done', itt: cmd.handle.itt });
   }
 
