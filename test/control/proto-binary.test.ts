@@ -69,6 +69,11 @@ describe('what the codec relies on', () => {
     for (const type of Object.values(EVENT_TYPES)) expect(messageType(type).file.name).toBe('mpiscsi/v1/events');
     await expect(loadMessages('no-such-group')).rejects.toThrow(/no proto file for no-such-group/);
   });
+
+  it("lazily loads every endpoint group's file and the events' (messages.ts lists the files schema.ts imports)", async () => {
+    for (const group of new Set([...ENDPOINTS.map((ep) => ep.group), 'events']))
+      await expect(loadMessages(group), group).resolves.toBeUndefined();
+  });
 });
 
 describe('hostile bytes (fuzz)', () => {
