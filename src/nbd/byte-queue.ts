@@ -93,6 +93,17 @@ export class ByteQueue {
     return done;
   }
 
+  /** Replaces the queued chunks that are views of `backing` with copies (before `backing` is reused). */
+  own(backing: ArrayBufferLike): void {
+    for (let i = 0; i < this.chunks.length; i++) {
+      const c = this.chunks[i];
+      if (c.buffer !== backing) continue;
+      const kept = i === 0 ? c.subarray(this.head) : c;
+      this.chunks[i] = Buffer.from(kept);
+      if (i === 0) this.head = 0;
+    }
+  }
+
   clear(): void {
     this.chunks = [];
     this.head = 0;

@@ -480,6 +480,21 @@ export interface ClientStreamOptions {
    * write is an allocation (an mmap for 128 KiB and more) and a page fault per 4 KiB touched. Default: fresh.
    */
   payloadPool?: { get(length: number): Buffer };
+  /**
+   * Pushed chunks are views of a receive buffer that is reused once the caller is done with them: option data
+   * and write payloads are then always copied, and the caller calls `retain` after its last `next` on a chunk
+   * (so what is still queued is copied). Default false: chunks are the caller's to give away.
+   */
+  volatileChunks?: boolean;
+}
+
+/** A WRITE whose header has been read and whose payload is still arriving, into `dest`. */
+interface PendingWrite {
+  readonly header: RequestHeader;
+  readonly dest: Buffer;
+  /** `dest` is the payload pool's (to return once the write is done). */
+  readonly pooled: Buffer | undefined;
+  got: number;
 }
 
 /** Smallest write payload joined into a pool buffer (smaller ones come from Node's own slab). */
@@ -499,11 +514,14 @@ export class ClientStreamDecoder {
   private readonly maxOptionLength: number;
   private readonly maxPayload: number;
   private readonly payloadPool: { get(length: number): Buffer } | undefined;
+  private readonly volatileChunks: boolean;
+  private pending: PendingWrite | undefined;
 
   constructor(options: ClientStreamOptions = {}) {
     this.maxOptionLength = options.maxOptionLength ?? 65536;
     this.maxPayload = options.maxPayload ?? NBD_DEFAULT_MAX_PAYLOAD;
     this.payloadPool = options.payloadPool;
+    this.volatileChunks = options.volatileChunks ?? false;
   }
 
   get phase(): 'flags' | 'options' | 'transmission' {
@@ -517,6 +535,27 @@ export class ClientStreamDecoder {
 
   push(chunk: Buffer): void {
     this.queue.push(chunk);
+  }
+
+  /** With `volatileChunks`: copies the queued bytes that still live in `receiveBuffer` (call before it is reused). */
+  retain(receiveBuffer: ArrayBufferLike): void {
+    this.queue.own(receiveBuffer);
+  }
+
+  /**
+   * Where the rest of a WRITE's payload may be read straight into (nothing else is queued before it), or
+   * undefined. After reading `n` bytes there, call `directReceived(n)`.
+   */
+  directTarget(): Buffer | undefined {
+    const p = this.pending;
+    return p !== undefined && this.queue.length === 0 ? p.dest.subarray(p.got, p.header.length) : undefined;
+  }
+
+  /** `n` bytes were read into the buffer directTarget() returned. */
+  directReceived(n: number): void {
+    const p = this.pending;
+    if (p === undefined || p.got + n > p.header.length) throw new RangeError(`directReceived(${n}) with no room for it`);
+    p.got += n;
   }
 
   /** The option phase is over: what follows are requests. */
@@ -550,9 +589,11 @@ export class ClientStreamDecoder {
         }
         if (q.length < d.bytes + length) return undefined;
         const all = q.take(d.bytes + length);
-        return { type: 'option', option, data: all.subarray(d.bytes) };
+        const data = all.subarray(d.bytes);
+        return { type: 'option', option, data: this.volatileChunks ? Buffer.from(data) : data };
       }
       case 'transmission': {
+        if (this.pending !== undefined) return this.fillPending();
         const d = decodeRequestHeader(q.peek(Math.min(q.length, REQUEST_HEADER_LENGTH)));
         if (!d) return undefined;
         const header = d.value;
@@ -566,16 +607,37 @@ export class ClientStreamDecoder {
           this.discard -= q.skip(this.discard);
           return { type: 'request.oversize', header };
         }
-        if (q.length < d.bytes + header.length) return undefined;
-        if (this.payloadPool !== undefined && header.length >= POOLED_PAYLOAD_MIN && !q.contiguous(d.bytes + header.length)) {
-          q.skip(d.bytes);
-          const pooled = this.payloadPool.get(header.length);
-          return { type: 'request', header, data: q.takeInto(header.length, pooled), pooled };
+        const whole = q.length >= d.bytes + header.length;
+        if (whole && !this.volatileChunks && q.contiguous(d.bytes + header.length)) {
+          const all = q.take(d.bytes + header.length);
+          return { type: 'request', header, data: all.subarray(d.bytes) };
         }
-        const all = q.take(d.bytes + header.length);
-        return { type: 'request', header, data: all.subarray(d.bytes) };
+        if (!whole && this.payloadPool === undefined && !this.volatileChunks) return undefined;
+        // The payload spans reads (or its chunk is not ours to keep): it is gathered in a buffer of its own as it
+        // arrives, and with a receive buffer the rest can be read straight into it (directTarget).
+        q.skip(d.bytes);
+        const pooled =
+          this.payloadPool !== undefined && header.length >= POOLED_PAYLOAD_MIN ? this.payloadPool.get(header.length) : undefined;
+        this.pending = { header, dest: pooled ?? Buffer.allocUnsafe(header.length), pooled, got: 0 };
+        return this.fillPending();
       }
     }
+  }
+
+  /** Moves queued bytes into the pending WRITE's payload; the request once it is complete. */
+  private fillPending(): ClientMessage | undefined {
+    const p = this.pending!;
+    const n = Math.min(p.header.length - p.got, this.queue.length);
+    if (n > 0) {
+      this.queue.takeInto(n, p.dest.subarray(p.got));
+      p.got += n;
+    }
+    if (p.got < p.header.length) return undefined;
+    this.pending = undefined;
+    const data = p.dest.length === p.header.length ? p.dest : p.dest.subarray(0, p.header.length);
+    return p.pooled !== undefined
+      ? { type: 'request', header: p.header, data, pooled: p.pooled }
+      : { type: 'request', header: p.header, data };
   }
 }
 

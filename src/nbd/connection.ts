@@ -41,6 +41,7 @@ import {
 import type { BufferPool } from './buffer-pool.js';
 import * as C from './constants.js';
 import { NbdProtocolError, NbdRequestError, NbdShutdownError, nbdErrno } from './errors.js';
+import { RECV_ARRAY_BUFFER, socketReader } from './socket-reader.js';
 
 /** An export as the connection sees it. */
 export interface ExportEntry {
@@ -202,13 +203,40 @@ export class NbdConnection {
     private readonly host: ConnectionHost,
   ) {
     const l = host.limits;
-    this.decoder = new ClientStreamDecoder({ maxOptionLength: l.maxOptionLength, maxPayload: l.maxPayload, payloadPool: host.buffers });
-    if (typeof socket.setNoDelay === 'function' && socket.remoteFamily !== undefined) socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.state !== 'handshake' && this.state !== 'transmission') return;
-      this.decoder.push(chunk);
-      this.pump();
+    const reader = socketReader(socket);
+    this.decoder = new ClientStreamDecoder({
+      maxOptionLength: l.maxOptionLength,
+      maxPayload: l.maxPayload,
+      payloadPool: host.buffers,
+      volatileChunks: reader !== undefined,
     });
+    if (typeof socket.setNoDelay === 'function' && socket.remoteFamily !== undefined) socket.setNoDelay(true);
+    if (reader) {
+      // Reads land in one shared buffer (src/nbd/socket-reader.ts): what the decoder keeps is copied before the
+      // next read, and the rest of a WRITE's payload is read straight into its own buffer.
+      reader.handler = (chunk) => {
+        if (!this.reading()) return;
+        this.decoder.push(chunk);
+        this.pump();
+        this.decoder.retain(RECV_ARRAY_BUFFER);
+      };
+      reader.target = () => (this.reading() ? this.decoder.directTarget() : undefined);
+      reader.direct = (n) => {
+        if (!this.reading()) return;
+        try {
+          this.decoder.directReceived(n);
+        } catch (err) {
+          this.hardDisconnect(err);
+          return;
+        }
+        this.pump();
+      };
+    } else
+      socket.on('data', (chunk: Buffer) => {
+        if (!this.reading()) return;
+        this.decoder.push(chunk);
+        this.pump();
+      });
     socket.on('end', () => this.onClientEnd());
     socket.on('error', () => {
       /* the 'close' event follows; nothing is owed to a peer that reset */
@@ -246,6 +274,11 @@ export class NbdConnection {
   }
 
   // --- input ---------------------------------------------------------------------------------------------
+
+  /** Requests (and options) are still read. */
+  private reading(): boolean {
+    return this.state === 'handshake' || this.state === 'transmission';
+  }
 
   private pump(): void {
     try {

@@ -9,6 +9,7 @@ import type { BlockDevice } from '../session/block-device.js';
 import { BufferPool } from './buffer-pool.js';
 import { NbdConnection, type ConnectionHost, type ConnectionLimits, type ExportEntry } from './connection.js';
 import { NBD_DEFAULT_MAX_PAYLOAD, NBD_MAX_STRING_LENGTH } from './constants.js';
+import { adoptAccepted } from './socket-reader.js';
 
 export interface NbdServerOptions {
   /** Largest READ/WRITE payload accepted; larger requests get EOVERFLOW. Default 32 MiB (the spec's default). */
@@ -230,12 +231,13 @@ export class NbdServer {
 
   private newServer(): Server {
     // allowHalfOpen: a client that half-closes after NBD_CMD_DISC still gets the replies it is owed.
-    const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    // pauseOnConnect: nothing is read before adoptAccepted has moved the socket onto a reused receive buffer.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted: Socket) => {
       if (this.closing) {
-        socket.destroy();
+        accepted.destroy();
         return;
       }
-      this.conns.add(new NbdConnection(socket, this.host));
+      this.conns.add(new NbdConnection(adoptAccepted(accepted, true), this.host));
     });
     server.on('error', () => {
       /* accept errors (EMFILE...) must not crash the process; the listener stays up */

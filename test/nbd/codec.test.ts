@@ -499,4 +499,64 @@ describe('properties', () => {
     expect(split.data?.equals(payload)).toBe(true);
     expect(d.buffered).toBe(0);
   });
+
+  it('with a reused receive buffer (volatileChunks, retain, direct reads) the messages are those of owned chunks', () => {
+    const pool = { get: (n: number) => Buffer.alloc(Math.max(4096, n * 2), 0xcc) };
+    const request = fc.oneof(
+      fc.record({ type: fc.constant(C.NBD_CMD_READ), length: fc.integer({ min: 1, max: 9000 }) }),
+      fc.record({ type: fc.constant(C.NBD_CMD_WRITE), length: fc.integer({ min: 0, max: 9000 }) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(request, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 1, max: 7000 }), { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        (reqs, cuts, pooled) => {
+          const stream = Buffer.concat([
+            encodeClientFlags(C.NBD_FLAG_C_FIXED_NEWSTYLE),
+            encodeOption(C.NBD_OPT_GO, Buffer.from('\0\0\0\x04disk\0\0')),
+            ...reqs.map((r, i) =>
+              encodeRequest(
+                { flags: 0, type: r.type, cookie: BigInt(i), offset: BigInt(i * 512), length: r.length },
+                r.type === C.NBD_CMD_WRITE ? Buffer.alloc(r.length, i + 1) : undefined,
+              ),
+            ),
+          ]);
+          const want = decodeClient([stream]);
+          const recv = Buffer.alloc(8192);
+          const d = new ClientStreamDecoder(pooled ? { payloadPool: pool, volatileChunks: true } : { volatileChunks: true });
+          const got: ClientMessage[] = [];
+          const drain = () => {
+            for (let m = d.next(); m; m = d.next()) {
+              got.push(m.type === 'option' ? { ...m, data: Buffer.from(m.data) } : m);
+              if (m.type === 'option' && m.option === C.NBD_OPT_GO) d.enterTransmission();
+            }
+          };
+          let at = 0;
+          for (let i = 0; at < stream.length; i++) {
+            const n = Math.min(cuts[i % cuts.length], stream.length - at, recv.length);
+            const direct = d.directTarget();
+            if (direct) {
+              const k = Math.min(n, direct.length);
+              stream.copy(direct, 0, at, at + k);
+              d.directReceived(k);
+              at += k;
+              drain();
+              continue;
+            }
+            stream.copy(recv, 0, at, at + n);
+            at += n;
+            d.push(recv.subarray(0, n));
+            drain();
+            d.retain(recv.buffer);
+            recv.fill(0xee);
+          }
+          const unpooled = (ms: ClientMessage[]) =>
+            ms.map((m) => (m.type === 'request' ? { type: m.type, header: m.header, data: m.data } : m));
+          expect(unpooled(got)).toEqual(unpooled(want));
+          for (const m of got) if (m.type === 'request' && m.data) expect(m.data.buffer).not.toBe(recv.buffer);
+        },
+      ),
+    );
+  });
 });
