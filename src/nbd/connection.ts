@@ -21,6 +21,7 @@
  */
 import type { Socket } from 'node:net';
 import type { BlockDevice, BlockDeviceInfo, BlockSink } from '../session/block-device.js';
+import type { Clock } from '../session/clock.js';
 import { InFlightList, type InFlightLinks } from '../session/in-flight.js';
 import {
   ClientStreamDecoder,
@@ -69,6 +70,8 @@ export interface ConnectionHost {
   readonly limits: ConnectionLimits;
   /** Buffers for READ replies (reused once a reply is flushed) and joined WRITE payloads (once written). */
   readonly buffers: BufferPool;
+  /** The handshake timeout's and the shutdown grace's timers (systemClock's are unref'd). */
+  readonly clock: Clock;
   connectionClosed(conn: NbdConnection): void;
   /** A client was dropped for breaking the protocol (bad magic, unknown flags, unknown EXPORT_NAME...). */
   clientDropped(reason: unknown, exportName: string | undefined): void;
@@ -193,7 +196,7 @@ export class NbdConnection {
   private readonly writes = new InFlightList<WriteInFlight>();
   private shuttingDown = false;
   private paused = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private resolveClosed!: () => void;
   /** Resolves when the socket has closed. */
   readonly closed: Promise<void> = new Promise((r) => (this.resolveClosed = r));
@@ -748,7 +751,7 @@ export class NbdConnection {
 
   private armTimer(ms: number): void {
     this.clearTimer();
-    this.timer = setTimeout(() => {
+    this.timer = this.host.clock.setTimeout(() => {
       this.timer = undefined;
       if (this.state === 'closed') return;
       if (this.shuttingDown && this.inflight === 0 && this.state !== 'ending') {
@@ -759,11 +762,10 @@ export class NbdConnection {
       }
       this.socket.destroy();
     }, ms);
-    this.timer.unref();
   }
 
   private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.host.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 

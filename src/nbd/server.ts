@@ -6,6 +6,7 @@ import { chmodSync, linkSync, lstatSync, mkdtempSync, rmSync, unlinkSync } from 
 import { dirname, join } from 'node:path';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BlockDevice } from '../session/block-device.js';
+import { type Clock, systemClock } from '../session/clock.js';
 import { BufferPool } from './buffer-pool.js';
 import { NbdConnection, type ConnectionHost, type ConnectionLimits, type ExportEntry } from './connection.js';
 import { NBD_DEFAULT_MAX_PAYLOAD, NBD_MAX_STRING_LENGTH } from './constants.js';
@@ -26,6 +27,8 @@ export interface NbdServerOptions {
   handshakeTimeoutMs?: number;
   /** Called when a client is dropped for breaking the protocol (for logs); the server carries on. Default: ignore. */
   onClientDropped?: (reason: unknown, exportName: string | undefined) => void;
+  /** The handshake timeout's and the shutdown grace's timers. Default systemClock; a SimulatedClock in tests. */
+  clock?: Clock;
 }
 
 export interface ExportOptions {
@@ -112,6 +115,7 @@ export class NbdServer {
       listExports: () => [...this.exportsByName.values()],
       limits: this.limits,
       buffers: new BufferPool(),
+      clock: options.clock ?? systemClock,
       connectionClosed: (c) => this.conns.delete(c),
       clientDropped: (reason, exportName) => {
         try {

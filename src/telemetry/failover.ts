@@ -188,10 +188,6 @@ export function instrumentDevice(
 }
 
 /**
- * Instruments every device of `manager`, present and future (devices are made by addPath, which this wraps
- * on the instance until stop(): PathManager has no device-created event).
- */
-/**
  * Says that the request running in `ctx` (e.g. a control request carrying W3C trace context) is about to take
  * `path` of `device` down: the failover span that follows within `withinMs` becomes its child, so the
  * request and the failover it causes are one trace.
@@ -201,6 +197,10 @@ export function expectFailover(telemetry: Telemetry, device: string, path: strin
   registryOf(telemetry).causes.set(`${device}\0${path}`, { ctx, until: clockMs() + withinMs });
 }
 
+/**
+ * Instruments every device of `manager`, present and future (devices are made by addPath, which this wraps
+ * on the instance until stop(): PathManager has no device-created event).
+ */
 export function instrumentPathManager(
   manager: PathManager,
   telemetry: Telemetry,

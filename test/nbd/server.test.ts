@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import {
   encodeClientFlags,
   encodeExportNameReply,
@@ -227,9 +228,16 @@ describe('handshake and options', () => {
     await c.closed;
   });
 
-  it('a client that never chooses an export is dropped after the handshake timeout', async () => {
-    await start({ disk: dev() }, { handshakeTimeoutMs: 100 });
+  it('a client that never chooses an export is dropped when the handshake timeout expires, not before', async () => {
+    const clock = new SimulatedClock();
+    await start({ disk: dev() }, { handshakeTimeoutMs: 30_000, clock });
+    // The greeting comes after the timer is armed.
     const c = await RawClient.connect(addr);
+    await handshake(c);
+    clock.increment(29_999);
+    const replies = await c.option(C.NBD_OPT_LIST);
+    expect(replies.at(-1)?.replyType).toBe(C.NBD_REP_ACK);
+    clock.increment(1);
     await c.closed;
   });
 
