@@ -285,7 +285,7 @@ export class NbdConnection {
 
   private pump(): void {
     try {
-      while (this.state === 'handshake' || this.state === 'transmission') {
+      while (this.reading()) {
         if (this.state === 'transmission' && this.overLimit()) {
           this.pauseReading();
           return;
