@@ -42,7 +42,8 @@ import {
 import type { BufferPool } from './buffer-pool.js';
 import * as C from './constants.js';
 import { NbdProtocolError, NbdRequestError, NbdShutdownError, nbdErrno } from './errors.js';
-import { RECV_ARRAY_BUFFER, socketReader } from './socket-reader.js';
+import { RECV_ARRAY_BUFFER } from './socket-reader.js';
+import { readerOf } from '../session/socket-reader.js';
 
 /** An export as the connection sees it. */
 export interface ExportEntry {
@@ -206,7 +207,7 @@ export class NbdConnection {
     private readonly host: ConnectionHost,
   ) {
     const l = host.limits;
-    const reader = socketReader(socket);
+    const reader = readerOf(socket);
     this.decoder = new ClientStreamDecoder({
       maxOptionLength: l.maxOptionLength,
       maxPayload: l.maxPayload,

@@ -10,17 +10,7 @@
  * accepted socket is used as it is, with 'data' events.
  */
 import { Socket, type SocketConstructorOpts } from 'node:net';
-
-/** Where reads go, set by the NbdConnection that owns the socket. */
-export interface SocketReader {
-  /** `chunk` (a view of the shared receive buffer, valid during this call only) was read. */
-  handler: ((chunk: Buffer) => void) | undefined;
-  /** Where the next read may go instead (a WRITE's payload), and what to call when it did. */
-  target: (() => Buffer | undefined) | undefined;
-  direct: ((n: number) => void) | undefined;
-}
-
-export const SOCKET_READER = Symbol('mpiscsi.nbd.socketReader');
+import { attachReader, userBufferReads } from '../session/socket-reader.js';
 
 /** One receive buffer for all connections: each read is handled (and what is kept copied) before the next. */
 const RECV_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
@@ -33,7 +23,8 @@ interface AcceptedSocket extends Socket {
 
 /**
  * The socket to serve an accepted (paused) connection on: a new Socket with `onread` over the same handle,
- * carrying a SocketReader under SOCKET_READER; or `accepted` itself, resumed, when that cannot be done.
+ * carrying a SocketReader (readerOf in
+ * src/session/socket-reader.ts); or `accepted` itself, resumed, when that cannot be done.
  */
 export function adoptAccepted(accepted: Socket, allowHalfOpen: boolean): Socket {
   const a = accepted as AcceptedSocket;
@@ -42,37 +33,25 @@ export function adoptAccepted(accepted: Socket, allowHalfOpen: boolean): Socket 
     accepted.resume();
     return accepted;
   }
-  const reader: SocketReader = { handler: undefined, target: undefined, direct: undefined };
   // The accepted Socket lets go of the handle and of the server's connection count; the new one takes both,
   // so server.close() still waits for this connection and counts it once.
   const server = a._server;
   a._handle = null;
   a._server = null;
   a.server = null;
+  const { reader, onread } = userBufferReads(RECV_BUFFER);
   // `handle` is how net.Server itself makes accepted sockets; Node's types leave it out.
   const socket = new Socket({
     handle,
     allowHalfOpen,
     readable: true,
     writable: true,
-    onread: {
-      buffer: () => reader.target?.() ?? RECV_BUFFER,
-      callback: (n: number, buf: Uint8Array) => {
-        if (buf === RECV_BUFFER) reader.handler?.(RECV_BUFFER.subarray(0, n));
-        else reader.direct?.(n);
-        return true;
-      },
-    },
+    onread,
   } as SocketConstructorOpts) as AcceptedSocket;
   socket._server = server;
   socket.server = server;
-  (socket as Socket & { [SOCKET_READER]?: SocketReader })[SOCKET_READER] = reader;
+  attachReader(socket, reader);
   return socket;
-}
-
-/** The SocketReader of a socket from adoptAccepted, if it reads into the shared buffer. */
-export function socketReader(socket: Socket): SocketReader | undefined {
-  return (socket as Socket & { [SOCKET_READER]?: SocketReader })[SOCKET_READER];
 }
 
 /** The ArrayBuffer behind the shared receive buffer: chunks on it must be copied to be kept. */

@@ -8,6 +8,7 @@ import type { Pdu } from '../iscsi/pdu.js';
 import { Opcode, DEFAULT_MAX_RECV_DATA_SEGMENT_LENGTH } from '../iscsi/constants.js';
 import { TransportError } from '../iscsi/errors.js';
 import { systemClock, type Clock } from './clock.js';
+import { attachReader, readerOf, userBufferReads } from './socket-reader.js';
 
 export interface ConnectOptions {
   host: string;
@@ -100,17 +101,8 @@ export function emptyStats(): ConnectionStats {
  * garbage; a 128 KiB Data-In is copied once, into its task's buffer).
  */
 const RECV_BUFFER = Buffer.allocUnsafeSlow(512 * 1024);
-const READER = Symbol('mpiscsi.reader');
 /** Batches up to this many bytes are copied into one buffer and written with one socket.write. */
 const SMALL_BATCH = 16 * 1024;
-
-interface Reader {
-  /** Bytes read into RECV_BUFFER. */
-  handler: ((chunk: Buffer) => void) | undefined;
-  /** Where the next read may go instead (a Data-In's destination), and what to call when it did. */
-  target: (() => Buffer | undefined) | undefined;
-  direct: ((n: number) => void) | undefined;
-}
 
 export interface ConnectionHandler {
   pdu(pdu: Pdu): void;
@@ -121,22 +113,15 @@ export interface ConnectionHandler {
 /** Opens a TCP connection for iSCSI. Rejects with TransportError. */
 export function connectTcp(opts: ConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const reader: Reader = { handler: undefined, target: undefined, direct: undefined };
+    const { reader, onread } = userBufferReads(RECV_BUFFER);
     const socket = connect({
       host: opts.host,
       port: opts.port,
       localAddress: opts.localAddress,
       noDelay: true,
-      onread: {
-        buffer: () => reader.target?.() ?? RECV_BUFFER,
-        callback: (n: number, buf: Uint8Array) => {
-          if (buf === RECV_BUFFER) reader.handler?.(RECV_BUFFER.subarray(0, n));
-          else reader.direct?.(n);
-          return true;
-        },
-      },
+      onread,
     });
-    (socket as Socket & { [READER]?: Reader })[READER] = reader;
+    attachReader(socket, reader);
     const clock = opts.clock ?? systemClock;
     let timer: unknown;
     const fail = (err: Error) => {
@@ -188,7 +173,7 @@ export class Connection {
     readonly socket: Socket,
     readonly cid = 0,
   ) {
-    const reader = (socket as Socket & { [READER]?: Reader })[READER];
+    const reader = readerOf(socket);
     if (reader) {
       reader.handler = (chunk) => this.onData(chunk, true);
       reader.target = () => (this.closedWith ? undefined : this.framer.directTarget());

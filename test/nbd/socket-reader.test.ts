@@ -9,7 +9,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RECV_ARRAY_BUFFER, adoptAccepted, socketReader } from '../../src/nbd/socket-reader.js';
+import { RECV_ARRAY_BUFFER, adoptAccepted } from '../../src/nbd/socket-reader.js';
+import { readerOf } from '../../src/session/socket-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mpiscsi-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +38,7 @@ describe.each(['tcp', 'unix'] as const)('adoptAccepted over %s', (where) => {
     const done = new Promise<{ socket: Socket; reader: boolean }>((resolve) => {
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (accepted) => {
         const socket = adoptAccepted(accepted, true);
-        const reader = socketReader(socket);
+        const reader = readerOf(socket);
         if (reader) {
           reader.handler = (chunk) => {
             expect(chunk.buffer).toBe(RECV_ARRAY_BUFFER);
