@@ -70,6 +70,8 @@ interface Options {
   connections: number[];
   out: string;
   quick: boolean;
+  /** `mpiscsi serve --busy-poll` for every export; undefined = serve's default. */
+  busyPollUs: number | undefined;
 }
 
 const PEER_IDS = ['mpiscsi-1path', 'mpiscsi-2path', 'qemu-nbd', 'iscsi-perf'] as const;
@@ -82,12 +84,13 @@ const PEER_LABEL: Record<PeerId, string> = {
 };
 
 const USAGE = `usage: node dist/bench/matrix.js [--quick] [--seconds S] [--rounds N] [--failover-seconds S]
-       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--connections N,...|--no-connections] [--out DIR]
+       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--connections N,...|--no-connections] [--busy-poll US] [--out DIR]
   --quick               1.5 s per cell, 1 round, 6 s failover runs (for development)
   --seconds S           seconds per cell (default 3)
   --rounds N            rounds; the order of the peers rotates every round (default 5)
   --failover-seconds S  length of each failover run (default 10)
   --only A,B            only workloads whose id contains one of these (e.g. 4k-randread,qd32)
+  --busy-poll US         mpiscsi serve --busy-poll for every export (default serve's own, see mpiscsi serve --help)
   --out DIR             results directory (default bench/results)
 `;
 
@@ -106,6 +109,7 @@ function parseArgs(argv: string[]): Options {
     connections: [1, 2, 4],
     out: join(ROOT, 'bench', 'results'),
     quick: false,
+    busyPollUs: undefined,
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -143,6 +147,10 @@ function parseArgs(argv: string[]): Options {
       const ns = value().split(',').map(Number);
       if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 64)) throw new Error('--connections: a list of counts in 1..64');
       o.connections = ns;
+    } else if (a === '--busy-poll') {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 0) throw new Error('--busy-poll: µs, 0 or more');
+      o.busyPollUs = n;
     } else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
@@ -228,11 +236,15 @@ async function stopExport(e: Export): Promise<void> {
   clearTimeout(timer);
 }
 
+/** --busy-poll for startServe, from the options. */
+let serveBusyPoll: number | undefined;
+
 /** Starts `mpiscsi serve` on a unix socket; resolves when it prints the NBD URI. */
 async function startServe(id: string, name: string, socket: string, urls: string[], set: string[]): Promise<Export> {
   const args = [
     MPISCSI,
     'serve',
+    ...(serveBusyPoll === undefined ? [] : ['--busy-poll', String(serveBusyPoll)]),
     '--socket',
     socket,
     '--name',
@@ -933,6 +945,7 @@ function failoverSvg(failovers: FailoverResult[], seconds: number): string {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
+  serveBusyPoll = opts.busyPollUs;
   if (!existsSync(MPISCSI)) throw new Error(`${MPISCSI} not found: run \`npm run build\` first`);
   const env = await machine();
   const loadBefore = loadavg().map(f2).join(' ');

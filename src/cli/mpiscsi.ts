@@ -10,6 +10,7 @@ import { exitQuietlyOnEpipe } from './epipe.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseIscsiUrl, parseLunUrl, type IscsiUrl, type LunUrl } from '../session/url.js';
 import { versionLine } from '../control/version.js';
+import { DEFAULT_BUSY_POLL, MAX_BUSY_POLL_US } from '../session/busy-poll.js';
 
 const tools = () => import('./tools.js');
 
@@ -35,6 +36,14 @@ function intArg(value: string): number {
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a non-negative integer`);
   return n;
 }
+
+/** `--busy-poll <µs>`: 0..MAX_BUSY_POLL_US. */
+function busyPollArg(value: string): number {
+  const n = intArg(value);
+  if (n > MAX_BUSY_POLL_US) throw new InvalidArgumentError(`"${value}" is more than ${MAX_BUSY_POLL_US} µs`);
+  return n;
+}
+const BUSY_POLL_HELP = `µs the event loop keeps polling after a read while at most ${DEFAULT_BUSY_POLL.maxDepth} commands are outstanding, instead of sleeping (0 = off; costs CPU at low queue depth)`;
 
 /** commander's counter for a repeatable `-v`: `-v` is 1, `-vv` or `-v -v` 2 (verbose.ts reads the level). */
 const countVerbose = (_value: string | undefined, previous: number): number => previous + 1;
@@ -127,6 +136,7 @@ export function buildProgram(): Command {
     .option('-r, --random', 'random offsets')
     .option('-w, --write', 'write instead of read (destroys data)')
     .option('--json', 'print the result as JSON')
+    .option('--busy-poll <us>', BUSY_POLL_HELP, busyPollArg, DEFAULT_BUSY_POLL.windowUs)
     .action(async (url, opts) => (await tools()).cmdPerf(url, opts));
   common(program.command('serve').description('serve one multipath device over NBD in the foreground (like qemu-nbd)'))
     .argument('<url...>', 'one iscsi://[user[%password]@]host[:port]/target/lun[?iface=SOURCE] URL per path')
@@ -141,6 +151,7 @@ export function buildProgram(): Command {
       collect,
       [] as string[],
     )
+    .option('--busy-poll <us>', BUSY_POLL_HELP, busyPollArg, DEFAULT_BUSY_POLL.windowUs)
     .action(async (urls: string[], opts) => (await tools()).cmdServe(urls, opts));
   program
     .command('trace-summary')

@@ -15,6 +15,7 @@ import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
+import { configureBusyPoll, DEFAULT_BUSY_POLL } from '../session/busy-poll.js';
 import { debugLog } from './verbose.js';
 import { ForkedServeExitError, forkServe, readyPipe } from './fork.js';
 import {
@@ -366,8 +367,17 @@ export async function cmdDd(
 
 export async function cmdPerf(
   url: LunUrl,
-  opts: ToolOptions & { maxRequests: number; blocks: number; timeout: number; random?: boolean; write?: boolean; json?: boolean },
+  opts: ToolOptions & {
+    maxRequests: number;
+    blocks: number;
+    timeout: number;
+    random?: boolean;
+    write?: boolean;
+    json?: boolean;
+    busyPoll?: number;
+  },
 ): Promise<void> {
+  configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: opts.busyPoll ?? DEFAULT_BUSY_POLL.windowUs });
   await withManagedSession(
     url,
     opts,
@@ -404,7 +414,15 @@ export async function cmdPerf(
 
 export async function cmdServe(
   urls: string[],
-  opts: CommonOptions & { socket?: string; tcp?: string; name?: string; set: string[]; pidFile?: string; fork?: boolean },
+  opts: CommonOptions & {
+    socket?: string;
+    tcp?: string;
+    name?: string;
+    set: string[];
+    pidFile?: string;
+    fork?: boolean;
+    busyPoll?: number;
+  },
 ): Promise<void> {
   if (opts.fork) {
     try {
@@ -415,6 +433,7 @@ export async function cmdServe(
     }
     return;
   }
+  configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: opts.busyPoll ?? DEFAULT_BUSY_POLL.windowUs });
   const ready = readyPipe();
   const running = await startServe({
     out: ready?.out,

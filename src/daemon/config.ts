@@ -30,6 +30,8 @@ export interface DaemonConfig {
   exportDir?: string;
   /** Log in node.startup = automatic records at start (default true). */
   loginAutomatic: boolean;
+  /** µs the event loop keeps polling after a read at low queue depth (src/session/busy-poll.ts); 0 = off. */
+  busyPollUs: number;
 }
 
 export class ConfigError extends RangeError {
@@ -68,6 +70,7 @@ export function defaultConfig(): DaemonConfig {
     multipath: {},
     allowRemoteExports: dflt('export.allow_remote'),
     loginAutomatic: dflt('startup.login_automatic'),
+    busyPollUs: dflt('busy_poll'),
   };
 }
 
@@ -120,6 +123,9 @@ const APPLY: Record<string, (c: DaemonConfig, v: never) => void> = {
   },
   'startup.login_automatic': (c, v: boolean) => {
     c.loginAutomatic = v;
+  },
+  busy_poll: (c, v: number) => {
+    c.busyPollUs = v;
   },
 };
 

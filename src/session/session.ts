@@ -37,6 +37,7 @@ import { TagTable } from './in-flight.js';
 import type { Task, TaskSink } from './task.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 import { systemClock, type Clock } from './clock.js';
+import { commandsOutstanding } from './busy-poll.js';
 
 /** What a finished login hands to the full-feature session. */
 export interface SessionSetup {
@@ -403,6 +404,7 @@ export class Session {
     task.cmdSN = this.cmdSN;
     this.cmdSN = serialAdd(this.cmdSN, 1);
     this.issued++;
+    commandsOutstanding(1);
     // §11.3.1.1 / §13.13-13.14: immediate data up to FirstBurstLength and one PDU; unsolicited Data-Out up
     // to FirstBurstLength when InitialR2T=No; the rest on R2T.
     let immediate = 0;
@@ -661,7 +663,10 @@ export class Session {
   }
 
   private forget(task: Task): void {
-    if (this.tasks.delete(task.itt)) this.issued--;
+    if (this.tasks.delete(task.itt)) {
+      this.issued--;
+      commandsOutstanding(-1);
+    }
   }
 
   private drain(): void {
@@ -676,6 +681,7 @@ export class Session {
     const tasks = this.tasks.values();
     this.tasks.clear();
     this.pending.length = 0;
+    commandsOutstanding(-this.issued);
     this.issued = 0;
     for (const t of tasks) t.sink.fail(err);
     for (const [, w] of this.waiters) {

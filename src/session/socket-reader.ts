@@ -5,9 +5,10 @@
  * Node reads every socket on one thread and each read is handled (and what is kept of it copied) before the
  * next, so all sockets of one kind share one receive buffer (DESIGN.md: the data path avoids copies and
  * garbage). The iSCSI connection (connection.ts) and the NBD server's accepted sockets (src/nbd/socket-reader.ts)
- * both read this way.
+ * both read this way, and each read may keep the event loop polling for the next (busy-poll.ts).
  */
 import type { OnReadOpts, Socket } from 'node:net';
+import { readHappened } from './busy-poll.js';
 
 /** Where reads go, set by whoever owns the socket once it has one. */
 export interface SocketReader {
@@ -31,6 +32,7 @@ export function userBufferReads(shared: Buffer): { reader: SocketReader; onread:
     callback: (n: number, buf: Uint8Array) => {
       if (buf === shared) reader.handler?.(shared.subarray(0, n));
       else reader.direct?.(n);
+      readHappened();
       return true;
     },
   };

@@ -5,7 +5,7 @@
  */
 import type { Setting } from './setting.js';
 import { table } from './setting.js';
-import { refine, text, yesNo, type ValueType } from './values.js';
+import { integer, refine, text, yesNo, type ValueType } from './values.js';
 
 /** A host id is one NATS subject token (mpiscsi.<hostId>.*): letters, digits, '-' and '_', no dots or wildcards. */
 export const HOST_ID_PATTERN = /^[-\w]+$/;
@@ -21,6 +21,10 @@ const hostId: ValueType<string> = refine(text, 'letters, digits, - and _; not "a
 const absolutePath: ValueType<string> = refine(text, 'an absolute directory', (v) =>
   v.startsWith('/') ? undefined : 'expected an absolute directory',
 );
+
+/** `busy_poll` (µs; `mpiscsi serve --busy-poll`): its default, and the largest window taken (src/session/busy-poll.ts). */
+export const DEFAULT_BUSY_POLL_US = 100;
+export const MAX_BUSY_POLL_US = 10_000;
 
 const at = <T>(key: string, type: ValueType<T>, def = ''): Setting<T> => ({ key, type, default: def, live: false });
 
@@ -43,6 +47,8 @@ export const DAEMON_SETTINGS = table([
   at('export.socket_dir', absolutePath),
   at('export.allow_remote', yesNo, 'No'),
   at('startup.login_automatic', yesNo, 'Yes'),
+  // Ours, after Linux's net.core.busy_poll: µs the event loop polls after a read at low queue depth; 0 = off.
+  at('busy_poll', integer({ min: 0, max: MAX_BUSY_POLL_US }), String(DEFAULT_BUSY_POLL_US)),
 ]);
 
 /** The prefix of multipath.conf settings in mpiscsid.conf (`multipath.no_path_retry = queue`). */

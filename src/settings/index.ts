@@ -4,7 +4,7 @@
  * config file, the session timers and the multipath config all read their keys through it. Level 0: pure,
  * no node:* imports, importable from every layer including machines/.
  */
-export { DAEMON_SETTINGS, HOST_ID_PATTERN, MULTIPATH_PREFIX } from './daemon.js';
+export { DAEMON_SETTINGS, DEFAULT_BUSY_POLL_US, HOST_ID_PATTERN, MAX_BUSY_POLL_US, MULTIPATH_PREFIX } from './daemon.js';
 export {
   FAILBACK_WORDS,
   GROUPING_POLICIES,

@@ -102,6 +102,14 @@ describe('mpiscsid configuration', () => {
     }
   });
 
+  it('busy_poll: µs 0..10000, default 100, the rest refused with the rule', () => {
+    expect(loadConfig(undefined).busyPollUs).toBe(100);
+    expect(loadConfig(undefined, [{ key: 'busy_poll', value: '0' }]).busyPollUs).toBe(0);
+    expect(loadConfig(undefined, [{ key: 'busy_poll', value: '10000' }]).busyPollUs).toBe(10_000);
+    for (const v of ['10001', '-1', '1.5', 'fast'])
+      expect(() => loadConfig(undefined, [{ key: 'busy_poll', value: v }]), v).toThrow(new RegExp(`^--busy_poll: busy_poll = ${v}: `));
+  });
+
   it('the defaults are the settings table’s', () => {
     const c = loadConfig(undefined);
     expect(c.db).toBe(DAEMON_SETTINGS.get('db')!.default);

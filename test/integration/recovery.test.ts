@@ -4,6 +4,7 @@
  * tgtd gone for good (held commands fail once, relogin stops after reopen_max), an LU that changed
  * identity, and logout while reconnecting.
  */
+import { outstandingCommands } from '../../src/session/busy-poll.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { firstValueFrom, filter } from 'rxjs';
 import { randomBytes } from 'node:crypto';
@@ -141,6 +142,8 @@ describe('target restart', () => {
     for (const [i, o] of reads.entries()) {
       expect(Buffer.compare(results[writes.length + i] as Buffer, original.subarray(o, o + 65536))).toBe(0);
     }
+    // The commands failed by the dead connection and the ones re-issued are all accounted (busy-poll.ts).
+    expect(outstandingCommands()).toBe(0);
   });
 
   it('fails each held command exactly once after replacement_timeout and stops relogin after reopen_max', async () => {
@@ -158,6 +161,7 @@ describe('target restart', () => {
     // Failed means failed: new commands are refused at once, not held.
     await expect(read(s, 0, 4096)).rejects.toBeInstanceOf(TransportError);
     expect(s.heldCount).toBe(0);
+    expect(outstandingCommands()).toBe(0);
   });
 
   it('refuses an LU that changed identity behind the same IQN and LUN', async () => {

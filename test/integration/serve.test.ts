@@ -391,4 +391,18 @@ describe('mpiscsi serve as a program', () => {
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/--set node.session.timeo.replacement_timout=5: unknown setting/);
   });
+
+  it('refuses a --busy-poll window above 10000 µs with exit code 7, before any login', async () => {
+    const r = await run(process.execPath, [
+      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      'serve',
+      '--socket',
+      join(dir, 'bp.sock'),
+      '--busy-poll',
+      '20000',
+      `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
+    ]);
+    expect(r.code).toBe(7);
+    expect(r.stderr).toContain('"20000" is more than 10000 µs');
+  });
 });

@@ -3,6 +3,7 @@
  * auth, with one-way and mutual CHAP, a wrong secret, header and data digests, and block I/O with its
  * error cases.
  */
+import { outstandingCommands } from '../../src/session/busy-poll.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -188,6 +189,7 @@ describe('I/O', () => {
     for (const [i, buf] of reads.entries()) {
       expect(Buffer.compare(buf, backing.subarray(offsets[i], offsets[i] + 4096))).toBe(0);
     }
+    expect(outstandingCommands()).toBe(0);
     await session.logout();
   });
 
