@@ -27,6 +27,12 @@ let served: RunningServe;
 let uri: string;
 const lines: string[] = [];
 
+/** The built CLI (npm run build). */
+const MPISCSI = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js');
+
+/** `mpiscsi ARGS...` to completion. */
+const mpiscsi = (...args: string[]) => run(process.execPath, [MPISCSI, ...args]);
+
 function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
@@ -249,7 +255,7 @@ describe('mpiscsi serve as a program', () => {
     const sock = join(dir, 'cli.sock');
     const pidFile = join(dir, 'serve.pid');
     const child = spawn(process.execPath, [
-      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+      MPISCSI,
       'serve',
       '-v',
       '--pid-file',
@@ -314,7 +320,7 @@ describe('mpiscsi serve as a program', () => {
   it('uri=$(mpiscsi serve ... | head -1) gets the URI, and nbdinfo "$uri" reads the export', async () => {
     const sock = join(dir, 'head.sock');
     const pidFile = join(dir, 'head.pid');
-    const script = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js');
+    const script = MPISCSI;
     // serve runs in the background of the substitution's pipeline (so $(...) ends when head has its line) and
     // keeps running after head exits; the pid file is how the script stops it.
     const sh = [
@@ -332,7 +338,7 @@ describe('mpiscsi serve as a program', () => {
   it('serve --fork: uri=$(mpiscsi serve --fork ... | head -1) returns once the export accepts, and nbdinfo "$uri" reads it', async () => {
     const sock = join(dir, 'fork.sock');
     const pidFile = join(dir, 'fork.pid');
-    const script = join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js');
+    const script = MPISCSI;
     // The literal form: the substitution waits for serve itself, which exits once the export is up (qemu-nbd --fork).
     const sh = [
       `uri=$("${process.execPath}" "${script}" serve --fork --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null | head -1)`,
@@ -351,27 +357,14 @@ describe('mpiscsi serve as a program', () => {
   });
 
   it("serve --fork whose export cannot start exits with the export's code and message", async () => {
-    const r = await run(process.execPath, [
-      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
-      'serve',
-      '--fork',
-      '--socket',
-      join(dir, 'forknolun.sock'),
-      `iscsi://127.0.0.1:${tgtd.port}/${IQN}`,
-    ]);
+    const r = await mpiscsi('serve', '--fork', '--socket', join(dir, 'forknolun.sock'), `iscsi://127.0.0.1:${tgtd.port}/${IQN}`);
     expect(r.code).toBe(7);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('names no LUN');
   });
 
   it('refuses a URL without a LUN with the form shown, exit 7, before any login', async () => {
-    const r = await run(process.execPath, [
-      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
-      'serve',
-      '--socket',
-      join(dir, 'nolun.sock'),
-      `iscsi://127.0.0.1:${tgtd.port}/${IQN}`,
-    ]);
+    const r = await mpiscsi('serve', '--socket', join(dir, 'nolun.sock'), `iscsi://127.0.0.1:${tgtd.port}/${IQN}`);
     expect(r.code).toBe(7);
     expect(r.stderr).toBe(
       `mpiscsi: the iSCSI URL "iscsi://127.0.0.1:${tgtd.port}/${IQN}" names no LUN: it must be of the form iscsi://[<username>[%<password>]@]<host>[:<port>]/<target-iqn>/<lun>\n`,
@@ -379,29 +372,20 @@ describe('mpiscsi serve as a program', () => {
   });
 
   it('refuses a bad setting with a clear message and exit code 7', async () => {
-    const r = await run(process.execPath, [
-      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
+    const r = await mpiscsi(
       'serve',
       '--socket',
       join(dir, 'x.sock'),
       '--set',
       'node.session.timeo.replacement_timout=5',
       `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
-    ]);
+    );
     expect(r.code).toBe(7);
     expect(r.stderr).toMatch(/--set node.session.timeo.replacement_timout=5: unknown setting/);
   });
 
   it('refuses a --busy-poll window above 10000 µs with exit code 7, before any login', async () => {
-    const r = await run(process.execPath, [
-      join(import.meta.dirname, '..', '..', 'dist', 'src', 'cli', 'mpiscsi.js'),
-      'serve',
-      '--socket',
-      join(dir, 'bp.sock'),
-      '--busy-poll',
-      '20000',
-      `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`,
-    ]);
+    const r = await mpiscsi('serve', '--socket', join(dir, 'bp.sock'), '--busy-poll', '20000', `iscsi://127.0.0.1:${tgtd.port}/${IQN}/1`);
     expect(r.code).toBe(7);
     expect(r.stderr).toContain('"20000" is more than 10000 µs');
   });
