@@ -12,9 +12,12 @@ freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1"
 monitor() { node -e 'fetch(process.argv[1]).then(r=>r.text()).then(t=>console.log(t)).catch(()=>console.log("{}"))' "$1"; }
 pids=()
 cleanup() {
+  # tgtd ends on tgtadm's system delete, not on SIGTERM; what is still running after that gets SIGKILL, reaped
+  # here so bash prints no "Killed" line for it.
+  /usr/sbin/tgtadm -C "$ctl" --op delete --mode system >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
   rm -f "/var/run/tgtd/socket.$ctl" "/var/run/tgtd/socket.$ctl.lock" 2>/dev/null || true
   [ -n "${MPISCSI_DEMO_KEEP:-}" ] || rm -rf "$work"
 }

@@ -18,9 +18,12 @@ nats_url="nats://127.0.0.1:$nats_port"
 host_id=demo
 pids=()
 cleanup() {
+  # tgtd ends on tgtadm's system delete, not on SIGTERM; what is still running after that gets SIGKILL, reaped
+  # here so bash prints no "Killed" line for it.
+  /usr/sbin/tgtadm -C "$ctl" --op delete --mode system >/dev/null 2>&1 || true
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null || true; done
   rm -f "/var/run/tgtd/socket.$ctl" "/var/run/tgtd/socket.$ctl.lock" 2>/dev/null || true
   rm -rf "$work"
 }
