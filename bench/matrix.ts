@@ -90,7 +90,7 @@ const USAGE = `usage: node dist/bench/matrix.js [--quick] [--seconds S] [--round
   --rounds N            rounds; the order of the peers rotates every round (default 5)
   --failover-seconds S  length of each failover run (default 10)
   --only A,B            only workloads whose id contains one of these (e.g. 4k-randread,qd32)
-  --busy-poll US         mpiscsi serve --busy-poll for every export (default serve's own, see mpiscsi serve --help)
+  --busy-poll US        mpiscsi serve --busy-poll for every export (default serve's own, see mpiscsi serve --help)
   --out DIR             results directory (default bench/results)
 `;
 
@@ -149,7 +149,7 @@ function parseArgs(argv: string[]): Options {
       o.connections = ns;
     } else if (a === '--busy-poll') {
       const n = Number(value());
-      if (!Number.isInteger(n) || n < 0) throw new Error('--busy-poll: µs, 0 or more');
+      if (!Number.isInteger(n) || n < 0 || n > 10_000) throw new Error('--busy-poll: µs, 0..10000 (mpiscsi serve --busy-poll)');
       o.busyPollUs = n;
     } else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {

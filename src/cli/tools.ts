@@ -15,7 +15,7 @@ import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
-import { configureBusyPoll, DEFAULT_BUSY_POLL } from '../session/busy-poll.js';
+import { configureBusyPoll, DEFAULT_BUSY_POLL, describeBusyPoll } from '../session/busy-poll.js';
 import { debugLog } from './verbose.js';
 import { ForkedServeExitError, forkServe, readyPipe } from './fork.js';
 import {
@@ -434,6 +434,7 @@ export async function cmdServe(
     return;
   }
   configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: opts.busyPoll ?? DEFAULT_BUSY_POLL.windowUs });
+  if (!opts.quiet) debugLog(opts.verbose ?? 0)(1, describeBusyPoll());
   const ready = readyPipe();
   const running = await startServe({
     out: ready?.out,

@@ -8,6 +8,7 @@
  * imported once the options parsed, so `--version`, `--help` and a bad option start as fast as Node does
  * (issue 17; test/cli/startup.test.ts checks the loaded modules).
  */
+import { busyPoll } from '../session/busy-poll.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../control/exit-code-table.js';
 import { versionLine } from '../control/version.js';
@@ -121,7 +122,9 @@ export async function main(argv: string[]): Promise<number> {
         : running.natsConnected()
           ? `NATS ${shownServers(nats)}`
           : `waiting for NATS at ${shownServers(nats)}`;
-    log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${control})`);
+    // What the event loop does (busy-poll.ts), as start applied it.
+    const poll = busyPoll().windowUs > 0 ? `busy poll ${busyPoll().windowUs} µs` : 'busy poll off';
+    log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${poll}, ${control})`);
     process.on('SIGHUP', () => void running.reload());
     stop = shutdown;
   });

@@ -14,7 +14,9 @@
  *
  * Process-wide, as the event loop is: configured once at start (`mpiscsi serve --busy-poll`, mpiscsid.conf
  * `busy_poll`), off (0) unless configured. Timers here are the mechanism, not a timeout anyone waits for, so
- * they use the real setImmediate and performance.now taken at load (fake timers in a test do not spin it).
+ * they use the real setImmediate and performance.now taken at load: fake timers in a test neither drive nor
+ * stall it. Only sockets read through userBufferReads (socket-reader.ts) start it; a socket that fell back to
+ * 'data' events does not.
  */
 
 import { DEFAULT_BUSY_POLL_US, MAX_BUSY_POLL_US } from '../settings/daemon.js';
@@ -31,8 +33,8 @@ export interface BusyPollOptions {
   maxDepth: number;
 }
 
-/** Defaults for `mpiscsi serve` and mpiscsid (the library's own default is off). */
-export const DEFAULT_BUSY_POLL: BusyPollOptions = { windowUs: DEFAULT_BUSY_POLL_US, maxDepth: 4 };
+/** Defaults for `mpiscsi serve`, `mpiscsi perf` and mpiscsid (the library's own default is off). */
+export const DEFAULT_BUSY_POLL: Readonly<BusyPollOptions> = Object.freeze({ windowUs: DEFAULT_BUSY_POLL_US, maxDepth: 4 });
 
 let windowMs = 0;
 let maxDepth = 0;
@@ -59,6 +61,11 @@ export function configureBusyPoll(opts: BusyPollOptions): void {
 /** The process's polling as configured. */
 export function busyPoll(): BusyPollOptions {
   return { windowUs: Math.round(windowMs * 1000), maxDepth };
+}
+
+/** The process's polling in words, for logs: "busy poll 100 µs while at most 4 commands are outstanding". */
+export function describeBusyPoll(): string {
+  return windowMs === 0 ? 'busy poll off' : `busy poll ${busyPoll().windowUs} µs while at most ${maxDepth} commands are outstanding`;
 }
 
 /** A socket read was handled: poll on for the window if few commands are outstanding. */

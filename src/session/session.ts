@@ -200,6 +200,7 @@ export class Session {
       outSent: 0,
     };
     task.itt = this.tasks.add(task);
+    commandsOutstanding(1);
     if (handle) {
       handle.itt = task.itt;
       handle.lun = req.lun;
@@ -254,10 +255,7 @@ export class Session {
     let n = 0;
     for (const task of this.tasks.values()) {
       if (!match({ itt: task.itt, lun: task.req.lun })) continue;
-      const wasPending = this.pending.indexOf(task);
-      if (wasPending >= 0) this.pending.splice(wasPending, 1);
-      else this.forget(task);
-      this.tasks.delete(task.itt);
+      this.forget(task);
       task.sink.fail(error);
       n++;
     }
@@ -404,7 +402,6 @@ export class Session {
     task.cmdSN = this.cmdSN;
     this.cmdSN = serialAdd(this.cmdSN, 1);
     this.issued++;
-    commandsOutstanding(1);
     // §11.3.1.1 / §13.13-13.14: immediate data up to FirstBurstLength and one PDU; unsolicited Data-Out up
     // to FirstBurstLength when InitialR2T=No; the rest on R2T.
     let immediate = 0;
@@ -662,11 +659,13 @@ export class Session {
       void this.taskManagement(TmfFunction.ABORT_TASK, getLun(header), itt, 30_000, getCmdSN(header)).catch(() => {});
   }
 
+  /** Takes a task out of the table, and out of `pending` if it was never sent (else off the issued count). */
   private forget(task: Task): void {
-    if (this.tasks.delete(task.itt)) {
-      this.issued--;
-      commandsOutstanding(-1);
-    }
+    if (!this.tasks.delete(task.itt)) return;
+    commandsOutstanding(-1);
+    const wasPending = this.pending.length > 0 ? this.pending.indexOf(task) : -1;
+    if (wasPending >= 0) this.pending.splice(wasPending, 1);
+    else this.issued--;
   }
 
   private drain(): void {
@@ -681,7 +680,7 @@ export class Session {
     const tasks = this.tasks.values();
     this.tasks.clear();
     this.pending.length = 0;
-    commandsOutstanding(-this.issued);
+    commandsOutstanding(-tasks.length);
     this.issued = 0;
     for (const t of tasks) t.sink.fail(err);
     for (const [, w] of this.waiters) {

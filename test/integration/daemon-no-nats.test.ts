@@ -25,9 +25,15 @@ const lineOrExit = (d: DaemonProcess, re: RegExp): Promise<string> =>
 it('--nats none with no session: stays up after ready, scraped, reloads on SIGHUP, stops on SIGTERM with exit 0', async () => {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/metrics`;
-  const d = DaemonProcess.launch({ db: join(dir, 'db'), dir, nats: 'none', hostId: 'lonely', extra: ['--metrics', `127.0.0.1:${port}`] });
+  const d = DaemonProcess.launch({
+    db: join(dir, 'db'),
+    dir,
+    nats: 'none',
+    hostId: 'lonely',
+    extra: ['--metrics', `127.0.0.1:${port}`, '--set', 'busy_poll=25'],
+  });
   daemon = d;
-  expect(await lineOrExit(d, / ready \(/)).toMatch(/ready \(host id lonely, .*no control plane\)$/);
+  expect(await lineOrExit(d, / ready \(/)).toMatch(/ready \(host id lonely, .*, busy poll 25 µs, no control plane\)$/);
 
   const first = await fetch(url);
   expect(first.status).toBe(200);

@@ -5,6 +5,7 @@
  * changes, and reinstatement with the same ISID and TSIH 0 (§6.3.5). Real time with small timers; every
  * wait is on an event of the session or of the fake target.
  */
+import { outstandingCommands } from '../../src/session/busy-poll.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { filter, firstValueFrom } from 'rxjs';
 import { randomBytes } from 'node:crypto';
@@ -213,6 +214,8 @@ describe('Reject (§11.17)', () => {
     expect(fake.pdus(Opcode.SCSI_COMMAND).filter((r) => isRead(r.pdu) && r.pdu.cdb.readUInt32BE(2) === 0)).toHaveLength(1);
     expect(states).not.toContain('recovering');
     expect(fake.connections).toHaveLength(1);
+    // The rejected command left the session's count (busy-poll.ts): nothing is outstanding.
+    expect(outstandingCommands()).toBe(0);
   });
 });
 
@@ -266,6 +269,8 @@ describe('a command that never completes: TMF escalation (§11.5)', () => {
     expect(reads).toHaveLength(2);
     expect(reads[1].pdu.itt).not.toBe(cmd.itt);
     expect(states).not.toContain('recovering');
+    // The aborted command and its re-issue are both accounted.
+    expect(outstandingCommands()).toBe(0);
   });
 
   it('an unanswered ABORT TASK drops the connection after abort_timeout (tmf-timeout); the command completes after relogin', async () => {

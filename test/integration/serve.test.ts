@@ -302,6 +302,7 @@ describe('mpiscsi serve as a program', () => {
       // -v: each path's login steps as debug lines, on stderr only.
       expect(out).toMatch(/^mpiscsi: debug1: 127\.0\.0\.2:\d+\/default#1: login attempt 1 \(initial\): logged in \(TSIH /m);
       expect(stdout).not.toMatch(/debug1/);
+      expect(out).toMatch(/^mpiscsi: debug1: busy poll 100 µs while at most 4 commands are outstanding$/m);
       const info = await run('nbdinfo', ['--size', `nbd+unix:///disk?socket=${sock}`]);
       expect(info.stdout.trim()).toBe(String(SIZE));
       child.kill('SIGUSR1');
