@@ -38,7 +38,7 @@ export const DEFAULT_BUSY_POLL: Readonly<BusyPollOptions> = Object.freeze({ wind
 
 let windowMs = 0;
 let maxDepth = 0;
-/** SCSI commands sent and not yet answered, over every session of the process. */
+/** SCSI commands a session has taken and not yet finished (sent, or waiting for the CmdSN window), over every session. */
 let outstanding = 0;
 let lastRead = 0;
 let spinning = false;
@@ -77,7 +77,7 @@ export function readHappened(): void {
   realSetImmediate(spin);
 }
 
-/** `n` SCSI commands went out (n > 0) or were answered, failed or dropped (n < 0). */
+/** `n` SCSI commands were taken by a session (n > 0) or answered, failed or dropped (n < 0). */
 export function commandsOutstanding(n: number): void {
   outstanding += n;
 }
