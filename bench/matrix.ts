@@ -44,6 +44,7 @@ import {
   type ThroughputPoint,
 } from './fio.js';
 import { barChart, cdfChart, timeChart, type Marker, type Panel } from './svg.js';
+import { MAX_BUSY_POLL_US } from '../src/settings/daemon.js';
 
 /** dist/bench/matrix.js -> repository root. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -149,7 +150,8 @@ function parseArgs(argv: string[]): Options {
       o.connections = ns;
     } else if (a === '--busy-poll') {
       const n = Number(value());
-      if (!Number.isInteger(n) || n < 0 || n > 10_000) throw new Error('--busy-poll: µs, 0..10000 (mpiscsi serve --busy-poll)');
+      if (!Number.isInteger(n) || n < 0 || n > MAX_BUSY_POLL_US)
+        throw new Error(`--busy-poll: µs, 0..${MAX_BUSY_POLL_US} (mpiscsi serve --busy-poll)`);
       o.busyPollUs = n;
     } else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {
@@ -236,15 +238,19 @@ async function stopExport(e: Export): Promise<void> {
   clearTimeout(timer);
 }
 
-/** --busy-poll for startServe, from the options. */
-let serveBusyPoll: number | undefined;
-
 /** Starts `mpiscsi serve` on a unix socket; resolves when it prints the NBD URI. */
-async function startServe(id: string, name: string, socket: string, urls: string[], set: string[]): Promise<Export> {
+async function startServe(
+  id: string,
+  name: string,
+  socket: string,
+  urls: string[],
+  set: string[],
+  busyPollUs: number | undefined,
+): Promise<Export> {
   const args = [
     MPISCSI,
     'serve',
-    ...(serveBusyPoll === undefined ? [] : ['--busy-poll', String(serveBusyPoll)]),
+    ...(busyPollUs === undefined ? [] : ['--busy-poll', String(busyPollUs)]),
     '--socket',
     socket,
     '--name',
@@ -945,7 +951,6 @@ function failoverSvg(failovers: FailoverResult[], seconds: number): string {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  serveBusyPoll = opts.busyPollUs;
   if (!existsSync(MPISCSI)) throw new Error(`${MPISCSI} not found: run \`npm run build\` first`);
   const env = await machine();
   const loadBefore = loadavg().map(f2).join(' ');
@@ -974,11 +979,18 @@ async function main(): Promise<void> {
       const exports = new Map<PeerId, Export>();
       const fast = ['node.session.iscsi.DefaultTime2Wait=0'];
       if (opts.peers.includes('mpiscsi-1path'))
-        exports.set('mpiscsi-1path', await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast));
+        exports.set('mpiscsi-1path', await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast, opts.busyPollUs));
       if (opts.peers.includes('mpiscsi-2path'))
         exports.set(
           'mpiscsi-2path',
-          await startServe('2path', 'two', join(dir, 'two.sock'), HOSTS.map(nullUrl), [...fast, 'path_grouping_policy=multibus']),
+          await startServe(
+            '2path',
+            'two',
+            join(dir, 'two.sock'),
+            HOSTS.map(nullUrl),
+            [...fast, 'path_grouping_policy=multibus'],
+            opts.busyPollUs,
+          ),
         );
       if (opts.peers.includes('qemu-nbd')) exports.set('qemu-nbd', await startQemuNbd(join(dir, 'qemu.sock'), nullUrl(HOSTS[0])));
       // Warm-up, not recorded: V8 compiles the data path, tgtd and the page cache settle.
@@ -1070,15 +1082,22 @@ async function main(): Promise<void> {
       for (let i = 0; i < 2; i++) proxies.push(await FaultProxy.start({ host: HOSTS[i], port: tgtd.port }, HOSTS[i]));
       const urls = proxies.map((p) => `iscsi://${p.host}:${p.port}/${FILE_IQN}/1`);
       const paths = proxies.map((p) => `${p.host}:${p.port}/default`);
-      const exp = await startServe('failover', 'failover', join(dir, 'failover.sock'), urls, [
-        'node.conn[0].timeo.noop_out_interval=0.5',
-        'node.conn[0].timeo.noop_out_timeout=0.5',
-        'node.session.timeo.replacement_timeout=30',
-        'node.session.iscsi.DefaultTime2Wait=0',
-        'path_grouping_policy=multibus',
-        'polling_interval=0.5',
-        'no_path_retry=queue',
-      ]);
+      const exp = await startServe(
+        'failover',
+        'failover',
+        join(dir, 'failover.sock'),
+        urls,
+        [
+          'node.conn[0].timeo.noop_out_interval=0.5',
+          'node.conn[0].timeo.noop_out_timeout=0.5',
+          'node.session.timeo.replacement_timeout=30',
+          'node.session.iscsi.DefaultTime2Wait=0',
+          'path_grouping_policy=multibus',
+          'polling_interval=0.5',
+          'no_path_retry=queue',
+        ],
+        opts.busyPollUs,
+      );
       for (const s of SCENARIOS) {
         if (!(await waitAllActive(exp, paths, 15_000))) log(`${s.id}: not every path active before the run`);
         const f = await runFailover(s, exp, paths, opts.failoverSeconds, dir);

@@ -15,7 +15,7 @@ import { runDd, DdStoppedError, type Endpoint } from './dd.js';
 import { runPerf } from './perf.js';
 import { Progress, type ProgressMode } from './progress.js';
 import { startServe } from './serve.js';
-import { configureBusyPoll, DEFAULT_BUSY_POLL, describeBusyPoll } from '../session/busy-poll.js';
+import { configureBusyPoll, describeBusyPoll } from '../session/busy-poll.js';
 import { debugLog } from './verbose.js';
 import { ForkedServeExitError, forkServe, readyPipe } from './fork.js';
 import {
@@ -374,10 +374,11 @@ export async function cmdPerf(
     random?: boolean;
     write?: boolean;
     json?: boolean;
-    busyPoll?: number;
+    /** --busy-poll (commander gives its default). */
+    busyPoll: number;
   },
 ): Promise<void> {
-  configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: opts.busyPoll ?? DEFAULT_BUSY_POLL.windowUs });
+  configureBusyPoll({ windowUs: opts.busyPoll });
   await withManagedSession(
     url,
     opts,
@@ -421,7 +422,8 @@ export async function cmdServe(
     set: string[];
     pidFile?: string;
     fork?: boolean;
-    busyPoll?: number;
+    /** --busy-poll (commander gives its default). */
+    busyPoll: number;
   },
 ): Promise<void> {
   if (opts.fork) {
@@ -433,7 +435,7 @@ export async function cmdServe(
     }
     return;
   }
-  configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: opts.busyPoll ?? DEFAULT_BUSY_POLL.windowUs });
+  configureBusyPoll({ windowUs: opts.busyPoll });
   if (!opts.quiet) debugLog(opts.verbose ?? 0)(1, describeBusyPoll());
   const ready = readyPipe();
   const running = await startServe({

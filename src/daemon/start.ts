@@ -19,7 +19,7 @@ import { JsonLinesSpanExporter } from '../telemetry/jsonl-exporter.js';
 import { ConfigError, loadConfig, metricsAddress, multipathConfigOf, type DaemonConfig } from './config.js';
 import type { DaemonLog } from './log.js';
 import { checkStartDirs, StartDirError } from './start-checks.js';
-import { configureBusyPoll, DEFAULT_BUSY_POLL } from '../session/busy-poll.js';
+import { configureBusyPoll } from '../session/busy-poll.js';
 
 /** The NATS servers as log lines show them: nats://user:pass@host becomes nats://***@host (no secret in a log). */
 export const shownServers = (servers: string): string =>
@@ -136,7 +136,7 @@ export async function startDaemon(flags: DaemonFlags, log: DaemonLog, signal?: A
       throw err;
     }
   }
-  configureBusyPoll({ ...DEFAULT_BUSY_POLL, windowUs: config.busyPollUs });
+  configureBusyPoll({ windowUs: config.busyPollUs });
   const host = new DaemonEngine({
     store,
     initiatorName: config.initiatorName ?? defaultInitiatorName(),

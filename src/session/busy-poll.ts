@@ -33,8 +33,10 @@ export interface BusyPollOptions {
   maxDepth: number;
 }
 
+const DEFAULT_MAX_DEPTH = 4;
+
 /** Defaults for `mpiscsi serve`, `mpiscsi perf` and mpiscsid (the library's own default is off). */
-export const DEFAULT_BUSY_POLL: Readonly<BusyPollOptions> = Object.freeze({ windowUs: DEFAULT_BUSY_POLL_US, maxDepth: 4 });
+export const DEFAULT_BUSY_POLL: Readonly<BusyPollOptions> = Object.freeze({ windowUs: DEFAULT_BUSY_POLL_US, maxDepth: DEFAULT_MAX_DEPTH });
 
 let windowMs = 0;
 let maxDepth = 0;
@@ -48,14 +50,17 @@ function spin(): void {
   else spinning = false;
 }
 
-/** Sets the process's polling; windowUs 0 turns it off. Throws RangeError for values out of range. */
-export function configureBusyPoll(opts: BusyPollOptions): void {
+/**
+ * Sets the process's polling; windowUs 0 turns it off, maxDepth defaults to DEFAULT_BUSY_POLL's. Throws
+ * RangeError for values out of range.
+ */
+export function configureBusyPoll(opts: { windowUs: number; maxDepth?: number }): void {
+  const depth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
   if (!Number.isInteger(opts.windowUs) || opts.windowUs < 0 || opts.windowUs > MAX_BUSY_POLL_US)
     throw new RangeError(`busy poll window must be 0..${MAX_BUSY_POLL_US} µs, got ${opts.windowUs}`);
-  if (!Number.isInteger(opts.maxDepth) || opts.maxDepth < 0)
-    throw new RangeError(`busy poll depth must be 0 or more, got ${opts.maxDepth}`);
+  if (!Number.isInteger(depth) || depth < 0) throw new RangeError(`busy poll depth must be 0 or more, got ${depth}`);
   windowMs = opts.windowUs / 1000;
-  maxDepth = opts.maxDepth;
+  maxDepth = depth;
 }
 
 /** The process's polling as configured. */
