@@ -8,7 +8,7 @@
  * imported once the options parsed, so `--version`, `--help` and a bad option start as fast as Node does
  * (issue 17; test/cli/startup.test.ts checks the loaded modules).
  */
-import { busyPoll } from '../session/busy-poll.js';
+import { describeBusyPoll } from '../session/busy-poll.js';
 import { Command, Option } from 'commander';
 import { ExitCode } from '../control/exit-code-table.js';
 import { versionLine } from '../control/version.js';
@@ -123,8 +123,7 @@ export async function main(argv: string[]): Promise<number> {
           ? `NATS ${shownServers(nats)}`
           : `waiting for NATS at ${shownServers(nats)}`;
     // What the event loop does (busy-poll.ts), as start applied it.
-    const poll = busyPoll().windowUs > 0 ? `busy poll ${busyPoll().windowUs} µs` : 'busy poll off';
-    log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${poll}, ${control})`);
+    log(`ready (host id ${running.config.hostId}, db ${running.config.db}, ${describeBusyPoll()}, ${control})`);
     process.on('SIGHUP', () => void running.reload());
     stop = shutdown;
   });

@@ -33,7 +33,9 @@ it('--nats none with no session: stays up after ready, scraped, reloads on SIGHU
     extra: ['--metrics', `127.0.0.1:${port}`, '--set', 'busy_poll=25'],
   });
   daemon = d;
-  expect(await lineOrExit(d, / ready \(/)).toMatch(/ready \(host id lonely, .*, busy poll 25 µs, no control plane\)$/);
+  expect(await lineOrExit(d, / ready \(/)).toMatch(
+    /ready \(host id lonely, .*, busy poll 25 µs while at most 4 commands are outstanding, no control plane\)$/,
+  );
 
   const first = await fetch(url);
   expect(first.status).toBe(200);
