@@ -23,8 +23,8 @@ interface AcceptedSocket extends Socket {
 
 /**
  * The socket to serve an accepted (paused) connection on: a new Socket with `onread` over the same handle,
- * carrying a SocketReader (readerOf in
- * src/session/socket-reader.ts); or `accepted` itself, resumed, when that cannot be done.
+ * carrying a SocketReader (readerOf in src/session/socket-reader.ts); or `accepted` itself, resumed, when that
+ * cannot be done.
  */
 export function adoptAccepted(accepted: Socket, allowHalfOpen: boolean): Socket {
   const a = accepted as AcceptedSocket;
