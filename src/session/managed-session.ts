@@ -71,8 +71,9 @@ export interface ManagedSessionOptions extends Omit<OpenSessionOptions, 'isid' |
   pacer?: LoginPacer;
   /**
    * Every timer and timestamp of the session: the statecharts' timers and `now`, the command deadlines, the
-   * liveness throttle. Default: the shared TickClock (100 ms ticks over systemClock), so many sessions'
-   * timers wake the process together; a timer fires at most one tick late. Tests give a SimulatedClock.
+   * liveness throttle. Default: the shared TickClock (ticks of up to 100 ms over systemClock), so many
+   * sessions' timers wake the process together; a timer fires at most 1/16 of its length (and one tick) late.
+   * Tests give a SimulatedClock.
    */
   clock?: Clock;
   /**
