@@ -55,6 +55,11 @@ const HOSTS = ['127.0.0.1', '127.0.0.2'];
 const FILE_LUN_SIZE = 256 * 1024 * 1024;
 const LOG_MSEC = 100;
 
+/** `cmd args`, under `taskset -c CPU` when the initiator processes are pinned (taskset execs, so the pid is cmd's). */
+function pinned(cpu: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return cpu === undefined ? [cmd, args] : ['taskset', ['-c', String(cpu), cmd, ...args]];
+}
+
 // ---------------------------------------------------------------------------------------------- options
 
 interface Options {
@@ -73,6 +78,8 @@ interface Options {
   quick: boolean;
   /** `mpiscsi serve --busy-poll` for every export; undefined = serve's default. */
   busyPollUs: number | undefined;
+  /** CPU every initiator process (mpiscsi serve, qemu-nbd, iscsi-perf) is pinned to with taskset; undefined = not pinned. */
+  pinCpu: number | undefined;
 }
 
 const PEER_IDS = ['mpiscsi-1path', 'mpiscsi-2path', 'qemu-nbd', 'iscsi-perf'] as const;
@@ -85,13 +92,15 @@ const PEER_LABEL: Record<PeerId, string> = {
 };
 
 const USAGE = `usage: node dist/bench/matrix.js [--quick] [--seconds S] [--rounds N] [--failover-seconds S]
-       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--connections N,...|--no-connections] [--busy-poll US] [--out DIR]
+       [--only WORKLOAD,...] [--peers ${PEER_IDS.join(',')}] [--no-matrix] [--no-failover] [--no-syscalls] [--connections N,...|--no-connections] [--busy-poll US] [--pin CPU|none] [--out DIR]
   --quick               1.5 s per cell, 1 round, 6 s failover runs (for development)
   --seconds S           seconds per cell (default 3)
   --rounds N            rounds; the order of the peers rotates every round (default 5)
   --failover-seconds S  length of each failover run (default 10)
   --only A,B            only workloads whose id contains one of these (e.g. 4k-randread,qd32)
   --busy-poll US        mpiscsi serve --busy-poll for every export (default serve's own, see mpiscsi serve --help)
+  --pin CPU|none        pin every initiator process (mpiscsi serve, qemu-nbd, iscsi-perf) to this CPU (taskset -c);
+                        fio and tgtd stay free (default none)
   --out DIR             results directory (default bench/results)
 `;
 
@@ -111,6 +120,7 @@ function parseArgs(argv: string[]): Options {
     out: join(ROOT, 'bench', 'results'),
     quick: false,
     busyPollUs: undefined,
+    pinCpu: undefined,
   };
   const set = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
@@ -153,6 +163,12 @@ function parseArgs(argv: string[]): Options {
       if (!Number.isInteger(n) || n < 0 || n > MAX_BUSY_POLL_US)
         throw new Error(`--busy-poll: µs, 0..${MAX_BUSY_POLL_US} (mpiscsi serve --busy-poll)`);
       o.busyPollUs = n;
+    } else if (a === '--pin') {
+      const v = value();
+      const n = Number(v);
+      if (v !== 'none' && !(Number.isInteger(n) && n >= 0 && n < cpus().length))
+        throw new Error(`--pin: a CPU number, 0..${cpus().length - 1}, or none`);
+      o.pinCpu = v === 'none' ? undefined : n;
     } else if (a === '--out') o.out = resolve(value());
     else if (a === '-h' || a === '--help') {
       process.stdout.write(USAGE);
@@ -246,6 +262,7 @@ async function startServe(
   urls: string[],
   set: string[],
   busyPollUs: number | undefined,
+  pinCpu: number | undefined,
 ): Promise<Export> {
   const args = [
     MPISCSI,
@@ -263,7 +280,7 @@ async function startServe(
   // MPISCSI_BENCH_NODE_ARGS (space-separated) reaches the serve processes only, e.g. '--cpu-prof --cpu-prof-dir=/tmp/p'
   // to profile the export under the bench's load (NODE_OPTIONS refuses --cpu-prof).
   const nodeArgs = (process.env.MPISCSI_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = track(spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(...pinned(pinCpu, process.execPath, [...nodeArgs, ...args]), { stdio: ['ignore', 'pipe', 'pipe'] }));
   const exp: Export = { id, uri: '', process: child, lines: [] };
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -314,10 +331,12 @@ function canConnect(path: string): Promise<boolean> {
 }
 
 /** Starts qemu-nbd (libiscsi block driver) on a unix socket; resolves once the socket accepts. */
-async function startQemuNbd(socket: string, url: string): Promise<Export> {
+async function startQemuNbd(socket: string, url: string, pinCpu: number | undefined): Promise<Export> {
   // -t: keep serving after a client leaves; --shared=0: any number of clients (fio connects once per run).
   const child = track(
-    spawn('qemu-nbd', ['-f', 'raw', '-t', '--shared=0', '--socket', socket, url], { stdio: ['ignore', 'ignore', 'pipe'] }),
+    spawn(...pinned(pinCpu, 'qemu-nbd', ['-f', 'raw', '-t', '--shared=0', '--socket', socket, url]), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    }),
   );
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
@@ -381,7 +400,7 @@ async function runFio(uri: string, w: Workload, seconds: number, name: string, s
   };
 }
 
-async function runIscsiPerf(url: string, w: Workload, seconds: number): Promise<Sample> {
+async function runIscsiPerf(url: string, w: Workload, seconds: number, pinCpu: number | undefined): Promise<Sample> {
   const args = [
     '-m',
     String(w.iodepth),
@@ -392,7 +411,7 @@ async function runIscsiPerf(url: string, w: Workload, seconds: number): Promise<
     String(Math.max(1, Math.round(seconds))),
     url,
   ];
-  const r = await run('iscsi-perf', args, (seconds + 60) * 1000);
+  const r = await run(...pinned(pinCpu, 'iscsi-perf', args), (seconds + 60) * 1000);
   // Progress lines end in \r; the last "iops average N (M MB/s)" is the whole run. Its MB/s is rounded MiB/s,
   // so MB/s is computed from IOPS as for fio.
   const last = [...r.stdout.matchAll(/iops average (\d+(?:\.\d+)?) \((\d+(?:\.\d+)?) MB\/s\)/g)].at(-1);
@@ -834,7 +853,11 @@ function markdown(
         `LUN \`--bstype null\` (1 TiB, no disk I/O), portals 127.0.0.1 and 127.0.0.2. NBD exports on unix sockets, loaded by ` +
         `fio's nbd engine (one connection, \`iodepth_batch_complete_min=1\`); mpiscsi 2 paths is \`path_grouping_policy=multibus\` ` +
         `over both portals; qemu-nbd is \`qemu-nbd -f raw -t --shared=0\` on the libiscsi driver; iscsi-perf runs against the ` +
-        `LUN directly (no NBD hop; reads only, so its columns are empty for writes). MB/s = 10^6 bytes/s.`,
+        `LUN directly (no NBD hop; reads only, so its columns are empty for writes). ` +
+        (opts.pinCpu === undefined
+          ? 'No process is pinned. '
+          : `Every initiator process (mpiscsi serve, qemu-nbd, iscsi-perf) is pinned to CPU ${opts.pinCpu} (\`taskset -c\`); fio and tgtd are not. `) +
+        `MB/s = 10^6 bytes/s.`,
     );
   }
   if (connections.length) {
@@ -979,7 +1002,10 @@ async function main(): Promise<void> {
       const exports = new Map<PeerId, Export>();
       const fast = ['node.session.iscsi.DefaultTime2Wait=0'];
       if (opts.peers.includes('mpiscsi-1path'))
-        exports.set('mpiscsi-1path', await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast, opts.busyPollUs));
+        exports.set(
+          'mpiscsi-1path',
+          await startServe('1path', 'one', join(dir, 'one.sock'), [nullUrl(HOSTS[0])], fast, opts.busyPollUs, opts.pinCpu),
+        );
       if (opts.peers.includes('mpiscsi-2path'))
         exports.set(
           'mpiscsi-2path',
@@ -990,9 +1016,11 @@ async function main(): Promise<void> {
             HOSTS.map(nullUrl),
             [...fast, 'path_grouping_policy=multibus'],
             opts.busyPollUs,
+            opts.pinCpu,
           ),
         );
-      if (opts.peers.includes('qemu-nbd')) exports.set('qemu-nbd', await startQemuNbd(join(dir, 'qemu.sock'), nullUrl(HOSTS[0])));
+      if (opts.peers.includes('qemu-nbd'))
+        exports.set('qemu-nbd', await startQemuNbd(join(dir, 'qemu.sock'), nullUrl(HOSTS[0]), opts.pinCpu));
       // Warm-up, not recorded: V8 compiles the data path, tgtd and the page cache settle.
       const warm = WORKLOADS[1];
       for (const [id, e] of exports)
@@ -1007,7 +1035,7 @@ async function main(): Promise<void> {
           for (const p of order) {
             if (tgtd.process.exitCode !== null || tgtd.process.signalCode !== null) throw new Error('tgtd exited during the run');
             try {
-              if (p === 'iscsi-perf') rec.samples[p] = await runIscsiPerf(nullUrl(HOSTS[0]), w, opts.seconds);
+              if (p === 'iscsi-perf') rec.samples[p] = await runIscsiPerf(nullUrl(HOSTS[0]), w, opts.seconds, opts.pinCpu);
               else {
                 const e = exports.get(p)!;
                 if (e.process.exitCode !== null || e.process.signalCode !== null) throw new Error(`${p} exited`);
@@ -1097,6 +1125,7 @@ async function main(): Promise<void> {
           'no_path_retry=queue',
         ],
         opts.busyPollUs,
+        opts.pinCpu,
       );
       for (const s of SCENARIOS) {
         if (!(await waitAllActive(exp, paths, 15_000))) log(`${s.id}: not every path active before the run`);
@@ -1131,6 +1160,8 @@ async function main(): Promise<void> {
       quick: opts.quick,
       only: opts.only,
       peers: opts.peers,
+      busyPollUs: opts.busyPollUs ?? null,
+      pinCpu: opts.pinCpu ?? null,
     },
     machine: { ...env, load },
     cells,
