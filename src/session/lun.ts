@@ -19,7 +19,7 @@ import { parseReportLuns } from '../scsi/report-luns.js';
 import { CheckConditionError, ScsiStatusError } from '../scsi/errors.js';
 import type { ScsiCommandRequest, ScsiResult } from './types.js';
 import type { TaskSink } from './task.js';
-import { systemClock } from './clock.js';
+import { systemClock, type Clock } from './clock.js';
 
 /** How long a BUSY or TASK SET FULL answer is given before the command is sent again (SAM-5 §5.3). */
 const RETRY_PAUSE_MS = 50;
@@ -49,6 +49,8 @@ export interface ExecuteOptions {
   readInto?: Buffer;
   /** Retries for UNIT ATTENTION / BUSY / TASK SET FULL answers. Default 5. */
   retries?: number;
+  /** The clock of the pause before a BUSY / TASK SET FULL retry. Default systemClock; a SimulatedClock in tests. */
+  clock?: Clock;
 }
 
 const NO_OPTIONS: ExecuteOptions = {};
@@ -110,7 +112,7 @@ class ScsiAttempt implements TaskSink {
     if ((cls === 'retry' || cls === 'retry-after-pause') && this.retries > 0) {
       const again = new ScsiAttempt(this.session, this.lun, this.cmd, this.opts, this.dataOut, this.retries - 1, this.sink);
       // Sent again outside the executor's completion (a microtask, or the pause), as a new command.
-      if (cls === 'retry-after-pause') systemClock.setTimeout(() => again.send(), RETRY_PAUSE_MS);
+      if (cls === 'retry-after-pause') (this.opts.clock ?? systemClock).setTimeout(() => again.send(), RETRY_PAUSE_MS);
       else queueMicrotask(() => again.send());
       return;
     }

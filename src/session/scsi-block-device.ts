@@ -8,6 +8,7 @@ import type { BlockDevice, BlockDeviceInfo, BlockSink } from './block-device.js'
 import { Lun, executeScsi, submitScsi, type ExecuteOptions, type ScsiExecutor } from './lun.js';
 import type { TaskSink } from './task.js';
 import type { ScsiResult } from './types.js';
+import type { Clock } from './clock.js';
 import {
   MAX_UNMAP_DESCRIPTORS,
   VpdPage,
@@ -53,6 +54,8 @@ export interface ScsiBlockDeviceOptions {
   maxTransferCap?: number;
   /** Blocks per WRITE SAME when VPD B0 reports no MAXIMUM WRITE SAME LENGTH. Default 32 MiB worth. */
   defaultWriteSameBytes?: number;
+  /** The clock of the BUSY / TASK SET FULL retry pause of reads and writes. Default systemClock. */
+  clock?: Clock;
 }
 
 /** What `open` learned from the LU, beyond BlockDeviceInfo (for diagnostics and tests). */
@@ -169,6 +172,7 @@ export class ScsiBlockDevice implements BlockDevice {
   private readonly maxUnmapDescriptors: number;
   private readonly maxWriteSameBlocks: number;
   private readonly maxPrefetchBlocks: number;
+  private readonly clock: Clock | undefined;
 
   private constructor(
     readonly executor: ScsiExecutor,
@@ -179,6 +183,7 @@ export class ScsiBlockDevice implements BlockDevice {
   ) {
     this.info = Object.freeze(info);
     this.concurrency = Math.max(1, options.splitConcurrency ?? 8);
+    this.clock = options.clock;
     this.zeroBlock = Buffer.alloc(info.blockSize);
     const bl = facts.blockLimits;
     const bs = info.blockSize;
@@ -361,7 +366,7 @@ export class ScsiBlockDevice implements BlockDevice {
       this.executor,
       this.lun,
       readBlocks({ lba, blocks, blockSize: this.info.blockSize }),
-      { readInto: slice },
+      { readInto: slice, clock: this.clock },
       new PieceDone(lba, slice, sink),
     );
   }
@@ -395,7 +400,7 @@ export class ScsiBlockDevice implements BlockDevice {
       this.executor,
       this.lun,
       writeBlocks({ lba, blocks, blockSize: this.info.blockSize, fua }),
-      { dataOut: slice },
+      { dataOut: slice, clock: this.clock },
       new PieceDone(lba, undefined, sink),
     );
   }

@@ -12,6 +12,9 @@ import type { Session } from '../../src/session/session.js';
 import { LoginError, TransportError } from '../../src/iscsi/errors.js';
 import { Opcode, TmfFunction } from '../../src/iscsi/constants.js';
 import { FakeTarget } from '../support/fake-target.js';
+import { executeScsi, type ScsiExecutor } from '../../src/session/lun.js';
+import { testUnitReady } from '../../src/scsi/cdb.js';
+import { ScsiStatus } from '../../src/scsi/status.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -107,5 +110,32 @@ describe("a Session's waits", () => {
     clock.increment(1);
     expect(await logout.result).toBeUndefined();
     expect((await closed).message).toBe('session logged out (target did not answer the logout)');
+  });
+});
+
+describe('the BUSY retry pause runs on the injected clock', () => {
+  it('a BUSY, then a TASK SET FULL answer is sent again 50 simulated ms later each, not before; then GOOD resolves', async () => {
+    const clock = new SimulatedClock();
+    const statuses = [ScsiStatus.BUSY, ScsiStatus.TASK_SET_FULL, ScsiStatus.GOOD];
+    const sentAt: number[] = [];
+    const exec: ScsiExecutor = {
+      execute: async () => {
+        sentAt.push(clock.now());
+        return { status: statuses[sentAt.length - 1], data: Buffer.alloc(0), residual: 0, underflow: false, overflow: false };
+      },
+    };
+    const w = watch(executeScsi(exec, 0, testUnitReady(), { clock }));
+    await turn();
+    expect(sentAt).toEqual([0]);
+    clock.increment(49);
+    await turn();
+    expect(sentAt).toEqual([0]);
+    clock.increment(1);
+    await turn();
+    expect(sentAt).toEqual([0, 50]);
+    clock.increment(50);
+    await turn();
+    expect(sentAt).toEqual([0, 50, 100]);
+    expect((await w.result).status).toBe(ScsiStatus.GOOD);
   });
 });
