@@ -132,9 +132,9 @@ export class Lun {
   ) {}
 
   /** Opens the LU: TEST UNIT READY (clears a pending UNIT ATTENTION), then READ CAPACITY(16), or (10) as fallback. */
-  static async open(session: ScsiExecutor, lun: number): Promise<Lun> {
-    await executeScsi(session, lun, testUnitReady());
-    return new Lun(session, lun, await readCapacity(session, lun));
+  static async open(session: ScsiExecutor, lun: number, opts: ExecuteOptions = NO_OPTIONS): Promise<Lun> {
+    await executeScsi(session, lun, testUnitReady(), opts);
+    return new Lun(session, lun, await readCapacity(session, lun, opts));
   }
 
   get blockSize(): number {
@@ -183,14 +183,14 @@ export class Lun {
   }
 }
 
-export async function readCapacity(session: ScsiExecutor, lun: number): Promise<Capacity> {
+export async function readCapacity(session: ScsiExecutor, lun: number, opts: ExecuteOptions = NO_OPTIONS): Promise<Capacity> {
   try {
-    const res = await executeScsi(session, lun, readCapacity16());
+    const res = await executeScsi(session, lun, readCapacity16(), opts);
     return capacity(parseReadCapacity16(res.data));
   } catch (err) {
     // Targets without SERVICE ACTION IN(16) answer ILLEGAL REQUEST: READ CAPACITY(10) then.
     if ((err as Error).name !== 'CheckConditionError') throw err;
-    const res = await executeScsi(session, lun, readCapacity10());
+    const res = await executeScsi(session, lun, readCapacity10(), opts);
     return capacity(parseReadCapacity10(res.data));
   }
 }

@@ -54,7 +54,7 @@ export interface ScsiBlockDeviceOptions {
   maxTransferCap?: number;
   /** Blocks per WRITE SAME when VPD B0 reports no MAXIMUM WRITE SAME LENGTH. Default 32 MiB worth. */
   defaultWriteSameBytes?: number;
-  /** The clock of the BUSY / TASK SET FULL retry pause of reads and writes. Default systemClock. */
+  /** The clock of the BUSY / TASK SET FULL retry pause of every command the device sends. Default systemClock. */
   clock?: Clock;
 }
 
@@ -206,9 +206,10 @@ export class ScsiBlockDevice implements BlockDevice {
    * is refused, for WP and DPOFUA. Pages the LU lacks leave conservative defaults.
    */
   static async open(exec: ScsiExecutor, lun: number, options: ScsiBlockDeviceOptions = {}): Promise<ScsiBlockDevice> {
-    const lu = await Lun.open(exec, lun);
+    const paced: ExecuteOptions = options.clock === undefined ? {} : { clock: options.clock };
+    const lu = await Lun.open(exec, lun, paced);
     const bs = lu.blockSize;
-    const run = (cmd: ScsiCommand, opts?: ExecuteOptions) => executeScsi(exec, lun, cmd, opts);
+    const run = (cmd: ScsiCommand, opts?: ExecuteOptions) => executeScsi(exec, lun, cmd, { ...paced, ...opts });
     const optional = async <T>(f: () => Promise<T>): Promise<T | undefined> => {
       try {
         return await f();
@@ -493,7 +494,7 @@ export class ScsiBlockDevice implements BlockDevice {
   }
 
   private run(cmd: ScsiCommand, opts?: ExecuteOptions) {
-    return executeScsi(this.executor, this.lun, cmd, opts);
+    return executeScsi(this.executor, this.lun, cmd, { ...opts, clock: this.clock });
   }
 
   private range(what: string, offset: number, length: number): { lba: number; blocks: number } {

@@ -12,6 +12,8 @@ import { decodeUnmapParameterList } from '../../src/scsi/cdb.js';
 import { CheckConditionError } from '../../src/scsi/errors.js';
 import { encodeFixedSense, SenseKey } from '../../src/scsi/sense.js';
 import { tgtd } from '../scsi/fixtures.js';
+import { ScsiStatus } from '../../src/scsi/status.js';
+import { SimulatedClock } from 'xstate';
 
 interface FakeLuOptions {
   blocks?: number;
@@ -309,5 +311,46 @@ describe('ScsiBlockDevice I/O', () => {
     lu.execute = async () => CHECK(SenseKey.MEDIUM_ERROR, 0x11);
     await expect(d.read(0, 512)).rejects.toThrow(CheckConditionError);
     await expect(d.writeZeroes(0, 512, false)).rejects.toThrow(CheckConditionError);
+  });
+});
+
+describe('the BUSY retry pause on the device clock', () => {
+  it('open and a read answered BUSY once each go on 50 ms of the given clock later, not before', async () => {
+    const clock = new SimulatedClock();
+    const lu = new FakeLu();
+    const busyOnce = new Set([0x00, 0x28, 0x88]); // TEST UNIT READY (in open), READ(10) / READ(16)
+    const sentAt: { op: number; at: number }[] = [];
+    const exec: ScsiExecutor = {
+      execute: (req) => {
+        const op = req.cdb[0];
+        sentAt.push({ op, at: clock.now() });
+        if (busyOnce.delete(op)) return Promise.resolve({ ...GOOD(), status: ScsiStatus.BUSY });
+        return lu.execute(req);
+      },
+    };
+    const turns = async () => {
+      for (let i = 0; i < 20; i++) await new Promise<void>((r) => setImmediate(r));
+    };
+    let device: ScsiBlockDevice | undefined;
+    void ScsiBlockDevice.open(exec, 0, { clock }).then((d) => (device = d));
+    await turns();
+    expect(sentAt).toEqual([{ op: 0x00, at: 0 }]);
+    clock.increment(49);
+    await turns();
+    expect(sentAt).toHaveLength(1);
+    clock.increment(1);
+    await turns();
+    expect(device).toBeDefined();
+    expect(sentAt[1]).toEqual({ op: 0x00, at: 50 });
+
+    let read: Buffer | undefined;
+    void device!.read(0, 512).then((b) => (read = b));
+    await turns();
+    const reads = () => sentAt.filter((s) => s.op === 0x28 || s.op === 0x88).map((s) => s.at);
+    expect(reads()).toEqual([50]);
+    clock.increment(50);
+    await turns();
+    expect(reads()).toEqual([50, 100]);
+    expect(read).toHaveLength(512);
   });
 });
