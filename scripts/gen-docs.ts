@@ -74,12 +74,27 @@ function admCompletion(): string {
       '--loginall': words(STARTUP_SELECTORS),
       '--logoutall': words(STARTUP_SELECTORS),
       '--print': words(PRINT_LEVELS.map(String)),
-      '--interface': words([...BUILTIN_IFACES.keys()]),
+      '--interface': storedIfaces(),
       // A path name as the topology shows it (1:0:0:1), not a file.
       '--path': '',
     },
     ["_mpiscsi_comp_value '-m --mode'", 'local mode=$REPLY', "_mpiscsi_comp_value '-n --name'", 'local key=$REPLY'],
   );
+}
+
+/**
+ * -I <TAB>: the built-in ifaces and those stored in the database the command line names (--db, else
+ * $MPISCSI_DB, else the default), read from its ifaces/ directory at completion time.
+ */
+function storedIfaces(): ValueRule {
+  const builtin = [...BUILTIN_IFACES.keys()];
+  const dbDefault = String(admProgram().options.find((o) => o.long === '--db')?.defaultValue ?? '');
+  return [
+    "_mpiscsi_comp_value '--db'",
+    `local ifdir="\${REPLY:-\${MPISCSI_DB:-${dbDefault}}}/ifaces" names=${sq(builtin.join(' '))} n`,
+    `if [[ -d $ifdir ]]; then for n in "$ifdir"/*; do [[ -f $n ]] || continue; n=\${n##*/}; case $n in ${builtin.join('|')}) ;; *) names+=" $n" ;; esac; done; fi`,
+    '_mpiscsi_comp_words "$names"',
+  ].join('; ');
 }
 
 function mpiscsiCompletion(): string {

@@ -141,6 +141,21 @@ describe('bash completion', () => {
     ]);
   });
 
+  it('-I <TAB>: the built-in ifaces and the ones stored in the --db database', async () => {
+    const db = join(dir, 'ifdb');
+    for (const name of ['e0', 'eth1.vlan'])
+      expect((await runCli('mpiscsiadm', ['--db', db, '-m', 'iface', '-I', name, '-o', 'new'])).code).toBe(0);
+    expect(await complete('mpiscsiadm', ['mpiscsiadm', '--db', db, '-m', 'iface', '-I', ''])).toEqual([
+      'default',
+      'iser',
+      'e0',
+      'eth1.vlan',
+    ]);
+    expect(await complete('mpiscsiadm', ['mpiscsiadm', '--db', '=', db, '-m', 'node', '--interface', 'e'])).toEqual(['e0', 'eth1.vlan']);
+    // A database without ifaces/ (or none at all) leaves the built-in ones.
+    expect(await complete('mpiscsiadm', ['mpiscsiadm', '--db', join(dir, 'nothing'), '-I', ''])).toEqual(['default', 'iser']);
+  });
+
   it('option names, and file names for a <dir> option', async () => {
     expect(await complete('mpiscsiadm', ['mpiscsiadm', '--logo'])).toEqual(['--logout', '--logoutall']);
     writeFileSync(join(dir, 'dbfile'), '');
