@@ -123,8 +123,12 @@ export type MultipathEvent =
   | { type: 'io.recovered'; device: string; path: string; from: string; stalledMs: number; reissues: number }
   /** An I/O failed upward with a TransportError (no path; EIO for NBD). */
   | { type: 'io.failed'; device: string; error: string }
-  /** Fast detection: an I/O outstanding `stalledMs` made the device probe the path. */
-  | { type: 'probe'; device: string; path: string; ok: boolean; stalledMs: number; rttMs?: number; error?: string }
+  /**
+   * Fast detection: an I/O outstanding `stalledMs` made the device probe the path; `probeMs` later (the NOP-In's
+   * round trip, or the probe timeout) this says how it went. So the stalled I/O was issued stalledMs + probeMs
+   * before this event.
+   */
+  | { type: 'probe'; device: string; path: string; ok: boolean; stalledMs: number; probeMs: number; rttMs?: number; error?: string }
   | { type: 'checker'; device: string; path: string; ok: boolean; detail?: string };
 
 export interface MultipathPathStatus {
@@ -752,14 +756,17 @@ export class MultipathDevice implements ScsiExecutor {
     p.stats.probes++;
     this.probing++;
     const timeout = this.cfg.probeTimeoutMs;
+    const sentAt = this.clock.now();
     s.ping(timeout)
       .then(
         (rttMs) => {
-          p.probeAfter = this.clock.now() + limit;
-          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: true, stalledMs, rttMs });
+          const now = this.clock.now();
+          p.probeAfter = now + limit;
+          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: true, stalledMs, probeMs: now - sentAt, rttMs });
         },
         (err: unknown) => {
-          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: false, stalledMs, error: message(err) });
+          const probeMs = this.clock.now() - sentAt;
+          this.events.next({ type: 'probe', device: this.name, path: p.name, ok: false, stalledMs, probeMs, error: message(err) });
           if (!s.closed)
             s.close(
               new TransportError(

@@ -37,11 +37,11 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import type { Subscription } from 'rxjs';
-import { systemClock, type Clock } from '../session/clock.js';
+import type { Clock } from '../session/clock.js';
 import type { MultipathDevice, MultipathEvent } from '../multipath/device.js';
 import type { PathManager } from '../multipath/manager.js';
 import { ioDurationObserver, metricsOf, type TelemetryMetrics } from './metrics.js';
-import { clockMs, NOOP_INSTRUMENTATION, registryOf, type Instrumentation, type Registry } from './registry.js';
+import { NOOP_INSTRUMENTATION, registryOf, type Instrumentation, type Registry } from './registry.js';
 import type { Telemetry } from './setup.js';
 import {
   ATTR_ERROR_TYPE,
@@ -194,7 +194,7 @@ export function instrumentDevice(
  */
 export function expectFailover(telemetry: Telemetry, device: string, path: string, ctx: Context, withinMs = 10_000): void {
   if (!telemetry.tracing || !trace.getSpanContext(ctx)) return;
-  registryOf(telemetry).causes.set(`${device}\0${path}`, { ctx, until: clockMs() + withinMs });
+  registryOf(telemetry).causes.set(`${device}\0${path}`, { ctx, until: telemetry.clock.now() + withinMs });
 }
 
 /**
@@ -227,9 +227,10 @@ class FailoverTracer {
   private readonly open = new Map<string, Failover>();
   /** Failover spans that ended before their path came back: the return links to them. */
   private readonly unrestored = new Map<string, SpanContext>();
-  private readonly probeFailed = new Map<string, { at: number; stalledMs: number }>();
-  /** The spans' end timers (restoreWithinMs, the held completion's wait); span times come from clockMs(). */
-  private readonly clock: Clock = systemClock;
+  /** Path -> its failed stall probe: when it failed, when the stalled I/O was issued (telemetry clock), how long it had stalled when probed. */
+  private readonly probeFailed = new Map<string, { at: number; issuedAt: number; stalledMs: number }>();
+  /** The spans' times and end timers (restoreWithinMs, the held completion's wait): telemetry.clock. */
+  private readonly clock: Clock;
 
   constructor(
     private readonly device: MultipathDevice,
@@ -237,7 +238,9 @@ class FailoverTracer {
     private readonly registry: Registry,
     private readonly metrics: TelemetryMetrics | undefined,
     private readonly restoreWithinMs: number,
-  ) {}
+  ) {
+    this.clock = telemetry.clock;
+  }
 
   private base(path: string): Attributes {
     return { [ATTR_MPATH_DEVICE]: this.device.name, [ATTR_MPATH_WWID]: this.device.wwid, [ATTR_MPATH_PATH]: path };
@@ -258,10 +261,10 @@ class FailoverTracer {
   }
 
   on(e: MultipathEvent): void {
-    const now = clockMs();
+    const now = this.clock.now();
     switch (e.type) {
       case 'probe': {
-        if (!e.ok) this.probeFailed.set(e.path, { at: now, stalledMs: e.stalledMs });
+        if (!e.ok) this.probeFailed.set(e.path, { at: now, issuedAt: now - e.probeMs - e.stalledMs, stalledMs: e.stalledMs });
         this.open.get(e.path)?.root.addEvent(EVENT_MPATH_PROBE, { ok: e.ok, [ATTR_MPATH_PROBE_STALLED_MS]: e.stalledMs }, now);
         break;
       }
@@ -285,7 +288,7 @@ class FailoverTracer {
             // A held outage (no other path took its I/O): the I/O held for this path completes on it right
             // after this; end with that first completion, so that the trace shows it.
             if (!f.firstCompletion && f.totalCount > f.failed)
-              f.endOnCompletion = this.clock.setTimeout(() => this.end(f, true, clockMs()), HELD_COMPLETION_WAIT_MS);
+              f.endOnCompletion = this.clock.setTimeout(() => this.end(f, true, this.clock.now()), HELD_COMPLETION_WAIT_MS);
             else this.end(f, true, now);
           } else this.restoredLate(e.path, now);
         } else
@@ -406,7 +409,7 @@ class FailoverTracer {
     // else now.
     const downAt = sessionKey === undefined ? undefined : this.registry.sessionDownAt.get(sessionKey);
     const began = fromProbe
-      ? probe.at - probe.stalledMs
+      ? probe.issuedAt
       : downAt !== undefined && downAt <= now && now - downAt < SESSION_DOWN_RECENT_MS
         ? downAt
         : now;
@@ -450,7 +453,7 @@ class FailoverTracer {
     detect.end(now);
     const timer = this.clock.setTimeout(() => {
       const f = this.open.get(path);
-      if (f && f.root === root) this.end(f, false, clockMs());
+      if (f && f.root === root) this.end(f, false, this.clock.now());
     }, this.restoreWithinMs);
     const f: Failover = {
       path,
@@ -519,7 +522,7 @@ class FailoverTracer {
   }
 
   closeAll(why: string): void {
-    const now = clockMs();
+    const now = this.clock.now();
     for (const f of [...this.open.values()]) {
       f.root.addEvent(EVENT_MPATH_PATH_REMOVED, { reason: why }, now);
       this.end(f, false, now);

@@ -1,5 +1,13 @@
 /** Telemetry (OpenTelemetry traces and metrics of sessions and multipath failovers): public exports of src/telemetry/. */
-export { startTelemetry, otlpUrl, parseResourceAttributes, INSTRUMENTATION_SCOPE, type Telemetry, type TelemetryOptions } from './setup.js';
+export {
+  startTelemetry,
+  otlpUrl,
+  parseResourceAttributes,
+  INSTRUMENTATION_SCOPE,
+  TELEMETRY_CLOCK,
+  type Telemetry,
+  type TelemetryOptions,
+} from './setup.js';
 export { instrumentSession, sessionAttributes, negotiatedAttributes, errorType, type SessionInstrumentationOptions } from './session.js';
 export {
   instrumentPathManager,

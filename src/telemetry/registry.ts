@@ -19,7 +19,7 @@ export interface Registry {
   readonly devices: Set<MultipathDevice>;
   /** Session key -> context of the open `mpath.failover` span of the path that session carries. */
   readonly failoverBySession: Map<string, Context>;
-  /** Session key -> when (clockMs) the session last left full-feature phase: where a failover's detection begins. */
+  /** Session key -> when (telemetry.clock) the session last left full-feature phase: where a failover's detection begins. */
   readonly sessionDownAt: Map<string, number>;
   /**
    * `device\0path` -> the context of a request that is about to fail that path (an operator's fail_path or
@@ -38,9 +38,6 @@ export function registryOf(telemetry: Telemetry): Registry {
   }
   return r;
 }
-
-/** Epoch milliseconds with sub-millisecond resolution from the monotonic clock: span times that order. */
-export const clockMs = (): number => performance.timeOrigin + performance.now();
 
 /** Something instrumented; stop() unsubscribes (open spans end). */
 export interface Instrumentation {

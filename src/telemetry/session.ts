@@ -14,7 +14,7 @@ import type { ManagedSession, SessionLoginEvent } from '../session/managed-sessi
 import { oneLine } from '../session/login-warnings.js';
 import { time2WaitMsOf, type SessionStatus } from '../../machines/session.machine.js';
 import { metricsOf } from './metrics.js';
-import { clockMs, NOOP_INSTRUMENTATION, registryOf, type Instrumentation } from './registry.js';
+import { NOOP_INSTRUMENTATION, registryOf, type Instrumentation } from './registry.js';
 import type { Telemetry } from './setup.js';
 import {
   ATTR_ERROR_TYPE,
@@ -113,6 +113,7 @@ export function instrumentSession(
   registry.sessions.set(session.key, { session, attributes });
   const metrics = telemetry.metrics ? metricsOf(telemetry) : undefined;
   const tracer = telemetry.tracer;
+  const clock = telemetry.clock;
   const subs: Subscription[] = [];
 
   let recovery: { span: Span; ctx: Context; attempts: number } | undefined;
@@ -156,13 +157,13 @@ export function instrumentSession(
     span.setAttribute(ATTR_ISCSI_RECOVERY_ATTEMPTS, attempts);
     if (status.state === 'loggedIn') span.setStatus({ code: SpanStatusCode.OK });
     else span.setStatus({ code: SpanStatusCode.ERROR, message: `session ${status.state} (${status.reason.code})` });
-    span.end(clockMs());
+    span.end(clock.now());
   };
 
   const onStatus = (st: SessionStatus): void => {
     if (st.state === 'recovering') {
       if (!recovery && !pendingRecovery && telemetry.tracing) {
-        pendingRecovery = { at: clockMs(), status: st };
+        pendingRecovery = { at: clock.now(), status: st };
         registry.sessionDownAt.set(session.key, pendingRecovery.at);
         queueMicrotask(ensureRecovery);
       }
@@ -170,7 +171,7 @@ export function instrumentSession(
   };
 
   const onLogin = (e: SessionLoginEvent): void => {
-    const now = clockMs();
+    const now = clock.now();
     switch (e.type) {
       case 'login.started': {
         login?.span?.end(now); // not expected: every attempt ends with succeeded or failed
@@ -264,7 +265,7 @@ export function instrumentSession(
   return {
     stop() {
       for (const s of subs.splice(0)) s.unsubscribe();
-      const now = clockMs();
+      const now = clock.now();
       login?.span?.end(now);
       login = undefined;
       pendingRecovery = undefined;

@@ -27,6 +27,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { ConventionalPrometheusExporter } from './prometheus.js';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from './semconv.js';
 import { reportingMetricExporter, reportingSpanExporter } from './export-outage.js';
+import { systemClock, type Clock } from '../session/clock.js';
 
 /** An OTEL_* setting this process cannot honour (refused at start rather than losing every span quietly). */
 export class TelemetryConfigError extends RangeError {
@@ -79,6 +80,12 @@ export interface TelemetryOptions {
   prometheus?: { host: string; port: number };
   /** Sampler. Default: the SDK's (OTEL_TRACES_SAMPLER, else parent-based always-on). */
   sampler?: Sampler;
+  /**
+   * The instrumentation's time: the span and event times of the session and failover spans (epoch ms) and
+   * their timers (a failover span's restore limit, the wait for a held completion). Default TELEMETRY_CLOCK;
+   * tests give the SimulatedClock their devices and sessions run on.
+   */
+  clock?: Clock;
   /** Where OTLP export failures go (once per outage, and the recovery). Default: a line on stderr. */
   onExportProblem?: (line: string) => void;
 }
@@ -103,7 +110,19 @@ export interface Telemetry {
   readonly prometheusUrl?: Promise<string>;
   /** Flushes and stops the providers; idempotent. */
   shutdown(): Promise<void>;
+  /** The instrumentation's time (TelemetryOptions.clock). */
+  readonly clock: Clock;
 }
+
+/**
+ * Epoch milliseconds with sub-millisecond resolution from the monotonic clock (span times that order, on
+ * systemClock's time base plus performance.timeOrigin), and systemClock's unref'd timers.
+ */
+export const TELEMETRY_CLOCK: Clock = Object.freeze({
+  now: () => performance.timeOrigin + performance.now(),
+  setTimeout: systemClock.setTimeout,
+  clearTimeout: systemClock.clearTimeout,
+});
 
 const truthy = (v: string | undefined): boolean => v !== undefined && /^(true|1|yes)$/i.test(v.trim());
 const list = (v: string | undefined, fallback: string): string[] =>
@@ -258,6 +277,7 @@ export function startTelemetry(opts: TelemetryOptions = {}): Telemetry {
     meter,
     tracing,
     metrics,
+    clock: opts.clock ?? TELEMETRY_CLOCK,
     ...(prometheusUrl ? { prometheusUrl } : {}),
     async forceFlush() {
       await Promise.all([tracerProvider?.forceFlush(), meterProvider?.forceFlush()]);

@@ -12,14 +12,16 @@ import { executeScsi } from '../../src/session/lun.js';
 import { MultipathDevice, type MultipathEvent } from '../../src/multipath/device.js';
 import type { MultipathConfig } from '../../src/multipath/config.js';
 import { instrumentDevice, startTelemetry, type Instrumentation } from '../../src/telemetry/index.js';
-import { FakePath, good } from '../multipath/fake-path.js';
+import { SimulatedClock } from 'xstate';
+import { FakePath, advanceUntil, good } from '../multipath/fake-path.js';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => {
   for (const c of cleanup.splice(0)) c();
 });
 
-function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
+/** A device over two scripted paths, instrumented; with `clock` the device, its paths and the telemetry run on it. */
+function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number, clock?: SimulatedClock) {
   const exporter = new InMemorySpanExporter();
   const ended = new Subject<ReadableSpan>();
   const processor = new SimpleSpanProcessor(exporter);
@@ -28,14 +30,15 @@ function rig(config: Partial<MultipathConfig>, restoreWithinMs?: number) {
     onEnd(span);
     ended.next(span);
   };
-  const telemetry = startTelemetry({ env: {}, spanProcessors: [processor] });
+  const telemetry = startTelemetry({ env: {}, spanProcessors: [processor], ...(clock ? { clock } : {}) });
   const dev = new MultipathDevice({
     name: 'mpatha',
     wwid: '360000000000000000e00000000010001',
     config: { pollingIntervalMs: 60_000, ...config },
+    ...(clock ? { clock } : {}),
   });
   const inst: Instrumentation = instrumentDevice(dev, telemetry, restoreWithinMs === undefined ? {} : { restoreWithinMs });
-  const paths = [new FakePath('p0'), new FakePath('p1')];
+  const paths = [new FakePath('p0', clock), new FakePath('p1', clock)];
   for (const [i, p] of paths.entries()) dev.addPath(p, { name: `p${i}`, lun: 1 });
   cleanup.push(() => {
     inst.stop();
@@ -62,6 +65,8 @@ const read = (dev: MultipathDevice, lba = 0) => executeScsi(dev, 1, readBlocks({
 
 describe('failover spans over scripted paths', () => {
   it('names a failed stall probe as the reason, starts at the stalled I/O, and links a return after restoreWithinMs', async () => {
+    // Simulated time: the stall floor, the probe timeout and restoreWithinMs fire exactly when due.
+    const clock = new SimulatedClock();
     const { dev, paths, exporter, spanEnded, event } = rig(
       {
         pathGroupingPolicy: 'multibus',
@@ -72,16 +77,26 @@ describe('failover spans over scripted paths', () => {
         pollingIntervalMs: 100,
       },
       100,
+      clock,
     );
     paths[0].answer = () => 'hold';
     paths[0].live!.pings = 'silent';
-    const probed = event('probe', (e) => e.path === 'p0' && !e.ok);
-    const rootEnded = spanEnded('mpath.failover');
+    const seen = <T>(p: Promise<T>) => {
+      const box: { value?: T } = {};
+      void p.then((v) => (box.value = v));
+      return box;
+    };
+    const probed = seen(event('probe', (e) => e.path === 'p0' && !e.ok));
+    const rootEnded = seen(spanEnded('mpath.failover'));
     const ios = [read(dev, 0), read(dev, 1)]; // round-robin: one held on p0, one answered by p1
-    await probed; // the probe closed p0's connection: its I/O went to p1
+    // The I/O is 30 ms old at the sweep of t=30, the probe's NOP-In wait ends at t=70 and closes p0's
+    // connection: its I/O goes to p1.
+    expect(await advanceUntil(clock, () => probed.value !== undefined, 1000, 'the failed probe')).toBe(70);
     await Promise.all(ios);
     paths[0].down('closed'); // the session notices
-    const root = await rootEnded; // restoreWithinMs passed with p0 still down
+    // restoreWithinMs (100) after the failover began to be traced at t=70, with p0 still down.
+    expect(await advanceUntil(clock, () => rootEnded.value !== undefined, 1000, 'the failover span')).toBe(100);
+    const root = rootEnded.value!;
     expect(root.attributes).toMatchObject({
       'mpath.path': 'p0',
       'mpath.failover.reason': 'probe',
@@ -90,15 +105,18 @@ describe('failover spans over scripted paths', () => {
       'mpath.path.new': 'p1',
     });
     const detect = exporter.getFinishedSpans().find((s) => s.name === 'mpath.failover.detect')!;
-    expect(detect.attributes['mpath.probe.stalled_ms']).toBeGreaterThanOrEqual(30);
-    // The failover began when the stalled I/O was issued, before the probe detected it.
-    const dur = (s: ReadableSpan) => s.duration[0] * 1e3 + s.duration[1] / 1e6;
-    expect(dur(detect)).toBeGreaterThanOrEqual(30);
+    expect(detect.attributes['mpath.probe.stalled_ms']).toBe(30);
+    // The failover began when the stalled I/O was issued (t=0), before the probe detected it (t=30) and
+    // failed (t=70); the root ended 100 ms after that.
+    const ms = (s: ReadableSpan) => Math.round(s.duration[0] * 1e3 + s.duration[1] / 1e6);
+    expect(ms(detect)).toBe(70);
+    expect(ms(root)).toBe(170);
 
-    const restored = spanEnded('mpath.path.restored');
+    const restored = seen(spanEnded('mpath.path.restored'));
     paths[0].answer = () => good(); // the checker's TEST UNIT READY passes
     paths[0].up();
-    const late = await restored;
+    await advanceUntil(clock, () => restored.value !== undefined, 1000, 'the restored span');
+    const late = restored.value!;
     expect(late.parentSpanContext).toBeUndefined();
     expect(late.links.map((l) => l.context.spanId)).toEqual([root.spanContext().spanId]);
     expect(exporter.getFinishedSpans().filter((s) => s.name === 'mpath.failover')).toHaveLength(1);
