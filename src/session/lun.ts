@@ -55,6 +55,9 @@ export interface ExecuteOptions {
 
 const NO_OPTIONS: ExecuteOptions = {};
 
+/** What a command with no data of its own takes of ExecuteOptions (Lun.open's TEST UNIT READY, READ CAPACITY). */
+export type CommandOptions = Pick<ExecuteOptions, 'retries' | 'clock'>;
+
 /** Runs one SCSI command on `lun`, rejecting with CheckConditionError/ScsiStatusError for non-GOOD status. */
 export function executeScsi(session: ScsiExecutor, lun: number, cmd: ScsiCommand, opts: ExecuteOptions = NO_OPTIONS): Promise<ScsiResult> {
   return new Promise((resolve, reject) => submitScsi(session, lun, cmd, opts, { done: resolve, fail: reject }));
@@ -132,7 +135,7 @@ export class Lun {
   ) {}
 
   /** Opens the LU: TEST UNIT READY (clears a pending UNIT ATTENTION), then READ CAPACITY(16), or (10) as fallback. */
-  static async open(session: ScsiExecutor, lun: number, opts: ExecuteOptions = NO_OPTIONS): Promise<Lun> {
+  static async open(session: ScsiExecutor, lun: number, opts: CommandOptions = NO_OPTIONS): Promise<Lun> {
     await executeScsi(session, lun, testUnitReady(), opts);
     return new Lun(session, lun, await readCapacity(session, lun, opts));
   }
@@ -183,7 +186,7 @@ export class Lun {
   }
 }
 
-export async function readCapacity(session: ScsiExecutor, lun: number, opts: ExecuteOptions = NO_OPTIONS): Promise<Capacity> {
+export async function readCapacity(session: ScsiExecutor, lun: number, opts: CommandOptions = NO_OPTIONS): Promise<Capacity> {
   try {
     const res = await executeScsi(session, lun, readCapacity16(), opts);
     return capacity(parseReadCapacity16(res.data));

@@ -206,10 +206,10 @@ export class ScsiBlockDevice implements BlockDevice {
    * is refused, for WP and DPOFUA. Pages the LU lacks leave conservative defaults.
    */
   static async open(exec: ScsiExecutor, lun: number, options: ScsiBlockDeviceOptions = {}): Promise<ScsiBlockDevice> {
-    const paced: ExecuteOptions = options.clock === undefined ? {} : { clock: options.clock };
-    const lu = await Lun.open(exec, lun, paced);
+    const clock = options.clock;
+    const lu = await Lun.open(exec, lun, { clock });
     const bs = lu.blockSize;
-    const run = (cmd: ScsiCommand, opts?: ExecuteOptions) => executeScsi(exec, lun, cmd, { ...paced, ...opts });
+    const run = (cmd: ScsiCommand, opts?: ExecuteOptions) => executeScsi(exec, lun, cmd, { ...opts, clock });
     const optional = async <T>(f: () => Promise<T>): Promise<T | undefined> => {
       try {
         return await f();
