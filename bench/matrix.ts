@@ -30,7 +30,7 @@ import {
   schedStat,
   track,
 } from './processes.js';
-import { FaultProxy } from '../test/support/fault-proxy.js';
+import { FAST_FAILOVER_SET, FaultProxy } from '../test/support/fault-proxy.js';
 import {
   clatPercentile,
   fioArgs,
@@ -1115,15 +1115,7 @@ async function main(): Promise<void> {
         'failover',
         join(dir, 'failover.sock'),
         urls,
-        [
-          'node.conn[0].timeo.noop_out_interval=0.5',
-          'node.conn[0].timeo.noop_out_timeout=0.5',
-          'node.session.timeo.replacement_timeout=30',
-          'node.session.iscsi.DefaultTime2Wait=0',
-          'path_grouping_policy=multibus',
-          'polling_interval=0.5',
-          'no_path_retry=queue',
-        ],
+        [...FAST_FAILOVER_SET],
         opts.busyPollUs,
         opts.pinCpu,
       );

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tgtd } from '../support/tgtd.js';
-import { FaultProxy } from '../support/fault-proxy.js';
+import { FAST_FAILOVER_SET, FaultProxy } from '../support/fault-proxy.js';
 import { fio, nbdinfo, type FioJob } from '../support/nbd-clients.js';
 import { startServe, type RunningServe } from '../../src/cli/serve.js';
 
@@ -52,15 +52,7 @@ beforeAll(async () => {
   served = await startServe({
     urls,
     socket: join(dir, 'mpatha.sock'),
-    set: [
-      'node.conn[0].timeo.noop_out_interval=0.5',
-      'node.conn[0].timeo.noop_out_timeout=0.5',
-      'node.session.timeo.replacement_timeout=30',
-      'node.session.iscsi.DefaultTime2Wait=0',
-      'path_grouping_policy=multibus',
-      'polling_interval=0.5',
-      'no_path_retry=queue',
-    ],
+    set: [...FAST_FAILOVER_SET],
     initiatorName: 'iqn.2026-11.test:serve',
     out: (l) => lines.push(l),
   });
@@ -321,11 +313,10 @@ describe('mpiscsi serve as a program', () => {
   it('uri=$(mpiscsi serve ... | head -1) gets the URI, and nbdinfo "$uri" reads the export', async () => {
     const sock = join(dir, 'head.sock');
     const pidFile = join(dir, 'head.pid');
-    const script = MPISCSI;
     // serve runs in the background of the substitution's pipeline (so $(...) ends when head has its line) and
     // keeps running after head exits; the pid file is how the script stops it.
     const sh = [
-      `uri=$( { "${process.execPath}" "${script}" serve --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null & } | head -1)`,
+      `uri=$( { "${process.execPath}" "${MPISCSI}" serve --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null & } | head -1)`,
       'echo "uri=$uri"',
       'nbdinfo --size "$uri"; rc=$?',
       `kill "$(cat "${pidFile}")"`,
@@ -339,10 +330,9 @@ describe('mpiscsi serve as a program', () => {
   it('serve --fork: uri=$(mpiscsi serve --fork ... | head -1) returns once the export accepts, and nbdinfo "$uri" reads it', async () => {
     const sock = join(dir, 'fork.sock');
     const pidFile = join(dir, 'fork.pid');
-    const script = MPISCSI;
     // The literal form: the substitution waits for serve itself, which exits once the export is up (qemu-nbd --fork).
     const sh = [
-      `uri=$("${process.execPath}" "${script}" serve --fork --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null | head -1)`,
+      `uri=$("${process.execPath}" "${MPISCSI}" serve --fork --pid-file "${pidFile}" --socket "${sock}" iscsi://127.0.0.1:${tgtd.port}/${IQN}/1 2>/dev/null | head -1)`,
       'echo "uri=$uri"',
       'nbdinfo --size "$uri"; rc=$?',
       `pid=$(cat "${pidFile}")`,

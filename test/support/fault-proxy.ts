@@ -7,6 +7,22 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
+/**
+ * The `--set` list of a multibus export whose paths run through FaultProxies and fail fast: a NOP-Out after
+ * 0.5 s of silence with 0.5 s to answer, relogin with no Time2Wait, checker every 0.5 s, I/O queued while no
+ * path is left (replacement_timeout 30 s keeps the session trying). test/integration/serve.test.ts checks
+ * failover under it; bench/matrix.ts measures its stalls.
+ */
+export const FAST_FAILOVER_SET: readonly string[] = Object.freeze([
+  'node.conn[0].timeo.noop_out_interval=0.5',
+  'node.conn[0].timeo.noop_out_timeout=0.5',
+  'node.session.timeo.replacement_timeout=30',
+  'node.session.iscsi.DefaultTime2Wait=0',
+  'path_grouping_policy=multibus',
+  'polling_interval=0.5',
+  'no_path_retry=queue',
+]);
+
 export type FaultMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'blackhole' } | { kind: 'reset' } | { kind: 'close' };
 
 interface Pair {
